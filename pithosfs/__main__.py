@@ -1,0 +1,3 @@
+from pithosfs.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""Command line: `pithosfs serve|mount|umount|status`.
+
+Only wiring lives here; each command is defined next to the code it drives
+(`pithosfs.server.command`, `pithosfs.fs.command`) so that this module never
+grows logic of its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# (module, attribute) of every subcommand; imported lazily so that `pithosfs serve`
+# does not pay for loading the FUSE binding and vice versa.
+_COMMANDS = {
+    "serve": ("pithosfs.server.command", "serve"),
+    "mount": ("pithosfs.fs.command", "mount"),
+    "umount": ("pithosfs.fs.command", "umount"),
+    "status": ("pithosfs.fs.command", "status"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module = importlib.import_module(target[0])
+        command = getattr(module, target[1], None)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(package_name="pithosfs")
+def main() -> None:
+    """Mount a Pithos+ account as a filesystem, or serve an embedded Pithos+ account."""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP client for Pithos+ (and plain Swift), plus the store contract it implements."""

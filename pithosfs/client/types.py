@@ -1,0 +1,228 @@
+"""The contract between the filesystem and any object store behind it.
+
+`ObjectStore` is what `pithosfs.fs` programs against. Three things implement it:
+the HTTP `PithosClient` (real deployments, the embedded server, plain Swift),
+the in-memory `FakeStore` (unit tests, no sockets), and caching decorators.
+Errors are the typed exceptions of `pithosfs.client.errors`; nothing here
+knows about FUSE or errno.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# Name of the opt-in listing extension understood by the embedded server:
+# `GET /v1/acc/cont?format=json&include_meta=1` adds `"x_object_meta": {Key: value}`
+# (user metadata, keys as in X-Object-Meta-<Key>) to every object item. Real
+# Pithos+ and Swift ignore unknown query parameters, so items simply lack the
+# field there and callers fall back to Last-Modified and default modes.
+LISTING_META_PARAM = "include_meta"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object version as HEAD or a JSON listing describes it."""
+
+    name: str
+    size: int
+    content_type: str
+    hash: str  # Merkle root (X-Object-Hash), hex
+    uuid: str
+    version: int  # global serial (X-Object-Version)
+    version_timestamp: float  # epoch seconds of this version
+    last_modified: float  # epoch seconds of the current version
+    modified_by: str = ""
+    # User metadata (X-Object-Meta-<Key> -> value, keys normalised). None means
+    # "not known" (a listing without the extension), {} means "known empty".
+    meta: Mapping[str, str] | None = None
+    sharing: str = ""  # "read=a,b; write=c" or ""
+    public_url: str = ""
+    allowed_to: str = ""  # "read"/"write" for objects shared with us, "" for own
+
+    @property
+    def is_directory(self) -> bool:
+        return self.content_type.split(";")[0].strip().lower() in (
+            "application/directory",
+            "application/folder",
+        )
+
+
+@dataclass(frozen=True)
+class Subdir:
+    """A virtual directory in a delimiter listing (`{"subdir": "a/b/"}`), name without the slash."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    name: str
+    count: int
+    bytes: int
+    last_modified: float
+    versioning: str = "auto"
+    quota: int = 0
+    block_size: int = 4 * 1024 * 1024
+    block_hash: str = "sha256"
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    name: str  # the account (user UUID)
+    container_count: int
+    bytes_used: int
+    quota: int  # 0 = unlimited
+    last_modified: float
+    meta: Mapping[str, str] = field(default_factory=dict)
+    groups: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hashmap:
+    block_size: int
+    block_hash: str
+    size: int
+    hashes: list[str]
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    version: int
+    timestamp: float
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Operations on one account. `account` is the user UUID unless stated.
+
+    All methods may raise `pithosfs.client.errors.PithosError` subclasses.
+    Methods must be safe to call from many threads at once.
+    """
+
+    @property
+    def account(self) -> str: ...
+
+    # -- account -----------------------------------------------------------
+    def account_info(self) -> AccountInfo: ...
+    def list_containers(self) -> list[ContainerInfo]: ...
+    def set_account_groups(self, groups: Mapping[str, list[str]]) -> None: ...
+
+    # -- containers --------------------------------------------------------
+    def container_info(self, container: str) -> ContainerInfo: ...
+    def create_container(self, container: str, versioning: str | None = None) -> None: ...
+    def delete_container(self, container: str) -> None: ...
+    def set_container_versioning(self, container: str, versioning: str) -> None: ...
+
+    # -- listing -----------------------------------------------------------
+    def list_objects(
+        self,
+        container: str,
+        prefix: str = "",
+        delimiter: str | None = "/",
+        with_meta: bool = True,
+        until: int | None = None,
+    ) -> Iterator[ObjectInfo | Subdir]:
+        """Every entry under `prefix` (pages past 10,000 followed, subdirs de-duplicated).
+
+        `prefix` is sent as given (pass "dir/" to list a directory). With
+        `with_meta`, the listing extension is requested; items' `meta` stays
+        None where the server does not support it.
+        """
+        ...
+
+    # -- reading -----------------------------------------------------------
+    def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo: ...
+    def read_range(
+        self, container: str, name: str, offset: int, length: int, version: int | None = None
+    ) -> bytes:
+        """Bytes [offset, offset+length) clamped to the object's size; b"" past EOF."""
+        ...
+
+    def get_hashmap(self, container: str, name: str, version: int | None = None) -> Hashmap: ...
+    def list_versions(self, container: str, name: str) -> list[VersionEntry]: ...
+
+    # -- writing -----------------------------------------------------------
+    def put_object(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        """Create or replace with a plain PUT (small objects, directory markers).
+
+        Replaces all user metadata with `meta`. `if_match` is an ETag
+        (Merkle hash) the current object must have: PreconditionFailed otherwise.
+        Returns the new version's info (a HEAD after the write is acceptable).
+        """
+        ...
+
+    def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
+        """Store blocks on the server (container POST ?update); returns their hex hashes."""
+        ...
+
+    def put_hashmap(
+        self,
+        container: str,
+        name: str,
+        size: int,
+        hashes: list[str],
+        content_type: str = "application/octet-stream",
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        """Commit an object from block hashes. Raises MissingBlocks(hashes) on 409."""
+        ...
+
+    def update_range(self, container: str, name: str, offset: int, data: bytes) -> ObjectInfo:
+        """Overwrite/append in place (object POST ?update with Content-Range); offset <= size."""
+        ...
+
+    def truncate(self, container: str, name: str, size: int) -> ObjectInfo:
+        """Shrink to `size` (X-Object-Bytes) or extend with zeros, keeping metadata."""
+        ...
+
+    def copy_object(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        src_version: int | None = None,
+        content_type: str | None = None,
+        meta: Mapping[str, str] | None = None,
+        recursive: bool = False,
+    ) -> None: ...
+
+    def move_object(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        content_type: str | None = None,
+        recursive: bool = False,
+    ) -> None:
+        """Server-side MOVE: keeps the object's UUID (and so its image id)."""
+        ...
+
+    def delete_object(self, container: str, name: str, recursive: bool = False) -> None: ...
+
+    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> None:
+        """Merge user metadata (POST ?update); an empty value deletes that key."""
+        ...
+
+    def set_sharing(self, container: str, name: str, sharing: str) -> None:
+        """`read=a,b;write=c`; "" removes all permissions."""
+        ...
+
+    def set_public(self, container: str, name: str, public: bool) -> str:
+        """Publish/unpublish; returns the public URL ("" when unpublished)."""
+        ...
