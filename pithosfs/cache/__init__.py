@@ -1,0 +1,1 @@
+"""Caches between the filesystem and the object store: stat/listing (memory) and blocks (disk)."""
