@@ -1,0 +1,119 @@
+"""Bounded on-disk LRU of blocks, keyed by their hash.
+
+A block's hash names its content, so an entry can never be stale: it is shared
+by every file and version that contains the block, and needs no invalidation.
+Blocks are stored as the server hashes them, with trailing NUL bytes stripped
+(spec 7.1), and padded back by the reader, who knows the block's length.
+
+Files live under `<dir>/<hash[:2]>/<hash>` in a directory only the user can
+read (0700): cached blocks are the user's data. Writes go to a temporary name
+and are renamed into place, so a crash never leaves a torn block under its hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from pithosfs import protocol
+
+log = logging.getLogger(__name__)
+
+
+class BlockCache:
+    """Thread-safe; `max_bytes` bounds the bytes on disk (least recently used evicted)."""
+
+    def __init__(self, directory: Path, max_bytes: int, algorithm: str = "sha256") -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.algorithm = algorithm
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
+        self._lock = threading.Lock()
+        # GUARDED_BY(_lock): hash -> stored size, least recently used first;
+        # INVARIANT: _used == sum(_index.values()) <= max_bytes after each put.
+        self._index: OrderedDict[str, int] = OrderedDict()
+        self._used = 0
+        self.hits = 0
+        self.misses = 0
+        self._load_existing()
+
+    def _path(self, block_hash: str) -> Path:
+        return self.directory / block_hash[:2] / block_hash
+
+    def _load_existing(self) -> None:
+        """Index blocks left by a previous mount, oldest access first."""
+        found: list[tuple[float, str, int]] = []
+        for sub in self.directory.iterdir():
+            if not sub.is_dir() or len(sub.name) != 2:
+                continue
+            for f in sub.iterdir():
+                if f.name.startswith("."):
+                    f.unlink(missing_ok=True)  # a torn temporary from a crash
+                    continue
+                st = f.stat()
+                found.append((st.st_atime, f.name, st.st_size))
+        for _, name, size in sorted(found):
+            self._index[name] = size
+            self._used += size
+        self._evict()
+
+    def get(self, block_hash: str) -> bytes | None:
+        """The stored (NUL-stripped) block, or None."""
+        with self._lock:
+            if block_hash not in self._index:
+                self.misses += 1
+                return None
+            self._index.move_to_end(block_hash)
+            self.hits += 1
+        try:
+            return self._path(block_hash).read_bytes()
+        except FileNotFoundError:  # removed behind our back
+            with self._lock:
+                self._used -= self._index.pop(block_hash, 0)
+            return None
+
+    def put(self, block_hash: str, block: bytes) -> bool:
+        """Store a block whose content was checked against `block_hash`. False if it does not match."""
+        data = block.rstrip(b"\0")
+        if protocol.block_hash_hex(data, self.algorithm) != block_hash:
+            return False
+        if len(data) > self.max_bytes:
+            return True
+        with self._lock:
+            if block_hash in self._index:
+                self._index.move_to_end(block_hash)
+                return True
+        target = self._path(block_hash)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except OSError:
+            log.warning("block cache write failed for %s", block_hash, exc_info=True)
+            Path(tmp).unlink(missing_ok=True)
+            return True
+        with self._lock:
+            if block_hash not in self._index:
+                self._index[block_hash] = len(data)
+                self._used += len(data)
+            self._evict()
+        return True
+
+    @property
+    def used_bytes(self) -> int:
+        with self._lock:
+            return self._used
+
+    def _evict(self) -> None:
+        """Drop least recently used blocks until under the bound. Call with _lock held."""
+        while self._used > self.max_bytes and self._index:
+            victim, size = self._index.popitem(last=False)
+            self._used -= size
+            self._path(victim).unlink(missing_ok=True)

@@ -1,0 +1,60 @@
+import pytest
+
+from pithosfs.fs import paths
+from pithosfs.fs.errors import NameTooLong, NoEntry, ReadOnly
+from pithosfs.fs.paths import Kind, Location
+
+
+def test_root_container_entry():
+    assert paths.parse("/") == paths.ROOT
+    assert paths.parse("/pithos") == Location(Kind.CONTAINER, "pithos")
+    loc = paths.parse("/pithos/a/b c/ü.txt")
+    assert loc == Location(Kind.ENTRY, "pithos", "a/b c/ü.txt")
+    assert loc.name == "ü.txt"
+    assert loc.path == "/pithos/a/b c/ü.txt"
+
+
+def test_parent_child_prefix():
+    loc = paths.parse("/c/a/b")
+    assert loc.parent == Location(Kind.ENTRY, "c", "a")
+    assert loc.parent.parent == Location(Kind.CONTAINER, "c")
+    assert loc.parent.parent.parent == paths.ROOT
+    assert paths.ROOT.parent == paths.ROOT
+    assert Location(Kind.CONTAINER, "c").prefix == ""
+    assert loc.prefix == "a/b/"
+    assert paths.ROOT.child("c") == Location(Kind.CONTAINER, "c")
+    assert Location(Kind.CONTAINER, "c").child("x") == Location(Kind.ENTRY, "c", "x")
+    assert loc.child("x").key == "a/b/x"
+
+
+def test_is_within():
+    a = paths.parse("/c/a")
+    assert paths.parse("/c/a/b").is_within(a)
+    assert a.is_within(a)
+    assert not paths.parse("/c/ab").is_within(a)
+    assert a.is_within(paths.ROOT)
+
+
+@pytest.mark.parametrize("name", [".versions", ".register", ".images", ".shared"])
+def test_reserved_names_missing_and_read_only(name):
+    with pytest.raises(NoEntry):
+        paths.parse(f"/c/{name}")
+    with pytest.raises(ReadOnly):
+        paths.parse_for_write(f"/c/d/{name}/x")
+    assert not paths.is_listable_name(name)
+
+
+def test_listable_names():
+    assert paths.is_listable_name("a b")
+    assert not paths.is_listable_name("")
+    assert not paths.is_listable_name(".")
+    assert not paths.is_listable_name("..")
+
+
+def test_name_limits_checked_before_sending():
+    paths.parse("/" + "c" * 256)
+    with pytest.raises(NameTooLong):
+        paths.parse("/" + "c" * 257)
+    paths.parse("/c/" + "/".join(["x" * 200] * 5) + "/" + "y" * 19)  # 1023 chars
+    with pytest.raises(NameTooLong):
+        paths.parse("/c/" + "/".join(["x" * 200] * 5) + "/" + "y" * 30)

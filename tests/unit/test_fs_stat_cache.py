@@ -1,0 +1,99 @@
+from dataclasses import dataclass
+
+from pithosfs.cache.stat_cache import MISSING, StatCache
+
+
+@dataclass(frozen=True)
+class V:
+    version: int
+    tag: str = ""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(**kw):
+    clock = Clock()
+    return StatCache(attr_ttl=5, dir_ttl=5, clock=clock, **kw), clock
+
+
+def test_put_get_and_ttl():
+    cache, clock = make()
+    cache.put("/c/a", V(1))
+    assert cache.get("/c/a") == V(1)
+    clock.t += 6
+    assert cache.get("/c/a") is None
+
+
+def test_negative_entries():
+    cache, clock = make()
+    cache.put_missing("/c/nope")
+    assert cache.get("/c/nope") is MISSING
+    clock.t += 6
+    assert cache.get("/c/nope") is None
+
+
+def test_listing_fills_children_and_answers_absent_names():
+    cache, clock = make()
+    started = cache.now()
+    cache.fill_dir("/c/d", {"a": V(1), "b": V(2)}, started)
+    assert cache.listing("/c/d") == ["a", "b"]
+    assert cache.get("/c/d/a") == V(1)
+    assert cache.get("/c/d/zzz") is MISSING  # absent from a fresh listing
+    clock.t += 6
+    assert cache.listing("/c/d") is None
+    assert cache.get("/c/d/zzz") is None
+
+
+def test_never_goes_back_to_an_older_version():
+    cache, clock = make()
+    started = cache.now()
+    clock.t += 1
+    cache.put("/c/d/a", V(10, "own write"))
+    cache.fill_dir("/c/d", {"a": V(9, "stale listing")}, started)
+    assert cache.get("/c/d/a") == V(10, "own write")
+
+
+def test_listing_keeps_own_creations_and_deletions_made_after_it_started():
+    cache, clock = make()
+    cache.put("/c/d/gone", V(1))
+    started = cache.now()
+    clock.t += 1
+    cache.put("/c/d/new", V(5))
+    cache.put_missing("/c/d/gone")
+    cache.fill_dir("/c/d", {"old": V(2), "gone": V(1)}, started)
+    assert cache.listing("/c/d") == ["new", "old"]
+    assert cache.get("/c/d/gone") is MISSING
+
+
+def test_own_writes_update_a_cached_listing():
+    cache, _ = make()
+    cache.fill_dir("/c", {"a": V(1)}, cache.now())
+    cache.put("/c/b", V(2))
+    cache.put_missing("/c/a")
+    assert cache.listing("/c") == ["b"]
+
+
+def test_bounded_lru():
+    cache, _ = make(max_entries=3, max_dirs=1)
+    for i in range(5):
+        cache.put(f"/c/{i}", V(i))
+    assert len(cache) == 3
+    assert cache.get("/c/0") is None and cache.get("/c/4") == V(4)
+    cache.fill_dir("/a", {}, cache.now())
+    cache.fill_dir("/b", {}, cache.now())
+    assert cache.listing("/a") is None and cache.listing("/b") == []
+
+
+def test_forget_tree():
+    cache, _ = make()
+    cache.fill_dir("/c/d", {"a": V(1)}, cache.now())
+    cache.put("/c/dx", V(3))
+    cache.forget_tree("/c/d")
+    assert cache.get("/c/d/a") is None and cache.listing("/c/d") is None
+    assert cache.get("/c/dx") == V(3)
