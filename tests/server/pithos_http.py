@@ -42,13 +42,31 @@ def http_date(epoch: float) -> str:
     return formatdate(epoch, usegmt=True)
 
 
+# Fault class per status (spec 1.4): the top-level key of every error body.
+FAULT_KEYS = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "notAllowed",
+    409: "conflict",
+    411: "lengthRequired",
+    412: "preconditionFailed",
+    413: "requestEntityTooLarge",
+    416: "rangeNotSatisfiable",
+    422: "unprocessableEntity",
+}
+
+
 def fault_key(resp: requests.Response) -> str:
     """The single top-level key of a JSON fault body (spec 1.4), checked for shape."""
+    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
     body = resp.json()
     assert isinstance(body, dict) and len(body) == 1, body
     key, detail = next(iter(body.items()))
     assert detail["code"] == resp.status_code, body
     assert isinstance(detail["message"], str)
+    assert key == FAULT_KEYS.get(resp.status_code, key), body
     return key
 
 

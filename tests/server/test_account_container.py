@@ -228,3 +228,40 @@ def test_unsupported_method_is_405_with_allow(api: Api, cont: str) -> None:
     resp = api.request("PATCH", cont)
     assert_fault(resp, 405)
     assert "DELETE" in resp.headers["Allow"]
+
+
+def test_non_owner_account_head_is_reduced(api: Api, bob_api: Api, cont: str) -> None:
+    api.put_object(cont, "s", b"1", headers={"X-Object-Sharing": f"read={BOB[0]}"})
+    api.post(params="update", headers={"X-Account-Meta-Private": "p"})
+    resp = bob_api.head(account=api.account)
+    assert resp.status_code == 204 and "Last-Modified" in resp.headers
+    leaked = [
+        k for k in resp.headers if k.lower().startswith(("x-account-meta", "x-account-group"))
+    ]
+    assert not leaked and "X-Account-Bytes-Used" not in resp.headers
+
+
+def test_non_owner_container_head_is_reduced(api: Api, bob_api: Api, cont: str) -> None:
+    api.post(cont, params="update", headers={"X-Container-Meta-Private": "p"})
+    api.put_object(cont, "s", b"1", headers={"X-Object-Sharing": f"read={BOB[0]}"})
+    resp = bob_api.head(cont, account=api.account)
+    assert resp.status_code == 204
+    assert resp.headers["X-Container-Block-Size"] == str(4 * 1024 * 1024)
+    assert "X-Container-Meta-Private" not in resp.headers
+    assert "X-Container-Object-Count" not in resp.headers
+
+
+def test_every_response_is_uncacheable(api: Api, cont: str) -> None:
+    for resp in (api.head(cont), api.get(cont, params={"format": "json"}), api.head(cont, "nope")):
+        assert "no-cache" in resp.headers["Cache-Control"]
+        assert "X-Auth-Token" in resp.headers["Vary"]
+
+
+def test_account_until(api: Api, unique_name: str) -> None:
+    api.make_container(unique_name + "-old")
+    before = wait_for_next_second()
+    api.make_container(unique_name + "-new")
+    names = [c["name"] for c in api.get(params={"format": "json", "until": str(before + 1)}).json()]
+    assert unique_name + "-old" in names and unique_name + "-new" not in names
+    head = api.head(params={"until": str(before + 1)})
+    assert "X-Account-Until-Timestamp" in head.headers
