@@ -45,6 +45,7 @@ class ServerProcess:
 
     @property
     def storage_url(self) -> str:
+        assert self.user is not None
         return f"{self.base_url}/object-store/v1/{self.user[0]}"
 
     @property
@@ -68,13 +69,14 @@ class ServerProcess:
             *self.extra_args,
         ]
         with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log is read while it runs
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                requests.head(self.storage_url, headers={"X-Auth-Token": self.user[1]}, timeout=2)
+                requests.head(f"{self.base_url}/object-store/v1/", timeout=2)
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)
