@@ -1,0 +1,185 @@
+"""The WSGI application: path decoding, routing, authentication, and the one place
+where domain errors become HTTP status codes with a JSON fault body (spec 1.4).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, Map, Rule
+
+from pithosfs.protocol import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME
+from pithosfs.server.controllers import identity
+from pithosfs.server.controllers.account import AccountController, list_accounts
+from pithosfs.server.controllers.base import Context
+from pithosfs.server.controllers.container import ContainerController
+from pithosfs.server.controllers.object import ObjectController
+from pithosfs.server.controllers.public import PublicController
+from pithosfs.server.errors import (
+    BadRequest,
+    ClientDisconnected,
+    MethodNotAllowed,
+    MissingBlocks,
+    NotFound,
+    NotModified,
+    PithosFault,
+    Unauthorized,
+)
+from pithosfs.server.webio import Req, Response, json_response
+
+log = logging.getLogger(__name__)
+
+
+class SegmentConverter(BaseConverter):
+    regex = "[^/]+"
+
+
+class RestConverter(BaseConverter):
+    """The object part: everything after acc/cont/, may hold or start with '/' (spec 1.1)."""
+
+    regex = ".+"
+    part_isolating = False
+
+
+URLS = Map(
+    [
+        Rule("/identity/v2.0/tokens", endpoint="tokens"),
+        Rule("/identity/v2.0/tokens/", endpoint="tokens"),
+        Rule("/object-store/v1", endpoint="top"),
+        Rule("/object-store/v1/", endpoint="top"),
+        Rule("/object-store/v1/<seg:account>", endpoint="account"),
+        Rule("/object-store/v1/<seg:account>/", endpoint="account"),
+        Rule("/object-store/v1/<seg:account>/<seg:container>", endpoint="container"),
+        Rule("/object-store/v1/<seg:account>/<seg:container>/", endpoint="container"),
+        Rule("/object-store/v1/<seg:account>/<seg:container>/<rest:name>", endpoint="object"),
+        Rule("/public/<seg:token>", endpoint="public"),
+        Rule("/public/<seg:token>/", endpoint="public"),
+    ],
+    converters={"seg": SegmentConverter, "rest": RestConverter},
+    strict_slashes=False,
+    merge_slashes=False,
+)
+
+ALLOWED = {
+    "top": ["GET"],
+    "account": ["HEAD", "GET", "POST"],
+    "container": ["HEAD", "GET", "PUT", "POST", "DELETE"],
+    "object": ["HEAD", "GET", "PUT", "COPY", "MOVE", "POST", "DELETE"],
+    "public": ["HEAD", "GET"],
+    "tokens": ["POST"],
+}
+
+
+class PithosApp:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.controllers: dict[str, Any] = {
+            "account": AccountController(ctx),
+            "container": ContainerController(ctx),
+            "object": ObjectController(ctx),
+            "public": PublicController(ctx),
+        }
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        req: Req | None = None
+        try:
+            path = decode_path(environ)
+            req = Req(environ, path)
+            response = self.dispatch(req)
+        except ClientDisconnected:
+            log.info("client disconnected mid-request; nothing committed")
+            response = Response(400, [], b"")
+        except PithosFault as fault:
+            if req is not None:
+                req.drain()
+            response = fault_response(fault)
+        except sqlite3.OperationalError:
+            log.exception("database error")
+            response = fault_response(PithosFault("Database busy, retry"), 503)
+        except Exception:
+            log.exception(
+                "unexpected error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+            )
+            response = fault_response(PithosFault("Internal server error"))
+        return response(environ, start_response)
+
+    def dispatch(self, req: Req) -> Response:
+        try:
+            endpoint, values = URLS.bind("localhost").match(req.path, method="GET")
+        except HTTPException:
+            if req.path.startswith("/object-store/"):
+                raise BadRequest("API endpoint not found") from None
+            raise NotFound("Not found") from None
+        if req.method not in ALLOWED[endpoint]:
+            raise MethodNotAllowed(ALLOWED[endpoint])
+        _check_names(values)
+        if endpoint == "tokens":
+            return identity.tokens(self.ctx, req)
+        if endpoint != "public":
+            self.authenticate(req)
+        if endpoint == "top":
+            return list_accounts(self.ctx, req)
+        controller = self.controllers[endpoint]
+        return getattr(controller, req.method)(req, **values)
+
+    def authenticate(self, req: Req) -> None:
+        token = req.arg("X-Auth-Token") or req.header("X-Auth-Token")
+        if not token:
+            raise Unauthorized("Access denied. No authentication token")
+        user = self.ctx.tokens.get(token)
+        if user is None:
+            raise Unauthorized("Invalid token")
+        req.user, req.token = user, token
+
+
+def decode_path(environ: dict[str, Any]) -> str:
+    """The request path as text, decoded once from the raw URI.
+
+    Encoded slashes become '/', like the reference (names are database keys,
+    never file paths, so this cannot escape anything); invalid UTF-8 and NUL are 400.
+    """
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if raw:
+        raw_path = raw.split("?", 1)[0]
+        if "://" in raw_path:  # absolute-form request target
+            raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
+        data = unquote_to_bytes(raw_path)
+    else:
+        data = environ.get("PATH_INFO", "").encode("latin-1")
+    try:
+        path = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("Invalid UTF-8 in path") from None
+    if "\0" in path:
+        raise BadRequest("NUL byte in path")
+    return path
+
+
+def _check_names(values: dict[str, str]) -> None:
+    if len(values.get("account", "")) > MAX_ACCOUNT_NAME:
+        raise BadRequest("Account name too large")
+    if len(values.get("container", "")) > MAX_CONTAINER_NAME:
+        raise BadRequest("Container name too large")
+    if len(values.get("name", "")) > MAX_OBJECT_NAME:
+        raise BadRequest("Object name too large.")
+
+
+def fault_response(fault: PithosFault, status: int | None = None) -> Response:
+    status = status or fault.status
+    if isinstance(fault, NotModified):
+        return Response(304, [("ETag", fault.etag)] if fault.etag else [])
+    if isinstance(fault, MissingBlocks):
+        return json_response(409, fault.missing)
+    key = "serviceUnavailable" if status == 503 else fault.fault
+    body = {key: {"code": status, "message": fault.message, "details": fault.details}}
+    headers: list[tuple[str, str]] = []
+    if isinstance(fault, MethodNotAllowed):
+        headers.append(("Allow", ", ".join(fault.allowed)))
+    return json_response(status, body, headers)

@@ -1,0 +1,98 @@
+"""Reading request bodies block by block, and re-readable spools for partial updates.
+
+Nothing here holds a whole body in memory: readers hand out at most one block.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from pithosfs.server.errors import BadRequest, ClientDisconnected
+
+log = logging.getLogger(__name__)
+
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class RequestBody:
+    """The body of one request: `length` bytes, or until EOF when chunked (length None)."""
+
+    def __init__(self, stream: Readable, length: int | None, max_size: int) -> None:
+        self._stream = stream
+        self.length = length
+        self._remaining = length
+        self._max = max_size
+        self.received = 0
+        # Called with every chunk read, e.g. to compute an MD5 while streaming.
+        self.on_data: Callable[[bytes], None] | None = None
+
+    def read(self, n: int) -> bytes:
+        """Up to n bytes; fewer only at the end of the body. Short declared bodies raise."""
+        if self._remaining is not None:
+            n = min(n, self._remaining)
+        if n <= 0:
+            return b""
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            chunk = self._stream.read(n - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.received += got
+        if self._remaining is not None:
+            self._remaining -= got
+            if got < n:
+                raise ClientDisconnected("body ended early")
+        if self.received > self._max:
+            raise BadRequest("Maximum size is reached")
+        if self.on_data is not None and data:
+            self.on_data(data)
+        return data
+
+    def blocks(self, block_size: int) -> Iterator[bytes]:
+        while True:
+            data = self.read(block_size)
+            if not data:
+                return
+            yield data
+            if len(data) < block_size:
+                return
+
+    def drain(self) -> None:
+        """Consume what is left so the connection stays usable after an early error."""
+        try:
+            while self.read(1024 * 1024):
+                pass
+        except (ClientDisconnected, BadRequest, OSError):
+            pass
+
+    def spool(self, tmp_dir: Path) -> Spool:
+        """Copy the body into a re-readable spool (memory up to 16 MiB, then a temp file)."""
+        f = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=tmp_dir)
+        for chunk in self.blocks(1024 * 1024):
+            f.write(chunk)
+        return Spool(f, self.received)
+
+
+class Spool:
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self._f = f
+        self.size = size
+
+    def reader(self) -> Callable[[int], bytes]:
+        self._f.seek(0)
+        return self._f.read
+
+    def close(self) -> None:
+        self._f.close()

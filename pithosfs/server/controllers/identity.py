@@ -1,0 +1,69 @@
+"""Keystone v2.0 / Astakos-shaped token endpoint (spec 15.1), enough for kamaki and our client."""
+
+from __future__ import annotations
+
+import json
+
+from pithosfs.server.controllers.base import Context, base_url
+from pithosfs.server.errors import BadRequest, Unauthorized
+from pithosfs.server.webio import Req, Response, json_response
+
+
+def tokens(ctx: Context, req: Req) -> Response:
+    token = _token_from(req)
+    uuid = ctx.tokens.get(token)
+    if uuid is None:
+        raise Unauthorized("Invalid token")
+    base = base_url(req)
+    return json_response(200, _access(base, uuid, token))
+
+
+def _token_from(req: Req) -> str:
+    body = req.body(required=False)
+    raw = body.read(64 * 1024) if (body.length or req.chunked) else b""
+    if raw:
+        try:
+            doc = json.loads(raw)
+            token = doc["auth"]["token"]["id"]
+        except (ValueError, KeyError, TypeError):
+            raise BadRequest("Invalid authentication request") from None
+        if isinstance(token, str) and token:
+            return token
+    header = req.header("X-Auth-Token")
+    if header:
+        return header
+    raise Unauthorized("No authentication token")
+
+
+def _access(base: str, uuid: str, token: str) -> dict[str, object]:
+    def service(name: str, kind: str, version: str, url: str, **extra: str) -> dict[str, object]:
+        endpoint = {"versionId": version, "publicURL": url, "region": "default", **extra}
+        return {"name": name, "type": kind, "endpoints": [endpoint], "endpoints_links": []}
+
+    return {
+        "access": {
+            "token": {
+                "id": token,
+                "expires": "2099-12-31T23:59:59.000000+00:00",
+                "tenant": {"id": uuid, "name": uuid},
+            },
+            "user": {
+                "id": uuid,
+                "name": uuid,
+                "roles": [{"id": "1", "name": "default"}],
+                "roles_links": [],
+            },
+            "serviceCatalog": [
+                service(
+                    "astakos_account",
+                    "account",
+                    "v1.0",
+                    f"{base}/account/v1.0",
+                    **{"SNF:uiURL": f"{base}/ui"},
+                ),
+                service("astakos_identity", "identity", "v2.0", f"{base}/identity/v2.0"),
+                service("pithos_object-store", "object-store", "v1", f"{base}/object-store/v1"),
+                service("cyclades_plankton", "image", "v1.0", f"{base}/image"),
+            ],
+        }
+    }

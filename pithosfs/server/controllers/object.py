@@ -1,0 +1,373 @@
+"""Object level (spec 4, 6, 7, 8, 9): HEAD, GET, PUT, COPY, MOVE, POST, DELETE."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid as uuidlib
+from collections.abc import Iterator
+
+from pithosfs.protocol import MAX_OBJECT_NAME, is_hex_digest
+from pithosfs.server.controllers.base import (
+    Context,
+    base_url,
+    check_read_conditions,
+    public_of,
+    sharing_of,
+    until_of,
+    write_check,
+)
+from pithosfs.server.errors import (
+    BadRequest,
+    LengthRequired,
+    UnprocessableEntity,
+)
+from pithosfs.server.http_util import (
+    collect_meta,
+    count_meta_headers,
+    decimal_ts,
+    http_date,
+    parse_content_range,
+    parse_range,
+)
+from pithosfs.server.models import ObjectInfo
+from pithosfs.server.webio import Req, Response, closing_iter, json_response, xml_response
+
+SYSTEM_META = ("Content-Encoding", "Content-Disposition", "X-Object-Manifest")
+MAX_HASHMAP_BODY = 64 * 1024 * 1024
+
+
+def object_headers(info: ObjectInfo, base: str, owner: bool) -> list[tuple[str, str]]:
+    headers = [
+        ("ETag", info.hash),
+        ("Content-Type", info.type or "application/octet-stream"),
+        ("Last-Modified", http_date(info.current_mtime)),
+        ("Available", "1"),
+        ("X-Object-Hash", info.hash),
+        ("X-Object-UUID", info.uuid),
+        ("X-Object-Modified-By", info.muser),
+        ("X-Object-Version", str(info.serial)),
+        ("X-Object-Version-Timestamp", http_date(info.mtime)),
+    ]
+    for key, value in info.meta.items():
+        headers.append((key, value))
+    if info.sharing:
+        headers.append(("X-Object-Sharing", info.sharing))
+    if info.shared_by:
+        headers.append(("X-Object-Shared-By", info.shared_by))
+    if info.allowed_to:
+        headers.append(("X-Object-Allowed-To", info.allowed_to))
+    if owner and info.public_url_token:
+        headers.append(("X-Object-Public", f"{base}/public/{info.public_url_token}"))
+    return headers
+
+
+def request_meta(req: Req) -> dict[str, str]:
+    """Object user metadata of a request, keyed as stored ("X-Object-Meta-Color", "Content-Encoding")."""
+    if count_meta_headers(req.headers) > 90:
+        raise BadRequest("Too many headers.")
+    meta = {f"X-Object-Meta-{k}": v for k, v in collect_meta(req.headers, "X-Object-Meta-").items()}
+    for key in SYSTEM_META:
+        value = req.header(key)
+        if value is not None:
+            if len(value) > 256:
+                raise BadRequest("Header value too large.")
+            meta[key] = value
+    return meta
+
+
+def parse_source(value: str, what: str) -> tuple[str, str]:
+    """ "/container/object" -> (container, object); 400 when malformed (spec 4.3)."""
+    if not value.startswith("/"):
+        raise BadRequest(f"Invalid {what} header")
+    parts = value.split("/", 2)
+    if len(parts) < 3 or not parts[1] or not parts[2]:
+        raise BadRequest(f"Invalid {what} header")
+    if len(parts[2]) > MAX_OBJECT_NAME or len(parts[1]) > 256:
+        raise BadRequest(f"Invalid {what} header")
+    return parts[1], parts[2]
+
+
+class ObjectController:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # ---- reads ---------------------------------------------------------------------
+
+    def _read_info(self, req: Req, account: str, container: str, name: str) -> ObjectInfo:
+        version = req.arg("version")
+        info = self.ctx.backend.object_info(req.user, account, container, name, version)
+        check_read_conditions(req, info)
+        return info
+
+    def HEAD(self, req: Req, account: str, container: str, name: str) -> Response:
+        info = self._read_info(req, account, container, name)
+        return Response(
+            200, object_headers(info, base_url(req), req.user == account), [], info.size
+        )
+
+    def GET(self, req: Req, account: str, container: str, name: str) -> Response:
+        backend = self.ctx.backend
+        if req.arg("version") == "list":
+            versions = backend.versions(req.user, account, container, name)
+            if req.wants(("json", "xml"), "json") == "xml":
+                body = "".join(
+                    f'<version timestamp="{decimal_ts(m)}">{s}</version>' for s, m in versions
+                )
+                return xml_response(200, f'<object name="{name}">{body}</object>')
+            return json_response(200, {"versions": [[s, decimal_ts(m)] for s, m in versions]})
+        info = self._read_info(req, account, container, name)
+        headers = object_headers(info, base_url(req), req.user == account)
+        if req.flag("hashmap"):
+            hashes = backend.hashmap(info) or [backend.blocks.empty_hash]
+            doc = {
+                "block_size": info.block_size,
+                "block_hash": backend.algorithm,
+                "bytes": info.size,
+                "hashes": hashes,
+            }
+            headers = [h for h in headers if h[0] != "Content-Type"]
+            return json_response(200, doc, headers)
+        return data_response(backend, req, info, headers)
+
+    # ---- writes --------------------------------------------------------------------
+
+    def PUT(self, req: Req, account: str, container: str, name: str) -> Response:
+        copy_from, move_from = req.header("X-Copy-From"), req.header("X-Move-From")
+        if copy_from is not None or move_from is not None:
+            if req.content_length is None and not req.chunked:
+                raise LengthRequired("Missing Content-Length header")
+            move = move_from is not None
+            src_cont, src_name = parse_source(move_from if move else copy_from or "", "source")  # type: ignore[arg-type]
+            src_acc = req.header("X-Source-Account") or req.user
+            info = self._copy(req, (src_acc, src_cont, src_name), (account, container, name), move)
+            req.drain()
+            return Response(201, [("X-Object-Version", str(info.serial))])
+        ctype = req.header("Content-Type")
+        if not ctype:
+            raise LengthRequired("Missing Content-Type header")
+        meta = request_meta(req)
+        sharing, public, check = sharing_of(req), public_of(req), write_check(req)
+        backend = self.ctx.backend
+        if req.flag("hashmap"):
+            size, hashes = _read_hashmap(req)
+            info = backend.put_hashmap(
+                req.user,
+                account,
+                container,
+                name,
+                size,
+                hashes,
+                type=ctype,
+                meta=meta,
+                sharing=sharing,
+                public=public,
+                check=check,
+            )
+            return Response(201, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+        body = req.body()
+        client_md5 = (req.header("ETag") or "").strip().strip('"').lower()
+        verify = None
+        if client_md5:
+            md5 = hashlib.md5(usedforsecurity=False)
+            body.on_data = md5.update
+
+            def verify() -> None:
+                if md5.hexdigest() != client_md5:
+                    raise UnprocessableEntity("Object ETag does not match")
+
+        info = backend.put_object(
+            req.user,
+            account,
+            container,
+            name,
+            body,
+            type=ctype,
+            meta=meta,
+            checksum=client_md5,
+            sharing=sharing,
+            public=public,
+            check=check,
+            verify_md5=verify,
+        )
+        return Response(201, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+
+    def _copy(
+        self, req: Req, src: tuple[str, str, str], dst: tuple[str, str, str], move: bool
+    ) -> ObjectInfo:
+        ctype = req.header("Content-Type")
+        if req.flag("ignore_content_type"):
+            ctype = None
+        meta = request_meta(req)
+        return self.ctx.backend.copy_object(
+            req.user,
+            src,
+            dst,
+            move=move,
+            src_version=None if move else req.header("X-Source-Version"),
+            type=ctype or None,
+            meta=meta,
+            sharing=sharing_of(req),
+            public=public_of(req),
+            delimiter=req.arg("delimiter") or None,
+            check=write_check(req),
+        )
+
+    def _copy_verb(self, req: Req, account: str, container: str, name: str, move: bool) -> Response:
+        dest = req.header("Destination")
+        if not dest:
+            raise BadRequest("Missing Destination header")
+        dst_cont, dst_name = parse_source(dest, "Destination")
+        dst_acc = req.header("Destination-Account") or account
+        info = self._copy(req, (account, container, name), (dst_acc, dst_cont, dst_name), move)
+        req.drain()
+        return Response(201, [("X-Object-Version", str(info.serial))])
+
+    def COPY(self, req: Req, account: str, container: str, name: str) -> Response:
+        return self._copy_verb(req, account, container, name, move=False)
+
+    def MOVE(self, req: Req, account: str, container: str, name: str) -> Response:
+        return self._copy_verb(req, account, container, name, move=True)
+
+    def POST(self, req: Req, account: str, container: str, name: str) -> Response:
+        backend = self.ctx.backend
+        replace = not req.flag("update")
+        meta = request_meta(req)
+        sharing, public, check = sharing_of(req), public_of(req), write_check(req)
+        ctype = req.header("Content-Type")
+        source_hdr = req.header("X-Source-Object")
+        if ctype != "application/octet-stream" and source_hdr is None:
+            serial = backend.update_object_meta(
+                req.user,
+                account,
+                container,
+                name,
+                meta=meta,
+                replace=replace,
+                sharing=sharing,
+                public=public,
+                check=check,
+            )
+            req.drain()
+            headers = [("X-Object-Version", str(serial))] if serial is not None else []
+            return Response(202, headers)
+        rng = parse_content_range(req.header("Content-Range"))
+        truncate = _int_header(req, "X-Object-Bytes")
+        source = None
+        body = None
+        if source_hdr is not None:
+            s_cont, s_name = parse_source(source_hdr, "X-Source-Object")
+            source = (
+                req.header("X-Source-Account") or req.user,
+                s_cont,
+                s_name,
+                req.header("X-Source-Version"),
+            )
+        else:
+            body = req.body()
+        info = backend.update_object_data(
+            req.user,
+            account,
+            container,
+            name,
+            rng=rng,
+            body=body,
+            source=source,
+            truncate=truncate,
+            meta=meta,
+            replace=replace,
+            sharing=sharing,
+            public=public,
+            check=check,
+            chunked=req.chunked,
+        )
+        req.drain()
+        return Response(204, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+
+    def DELETE(self, req: Req, account: str, container: str, name: str) -> Response:
+        self.ctx.backend.delete_object(
+            req.user,
+            account,
+            container,
+            name,
+            until=until_of(req),
+            delimiter=req.arg("delimiter") or None,
+        )
+        return Response(204)
+
+
+def _int_header(req: Req, name: str) -> int | None:
+    raw = req.header(name)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw.isdigit():
+        raise BadRequest(f"Invalid {name} header")
+    return int(raw)
+
+
+def _read_hashmap(req: Req) -> tuple[int, list[str]]:
+    body = req.body()
+    if body.length is not None and body.length > MAX_HASHMAP_BODY:
+        raise BadRequest("Hashmap too large")
+    raw = body.read(MAX_HASHMAP_BODY + 1)
+    if len(raw) > MAX_HASHMAP_BODY:
+        raise BadRequest("Hashmap too large")
+    try:
+        doc = json.loads(raw)
+        size, hashes = doc["bytes"], doc["hashes"]
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("Invalid data formatting") from None
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int)
+        or size < 0
+        or not isinstance(hashes, list)
+    ):
+        raise BadRequest("Invalid data formatting")
+    if not all(isinstance(h, str) and is_hex_digest(h) for h in hashes):
+        raise BadRequest("Invalid hash in hashmap")
+    return size, [h.lower() for h in hashes]
+
+
+def data_response(
+    backend: object, req: Req, info: ObjectInfo, headers: list[tuple[str, str]]
+) -> Response:
+    """200 full body, 206 single range, or 206 multipart/byteranges (spec 9.7)."""
+    from pithosfs.server.backend import Backend
+
+    assert isinstance(backend, Backend)
+    disposition = req.arg("disposition-type")
+    if disposition in ("inline", "attachment") or "Content-Disposition" not in info.meta:
+        kind = disposition if disposition in ("inline", "attachment") else "inline"
+        headers = [h for h in headers if h[0] != "Content-Disposition"]
+        headers.append(("Content-Disposition", f'{kind}; filename="{info.name}"'))
+    ranges = parse_range(req.header("Range"), info.size)
+    if ranges is None:
+        return Response(
+            200, headers, closing_iter(backend.iter_data(info, 0, info.size)), info.size
+        )
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        headers.append(("Content-Range", f"bytes {start}-{end}/{info.size}"))
+        return Response(
+            206,
+            headers,
+            closing_iter(backend.iter_data(info, start, end - start + 1)),
+            end - start + 1,
+        )
+    boundary = uuidlib.uuid4().hex
+    headers = [h for h in headers if h[0] != "Content-Type"]
+    headers.append(("Content-Type", f"multipart/byteranges; boundary={boundary}"))
+
+    def parts() -> Iterator[bytes]:
+        for start, end in ranges:
+            yield (
+                f"--{boundary}\r\nContent-Range: bytes {start}-{end}/{info.size}\r\n"
+                "Content-Transfer-Encoding: binary\r\n\r\n"
+            ).encode()
+            yield from backend.iter_data(info, start, end - start + 1)
+            yield b"\r\n"
+        yield f"--{boundary}--\r\n".encode()
+
+    return Response(206, headers, parts())

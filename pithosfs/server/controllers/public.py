@@ -1,0 +1,36 @@
+"""Public links `/public/<token>` (spec 9.5): GET and HEAD without a token."""
+
+from __future__ import annotations
+
+from pithosfs.server.controllers.base import Context, check_read_conditions
+from pithosfs.server.controllers.object import data_response
+from pithosfs.server.http_util import http_date
+from pithosfs.server.models import ObjectInfo
+from pithosfs.server.webio import Req, Response
+
+PUBLIC_META = ("Content-Encoding", "Content-Disposition")
+
+
+def _headers(info: ObjectInfo) -> list[tuple[str, str]]:
+    headers = [
+        ("ETag", info.hash),
+        ("Content-Type", info.type or "application/octet-stream"),
+        ("Last-Modified", http_date(info.current_mtime)),
+    ]
+    headers += [(k, info.meta[k]) for k in PUBLIC_META if k in info.meta]
+    return headers
+
+
+class PublicController:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def HEAD(self, req: Req, token: str) -> Response:
+        info = self.ctx.backend.resolve_public(token)
+        check_read_conditions(req, info)
+        return Response(200, _headers(info), [], info.size)
+
+    def GET(self, req: Req, token: str) -> Response:
+        info = self.ctx.backend.resolve_public(token)
+        check_read_conditions(req, info)
+        return data_response(self.ctx.backend, req, info, _headers(info))

@@ -1,0 +1,99 @@
+"""EmbeddedServer: the Pithos+ app on cheroot, started in-process on background threads.
+
+cheroot was chosen by measurement (docs/server.md): it streams request bodies
+to the application as they arrive and writes response chunks straight to the
+socket, where waitress spools both through buffers/temp files and the
+werkzeug dev server pays a Python-level cost per small write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from cheroot import wsgi
+
+from pithosfs.protocol import DEFAULT_BLOCK_SIZE
+from pithosfs.server.app import PithosApp
+from pithosfs.server.backend import Backend
+from pithosfs.server.controllers.base import Context
+
+log = logging.getLogger(__name__)
+
+WORKER_THREADS = 32
+
+
+class EmbeddedServer:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        users: dict[str, str] | None = None,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        threads: int = WORKER_THREADS,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port
+        self.users = dict(users or {})
+        self.block_size = block_size
+        self.backend = Backend(self.data_dir, block_size)
+        self.app = PithosApp(Context(self.backend, self.users))
+        self._threads = threads
+        self._server: wsgi.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind (so the port is known and connectable), then serve on a background thread."""
+        server = wsgi.Server(
+            (self.host, self.port),
+            self.app,
+            numthreads=self._threads,
+            max=-1,
+            request_queue_size=128,
+            timeout=60,
+            shutdown_timeout=5,
+        )
+        server.prepare()
+        bound = server.bind_addr
+        if isinstance(bound, tuple):
+            self.port = int(bound[1])
+        self._server = server
+        self._thread = threading.Thread(target=server.serve, name="pithos-server", daemon=True)
+        self._thread.start()
+        log.info("Pithos+ server listening on %s", self.base_url)
+
+    @property
+    def base_url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def identity_url(self) -> str:
+        return self.base_url + "/identity/v2.0"
+
+    def storage_url(self, uuid: str) -> str:
+        return f"{self.base_url}/object-store/v1/{uuid}"
+
+    @property
+    def image_url(self) -> str:
+        return self.base_url + "/image"
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.backend.close()

@@ -1,0 +1,74 @@
+"""Plain records passed between the backend and the controllers (no HTTP, no SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ObjectInfo:
+    """One version of an object as the API shows it."""
+
+    account: str
+    container: str
+    name: str
+    serial: int
+    hash: str
+    size: int
+    type: str
+    checksum: str
+    mtime: float
+    muser: str
+    uuid: str
+    block_size: int
+    meta: dict[str, str] = field(default_factory=dict)  # pithos-domain user meta
+    current_mtime: float = 0.0  # mtime of the current version (Last-Modified)
+    sharing: str | None = None  # own permissions, rendered
+    shared_by: str | None = None  # "acc/cont/dir" when inherited
+    allowed_to: str | None = None  # "read"/"write" for non-owners
+    public_url_token: str | None = None  # owner only
+
+    @property
+    def path(self) -> str:
+        return f"{self.account}/{self.container}/{self.name}"
+
+
+@dataclass
+class ContainerInfo:
+    account: str
+    name: str
+    count: int
+    bytes: int
+    mtime: float
+    meta: dict[str, str]
+    policy: dict[str, str]
+    object_meta_keys: list[str]
+    owner_view: bool
+    until: int | None = None
+
+
+@dataclass
+class AccountInfo:
+    account: str
+    count: int
+    bytes: int
+    mtime: float
+    meta: dict[str, str]
+    groups: dict[str, list[str]]
+    quota: int
+    owner_view: bool
+    until: int | None = None
+
+
+@dataclass
+class ListingParams:
+    prefix: str = ""
+    delimiter: str | None = None
+    virtual: bool = True  # False for `path=` listings (no subdir entries)
+    marker: str | None = None
+    limit: int = 10000
+    meta_filters: list[str] = field(default_factory=list)
+    shared: bool = False
+    public: bool = False
+    until: int | None = None
+    include_meta: bool = False

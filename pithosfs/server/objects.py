@@ -1,0 +1,1005 @@
+"""Object operations of the backend (mixed into `Backend`).
+
+Writes follow one rule: receive and store blocks first, outside any database
+transaction; then, inside one `BEGIN IMMEDIATE` transaction, check the
+preconditions against the current version and commit the new version. A body
+that never completes therefore never becomes visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import string
+import uuid as uuidlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pithosfs.protocol import block_count, merkle_root_hex
+from pithosfs.server import access
+from pithosfs.server.bodies import RequestBody, Spool
+from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_HISTORY, CLUSTER_NORMAL
+from pithosfs.server.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    MissingBlocks,
+    NotFound,
+    RangeNotSatisfiable,
+    RequestEntityTooLarge,
+)
+from pithosfs.server.listing import Entry, MetaFilters, Subdir, group_listing
+from pithosfs.server.models import ObjectInfo
+from pithosfs.server.sharing import Sharing
+
+if TYPE_CHECKING:
+    from pithosfs.server.blocks import BlockStore
+    from pithosfs.server.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_META_ITEMS = 32
+PITHOS = "pithos"
+Check = Callable[[ObjectInfo | None], None]
+VERSION_COLUMNS = (
+    "v.serial, v.hash, v.size, v.type, v.checksum, v.mtime, v.muser, v.uuid, v.block_size"
+)
+TOKEN_CHARS = string.ascii_letters + string.digits
+
+
+@dataclass
+class DataRange:
+    """A parsed object POST Content-Range: start None means append (`bytes */*`)."""
+
+    start: int | None
+    end: int | None
+    total: int | None
+
+
+class ObjectOps:
+    db: Database
+    blocks: BlockStore
+    block_size: int
+    account_quota: int
+
+    if TYPE_CHECKING:
+
+        def _require_container(self, conn: sqlite3.Connection, a: str, c: str) -> sqlite3.Row: ...
+        def _policy(self, conn: sqlite3.Connection, node: int, a: str) -> dict[str, str]: ...
+        def _touch(self, conn: sqlite3.Connection, nodes: list[int], mtime: float) -> None: ...
+        def _now(self) -> float: ...
+        def _bytes_used(self, conn: sqlite3.Connection, f: str, a: int, u: int | None) -> int: ...
+        def _check_container_visible(
+            self, conn: sqlite3.Connection, user: str, a: str, c: str
+        ) -> bool: ...
+
+    # ---- reading ---------------------------------------------------------------
+
+    def _current_row(self, conn: sqlite3.Connection, path: str) -> sqlite3.Row | None:
+        return conn.execute(
+            f"SELECT n.node, {VERSION_COLUMNS} FROM nodes n JOIN versions v"
+            " ON v.node = n.node AND v.cluster = ? WHERE n.path = ?",
+            (CLUSTER_NORMAL, path),
+        ).fetchone()
+
+    def _meta_of(
+        self, conn: sqlite3.Connection, serial: int, domain: str = PITHOS
+    ) -> dict[str, str]:
+        rows = conn.execute(
+            "SELECT key, value FROM attributes WHERE serial = ? AND domain = ? ORDER BY key",
+            (serial, domain),
+        )
+        return {r["key"]: r["value"] for r in rows}
+
+    def _info(
+        self, conn: sqlite3.Connection, account: str, container: str, name: str, row: sqlite3.Row
+    ) -> ObjectInfo:
+        return ObjectInfo(
+            account,
+            container,
+            name,
+            int(row["serial"]),
+            row["hash"],
+            int(row["size"]),
+            row["type"],
+            row["checksum"],
+            float(row["mtime"]),
+            row["muser"],
+            row["uuid"],
+            int(row["block_size"]),
+            meta=self._meta_of(conn, int(row["serial"])),
+            current_mtime=float(row["mtime"]),
+        )
+
+    def _read_access(
+        self,
+        conn: sqlite3.Connection,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        need: str = "read",
+    ) -> tuple[str | None, str | None]:
+        """(allowed_to, shared_by) for a non-owner; raises 403 when not allowed."""
+        if user == account:
+            return None, None
+        sharing, shared_by = access.effective_sharing(conn, account, container, name)
+        level = access.level_for(sharing, access.subjects_of(conn, user)) if sharing else None
+        if level is None or (need == "write" and level != "write"):
+            raise Forbidden("Not allowed")
+        return level, shared_by
+
+    def object_info(
+        self, user: str, account: str, container: str, name: str, version: str | None = None
+    ) -> ObjectInfo:
+        with self.db.read() as conn:
+            self._require_container(conn, account, container)
+            path = f"{account}/{container}/{name}"
+            allowed, shared_by = self._read_access(conn, user, account, container, name)
+            current = self._current_row(conn, path)
+            if version is None:
+                if current is None:
+                    raise NotFound("Object does not exist")
+                info = self._info(conn, account, container, name, current)
+                own = access.own_sharing(conn, path)
+                info.sharing = own.render() if own else None
+                info.shared_by, info.allowed_to = shared_by, allowed
+                if user == account:
+                    info.public_url_token = self._public_token(conn, path)
+                return info
+            try:
+                serial = int(version)
+            except ValueError:
+                raise NotFound("Version does not exist") from None
+            row = conn.execute(
+                f"SELECT {VERSION_COLUMNS} FROM versions v JOIN nodes n ON v.node = n.node"
+                " WHERE v.serial = ? AND n.path = ? AND v.cluster != ?",
+                (serial, path, CLUSTER_DELETED),
+            ).fetchone()
+            if row is None:
+                raise NotFound("Version does not exist")
+            info = self._info(conn, account, container, name, row)
+            info.current_mtime = float(current["mtime"]) if current else info.mtime
+            return info
+
+    def hashmap(self, info: ObjectInfo) -> list[str]:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT hashes FROM versions WHERE serial = ?", (info.serial,)
+            ).fetchone()
+        raw = bytes(row["hashes"]) if row else b""
+        width = len(self.blocks.empty_hash) // 2
+        return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
+
+    def iter_data(self, info: ObjectInfo, offset: int, length: int) -> Iterator[bytes]:
+        """Yield object bytes [offset, offset+length) one block (at most) at a time."""
+        hashes = self.hashmap(info)
+        bs = info.block_size
+        end = min(offset + length, info.size)
+        pos = offset
+        while pos < end:
+            index, within = divmod(pos, bs)
+            n = min(bs - within, end - pos)
+            yield self.blocks.read(hashes[index], n, within)
+            pos += n
+
+    def versions(
+        self, user: str, account: str, container: str, name: str
+    ) -> list[tuple[int, float]]:
+        with self.db.read() as conn:
+            self._require_container(conn, account, container)
+            self._read_access(conn, user, account, container, name)
+            rows = conn.execute(
+                "SELECT v.serial, v.mtime FROM versions v JOIN nodes n ON v.node = n.node"
+                " WHERE n.path = ? AND v.cluster != ? ORDER BY v.serial",
+                (f"{account}/{container}/{name}", CLUSTER_DELETED),
+            ).fetchall()
+            if not rows:
+                raise NotFound("Object does not exist")
+            return [(int(r["serial"]), float(r["mtime"])) for r in rows]
+
+    def _public_token(self, conn: sqlite3.Connection, path: str) -> str | None:
+        row = conn.execute("SELECT token FROM public_links WHERE path = ?", (path,)).fetchone()
+        return row["token"] if row else None
+
+    def resolve_public(self, token: str) -> ObjectInfo:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT path FROM public_links WHERE token = ?", (token,)).fetchone()
+            if row is None:
+                raise NotFound("Object does not exist")
+            account, container, name = row["path"].split("/", 2)
+            current = self._current_row(conn, row["path"])
+            if current is None:
+                raise NotFound("Object does not exist")
+            return self._info(conn, account, container, name, current)
+
+    # ---- listing -----------------------------------------------------------------
+
+    def list_objects(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        virtual: bool = True,
+        marker: str | None = None,
+        limit: int = 10000,
+        filters: MetaFilters | None = None,
+        shared: bool = False,
+        public: bool = False,
+        until: int | None = None,
+        include_meta: bool = False,
+    ) -> list[ObjectInfo | Subdir]:
+        with self.db.read() as conn:
+            crow = self._require_container(conn, account, container)
+            owner = self._check_container_visible(conn, user, account, container)
+            if (public or until is not None) and not owner:
+                raise Forbidden("Not allowed")
+            perms = access.ContainerPermissions.load(conn, account, container)
+            subjects = access.subjects_of(conn, user)
+            public_paths = {
+                r["path"]: r["token"]
+                for r in conn.execute(
+                    "SELECT path, token FROM public_links WHERE path >= ? AND path < ?",
+                    (perms.base, perms.base[:-1] + "0"),
+                )
+            }
+            cnode = int(crow["node"])
+
+            def fetch(after: str | None, n: int) -> list[Entry[ObjectInfo]]:
+                rows = self._listing_rows(conn, cnode, prefix, after, n, until)
+                out: list[Entry[ObjectInfo]] = []
+                for row in rows:
+                    name = row["name"]
+                    sharing, shared_by = perms.effective(name)
+                    allowed = None
+                    if not owner:
+                        allowed = access.level_for(sharing, subjects) if sharing else None
+                        if allowed is None:
+                            continue
+                    if shared and sharing is None:
+                        continue
+                    path = perms.base + name
+                    if public and path not in public_paths:
+                        continue
+                    info = self._info(conn, account, container, name, row)
+                    if filters is not None and not filters.match(_user_meta(info.meta)):
+                        continue
+                    if until is None:
+                        own = perms.by_path.get(path)
+                        info.sharing = own.render() if own else None
+                        if not owner:
+                            info.allowed_to, info.shared_by = allowed, shared_by
+                        else:
+                            info.public_url_token = public_paths.get(path)
+                    out.append(Entry(name, info))
+                return out
+
+            return group_listing(fetch, prefix, delimiter, virtual, marker, limit)
+
+    def _listing_rows(
+        self,
+        conn: sqlite3.Connection,
+        cnode: int,
+        prefix: str,
+        after: str | None,
+        n: int,
+        until: int | None,
+    ) -> list[sqlite3.Row]:
+        cond = "n.parent = ? AND n.name >= ?"
+        args: list[object] = [cnode, prefix]
+        if after is not None:
+            cond += " AND n.name > ?"
+            args.append(after)
+        if until is None:
+            sql = (
+                f"SELECT n.name, {VERSION_COLUMNS} FROM nodes n JOIN versions v"
+                f" ON v.node = n.node AND v.cluster = {CLUSTER_NORMAL} WHERE {cond}"
+                " ORDER BY n.name LIMIT ?"
+            )
+        else:
+            sql = (
+                f"SELECT n.name, {VERSION_COLUMNS} FROM nodes n JOIN versions v ON v.node = n.node"
+                f" WHERE {cond} AND v.cluster != {CLUSTER_DELETED} AND v.serial = ("
+                " SELECT MAX(serial) FROM versions w WHERE w.node = n.node AND w.mtime <= ?)"
+                " ORDER BY n.name LIMIT ?"
+            )
+            args.append(until)
+        args.append(n)
+        return conn.execute(sql, args).fetchall()
+
+    # ---- committing versions --------------------------------------------------------
+
+    def _object_node(self, conn: sqlite3.Connection, cnode: int, path: str, name: str) -> int:
+        row = conn.execute("SELECT node FROM nodes WHERE path = ?", (path,)).fetchone()
+        if row:
+            return int(row["node"])
+        cur = conn.execute(
+            "INSERT INTO nodes (parent, name, path, mtime) VALUES (?, ?, ?, ?)",
+            (cnode, name, path, self._now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def _commit(
+        self,
+        conn: sqlite3.Connection,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        *,
+        size: int,
+        hashes: list[str],
+        type: str,
+        checksum: str,
+        meta: dict[str, str],
+        uuid: str | None = None,
+        carry_from: int | None = None,
+        check: Check | None = None,
+    ) -> ObjectInfo:
+        """Make a new current version of account/container/name; returns it."""
+        crow = self._require_container(conn, account, container)
+        cnode, anode = int(crow["node"]), int(crow["parent"])
+        path = f"{account}/{container}/{name}"
+        current = self._current_row(conn, path)
+        current_info = self._info(conn, account, container, name, current) if current else None
+        if check is not None:
+            check(current_info)
+        if len(meta) > MAX_META_ITEMS:
+            raise BadRequest("Too many metadata items")
+        policy = self._policy(conn, cnode, account)
+        self._check_quota(
+            conn, cnode, anode, policy, size - (current_info.size if current_info else 0)
+        )
+        node = self._object_node(conn, cnode, path, name)
+        carry = (
+            carry_from
+            if carry_from is not None
+            else (current_info.serial if current_info else None)
+        )
+        other_domains = (
+            conn.execute(
+                "SELECT domain, key, value FROM attributes WHERE serial = ? AND domain != ?",
+                (carry, PITHOS),
+            ).fetchall()
+            if carry is not None
+            else []
+        )
+        if current_info is not None:
+            self._retire(conn, current_info.serial, policy)
+        now = self._now()
+        if uuid is None:
+            uuid = current_info.uuid if current_info else str(uuidlib.uuid4())
+        digest = merkle_root_hex(hashes, self.blocks.algorithm)
+        cur = conn.execute(
+            "INSERT INTO versions (node, hash, size, type, checksum, mtime, muser, uuid, cluster,"
+            " block_size, hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                node,
+                digest,
+                size,
+                type,
+                checksum,
+                now,
+                user,
+                uuid,
+                CLUSTER_NORMAL,
+                self.block_size,
+                bytes.fromhex("".join(hashes)),
+            ),
+        )
+        serial = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO attributes (serial, domain, key, value) VALUES (?, ?, ?, ?)",
+            [(serial, PITHOS, k, v) for k, v in meta.items()]
+            + [(serial, r["domain"], r["key"], r["value"]) for r in other_domains],
+        )
+        self._touch(conn, [cnode, anode], now)
+        return ObjectInfo(
+            account,
+            container,
+            name,
+            serial,
+            digest,
+            size,
+            type,
+            checksum,
+            now,
+            user,
+            uuid,
+            self.block_size,
+            dict(meta),
+            current_mtime=now,
+        )
+
+    def _retire(self, conn: sqlite3.Connection, serial: int, policy: dict[str, str]) -> None:
+        """Move a superseded version to history, or drop it when versioning is "none"."""
+        if policy.get("versioning") == "none":
+            conn.execute("DELETE FROM attributes WHERE serial = ?", (serial,))
+            conn.execute("DELETE FROM versions WHERE serial = ?", (serial,))
+        else:
+            conn.execute(
+                "UPDATE versions SET cluster = ? WHERE serial = ?", (CLUSTER_HISTORY, serial)
+            )
+
+    def _check_quota(
+        self, conn: sqlite3.Connection, cnode: int, anode: int, policy: dict[str, str], delta: int
+    ) -> None:
+        if delta <= 0:
+            return
+        quota = int(policy.get("quota", "0") or 0)
+        if quota and self._bytes_used(conn, "parent = ?", cnode, None) + delta > quota:
+            raise RequestEntityTooLarge("Quota error: container quota exceeded")
+        if self.account_quota:
+            used = self._bytes_used(
+                conn, "parent IN (SELECT node FROM nodes WHERE parent = ?)", anode, None
+            )
+            if used + delta > self.account_quota:
+                raise RequestEntityTooLarge("Quota error: account quota exceeded")
+
+    def _check_writable(self, user: str, account: str, container: str, name: str) -> None:
+        """Fail fast (before reading a body) when the write could never succeed."""
+        with self.db.read() as conn:
+            self._require_container(conn, account, container)
+            self._read_access(conn, user, account, container, name, need="write")
+
+    def _apply_sharing(
+        self,
+        conn: sqlite3.Connection,
+        user: str,
+        account: str,
+        path: str,
+        sharing: Sharing | None | bool,
+        public: bool | None,
+    ) -> None:
+        """sharing: False = leave alone, None = clear, Sharing = set. public: None = leave."""
+        if (sharing is not False or public is not None) and user != account:
+            raise Forbidden("Only the owner may change sharing or publishing")
+        if sharing is not False:
+            access.store_sharing(conn, path, sharing if isinstance(sharing, Sharing) else None)
+        if public is True:
+            if self._public_token(conn, path) is None:
+                token = "".join(secrets.choice(TOKEN_CHARS) for _ in range(16))
+                conn.execute("INSERT INTO public_links (path, token) VALUES (?, ?)", (path, token))
+        elif public is False:
+            conn.execute("DELETE FROM public_links WHERE path = ?", (path,))
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def put_object(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        body: RequestBody,
+        *,
+        type: str,
+        meta: dict[str, str],
+        checksum: str = "",
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        check: Check | None = None,
+        verify_md5: Callable[[], None] | None = None,
+    ) -> ObjectInfo:
+        self._check_writable(user, account, container, name)
+        if user != account and (sharing is not False or public is not None):
+            raise Forbidden("Only the owner may change sharing or publishing")
+        batch = self.blocks.batch()
+        hashes = [batch.add(block) for block in body.blocks(self.block_size)]
+        batch.finish()
+        if verify_md5 is not None:
+            verify_md5()
+        with self.db.write() as conn:
+            info = self._commit(
+                conn,
+                user,
+                account,
+                container,
+                name,
+                size=body.received,
+                hashes=hashes,
+                type=type,
+                checksum=checksum,
+                meta=meta,
+                check=check,
+            )
+            self._apply_sharing(conn, user, account, info.path, sharing, public)
+        return info
+
+    def put_hashmap(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        size: int,
+        hashes: list[str],
+        *,
+        type: str,
+        meta: dict[str, str],
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        check: Check | None = None,
+    ) -> ObjectInfo:
+        if size == 0:
+            hashes = []
+        elif len(hashes) != block_count(size, self.block_size):
+            raise BadRequest("The object's size does not match with the object's hashmap length")
+        self._check_writable(user, account, container, name)
+        missing = self.blocks.missing(hashes)
+        if missing:
+            raise MissingBlocks(missing)
+        with self.db.write() as conn:
+            info = self._commit(
+                conn,
+                user,
+                account,
+                container,
+                name,
+                size=size,
+                hashes=hashes,
+                type=type,
+                checksum="",
+                meta=meta,
+                check=check,
+            )
+            self._apply_sharing(conn, user, account, info.path, sharing, public)
+        return info
+
+    def upload_blocks(
+        self, user: str, account: str, container: str, body: RequestBody
+    ) -> list[str]:
+        if user != account:
+            raise Forbidden("Only the owner may upload blocks")
+        with self.db.read() as conn:
+            self._require_container(conn, account, container)
+        batch = self.blocks.batch()
+        hashes = [batch.add(block) for block in body.blocks(self.block_size)]
+        batch.finish()
+        return hashes
+
+    def update_object_meta(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        *,
+        meta: dict[str, str],
+        replace: bool,
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        check: Check | None = None,
+    ) -> int | None:
+        """Metadata-only POST; returns the new serial if a version was made."""
+        with self.db.write() as conn:
+            self._require_container(conn, account, container)
+            self._read_access(conn, user, account, container, name, need="write")
+            path = f"{account}/{container}/{name}"
+            current = self._current_row(conn, path)
+            if current is None:
+                raise NotFound("Object does not exist")
+            info = self._info(conn, account, container, name, current)
+            if check is not None:
+                check(info)
+            self._apply_sharing(conn, user, account, path, sharing, public)
+            if not replace and not meta:
+                return None
+            merged = {} if replace else dict(info.meta)
+            for k, v in meta.items():
+                if v == "":
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            new = self._commit(
+                conn,
+                user,
+                account,
+                container,
+                name,
+                size=info.size,
+                hashes=self._hashes_in(conn, info.serial),
+                type=info.type,
+                checksum=info.checksum,
+                meta=merged,
+            )
+            return new.serial
+
+    def _hashes_in(self, conn: sqlite3.Connection, serial: int) -> list[str]:
+        row = conn.execute("SELECT hashes FROM versions WHERE serial = ?", (serial,)).fetchone()
+        raw = bytes(row["hashes"])
+        width = len(self.blocks.empty_hash) // 2
+        return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
+
+    def delete_object(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        *,
+        until: int | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        if user != account:
+            raise Forbidden("Only the owner may delete")
+        with self.db.write() as conn:
+            crow = self._require_container(conn, account, container)
+            path = f"{account}/{container}/{name}"
+            if until is not None:
+                node = conn.execute("SELECT node FROM nodes WHERE path = ?", (path,)).fetchone()
+                if node is None:
+                    raise NotFound("Object does not exist")
+                conn.execute(
+                    "DELETE FROM attributes WHERE serial IN"
+                    " (SELECT serial FROM versions WHERE node = ? AND mtime <= ?)",
+                    (node["node"], until),
+                )
+                conn.execute(
+                    "DELETE FROM versions WHERE node = ? AND mtime <= ?", (node["node"], until)
+                )
+                if self._current_row(conn, path) is None:
+                    self._clear_path(conn, path)
+                return
+            if self._current_row(conn, path) is None:
+                raise NotFound("Object does not exist")
+            names = [name]
+            if delimiter:
+                names += self._names_below(conn, int(crow["node"]), name, delimiter)
+            for each in names:
+                self._delete_one(conn, user, account, container, each)
+
+    def _names_below(
+        self, conn: sqlite3.Connection, cnode: int, name: str, delimiter: str
+    ) -> list[str]:
+        """Current objects under `name` + delimiter (or `name` itself if it ends with it)."""
+        prefix = name if name.endswith(delimiter) else name + delimiter
+        rows = conn.execute(
+            "SELECT n.name FROM nodes n JOIN versions v ON v.node = n.node AND v.cluster = ?"
+            " WHERE n.parent = ? AND n.name >= ? ORDER BY n.name",
+            (CLUSTER_NORMAL, cnode, prefix),
+        )
+        names = []
+        for r in rows:
+            if not r["name"].startswith(prefix):
+                break
+            if r["name"] != name:
+                names.append(r["name"])
+        return names
+
+    def _delete_one(
+        self, conn: sqlite3.Connection, user: str, account: str, container: str, name: str
+    ) -> None:
+        crow = self._require_container(conn, account, container)
+        path = f"{account}/{container}/{name}"
+        current = self._current_row(conn, path)
+        if current is None:
+            return
+        policy = self._policy(conn, int(crow["node"]), account)
+        self._retire(conn, int(current["serial"]), policy)
+        now = self._now()
+        conn.execute(
+            "INSERT INTO versions (node, hash, size, type, checksum, mtime, muser, uuid, cluster,"
+            " block_size, hashes) VALUES (?, ?, 0, '', '', ?, ?, ?, ?, ?, x'')",
+            (
+                current["node"],
+                self.blocks.empty_hash,
+                now,
+                user,
+                current["uuid"],
+                CLUSTER_DELETED,
+                self.block_size,
+            ),
+        )
+        self._clear_path(conn, path)
+        self._touch(conn, [int(crow["node"]), int(crow["parent"])], now)
+
+    def _clear_path(self, conn: sqlite3.Connection, path: str) -> None:
+        conn.execute("DELETE FROM permissions WHERE path = ?", (path,))
+        conn.execute("DELETE FROM public_links WHERE path = ?", (path,))
+
+    def empty_container(self, user: str, account: str, container: str) -> None:
+        with self.db.write() as conn:
+            crow = self._require_container(conn, account, container)
+            rows = conn.execute(
+                "SELECT n.name FROM nodes n JOIN versions v ON v.node = n.node AND v.cluster = ?"
+                " WHERE n.parent = ?",
+                (CLUSTER_NORMAL, crow["node"]),
+            ).fetchall()
+            for r in rows:
+                self._delete_one(conn, user, account, container, r["name"])
+
+    def copy_object(
+        self,
+        user: str,
+        src: tuple[str, str, str],
+        dst: tuple[str, str, str],
+        *,
+        move: bool,
+        src_version: str | None = None,
+        type: str | None = None,
+        meta: dict[str, str] | None = None,
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        delimiter: str | None = None,
+        check: Check | None = None,
+    ) -> ObjectInfo:
+        """Copy or move src to dst (recursively with `delimiter`); returns dst's new version."""
+        src_acc, src_cont, src_name = src
+        dst_acc, dst_cont, dst_name = dst
+        if move and user != src_acc:
+            raise Forbidden("Only the owner may move")
+        with self.db.write() as conn:
+            self._require_container(conn, src_acc, src_cont)
+            self._require_container(conn, dst_acc, dst_cont)
+            pairs = [(src_name, dst_name)]
+            if delimiter:
+                src_crow = self._require_container(conn, src_acc, src_cont)
+                if self._current_row(conn, f"{src_acc}/{src_cont}/{src_name}") is None:
+                    raise NotFound("Object does not exist")
+                for child in self._names_below(conn, int(src_crow["node"]), src_name, delimiter):
+                    pairs.append((child, dst_name + child[len(src_name) :]))
+            first: ObjectInfo | None = None
+            for s_name, d_name in pairs:
+                info = self._copy_one(
+                    conn,
+                    user,
+                    (src_acc, src_cont, s_name),
+                    (dst_acc, dst_cont, d_name),
+                    move=move,
+                    src_version=src_version if s_name == src_name else None,
+                    type=type if s_name == src_name else None,
+                    meta=meta or {},
+                    check=check if s_name == src_name else None,
+                )
+                if first is None:
+                    first = info
+                    self._apply_sharing(conn, user, dst_acc, info.path, sharing, public)
+            assert first is not None
+            return first
+
+    def _copy_one(
+        self,
+        conn: sqlite3.Connection,
+        user: str,
+        src: tuple[str, str, str],
+        dst: tuple[str, str, str],
+        *,
+        move: bool,
+        src_version: str | None,
+        type: str | None,
+        meta: dict[str, str],
+        check: Check | None,
+    ) -> ObjectInfo:
+        src_acc, src_cont, src_name = src
+        dst_acc, dst_cont, dst_name = dst
+        self._read_access(conn, user, src_acc, src_cont, src_name)
+        self._read_access(conn, user, dst_acc, dst_cont, dst_name, need="write")
+        src_info = self.object_info(
+            user, src_acc, src_cont, src_name, None if move else src_version
+        )
+        merged = dict(src_info.meta)
+        for k, v in meta.items():
+            if v == "":
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        same_path = src == dst
+        keep_uuid = src_info.uuid if (move or same_path) else str(uuidlib.uuid4())
+        new = self._commit(
+            conn,
+            user,
+            dst_acc,
+            dst_cont,
+            dst_name,
+            size=src_info.size,
+            hashes=self._hashes_in(conn, src_info.serial),
+            type=type or src_info.type,
+            checksum=src_info.checksum,
+            meta=merged,
+            uuid=keep_uuid,
+            carry_from=src_info.serial,
+            check=check,
+        )
+        if move and not same_path:
+            self._delete_one(conn, user, src_acc, src_cont, src_name)
+        return new
+
+    def update_object_data(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        *,
+        rng: DataRange,
+        body: RequestBody | None,
+        source: tuple[str, str, str, str | None] | None,
+        truncate: int | None,
+        meta: dict[str, str],
+        replace: bool,
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        check: Check | None = None,
+        chunked: bool = False,
+    ) -> ObjectInfo:
+        """Object POST with Content-Range (spec 8), optimistic against concurrent writers."""
+        self._check_writable(user, account, container, name)
+        spool: Spool | None = body.spool(self.blocks.tmp_dir) if body is not None else None
+        try:
+            for _attempt in range(20):
+                base = self.object_info(user, account, container, name)
+                if source is not None:
+                    s_acc, s_cont, s_name, s_ver = source
+                    src = self.object_info(user, s_acc, s_cont, s_name, s_ver)
+                    src_len = src.size
+                    reader = _SourceReader(self, src)
+                else:
+                    assert spool is not None
+                    src, src_len, reader = None, spool.size, _SpoolReader(spool)
+                offset, length = _resolve_range(
+                    rng, base.size, src_len, source is not None, chunked
+                )
+                hashes, size = self._splice(base, offset, length, reader)
+                if truncate is not None and truncate < size:
+                    hashes, size = self._truncate(base.block_size, hashes, size, truncate)
+                with self.db.write() as conn:
+                    current = self._current_row(conn, base.path)
+                    if current is None:
+                        raise NotFound("Object does not exist")
+                    if int(current["serial"]) != base.serial:
+                        continue  # someone wrote in between: redo against the new base
+                    if check is not None:
+                        check(base)
+                    merged = {} if replace else dict(base.meta)
+                    for k, v in meta.items():
+                        if v == "":
+                            merged.pop(k, None)
+                        else:
+                            merged[k] = v
+                    info = self._commit(
+                        conn,
+                        user,
+                        account,
+                        container,
+                        name,
+                        size=size,
+                        hashes=hashes,
+                        type=base.type,
+                        checksum="",
+                        meta=merged,
+                    )
+                    self._apply_sharing(conn, user, account, info.path, sharing, public)
+                    return info
+            raise Conflict("Too many concurrent updates")
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def _splice(
+        self, base: ObjectInfo, offset: int, length: int, reader: _Reader
+    ) -> tuple[list[str], int]:
+        bs = base.block_size
+        hashes = self.hashmap(base) if base.size else []
+        new_size = max(base.size, offset + length)
+        batch = self.blocks.batch()
+        pos, remaining = offset, length
+        while remaining > 0:
+            index, within = divmod(pos, bs)
+            n = min(bs - within, remaining)
+            block_len = min(bs, new_size - index * bs)
+            reused = reader.whole_block_hash(n) if within == 0 and n == block_len else None
+            if reused is not None:
+                digest = reused
+            else:
+                data = reader.take(n)
+                if within == 0 and n == block_len:
+                    content = data
+                else:
+                    old_len = max(0, min(bs, base.size - index * bs))
+                    old = self.blocks.read(hashes[index], old_len) if index < len(hashes) else b""
+                    old = old.ljust(block_len, b"\0")
+                    content = old[:within] + data + old[within + n : block_len]
+                digest = batch.add(content)
+            if index < len(hashes):
+                hashes[index] = digest
+            else:
+                hashes.append(digest)
+            pos += n
+            remaining -= n
+        batch.finish()
+        return hashes, new_size
+
+    def _truncate(
+        self, bs: int, hashes: list[str], size: int, new_size: int
+    ) -> tuple[list[str], int]:
+        """Cut to new_size and rehash the last block, so the hash matches the bytes."""
+        keep = block_count(new_size, bs)
+        hashes = hashes[:keep]
+        tail = new_size - (keep - 1) * bs if keep else 0
+        if keep and tail < bs and tail < size - (keep - 1) * bs:
+            hashes[-1] = self.blocks.store(self.blocks.read(hashes[-1], tail))
+        return hashes, new_size
+
+
+class _Reader:
+    def take(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def whole_block_hash(self, n: int) -> str | None:
+        return None
+
+
+class _SpoolReader(_Reader):
+    def __init__(self, spool: Spool) -> None:
+        self._read = spool.reader()
+
+    def take(self, n: int) -> bytes:
+        data = self._read(n)
+        if len(data) < n:
+            data = data.ljust(n, b"\0")  # cannot happen: lengths were checked against the spool
+        return data
+
+
+class _SourceReader(_Reader):
+    """Bytes of another object from offset 0; whole aligned blocks are reused by hash."""
+
+    def __init__(self, ops: ObjectOps, info: ObjectInfo) -> None:
+        self._ops = ops
+        self._info = info
+        self._hashes = ops.hashmap(info)
+        self._pos = 0
+
+    def take(self, n: int) -> bytes:
+        data = b"".join(self._ops.iter_data(self._info, self._pos, n))
+        self._pos += n
+        return data
+
+    def whole_block_hash(self, n: int) -> str | None:
+        bs = self._info.block_size
+        if (
+            bs != self._ops.block_size
+            or self._pos % bs
+            or n != min(bs, self._info.size - self._pos)
+        ):
+            return None
+        digest = self._hashes[self._pos // bs]
+        self._pos += n
+        return digest
+
+
+def _resolve_range(
+    rng: DataRange, size: int, src_len: int, from_source: bool, chunked: bool
+) -> tuple[int, int]:
+    """(offset, length) of an object POST, applying the checks of spec 8."""
+    offset = size if rng.start is None else rng.start
+    if rng.end is not None:
+        length = rng.end - offset + 1
+        if from_source:
+            if length > src_len:
+                raise BadRequest("Object length is smaller than range length")
+        elif length != src_len and not chunked:
+            raise BadRequest("Content length does not match range length")
+        elif chunked:
+            length = min(length, src_len)
+    else:
+        length = src_len
+    if offset > size:
+        raise RangeNotSatisfiable("Supplied offset is beyond object limits")
+    if rng.total is not None and (
+        rng.total != size or offset >= rng.total or offset + length > rng.total
+    ):
+        raise RangeNotSatisfiable("Supplied range will change provided object limits")
+    return offset, length
+
+
+def _user_meta(meta: dict[str, str]) -> dict[str, str]:
+    prefix = "X-Object-Meta-"
+    return {k[len(prefix) :]: v for k, v in meta.items() if k.startswith(prefix)}
+
+
+user_meta = _user_meta
