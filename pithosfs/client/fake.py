@@ -402,7 +402,13 @@ class FakeStore:
             return self._info(name, path, ver, explicit_version=version is not None)
 
     def read_range(
-        self, container: str, name: str, offset: int, length: int, version: int | None = None
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        version: int | None = None,
+        size: int | None = None,  # a hint for HTTP clients; the fake knows better
     ) -> bytes:
         with self._lock:
             if offset < 0 or length < 0:

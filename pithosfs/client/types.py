@@ -136,9 +136,20 @@ class ObjectStore(Protocol):
     # -- reading -----------------------------------------------------------
     def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo: ...
     def read_range(
-        self, container: str, name: str, offset: int, length: int, version: int | None = None
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        version: int | None = None,
+        size: int | None = None,
     ) -> bytes:
-        """Bytes [offset, offset+length) clamped to the object's size; b"" past EOF."""
+        """Bytes [offset, offset+length) clamped to the object's size; b"" past EOF.
+
+        `size` (optional) is the size the caller already knows (from a stat):
+        the HTTP client then clamps the Range itself and never sends one for
+        an empty object, saving the 416 + HEAD round trip.
+        """
         ...
 
     def get_hashmap(self, container: str, name: str, version: int | None = None) -> Hashmap: ...

@@ -1,0 +1,181 @@
+"""Turning Pithos+ responses into the contract's dataclasses, and names into URLs.
+
+Pure functions over headers and JSON, so they are tested without a server.
+Response header values under X-Account-/X-Container-/X-Object-/Content- are
+percent-encoded and metadata header names are URL-quoted (spec 1.5); both are
+decoded here. Times: RFC 1123 in headers, ISO 8601 or decimal strings in JSON
+(spec 1.6).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, unquote
+
+from pithosfs import protocol
+from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, Subdir
+
+log = logging.getLogger(__name__)
+
+
+def quote_name(name: str) -> str:
+    """Percent-encode a container or object name for the URL path ('/' kept)."""
+    return quote(name, safe="/")
+
+
+def encode_header_value(value: str) -> str:
+    """Header values must be ASCII; the server URL-unquotes any value containing '%'."""
+    return quote(value, safe=protocol.HEADER_SAFE_CHARS + "!$&'()*+[]^`{|}")
+
+
+def meta_headers(prefix: str, meta: Mapping[str, str] | None) -> dict[str, str]:
+    """`{"my_key": "v"}` -> `{"X-Object-Meta-My-Key": "v"}`, names and values encoded."""
+    out: dict[str, str] = {}
+    for key, value in (meta or {}).items():
+        name = quote(protocol.format_meta_key(key), safe="-")
+        out[prefix + name] = encode_header_value(value)
+    return out
+
+
+def _header_meta(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    plen = len(prefix)
+    out = {}
+    for name, value in headers.items():
+        if name.lower().startswith(prefix.lower()):
+            key = protocol.format_meta_key(unquote(name[plen:]))
+            out[key] = unquote(value)
+    return out
+
+
+def parse_http_date(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+
+
+def parse_iso_date(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _h(headers: Mapping[str, str], name: str, default: str = "") -> str:
+    value = headers.get(name)
+    return unquote(value) if value is not None else default
+
+
+def object_from_headers(name: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """ObjectInfo from a HEAD/GET response (spec 4.1); tolerant of plain Swift."""
+    etag = headers.get("ETag", "").strip('"')
+    last_modified = parse_http_date(headers.get("Last-Modified"))
+    version_ts = parse_http_date(headers.get("X-Object-Version-Timestamp")) or last_modified
+    return ObjectInfo(
+        name=name,
+        size=_int(headers.get("Content-Length")),
+        content_type=_h(headers, "Content-Type", protocol.OCTET_STREAM),
+        hash=headers.get("X-Object-Hash") or etag,
+        uuid=headers.get("X-Object-UUID", ""),
+        version=_int(headers.get("X-Object-Version")),
+        version_timestamp=version_ts,
+        last_modified=last_modified,
+        modified_by=_h(headers, "X-Object-Modified-By"),
+        meta=_header_meta(headers, "X-Object-Meta-"),
+        sharing=_h(headers, "X-Object-Sharing"),
+        public_url=_h(headers, "X-Object-Public"),
+        allowed_to=_h(headers, "X-Object-Allowed-To"),
+    )
+
+
+def entry_from_json(item: Mapping[str, Any], with_meta: bool) -> ObjectInfo | Subdir:
+    """One JSON listing item (spec 5.3) or a `{"subdir": "a/"}` entry."""
+    if "subdir" in item:
+        return Subdir(str(item["subdir"]).rstrip("/"))
+    meta: dict[str, str] | None = None
+    raw_meta = item.get("x_object_meta")
+    if with_meta and isinstance(raw_meta, dict):
+        meta = {protocol.format_meta_key(unquote(str(k))): str(v) for k, v in raw_meta.items()}
+    last_modified = parse_iso_date(item.get("last_modified"))
+    return ObjectInfo(
+        name=str(item["name"]),
+        size=_int(item.get("bytes")),
+        content_type=str(item.get("content_type") or protocol.OCTET_STREAM),
+        hash=str(item.get("x_object_hash") or item.get("hash") or ""),
+        uuid=str(item.get("x_object_uuid") or ""),
+        version=_int(item.get("x_object_version")),
+        version_timestamp=_float(item.get("x_object_version_timestamp")) or last_modified,
+        last_modified=last_modified,
+        modified_by=str(item.get("x_object_modified_by") or ""),
+        meta=meta,
+        sharing=str(item.get("x_object_sharing") or ""),
+        public_url=str(item.get("x_object_public") or ""),
+        allowed_to=str(item.get("x_object_allowed_to") or ""),
+    )
+
+
+def container_from_headers(name: str, headers: Mapping[str, str]) -> ContainerInfo:
+    return ContainerInfo(
+        name=name,
+        count=_int(headers.get("X-Container-Object-Count")),
+        bytes=_int(headers.get("X-Container-Bytes-Used")),
+        last_modified=parse_http_date(headers.get("Last-Modified")),
+        versioning=_h(headers, "X-Container-Policy-Versioning", "auto"),
+        quota=_int(headers.get("X-Container-Policy-Quota")),
+        block_size=_int(headers.get("X-Container-Block-Size"), protocol.DEFAULT_BLOCK_SIZE),
+        block_hash=_h(headers, "X-Container-Block-Hash", protocol.DEFAULT_HASH_ALGORITHM),
+        meta=_header_meta(headers, "X-Container-Meta-"),
+    )
+
+
+def container_from_json(item: Mapping[str, Any]) -> ContainerInfo:
+    policy = item.get("x_container_policy") or {}
+    return ContainerInfo(
+        name=str(item["name"]),
+        count=_int(item.get("count")),
+        bytes=_int(item.get("bytes")),
+        last_modified=parse_iso_date(item.get("last_modified")),
+        versioning=str(policy.get("versioning") or "auto"),
+        quota=_int(policy.get("quota")),
+    )
+
+
+def account_from_headers(name: str, headers: Mapping[str, str]) -> AccountInfo:
+    groups = {
+        key.lower(): [m for m in value.split(",") if m]
+        for key, value in _header_meta(headers, "X-Account-Group-").items()
+    }
+    return AccountInfo(
+        name=name,
+        container_count=_int(headers.get("X-Account-Container-Count")),
+        bytes_used=_int(headers.get("X-Account-Bytes-Used")),
+        quota=_int(headers.get("X-Account-Policy-Quota")),
+        last_modified=parse_http_date(headers.get("Last-Modified")),
+        meta=_header_meta(headers, "X-Account-Meta-"),
+        groups=groups,
+    )

@@ -1,0 +1,589 @@
+"""`PithosClient`: the ObjectStore contract over the Pithos+ REST API (spec 2-9).
+
+One method per operation, each a few requests at most. Bulk transfers (hashmap
+upload/download, the streaming uploader) live in `pithosfs.client.transfer`
+and are exposed here as `upload_file`, `download_file` and `streaming_upload`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from pithosfs import protocol
+from pithosfs.client import parsing as p
+from pithosfs.client import validation as v
+from pithosfs.client.errors import BadRequest, RangeNotSatisfiable
+from pithosfs.client.identity import Endpoints, authenticate
+from pithosfs.client.stats import TransferStats
+from pithosfs.client.transport import RetryPolicy, Transport
+from pithosfs.client.types import (
+    LISTING_META_PARAM,
+    AccountInfo,
+    ContainerInfo,
+    Hashmap,
+    ObjectInfo,
+    Subdir,
+    VersionEntry,
+)
+
+if TYPE_CHECKING:
+    from pithosfs.client.transfer import DownloadResult, StreamingUpload
+
+log = logging.getLogger(__name__)
+
+OCTET = protocol.OCTET_STREAM
+# Past this, a zero-extension of a truncate() is sent in several POSTs.
+_MAX_ZERO_CHUNK = 64 * 1024 * 1024
+
+
+class PithosClient:
+    """ObjectStore over HTTP for one account. Thread-safe (a Session per thread)."""
+
+    def __init__(
+        self,
+        storage_url: str,
+        token: str,
+        *,
+        endpoints: Endpoints | None = None,
+        identity_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        stats: TransferStats | None = None,
+        workers: int = 4,
+        page_limit: int = protocol.LISTING_LIMIT,
+    ) -> None:
+        self._identity_url = identity_url
+        self.endpoints = endpoints
+        reauth = self._reauthenticate if identity_url else None
+        self.transport = Transport(
+            storage_url, token, retry=retry, stats=stats, reauthenticate=reauth
+        )
+        self.stats = self.transport.stats
+        self.workers = workers
+        self.page_limit = page_limit
+        self._block_info: dict[str, tuple[int, str]] = {}
+        self._block_info_lock = threading.Lock()
+
+    # -- construction ----------------------------------------------------------
+    @classmethod
+    def from_storage_url(cls, storage_url: str, token: str, **kw: Any) -> PithosClient:
+        """Plain Swift style: `{endpoint}/v1/{account}` plus a token."""
+        return cls(storage_url, token, **kw)
+
+    @classmethod
+    def from_identity(cls, identity_url: str, token: str, **kw: Any) -> PithosClient:
+        """Keystone/Astakos: resolve the account and endpoints from the token."""
+        eps = authenticate(identity_url, token)
+        return cls(eps.storage_url, token, endpoints=eps, identity_url=identity_url, **kw)
+
+    @classmethod
+    def from_config(cls, **kw: Any) -> PithosClient:
+        """From flags/env/~/.kamakirc; see pithosfs.client.config for the precedence."""
+        from pithosfs.client.config import load_config
+
+        cfg_args = {
+            k: kw.pop(k) for k in ("url", "token", "cloud", "storage_url", "kamakirc") if k in kw
+        }
+        cfg = load_config(**cfg_args)
+        if cfg.is_storage_url:
+            return cls.from_storage_url(cfg.url, cfg.token, **kw)
+        return cls.from_identity(cfg.url, cfg.token, **kw)
+
+    def _reauthenticate(self) -> tuple[str, str | None]:
+        assert self._identity_url
+        eps = authenticate(self._identity_url, self.transport.token)
+        self.endpoints = eps
+        return eps.token, eps.storage_url
+
+    def close(self) -> None:
+        self.transport.close()
+
+    @property
+    def account(self) -> str:
+        return self.transport.base_url.rsplit("/", 1)[-1]
+
+    @property
+    def storage_url(self) -> str:
+        return self.transport.base_url
+
+    # -- low-level helpers -------------------------------------------------------
+    def _path(self, container: str, name: str | None = None) -> str:
+        v.check_container_name(container)
+        if name is None:
+            return "/" + p.quote_name(container)
+        v.check_object_name(name)
+        return "/" + p.quote_name(container) + "/" + p.quote_name(name)
+
+    def _req(self, method: str, path: str = "", **kw: Any) -> Any:
+        return self.transport.request(method, path, **kw)
+
+    def block_params(self, container: str) -> tuple[int, str]:
+        """(block size, hash algorithm) of a container, cached (spec 7.4 step 1)."""
+        with self._block_info_lock:
+            cached = self._block_info.get(container)
+        if cached:
+            return cached
+        info = self.container_info(container)
+        with self._block_info_lock:
+            self._block_info[container] = (info.block_size, info.block_hash)
+        return info.block_size, info.block_hash
+
+    # -- account ------------------------------------------------------------------
+    def account_info(self) -> AccountInfo:
+        resp = self._req("HEAD")
+        return p.account_from_headers(self.account, resp.headers)
+
+    def list_containers(self) -> list[ContainerInfo]:
+        out: list[ContainerInfo] = []
+        marker = ""
+        while True:
+            params = {"format": "json", "limit": str(self.page_limit)}
+            if marker:
+                params["marker"] = marker
+            resp = self._req("GET", params=params)
+            items = resp.json() if resp.status_code == 200 and resp.content else []
+            out.extend(p.container_from_json(i) for i in items)
+            if len(items) < self.page_limit:
+                return out
+            marker = items[-1]["name"]
+
+    def set_account_groups(self, groups: Mapping[str, list[str]]) -> None:
+        """Merge groups (POST ?update); an empty member list deletes the group."""
+        headers = {
+            "X-Account-Group-" + name: p.encode_header_value(",".join(members))
+            for name, members in groups.items()
+        }
+        self._req("POST", params={"update": ""}, headers=headers)
+
+    def set_account_meta(self, meta: Mapping[str, str]) -> None:
+        self._req("POST", params={"update": ""}, headers=p.meta_headers("X-Account-Meta-", meta))
+
+    # -- containers -------------------------------------------------------------------
+    def container_info(self, container: str) -> ContainerInfo:
+        resp = self._req("HEAD", self._path(container))
+        return p.container_from_headers(container, resp.headers)
+
+    def create_container(self, container: str, versioning: str | None = None) -> None:
+        headers = {"X-Container-Policy-Versioning": versioning} if versioning else {}
+        self._req("PUT", self._path(container), headers=headers)
+
+    def delete_container(self, container: str) -> None:
+        self._req("DELETE", self._path(container))
+        with self._block_info_lock:
+            self._block_info.pop(container, None)
+
+    def set_container_versioning(self, container: str, versioning: str) -> None:
+        self._req(
+            "POST",
+            self._path(container),
+            params={"update": ""},
+            headers={"X-Container-Policy-Versioning": versioning},
+        )
+
+    def set_container_quota(self, container: str, quota: int) -> None:
+        self._req(
+            "POST",
+            self._path(container),
+            params={"update": ""},
+            headers={"X-Container-Policy-Quota": str(quota)},
+        )
+
+    def set_container_meta(self, container: str, meta: Mapping[str, str]) -> None:
+        headers = p.meta_headers("X-Container-Meta-", meta)
+        self._req("POST", self._path(container), params={"update": ""}, headers=headers)
+
+    # -- listing ------------------------------------------------------------------------
+    def list_objects(
+        self,
+        container: str,
+        prefix: str = "",
+        delimiter: str | None = "/",
+        with_meta: bool = True,
+        until: int | None = None,
+    ) -> Iterator[ObjectInfo | Subdir]:
+        path = self._path(container)
+        marker = ""
+        last_subdir = None
+        while True:
+            params = {"format": "json", "limit": str(self.page_limit)}
+            if prefix:
+                params["prefix"] = prefix
+            if delimiter:
+                params["delimiter"] = delimiter
+            if with_meta:
+                params[LISTING_META_PARAM] = "1"
+            if until is not None:
+                params["until"] = str(int(until))
+            if marker:
+                params["marker"] = marker
+            resp = self._req("GET", path, params=params)
+            items = resp.json() if resp.status_code == 200 and resp.content else []
+            for item in items:
+                entry = p.entry_from_json(item, with_meta)
+                if isinstance(entry, Subdir):
+                    # A page may end on a subdir that the next page repeats (spec 5.2).
+                    if entry.name == last_subdir:
+                        continue
+                    last_subdir = entry.name
+                yield entry
+            if len(items) < self.page_limit:
+                return
+            last = items[-1]
+            # Past a subdir, skip its whole subtree: everything below sorts before U+FFFF.
+            marker = last["subdir"] + "\uffff" if "subdir" in last else last["name"]
+
+    # -- reading --------------------------------------------------------------------------
+    def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo:
+        params = {"version": str(version)} if version is not None else None
+        resp = self._req("HEAD", self._path(container, name), params=params)
+        return p.object_from_headers(name, resp.headers)
+
+    def read_range(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        version: int | None = None,
+        size: int | None = None,
+    ) -> bytes:
+        """Bytes [offset, offset+length) clamped to the size; b"" past EOF.
+
+        `size` (additive to the contract) is the caller's known object size: it
+        clamps the Range up front. Without it, the range is sent as asked and
+        a 416 (end past EOF, or an empty object) costs one HEAD and a retry.
+        """
+        if offset < 0 or length < 0:
+            raise BadRequest("negative offset or length")
+        if length == 0:
+            return b""
+        if size is not None:
+            if offset >= size:
+                return b""
+            length = min(length, size - offset)
+        path = self._path(container, name)
+        params = {"version": str(version)} if version is not None else None
+        try:
+            return self._get_range(path, params, offset, length)
+        except RangeNotSatisfiable:
+            real = self.head_object(container, name, version).size
+            if offset >= real:
+                return b""
+            return self._get_range(path, params, offset, min(length, real - offset))
+
+    def _get_range(
+        self, path: str, params: dict[str, str] | None, offset: int, length: int
+    ) -> bytes:
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        resp = self._req("GET", path, params=params, headers=headers)
+        if resp.status_code == 200:  # Range ignored: the full body came back
+            return resp.content[offset : offset + length]
+        return resp.content
+
+    def read_object(self, container: str, name: str, version: int | None = None) -> bytes:
+        """The whole object in one GET (no Range, so empty objects are fine)."""
+        params = {"version": str(version)} if version is not None else None
+        return self._req("GET", self._path(container, name), params=params).content
+
+    def get_hashmap(self, container: str, name: str, version: int | None = None) -> Hashmap:
+        params = {"hashmap": "True", "format": "json"}
+        if version is not None:
+            params["version"] = str(version)
+        body = json.loads(self._req("GET", self._path(container, name), params=params).content)
+        size = int(body["bytes"])
+        hashes = list(body.get("hashes") or [])
+        if size == 0 and not hashes:
+            hashes = [protocol.EMPTY_SHA256]
+        return Hashmap(int(body["block_size"]), str(body["block_hash"]), size, hashes)
+
+    def list_versions(self, container: str, name: str) -> list[VersionEntry]:
+        params = {"version": "list", "format": "json"}
+        body = json.loads(self._req("GET", self._path(container, name), params=params).content)
+        return [VersionEntry(int(s), float(ts)) for s, ts in body.get("versions", [])]
+
+    # -- writing ----------------------------------------------------------------------------
+    @staticmethod
+    def _conditions(if_match: str | None, if_none_match: bool) -> dict[str, str]:
+        headers = {}
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        if if_none_match:
+            headers["If-None-Match"] = "*"
+        return headers
+
+    def _write_result(self, container: str, name: str) -> ObjectInfo:
+        # Write replies carry only ETag and the version; the contract promises a full info.
+        return self.head_object(container, name)
+
+    def put_object(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
+        headers.update(self._conditions(if_match, if_none_match))
+        self._req("PUT", self._path(container, name), headers=headers, data=data)
+        return self._write_result(container, name)
+
+    def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
+        """POST each block (content-addressed, so repeating is harmless)."""
+        hashes: list[str] = []
+        for block in blocks:
+            resp = self._req(
+                "POST",
+                self._path(container),
+                params={"update": "", "format": "json"},
+                headers={"Content-Type": OCTET},
+                data=block,
+                idempotent=True,
+            )
+            hashes.extend(str(h) for h in resp.json())
+        return hashes
+
+    def put_hashmap(
+        self,
+        container: str,
+        name: str,
+        size: int,
+        hashes: list[str],
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
+        headers.update(self._conditions(if_match, if_none_match))
+        body = json.dumps({"bytes": size, "hashes": hashes}).encode()
+        self._req(
+            "PUT",
+            self._path(container, name),
+            params={"hashmap": "True", "format": "json"},
+            headers=headers,
+            data=body,
+        )
+        return self._write_result(container, name)
+
+    def _post_update(
+        self,
+        container: str,
+        name: str,
+        content_range: str,
+        data: bytes = b"",
+        extra: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> None:
+        headers = {"Content-Type": OCTET, "Content-Range": content_range, **(extra or {})}
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            data=data,
+            idempotent=idempotent,
+        )
+
+    def update_range(self, container: str, name: str, offset: int, data: bytes) -> ObjectInfo:
+        """Overwrite/append at `offset` (<= size). An explicit range is safe to repeat."""
+        if offset < 0:
+            raise BadRequest("negative offset")
+        if data:
+            rng = f"bytes {offset}-{offset + len(data) - 1}/*"
+            self._post_update(container, name, rng, data)
+        return self._write_result(container, name)
+
+    def append(self, container: str, name: str, data: bytes) -> ObjectInfo:
+        """Append at the server's current end (`bytes */*`): never retried blindly."""
+        if data:
+            self._post_update(container, name, "bytes */*", data, idempotent=False)
+        return self._write_result(container, name)
+
+    def truncate(self, container: str, name: str, size: int) -> ObjectInfo:
+        if size < 0:
+            raise BadRequest("negative size")
+        current = self.head_object(container, name).size
+        if size < current:
+            self._post_update(container, name, "bytes 0-/*", extra={"X-Object-Bytes": str(size)})
+        offset = current
+        while offset < size:  # the server cannot extend: write zeros (spec 8)
+            chunk = min(size - offset, _MAX_ZERO_CHUNK)
+            self._post_update(
+                container, name, f"bytes {offset}-{offset + chunk - 1}/*", b"\0" * chunk
+            )
+            offset += chunk
+        return self._write_result(container, name)
+
+    def splice(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        src_container: str,
+        src_name: str,
+        length: int | None = None,
+        src_version: int | None = None,
+    ) -> ObjectInfo:
+        """Write the source object's bytes [0, length) at `offset` (X-Source-Object)."""
+        headers = {
+            "X-Source-Object": "/" + p.quote_name(src_container) + "/" + p.quote_name(src_name)
+        }
+        if src_version is not None:
+            headers["X-Source-Version"] = str(src_version)
+        rng = f"bytes {offset}-{offset + length - 1}/*" if length else f"bytes {offset}-/*"
+        self._post_update(container, name, rng, extra=headers)
+        return self._write_result(container, name)
+
+    def restore_version(self, container: str, name: str, version: int) -> ObjectInfo:
+        """Make an old version current again without re-uploading (copy onto itself)."""
+        self.copy_object(container, name, container, name, src_version=version)
+        return self._write_result(container, name)
+
+    def _transfer(
+        self,
+        header: str,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        src_version: int | None,
+        content_type: str | None,
+        meta: Mapping[str, str] | None,
+        recursive: bool,
+        idempotent: bool,
+    ) -> None:
+        headers = {header: "/" + p.quote_name(src_container) + "/" + p.quote_name(src_name)}
+        self._path(src_container, src_name)  # validates the source names
+        if src_version is not None:
+            headers["X-Source-Version"] = str(src_version)
+        if content_type:
+            headers["Content-Type"] = content_type
+        headers.update(p.meta_headers("X-Object-Meta-", meta))
+        params = {"delimiter": "/"} if recursive else None
+        self._req(
+            "PUT",
+            self._path(dst_container, dst_name),
+            params=params,
+            headers=headers,
+            data=b"",
+            idempotent=idempotent,
+        )
+
+    def copy_object(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        src_version: int | None = None,
+        content_type: str | None = None,
+        meta: Mapping[str, str] | None = None,
+        recursive: bool = False,
+    ) -> None:
+        self._transfer(
+            "X-Copy-From", src_container, src_name, dst_container, dst_name,
+            src_version, content_type, meta, recursive, idempotent=True,
+        )  # fmt: skip
+
+    def move_object(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        content_type: str | None = None,
+        recursive: bool = False,
+    ) -> None:
+        # Not repeated after a lost reply: the source would be gone (404).
+        self._transfer(
+            "X-Move-From", src_container, src_name, dst_container, dst_name,
+            None, content_type, None, recursive, idempotent=False,
+        )  # fmt: skip
+
+    def delete_object(self, container: str, name: str, recursive: bool = False) -> None:
+        params = {"delimiter": "/"} if recursive else None
+        self._req("DELETE", self._path(container, name), params=params)
+
+    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> None:
+        headers = p.meta_headers("X-Object-Meta-", meta)
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            idempotent=True,
+        )
+
+    def set_sharing(self, container: str, name: str, sharing: str) -> None:
+        v.parse_sharing(sharing)  # refuse bad syntax before sending
+        headers = {"X-Object-Sharing": p.encode_header_value(sharing)}
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            idempotent=True,
+        )
+
+    def set_public(self, container: str, name: str, public: bool) -> str:
+        headers = {"X-Object-Public": "true" if public else "false"}
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            idempotent=True,
+        )
+        return self.head_object(container, name).public_url if public else ""
+
+    # -- bulk transfers (pithosfs.client.transfer) --------------------------------------------
+    def upload_file(
+        self,
+        container: str,
+        name: str,
+        source: str | Path | BinaryIO,
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        """Hashmap upload: hash locally, PUT ?hashmap, POST only missing blocks, PUT again."""
+        from pithosfs.client.transfer import upload_file
+
+        return upload_file(
+            self, container, name, source, content_type, meta, if_match, if_none_match
+        )
+
+    def download_file(
+        self,
+        container: str,
+        name: str,
+        dest: str | Path,
+        version: int | None = None,
+        resume: bool = True,
+    ) -> DownloadResult:
+        """Hashmap download by parallel ranged GETs; blocks already in `dest` are skipped."""
+        from pithosfs.client.transfer import download_file
+
+        return download_file(self, container, name, Path(dest), version, resume)
+
+    def streaming_upload(
+        self,
+        container: str,
+        name: str,
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> StreamingUpload:
+        """An uploader that takes blocks as they are produced and commits with one hashmap PUT."""
+        from pithosfs.client.transfer import StreamingUpload
+
+        return StreamingUpload(self, container, name, content_type, meta, if_match, if_none_match)

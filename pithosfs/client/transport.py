@@ -1,0 +1,249 @@
+"""HTTP transport: a requests Session per thread, retries, typed errors, counters.
+
+Retry policy (why: the FUSE layer must ride out a server restart or a
+congested proxy, but must never apply an append twice):
+- Idempotent requests (the default for GET/HEAD/PUT/DELETE/COPY, and any call
+  the caller marks `idempotent=True`, e.g. a block POST or an explicit-range
+  overwrite) are retried on connection errors, timeouts, 408, 429 and 5xx.
+- Non-idempotent requests (MOVE, appends) are retried only when the request
+  cannot have reached the server: the connection was never established, or the
+  server answered 429.
+- Backoff is exponential with full jitter: sleep uniform(0, base * 2**attempt),
+  capped at `max_backoff`.
+- A 401 triggers one re-authentication (the `reauthenticate` callback returns
+  a fresh token, possibly with a new base URL) and one repeat of the request.
+
+Every request, including each retry, goes through `stats.record` with its body
+bytes sent and received.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from pithosfs.client.errors import (
+    MissingBlocks,
+    PithosError,
+    TransportError,
+    error_for_status,
+)
+from pithosfs.client.stats import TransferStats
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "COPY", "OPTIONS"})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+TRANS_ID_HEADERS = ("X-Trans-Id", "X-Openstack-Request-Id", "X-Request-Id", "X-Compute-Request-Id")
+
+# (new token, new base URL or None to keep the current one)
+Reauthenticator = Callable[[], tuple[str, str | None]]
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5  # total tries, including the first
+    base_backoff: float = 0.2
+    max_backoff: float = 10.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def sleep_for(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_backoff, self.base_backoff * 2**attempt))
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request certainly did not reach the server (safe to repeat anything)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)
+        return isinstance(inner, urllib3.exceptions.NewConnectionError)
+    return False
+
+
+def _trans_id(resp: requests.Response) -> str:
+    for name in TRANS_ID_HEADERS:
+        if name in resp.headers:
+            return resp.headers[name]
+    return ""
+
+
+def _reason(resp: requests.Response) -> str:
+    """The fault message of a JSON error body (spec 1.4), else the HTTP reason."""
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip()
+        return text[:200] if text else (resp.reason or "")
+    if isinstance(body, dict) and len(body) == 1:
+        fault = next(iter(body.values()))
+        if isinstance(fault, dict) and fault.get("message"):
+            return str(fault["message"])
+    return resp.reason or ""
+
+
+class Transport:
+    """Sends requests relative to a base URL with the token, retries and counters."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        retry: RetryPolicy | None = None,
+        stats: TransferStats | None = None,
+        reauthenticate: Reauthenticator | None = None,
+        pool_size: int = 16,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.retry = retry or RetryPolicy()
+        self.stats = stats or TransferStats()
+        self._reauthenticate = reauthenticate
+        self._pool_size = pool_size
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._auth_lock = threading.Lock()
+
+    # A Session is not thread-safe (its cookie jar and adapters are shared
+    # state), so each calling thread gets its own, each with a keep-alive pool.
+    def session(self) -> requests.Session:
+        sess = getattr(self._local, "session", None)
+        if sess is None:
+            sess = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size, max_retries=0)
+            sess.mount("http://", adapter)
+            sess.mount("https://", adapter)
+            self._local.session = sess
+            with self._sessions_lock:
+                self._sessions.append(sess)
+        return sess
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for sess in self._sessions:
+                sess.close()
+            self._sessions.clear()
+        self._local = threading.local()
+
+    def request(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        idempotent: bool | None = None,
+        ok: Iterable[int] = (),
+        stream: bool = False,
+        absolute_url: str | None = None,
+    ) -> requests.Response:
+        """Send with retries; return the response or raise a PithosError subclass.
+
+        `path` is already percent-encoded and joined to the base URL. Statuses
+        below 300 and those in `ok` are returned; others raise.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        accepted = set(ok)
+        reauthed = False
+        attempt = 0
+        while True:
+            url = absolute_url or (self.base_url + path)
+            hdrs = {"X-Auth-Token": self.token, **(headers or {})}
+            try:
+                resp = self.session().request(
+                    method,
+                    url,
+                    params=params,
+                    headers=hdrs,
+                    data=data,
+                    stream=stream,
+                    timeout=(self.retry.connect_timeout, self.retry.read_timeout),
+                    allow_redirects=False,
+                )
+                received = 0 if stream else len(resp.content)
+            except requests.RequestException as exc:
+                self.stats.record(method, len(data or b""), 0)
+                can_retry = idempotent or _never_sent(exc)
+                if can_retry and attempt + 1 < self.retry.attempts:
+                    self._backoff(method, url, attempt, repr(exc))
+                    attempt += 1
+                    continue
+                raise TransportError(
+                    f"{type(exc).__name__}: {exc}", method=method, path=_path_of(url)
+                ) from exc
+            self.stats.record(method, len(data or b""), received)
+            status = resp.status_code
+            if status < 300 or status in accepted:
+                return resp
+            if status == 401 and not reauthed and self._reauthenticate is not None:
+                reauthed = True
+                self._renew_token()
+                continue
+            retryable = status in RETRY_STATUSES and (idempotent or status == 429)
+            if retryable and attempt + 1 < self.retry.attempts:
+                self._backoff(method, url, attempt, f"HTTP {status}")
+                attempt += 1
+                continue
+            raise self.error(resp, method, url, params)
+
+    def _backoff(self, method: str, url: str, attempt: int, why: str) -> None:
+        delay = self.retry.sleep_for(attempt)
+        log.warning(
+            "%s %s failed (%s); retry %d in %.2fs", method, _path_of(url), why, attempt + 1, delay
+        )
+        self.stats.record_retry()
+        time.sleep(delay)
+
+    def _renew_token(self) -> None:
+        assert self._reauthenticate is not None
+        with self._auth_lock:
+            log.info("401 from the server: re-authenticating once")
+            token, base = self._reauthenticate()
+            self.token = token
+            if base:
+                self.base_url = base.rstrip("/")
+            self.stats.record_reauth()
+
+    @staticmethod
+    def error(
+        resp: requests.Response, method: str, url: str, params: Mapping[str, str] | None = None
+    ) -> PithosError:
+        """The typed exception for an error response."""
+        status = resp.status_code
+        kw = {
+            "status": status,
+            "method": method,
+            "path": _path_of(url),
+            "trans_id": _trans_id(resp),
+        }
+        if status == 409 and method == "PUT" and params and "hashmap" in params:
+            try:
+                missing = json.loads(resp.content or b"[]")
+            except ValueError:
+                missing = None
+            if isinstance(missing, list) and missing:
+                return MissingBlocks([str(h) for h in missing], **kw)
+        cls = error_for_status(status)
+        return cls(_reason(resp), **kw)  # type: ignore[arg-type]
+
+
+def _path_of(url: str) -> str:
+    """The path and query of a URL, for error messages (never the token)."""
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"

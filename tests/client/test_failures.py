@@ -1,0 +1,196 @@
+"""The client against a misbehaving server: retries, no blind repeats, typed errors, re-auth."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from pithosfs.client import PithosClient, RetryPolicy
+from pithosfs.client.errors import (
+    MissingBlocks,
+    NotFound,
+    ServerError,
+    TransportError,
+    Unauthorized,
+)
+from tests.client.flaky_server import Action, FlakyServer
+
+FAST = RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.02, read_timeout=0.5)
+HEAD_OK: Action = (
+    "reply",
+    200,
+    {"Content-Length": "3", "X-Object-Version": "7", "X-Object-Hash": "ab" * 32},
+    b"",
+)
+
+
+@pytest.fixture
+def flaky() -> Iterator[FlakyServer]:
+    srv = FlakyServer()
+    yield srv
+    srv.stop()
+
+
+def _client(srv: FlakyServer, **kw) -> PithosClient:
+    return PithosClient.from_storage_url(srv.url + "/v1/acc", "tok", retry=FAST, **kw)
+
+
+def test_503_then_success_is_retried(flaky: FlakyServer):
+    flaky.script = [("reply", 503, {}, b"busy"), HEAD_OK]
+    client = _client(flaky)
+    info = client.head_object("c", "o")
+    assert info.version == 7
+    assert flaky.count("HEAD") == 2
+    assert client.stats.snapshot().retries == 1
+
+
+def test_connection_reset_on_idempotent_request_is_retried(flaky: FlakyServer):
+    flaky.script = [("reset",), ("reply", 206, {}, b"abc")]
+    client = _client(flaky)
+    assert client.read_range("c", "o", 0, 3) == b"abc"
+    assert flaky.count("GET") == 2
+
+
+def test_append_is_not_repeated_after_a_reset(flaky: FlakyServer):
+    flaky.script = [("reset",)]
+    client = _client(flaky)
+    with pytest.raises(TransportError) as exc:
+        client.append("c", "o", b"more")
+    assert exc.value.status == 0 and exc.value.method == "POST"
+    assert flaky.count("POST") == 1
+
+
+def test_move_is_not_repeated_after_a_503(flaky: FlakyServer):
+    flaky.script = [("reply", 503, {}, b"")]
+    client = _client(flaky)
+    with pytest.raises(ServerError) as exc:
+        client.move_object("c", "a", "c", "b")
+    assert exc.value.status == 503
+    assert flaky.count("PUT") == 1
+
+
+def test_explicit_range_overwrite_is_retried(flaky: FlakyServer):
+    flaky.script = [("reply", 500, {}, b""), ("reply", 204, {}, b""), HEAD_OK]
+    client = _client(flaky)
+    client.update_range("c", "o", 0, b"xyz")
+    assert flaky.count("POST") == 2
+
+
+def test_slow_response_times_out_then_retry_succeeds(flaky: FlakyServer):
+    flaky.script = [("sleep", 1.5, HEAD_OK), HEAD_OK]
+    client = _client(flaky)
+    assert client.head_object("c", "o").size == 3
+    assert flaky.count("HEAD") == 2
+
+
+def test_always_slow_gives_a_transport_error(flaky: FlakyServer):
+    flaky.default = lambda *a: ("sleep", 1.0, HEAD_OK)
+    client = _client(flaky)
+    with pytest.raises(TransportError):
+        client.head_object("c", "o")
+    assert flaky.count("HEAD") == FAST.attempts
+
+
+def test_4xx_is_not_retried_and_is_typed(flaky: FlakyServer):
+    fault = {"itemNotFound": {"code": 404, "message": "Object does not exist", "details": ""}}
+    flaky.script = [("reply", 404, {"X-Trans-Id": "tx123"}, json.dumps(fault).encode())]
+    client = _client(flaky)
+    with pytest.raises(NotFound) as exc:
+        client.read_range("c", "dir/o b", 0, 10)
+    err = exc.value
+    assert (err.status, err.reason, err.trans_id) == (404, "Object does not exist", "tx123")
+    assert err.path.startswith("/v1/acc/c/dir/o%20b")
+    assert "tok" not in str(err)
+    assert flaky.count("GET") == 1
+
+
+def test_hashmap_409_becomes_missing_blocks(flaky: FlakyServer):
+    flaky.script = [("reply", 409, {"Content-Type": "application/json"}, b'["aa", "bb"]')]
+    client = _client(flaky)
+    with pytest.raises(MissingBlocks) as exc:
+        client.put_hashmap("c", "o", 5, ["aa"])
+    assert exc.value.hashes == ["aa", "bb"]
+
+
+def test_connection_refused_is_retried_even_for_post():
+    with socket.socket() as s:  # find a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = PithosClient.from_storage_url(f"http://127.0.0.1:{port}/v1/acc", "tok", retry=FAST)
+    with pytest.raises(TransportError):
+        client.append("c", "o", b"x")
+    assert client.stats.snapshot().retries == FAST.attempts - 1
+
+
+def _identity_responder(srv: FlakyServer):
+    def respond(method: str, path: str, headers: dict[str, str], body: bytes) -> Action:
+        if path.endswith("/tokens"):
+            access = {
+                "access": {
+                    "token": {"id": "tok", "tenant": {"id": "acc"}},
+                    "user": {"id": "acc"},
+                    "serviceCatalog": [
+                        {"type": "object-store", "name": "pithos",
+                         "endpoints": [{"publicURL": srv.url + "/object-store/v1"}]},
+                        {"type": "image", "name": "plankton",
+                         "endpoints": [{"publicURL": srv.url + "/image"}]},
+                    ],
+                }
+            }  # fmt: skip
+            return ("reply", 200, {"Content-Type": "application/json"}, json.dumps(access).encode())
+        return HEAD_OK
+
+    return respond
+
+
+def test_identity_resolves_account_and_endpoints(flaky: FlakyServer):
+    flaky.default = _identity_responder(flaky)
+    client = PithosClient.from_identity(flaky.url + "/identity/v2.0", "tok", retry=FAST)
+    assert client.account == "acc"
+    assert client.storage_url == flaky.url + "/object-store/v1/acc"
+    assert client.endpoints is not None
+    assert client.endpoints.image_url == flaky.url + "/image/v1.0"
+
+
+def test_401_then_success_after_one_reauthentication(flaky: FlakyServer):
+    flaky.default = _identity_responder(flaky)
+    client = PithosClient.from_identity(flaky.url + "/identity/v2.0", "tok", retry=FAST)
+    flaky.script = [("reply", 401, {}, b"")]
+    assert client.head_object("c", "o").version == 7
+    assert flaky.count("POST", "/tokens") == 2
+    assert client.stats.snapshot().reauths == 1
+
+
+def test_401_twice_is_unauthorized(flaky: FlakyServer):
+    flaky.default = _identity_responder(flaky)
+    client = PithosClient.from_identity(flaky.url + "/identity/v2.0", "tok", retry=FAST)
+    flaky.script = [("reply", 401, {}, b""), ("default",), ("reply", 401, {}, b"")]
+    with pytest.raises(Unauthorized):
+        client.head_object("c", "o")
+    assert flaky.count("HEAD") == 2
+    assert flaky.count("POST", "/tokens") == 2  # one re-authentication, not a loop
+
+
+def test_range_past_eof_falls_back_to_head_and_clamps(flaky: FlakyServer):
+    flaky.script = [("reply", 416, {}, b""), HEAD_OK, ("reply", 206, {}, b"bc")]
+    client = _client(flaky)
+    assert client.read_range("c", "o", 1, 100) == b"bc"
+    ranges = [h.get("Range") for m, _, h, _ in flaky.requests if m == "GET"]
+    assert ranges == ["bytes=1-100", "bytes=1-2"]
+
+
+def test_known_empty_size_sends_no_request(flaky: FlakyServer):
+    client = _client(flaky)
+    assert client.read_range("c", "o", 0, 100, size=0) == b""
+    assert flaky.requests == []
+
+
+def test_stats_count_bytes_per_method(flaky: FlakyServer):
+    flaky.script = [("reply", 206, {}, b"x" * 50)]
+    client = _client(flaky)
+    client.read_range("c", "o", 0, 50)
+    snap = client.stats.snapshot()
+    assert snap.by_method["GET"].bytes_received == 50 and snap.count("GET") == 1
