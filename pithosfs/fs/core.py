@@ -1,0 +1,439 @@
+"""The filesystem over an ObjectStore, knowing nothing about FUSE.
+
+Namespace operations live here (lookup, readdir, mkdir, rmdir, unlink,
+rename, symlinks, attributes, statfs); open files are in `files.py` and
+extended attributes in `xattrs.py`. Paths are mount paths ("/c/a/b"); errors
+are `pithosfs.fs.errors` or the store's `PithosError`s, mapped to errno only
+by the adapter.
+
+Locking: the stat cache, the block cache and the file table each have their
+own lock; `_lock` here guards only `_containers` and `_statfs`. No lock is
+held across a store request except an open file's own lock (see files.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat as statmod
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from pithosfs import protocol
+from pithosfs.cache.block_cache import BlockCache
+from pithosfs.cache.stat_cache import MISSING, StatCache
+from pithosfs.client.errors import Conflict, NotFound
+from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, ObjectStore, Subdir
+from pithosfs.fs import nodes, paths
+from pithosfs.fs.errors import (
+    CrossDevice,
+    Exists,
+    InvalidArgument,
+    IsADirectory,
+    NameTooLong,
+    NoEntry,
+    NotADirectory,
+    NotEmpty,
+    NotPermitted,
+)
+from pithosfs.fs.files import FileTable
+from pithosfs.fs.nodes import Node, NodeKind
+from pithosfs.fs.options import FsOptions
+from pithosfs.fs.paths import Kind, Location
+from pithosfs.fs.xattrs import Xattrs
+
+log = logging.getLogger(__name__)
+
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+
+class Filesystem:
+    """A Pithos+ account as a tree of directories and files."""
+
+    def __init__(self, store: ObjectStore, options: FsOptions | None = None) -> None:
+        self.store = store
+        self.opts = options or FsOptions()
+        self.stats: StatCache[Node] = StatCache(
+            self.opts.attr_timeout, self.opts.dir_timeout, self.opts.max_cached_entries
+        )
+        self.blocks = BlockCache(self.opts.cache_dir / "blocks", self.opts.cache_size)
+        self.read_pool = ThreadPoolExecutor(self.opts.read_threads, "pithosfs-read")
+        self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")
+        self.mount_time_ns = time.time_ns()
+        self._lock = threading.Lock()
+        self._containers: dict[str, ContainerInfo] = {}  # GUARDED_BY(_lock)
+        self._statfs: tuple[float, AccountInfo] | None = None  # GUARDED_BY(_lock)
+        self.files = FileTable(self)
+        self.xattrs = Xattrs(self)
+
+    def close(self) -> None:
+        """Commit what is pending and stop the worker threads."""
+        self.files.close_all()
+        self.read_pool.shutdown(wait=False, cancel_futures=True)
+        self.upload_pool.shutdown(wait=True)
+
+    # -- lookup ------------------------------------------------------------
+    def lookup(self, path: str) -> Node:
+        loc = paths.parse(path)
+        open_node = self.files.node_of(loc.path)
+        if open_node is not None:
+            return open_node
+        cached = self.stats.get(loc.path)
+        if cached is MISSING:
+            raise NoEntry("no such entry (cached)", loc.path)
+        if isinstance(cached, Node):
+            return cached
+        return self._fetch_node(loc)
+
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
+        node = self.files.node_of_handle(fh) if fh is not None else None
+        return nodes.to_stat(node or self.lookup(path), self.opts.uid, self.opts.gid, self.blksize)
+
+    @property
+    def blksize(self) -> int:
+        # Large, so that cp/cat use big buffers; the store's natural unit.
+        return protocol.DEFAULT_BLOCK_SIZE
+
+    def _fetch_node(self, loc: Location) -> Node:
+        if loc.kind is Kind.ROOT:
+            return nodes.Node(NodeKind.DIR, 0, self.mount_time_ns, 0o755, nodes.ROOT_INO, None)
+        if loc.kind is Kind.CONTAINER:
+            try:
+                node = nodes.container_node(self.container_info(loc.container, refresh=True))
+            except NotFound:
+                self.stats.put_missing(loc.path)
+                raise NoEntry("no such container", loc.path) from None
+        else:
+            node = self._fetch_entry(loc)
+        self.stats.put(loc.path, node)
+        return node
+
+    def _fetch_entry(self, loc: Location) -> Node:
+        """HEAD the object; if absent, a directory is implied by any name below it."""
+        try:
+            return nodes.node_from_object(self.store.head_object(loc.container, loc.key))
+        except NotFound:
+            pass
+        try:
+            below = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=False)
+            if next(iter(below), None) is not None:
+                return nodes.implied_dir(loc.path, self.mount_time_ns)
+        except NotFound:
+            pass  # the container itself is gone
+        self.stats.put_missing(loc.path)
+        raise NoEntry("no such object", loc.path)
+
+    def exists(self, path: str) -> Node | None:
+        try:
+            return self.lookup(path)
+        except NoEntry:
+            return None
+
+    def container_info(self, container: str, refresh: bool = False) -> ContainerInfo:
+        with self._lock:
+            info = self._containers.get(container)
+        if info is None or refresh:
+            info = self.store.container_info(container)
+            with self._lock:
+                self._containers[container] = info
+        return info
+
+    def block_size(self, container: str) -> int:
+        return self.container_info(container).block_size
+
+    # -- directories -------------------------------------------------------
+    def readdir(self, path: str) -> list[tuple[str, Node]]:
+        loc = paths.parse(path)
+        if not self.lookup(loc.path).is_dir:
+            raise NotADirectory("not a directory", loc.path)
+        entries = self._cached_listing(loc)
+        if entries is None:
+            entries = self._list_dir(loc)
+        for name, node in self.files.pending_children(loc.path):
+            entries[name] = node
+        return sorted(entries.items())
+
+    def _cached_listing(self, loc: Location) -> dict[str, Node] | None:
+        names = self.stats.listing(loc.path)
+        if names is None:
+            return None
+        out: dict[str, Node] = {}
+        for name in names:
+            node = self.stats.get(loc.child(name).path)
+            if not isinstance(node, Node):
+                return None  # evicted meanwhile: list again
+            out[name] = node
+        return out
+
+    def _list_dir(self, loc: Location) -> dict[str, Node]:
+        started = self.stats.now()
+        if loc.kind is Kind.ROOT:
+            children = self._list_containers()
+        else:
+            children = self._list_objects(loc)
+        self.stats.fill_dir(loc.path, children, started)
+        return children
+
+    def _list_containers(self) -> dict[str, Node]:
+        infos = self.store.list_containers()
+        with self._lock:
+            self._containers = {c.name: c for c in infos}
+        return {c.name: nodes.container_node(c) for c in infos if paths.is_listable_name(c.name)}
+
+    def _list_objects(self, loc: Location) -> dict[str, Node]:
+        """One delimiter listing: objects, markers and implied subdirectories merged."""
+        prefix = loc.prefix
+        children: dict[str, Node] = {}
+        for item in self.store.list_objects(loc.container, prefix, "/", with_meta=True):
+            name = item.name[len(prefix) :] if item.name.startswith(prefix) else ""
+            if isinstance(item, Subdir):
+                name = name.rstrip("/")
+                if paths.is_listable_name(name) and "/" not in name and name not in children:
+                    children[name] = nodes.implied_dir(loc.child(name).path, self.mount_time_ns)
+                continue
+            if not paths.is_listable_name(name) or "/" in name:
+                continue  # names with "//", a trailing "/" or reserved names cannot be shown
+            node = nodes.node_from_object(item)
+            old = children.get(name)
+            if old is None or old.info is None:  # a file or marker wins over an implied dir
+                children[name] = node
+        return children
+
+    def mkdir(self, path: str, mode: int) -> None:
+        loc = paths.parse_for_write(path)
+        if self.exists(loc.path) is not None:
+            raise Exists("already exists", loc.path)
+        if loc.kind is Kind.CONTAINER:
+            self.store.create_container(loc.container)
+            node = nodes.container_node(self.container_info(loc.container, refresh=True))
+        elif loc.kind is Kind.ENTRY:
+            self._require_dir(loc.parent)
+            node = self._put_marker(loc, mode & 0o7777)
+        else:
+            raise Exists("the root exists", loc.path)
+        self.stats.put(loc.path, node)
+        self.stats.fill_dir(loc.path, {}, self.stats.now())  # known empty
+
+    def _put_marker(self, loc: Location, mode: int, mtime_ns: int | None = None) -> Node:
+        meta = {
+            nodes.MODE_KEY: f"{mode:o}",
+            nodes.MTIME_KEY: nodes.format_mtime(mtime_ns or time.time_ns()),
+        }
+        info = self.store.put_object(
+            loc.container, loc.key, b"", protocol.DIRECTORY_CONTENT_TYPE, meta
+        )
+        return nodes.node_from_object(info)
+
+    def _require_dir(self, loc: Location) -> Node:
+        node = self.lookup(loc.path)
+        if not node.is_dir:
+            raise NotADirectory("not a directory", loc.path)
+        return node
+
+    def rmdir(self, path: str) -> None:
+        loc = paths.parse_for_write(path)
+        node = self._require_dir(loc)
+        if loc.kind is Kind.ROOT:
+            raise InvalidArgument("cannot remove the root", loc.path)
+        if self._has_children(loc):
+            raise NotEmpty("directory not empty", loc.path)
+        if loc.kind is Kind.CONTAINER:
+            try:
+                self.store.delete_container(loc.container)
+            except Conflict:
+                raise NotEmpty("container not empty", loc.path) from None
+        elif node.info is not None:
+            self.store.delete_object(loc.container, loc.key)
+        # An implied directory with no children is already gone: nothing to delete.
+        self.stats.forget_tree(loc.path)
+        self.stats.put_missing(loc.path)
+        self._keep_parent(loc.parent)
+
+    def _has_children(self, loc: Location) -> bool:
+        if any(True for _ in self.files.pending_children(loc.path)):
+            return True
+        if loc.kind is Kind.CONTAINER:
+            return (
+                next(iter(self.store.list_objects(loc.container, "", None, False)), None)
+                is not None
+            )
+        below = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=False)
+        return next(iter(below), None) is not None
+
+    def _keep_parent(self, parent: Location) -> None:
+        """Give an implied directory a marker when its last entry goes, so it does not vanish."""
+        if parent.kind is not Kind.ENTRY:
+            return
+        node = self.stats.get(parent.path)
+        if not isinstance(node, Node) or not node.is_dir or node.info is not None:
+            return
+        if not self._has_children(parent):
+            self.stats.put(parent.path, self._put_marker(parent, node.mode, node.mtime_ns))
+
+    # -- files and links -----------------------------------------------------
+    def unlink(self, path: str) -> None:
+        loc = paths.parse_for_write(path)
+        node = self.lookup(loc.path)
+        if node.is_dir:
+            raise IsADirectory("is a directory", loc.path)
+        on_server = self.files.unlinked(loc.path)
+        if on_server:
+            self.store.delete_object(loc.container, loc.key)
+        self.stats.put_missing(loc.path)
+        self._keep_parent(loc.parent)
+
+    def symlink(self, path: str, target: str) -> None:
+        loc = paths.parse_for_write(path)
+        if loc.kind is not Kind.ENTRY:
+            raise NotPermitted("symlinks live inside containers", loc.path)
+        if len(target) > protocol.MAX_META_VALUE_LENGTH:
+            raise NameTooLong(f"symlink target over {protocol.MAX_META_VALUE_LENGTH}", loc.path)
+        if self.exists(loc.path) is not None:
+            raise Exists("already exists", loc.path)
+        meta = {nodes.SYMLINK_KEY: target, nodes.MTIME_KEY: nodes.format_mtime(time.time_ns())}
+        body = target.encode("utf-8", "surrogateescape")
+        info = self.store.put_object(loc.container, loc.key, body, nodes.SYMLINK_CONTENT_TYPE, meta)
+        self.stats.put(loc.path, nodes.node_from_object(info))
+
+    def readlink(self, path: str) -> str:
+        loc = paths.parse(path)
+        node = self.lookup(loc.path)
+        if node.kind is not NodeKind.LINK or node.info is None:
+            raise InvalidArgument("not a symlink", loc.path)
+        meta = node.info.meta
+        if meta is None:
+            meta = self.store.head_object(loc.container, loc.key).meta or {}
+        target = meta.get(nodes.SYMLINK_KEY)
+        if target is None:  # created by another client: the body holds the target
+            body = self.store.read_range(loc.container, loc.key, 0, node.size)
+            target = body.decode("utf-8", "surrogateescape")
+        return target
+
+    def link(self, path: str, target: str) -> None:
+        raise NotPermitted("hard links are not supported on object storage", path)
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        if not statmod.S_ISREG(mode):
+            raise NotPermitted("only regular files can be created", path)
+        fh = self.files.create(path, mode & 0o7777, os.O_WRONLY)
+        self.files.release(fh)
+
+    # -- rename --------------------------------------------------------------
+    def rename(self, old: str, new: str) -> None:
+        src, dst = paths.parse_for_write(old), paths.parse_for_write(new)
+        if src.path == dst.path:
+            return
+        if src.kind is not Kind.ENTRY or dst.kind is not Kind.ENTRY:
+            raise CrossDevice("containers cannot be renamed on Pithos+", src.path)
+        if dst.is_within(src):
+            raise InvalidArgument("cannot move a directory into itself", src.path)
+        node = self.lookup(src.path)
+        self._clear_destination(node, dst)
+        self.files.commit_path(src.path)
+        if node.is_dir:
+            self._rename_dir(node, src, dst)
+        else:
+            self.store.move_object(src.container, src.key, dst.container, dst.key)
+            self.files.renamed(src.path, dst)
+            self.stats.put(dst.path, self._head(dst))
+        self.stats.put_missing(src.path)
+        self._keep_parent(src.parent)
+
+    def _clear_destination(self, node: Node, dst: Location) -> None:
+        """POSIX rename over an existing entry: a file is replaced, an empty directory removed."""
+        existing = self.exists(dst.path)
+        if existing is None:
+            self._require_dir(dst.parent)
+            return
+        if node.is_dir and not existing.is_dir:
+            raise NotADirectory("destination is not a directory", dst.path)
+        if not node.is_dir and existing.is_dir:
+            raise IsADirectory("destination is a directory", dst.path)
+        if existing.is_dir:
+            self.rmdir(dst.path)  # NotEmpty if it has entries
+        else:
+            self.files.unlinked(dst.path)  # open handles there no longer commit
+
+    def _rename_dir(self, node: Node, src: Location, dst: Location) -> None:
+        if node.info is not None:
+            # The marker exists: one recursive server-side MOVE of the prefix (spec 4.5).
+            self.store.move_object(src.container, src.key, dst.container, dst.key, recursive=True)
+        else:
+            for item in list(self.store.list_objects(src.container, src.prefix, None, False)):
+                rest = item.name[len(src.prefix) :]
+                self.store.move_object(src.container, item.name, dst.container, dst.prefix + rest)
+        self.stats.forget_tree(src.path)
+        self.stats.forget_tree(dst.path)
+        self.stats.put(dst.path, node if node.info is None else self._head(dst))
+
+    def _head(self, loc: Location) -> Node:
+        return nodes.node_from_object(self.store.head_object(loc.container, loc.key))
+
+    # -- attributes ----------------------------------------------------------
+    def chmod(self, path: str, mode: int) -> None:
+        self._set_attr_meta(path, {nodes.MODE_KEY: f"{mode & 0o7777:o}"})
+
+    def utimens(self, path: str, times: tuple[int, int] | None) -> None:
+        mtime_ns = time.time_ns() if times is None else times[1]
+        if mtime_ns == UTIME_OMIT:
+            return
+        if mtime_ns == UTIME_NOW:
+            mtime_ns = time.time_ns()
+        self._set_attr_meta(path, {nodes.MTIME_KEY: nodes.format_mtime(mtime_ns)})
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        self.lookup(path)
+        if uid not in (-1, self.opts.uid) or gid not in (-1, self.opts.gid):
+            raise NotPermitted("files belong to the mounting user", path)
+
+    def _set_attr_meta(self, path: str, updates: Mapping[str, str]) -> None:
+        """Store mode/mtime in object metadata: no data re-upload (one POST, one HEAD)."""
+        loc = paths.parse_for_write(path)
+        node = self.lookup(loc.path)
+        if loc.kind is not Kind.ENTRY:
+            return  # root and containers have no object to carry a mode or mtime
+        if self.files.update_meta(loc.path, updates):
+            return  # an open file with unsaved data: applied at its commit
+        if node.info is None:  # an implied directory becomes explicit to remember it
+            self.stats.put(loc.path, self._put_marker(loc, node.mode, node.mtime_ns))
+        self.store.update_meta(loc.container, loc.key, updates)
+        self.refresh(loc)
+
+    def refresh(self, loc: Location) -> Node:
+        """Re-read one object after a change made through this mount."""
+        node = self._head(loc)
+        self.stats.put(loc.path, node)
+        self.files.rebased(loc.path, node.info)
+        return node
+
+    def head_info(self, loc: Location) -> ObjectInfo:
+        return self.store.head_object(loc.container, loc.key)
+
+    # -- statfs ----------------------------------------------------------------
+    def statfs(self) -> dict[str, int]:
+        """Account quota and usage; unlimited accounts report usage plus 1 PiB free."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._statfs
+        if cached is None or now - cached[0] > self.opts.attr_timeout:
+            cached = (now, self.store.account_info())
+            with self._lock:
+                self._statfs = cached
+        info = cached[1]
+        frsize = 4096
+        total = info.quota if info.quota else info.bytes_used + 2**50
+        free = max(0, total - info.bytes_used)
+        return {
+            "f_bsize": self.blksize,
+            "f_frsize": frsize,
+            "f_blocks": total // frsize,
+            "f_bfree": free // frsize,
+            "f_bavail": free // frsize,
+            "f_files": 2**32,
+            "f_ffree": 2**32,
+            "f_favail": 2**32,
+            "f_namemax": 255,
+        }

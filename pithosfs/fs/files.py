@@ -1,0 +1,364 @@
+"""Open files: the handle table, reads, and the write path's StagedFile per path.
+
+All handles to one path share one `OpenFile`, so two processes writing the
+same file through this mount see one staged copy and commit once.
+
+Reads of a file that nobody writes go to an `ObjectReader` of the version
+that was opened. The first write (or O_TRUNC, or truncate) creates the
+path's `StagedFile` (writeback.py); from then on reads and writes go to it.
+flush (every close), fsync and the last release commit it: one conditional
+hashmap PUT on the version the file was opened at, so a concurrent change
+elsewhere fails with ESTALE instead of being overwritten. Errors of the
+commit surface from close() through flush.
+
+Locking: `FileTable._lock` guards `_by_fh`, `_by_path`, `_next_fh` and each
+OpenFile's `refs`; `OpenFile.lock` guards the rest of that OpenFile and is
+held across its commit (one file's writes wait for its upload; other files
+do not). Never take FileTable._lock while holding an OpenFile.lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pithosfs import protocol
+from pithosfs.client.errors import NotFound
+from pithosfs.client.types import ObjectInfo
+from pithosfs.fs import nodes, paths
+from pithosfs.fs.errors import BadHandle, Exists, IsADirectory, NoEntry, NotPermitted
+from pithosfs.fs.nodes import Node, NodeKind
+from pithosfs.fs.paths import Kind, Location
+from pithosfs.fs.reader import ObjectReader
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenFile:
+    loc: Location
+    base: ObjectInfo | None  # the version opened (None: a new file, not yet on the server)
+    meta: dict[str, str]  # the full user metadata to write at commit
+    content_type: str
+    refs: int = 0  # GUARDED_BY(FileTable._lock)
+    staged: Any = None  # StagedFile once written
+    reader: ObjectReader | None = None
+    unlinked: bool = False  # removed while open: nothing is committed
+    mtime_ns: int = field(default_factory=time.time_ns)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def dirty(self) -> bool:
+        return self.base is None or (self.staged is not None and self.staged.dirty)
+
+    def node(self) -> Node:
+        size = self.staged.size if self.staged is not None else (self.base.size if self.base else 0)
+        mode = nodes.parse_mode(self.meta.get(nodes.MODE_KEY, "")) or nodes.DEFAULT_FILE_MODE
+        uuid = self.base.uuid if self.base else ""
+        ino = nodes.inode_of("uuid:" + uuid if uuid else "new:" + self.loc.path)
+        return Node(NodeKind.FILE, size, self.mtime_ns, mode, ino, self.base)
+
+
+class FileTable:
+    def __init__(self, fs: Filesystem) -> None:
+        self.fs = fs
+        self.staging_dir = fs.opts.cache_dir / "staging"
+        self.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+        self._by_fh: dict[int, OpenFile] = {}  # GUARDED_BY(_lock)
+        self._by_path: dict[str, OpenFile] = {}  # GUARDED_BY(_lock)
+        self._next_fh = 1  # GUARDED_BY(_lock)
+
+    # -- open / create / release ----------------------------------------------
+    def open(self, path: str, flags: int) -> int:
+        writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
+        loc = paths.parse_for_write(path) if writing else paths.parse(path)
+        entry = self._entry(loc.path)
+        if entry is None:
+            node = self.fs.lookup(loc.path)
+            if node.is_dir:
+                raise IsADirectory("is a directory", loc.path)
+            entry = self._new_entry(loc, node.info)
+        if writing:
+            self._prepare_for_write(entry)
+            if flags & os.O_TRUNC:
+                self.truncate_entry(entry, 0)
+        return self._add_handle(entry)
+
+    def create(self, path: str, mode: int, flags: int) -> int:
+        loc = paths.parse_for_write(path)
+        if loc.kind is not Kind.ENTRY:
+            raise NotPermitted("files live inside containers", loc.path)
+        if self.fs.exists(loc.path) is not None:
+            if flags & os.O_EXCL:
+                raise Exists("already exists", loc.path)
+            return self.open(path, flags & ~os.O_CREAT)  # lost a race with another creator
+        self.fs._require_dir(loc.parent)
+        entry = OpenFile(loc, None, {nodes.MODE_KEY: f"{mode & 0o7777:o}"}, _guess_type(loc))
+        with entry.lock:
+            self._staged(entry)
+        with self._lock:
+            self._by_path[loc.path] = entry  # replaces an unlinked-but-open predecessor
+        return self._add_handle(entry)
+
+    def release(self, fh: int) -> None:
+        with self._lock:
+            entry = self._by_fh.pop(fh, None)
+            if entry is None:
+                raise BadHandle("unknown file handle")
+            entry.refs -= 1
+            last = entry.refs == 0
+            if last and self._by_path.get(entry.loc.path) is entry:
+                del self._by_path[entry.loc.path]
+        if last:
+            try:
+                self.commit(entry)
+            except Exception:  # the close() that mattered already reported it via flush
+                log.warning("commit at release of %s failed", entry.loc.path, exc_info=True)
+            self._drop(entry)
+
+    def close_all(self) -> None:
+        with self._lock:
+            entries = list({id(e): e for e in self._by_fh.values()}.values())
+            self._by_fh.clear()
+            self._by_path.clear()
+        for entry in entries:
+            try:
+                self.commit(entry)
+            except Exception:
+                log.error("commit at unmount of %s failed", entry.loc.path, exc_info=True)
+            self._drop(entry)
+
+    # -- data ------------------------------------------------------------------
+    def read(self, fh: int, offset: int, size: int) -> bytes:
+        entry = self.get(fh)
+        with entry.lock:
+            if entry.staged is not None:
+                return bytes(entry.staged.read(offset, size))
+            if entry.base is None:
+                return b""
+            reader = self._reader(entry)
+        return reader.read(offset, size)
+
+    def write(self, fh: int, offset: int, data: bytes) -> int:
+        entry = self.get(fh)
+        with entry.lock:
+            written = self._staged(entry).write(offset, data)
+            entry.mtime_ns = time.time_ns()
+        return int(written)
+
+    def truncate(self, path: str, length: int, fh: int | None) -> None:
+        if fh is not None:
+            self.truncate_entry(self.get(fh), length)
+            return
+        fh = self.open(path, os.O_WRONLY)
+        try:
+            self.truncate_entry(self.get(fh), length)
+            self.flush(fh)
+        finally:
+            self.release(fh)
+
+    def truncate_entry(self, entry: OpenFile, length: int) -> None:
+        with entry.lock:
+            self._staged(entry).truncate(length)
+            entry.mtime_ns = time.time_ns()
+
+    def flush(self, fh: int) -> None:
+        self.commit(self.get(fh))
+
+    def commit(self, entry: OpenFile) -> None:
+        """Make the file durable on the server if it changed (close, fsync, rename)."""
+        with entry.lock:
+            if entry.unlinked or not entry.dirty:
+                return
+            meta = dict(entry.meta)
+            meta[nodes.MTIME_KEY] = nodes.format_mtime(entry.mtime_ns)
+            info = self._staged(entry).commit(meta) if entry.staged is not None else None
+            if info is None and entry.base is None:  # created, never written
+                info = self.fs.store.put_object(
+                    entry.loc.container, entry.loc.key, b"", entry.content_type, meta,
+                    if_none_match=True,
+                )  # fmt: skip
+            if info is None:
+                return
+            entry.base = info
+            entry.meta = dict(info.meta or meta)
+            self._close_reader(entry)
+            self.fs.stats.put(entry.loc.path, nodes.node_from_object(info))
+            log.debug("committed %s version %s", entry.loc.path, info.version)
+
+    # -- queries from the namespace side ---------------------------------------
+    def get(self, fh: int) -> OpenFile:
+        with self._lock:
+            entry = self._by_fh.get(fh)
+        if entry is None:
+            raise BadHandle("unknown file handle")
+        return entry
+
+    def node_of(self, path: str) -> Node | None:
+        """The live attributes of a file open for writing here (own writes visible at once)."""
+        entry = self._entry(path)
+        if entry is None or entry.unlinked or (entry.staged is None and entry.base is not None):
+            return None
+        with entry.lock:
+            return entry.node()
+
+    def node_of_handle(self, fh: int) -> Node | None:
+        with self._lock:
+            entry = self._by_fh.get(fh)
+        if entry is None or (entry.staged is None and entry.base is not None):
+            return None
+        with entry.lock:
+            return entry.node()
+
+    def pending_children(self, directory: str) -> Iterator[tuple[str, Node]]:
+        """Files created in `directory` through this mount and not yet on the server."""
+        with self._lock:
+            entries = list(self._by_path.values())
+        for entry in entries:
+            if entry.base is None and not entry.unlinked and entry.loc.parent.path == directory:
+                yield entry.loc.name, entry.node()
+
+    def pending_bytes(self) -> int:
+        with self._lock:
+            entries = list(self._by_path.values())
+        return sum(e.staged.pending_bytes() for e in entries if e.staged is not None)
+
+    # -- namespace changes that affect open files ------------------------------
+    def unlinked(self, path: str) -> bool:
+        """Mark open handles of `path` as removed; True if the object exists on the server."""
+        with self._lock:
+            entry = self._by_path.pop(path, None)
+        if entry is None:
+            return True
+        with entry.lock:
+            entry.unlinked = True
+            return entry.base is not None
+
+    def commit_path(self, path: str) -> None:
+        entry = self._entry(path)
+        if entry is not None:
+            self.commit(entry)
+
+    def renamed(self, old: str, new: Location) -> None:
+        """A file open here was moved on the server: later commits go to the new name."""
+        with self._lock:
+            entry = self._by_path.pop(old, None)
+            if entry is None:
+                return
+            self._by_path[new.path] = entry
+        with entry.lock:
+            entry.loc = new
+            if entry.staged is not None:
+                entry.staged.container, entry.staged.name = new.container, new.key
+
+    def update_meta(self, path: str, updates: Mapping[str, str]) -> bool:
+        """Record mode/mtime for an open file; True if it has unsaved data (applied at commit)."""
+        entry = self._entry(path)
+        if entry is None:
+            return False
+        with entry.lock:
+            entry.meta.update(updates)
+            if nodes.MTIME_KEY in updates:
+                entry.mtime_ns = nodes.parse_mtime(updates[nodes.MTIME_KEY]) or entry.mtime_ns
+            return entry.dirty
+
+    def rebased(self, path: str, info: ObjectInfo | None) -> None:
+        """A metadata-only change was made on the server: keep the open file's view in step."""
+        entry = self._entry(path)
+        if entry is None or info is None:
+            return
+        with entry.lock:
+            if entry.base is not None and not entry.dirty and entry.base.hash == info.hash:
+                entry.base = info
+                entry.meta = dict(info.meta or {})
+                if entry.staged is not None:
+                    entry.staged.base = info
+
+    # -- helpers -----------------------------------------------------------------
+    def _entry(self, path: str) -> OpenFile | None:
+        with self._lock:
+            return self._by_path.get(path)
+
+    def _new_entry(self, loc: Location, info: ObjectInfo | None) -> OpenFile:
+        content_type = info.content_type if info else _guess_type(loc)
+        entry = OpenFile(loc, info, dict(info.meta or {}) if info else {}, content_type)
+        with self._lock:
+            return self._by_path.setdefault(loc.path, entry)
+
+    def _add_handle(self, entry: OpenFile) -> int:
+        with self._lock:
+            fh = self._next_fh
+            self._next_fh += 1
+            self._by_fh[fh] = entry
+            entry.refs += 1
+            self._by_path.setdefault(entry.loc.path, entry)
+        return fh
+
+    def _prepare_for_write(self, entry: OpenFile) -> None:
+        """Writers start from the server's current version (close-to-open) with its full metadata."""
+        with entry.lock:
+            if entry.staged is not None or entry.base is None:
+                return
+            try:
+                info = self.fs.head_info(entry.loc)
+            except NotFound:
+                raise NoEntry("removed meanwhile", entry.loc.path) from None
+            if info.is_directory:
+                raise IsADirectory("is a directory", entry.loc.path)
+            if info.version != entry.base.version:
+                self._close_reader(entry)
+            entry.base, entry.meta = info, dict(info.meta or {})
+            entry.content_type = info.content_type
+
+    def _staged(self, entry: OpenFile) -> Any:
+        """The path's StagedFile, created on first use. Call with entry.lock held."""
+        if entry.staged is None:
+            from pithosfs.fs.writeback import StagedFile  # the write path (writeback.py)
+
+            base = entry.base
+            fetch = self._reader(entry).block if base is not None else None
+            entry.staged = StagedFile(
+                self.fs.store, entry.loc.container, entry.loc.key, base, self.staging_dir,
+                fetch, self.fs.upload_pool, content_type=entry.content_type,
+            )  # fmt: skip
+        return entry.staged
+
+    def _reader(self, entry: OpenFile) -> ObjectReader:
+        """Reader of the opened version. Call with entry.lock held."""
+        if entry.reader is None:
+            assert entry.base is not None
+            entry.reader = ObjectReader(
+                self.fs.store, entry.loc.container, entry.base,
+                self.fs.block_size(entry.loc.container), self.fs.blocks,
+                self.fs.read_pool, self.fs.opts.max_readahead,
+            )  # fmt: skip
+        return entry.reader
+
+    def _close_reader(self, entry: OpenFile) -> None:
+        if entry.reader is not None and entry.staged is None:
+            entry.reader.close()
+            entry.reader = None
+
+    def _drop(self, entry: OpenFile) -> None:
+        with entry.lock:
+            if entry.staged is not None:
+                entry.staged.discard()
+                entry.staged = None
+            if entry.reader is not None:
+                entry.reader.close()
+                entry.reader = None
+
+
+def _guess_type(loc: Location) -> str:
+    guessed, _ = mimetypes.guess_type(loc.name, strict=False)
+    return guessed or protocol.OCTET_STREAM

@@ -1,0 +1,148 @@
+"""What the mount shows for one name: a Node, and its `struct stat`.
+
+A Node is built from what the store reports (an ObjectInfo from a listing or
+HEAD, or nothing for implied directories and containers) and from the
+metadata keys this filesystem stores on objects:
+
+* `Pithosfs-Mtime`: the file's mtime as decimal seconds with up to 9
+  fractional digits ("1700000000.123456789"); without it, Last-Modified.
+* `Pithosfs-Mode`: permission bits in octal ("755"); without it 0644 for
+  files, 0755 for directories.
+* `Pithosfs-Symlink`: a symlink's target. Symlink objects also carry the
+  content type `inode/symlink` (so a listing without metadata still knows them)
+  and the target as their body (so other clients see something meaningful).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+
+from pithosfs.client.types import ContainerInfo, ObjectInfo
+
+MTIME_KEY = "Pithosfs-Mtime"
+MODE_KEY = "Pithosfs-Mode"
+SYMLINK_KEY = "Pithosfs-Symlink"
+INTERNAL_PREFIX = "Pithosfs-"  # keys hidden from listxattr and refused by setxattr
+SYMLINK_CONTENT_TYPE = "inode/symlink"
+
+DEFAULT_FILE_MODE = 0o644
+DEFAULT_DIR_MODE = 0o755
+ROOT_INO = 1
+
+
+class NodeKind(Enum):
+    FILE = "file"
+    DIR = "dir"
+    LINK = "link"
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: NodeKind
+    size: int
+    mtime_ns: int
+    mode: int  # permission bits only
+    ino: int
+    info: ObjectInfo | None = None  # the backing object (a marker for dirs); None if implied
+
+    @property
+    def version(self) -> int:
+        return self.info.version if self.info else 0
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind is NodeKind.DIR
+
+
+def format_mtime(mtime_ns: int) -> str:
+    seconds, frac = divmod(mtime_ns, 10**9)
+    return f"{seconds}.{frac:09d}"
+
+
+def parse_mtime(value: str) -> int | None:
+    try:
+        return int(Decimal(value.strip()) * 10**9)
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def parse_mode(value: str) -> int | None:
+    try:
+        return int(value.strip(), 8) & 0o7777
+    except ValueError:
+        return None
+
+
+def inode_of(identity: str) -> int:
+    """A stable 63-bit inode number (never 0 or the root's 1)."""
+    digest = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return max(int.from_bytes(digest, "big") >> 1, ROOT_INO + 1)
+
+
+def _meta_value(meta: Mapping[str, str] | None, key: str) -> str | None:
+    return meta.get(key) if meta else None
+
+
+def node_from_object(info: ObjectInfo) -> Node:
+    """A file, symlink or marker directory from an object's listing entry or HEAD."""
+    if info.is_directory:
+        kind = NodeKind.DIR
+    elif (
+        info.content_type.split(";")[0].strip() == SYMLINK_CONTENT_TYPE
+        or _meta_value(info.meta, SYMLINK_KEY) is not None
+    ):
+        kind = NodeKind.LINK
+    else:
+        kind = NodeKind.FILE
+    mtime = parse_mtime(_meta_value(info.meta, MTIME_KEY) or "")
+    if mtime is None:
+        mtime = int(info.last_modified * 10**9)
+    mode = parse_mode(_meta_value(info.meta, MODE_KEY) or "")
+    if mode is None:
+        mode = DEFAULT_DIR_MODE if kind is NodeKind.DIR else DEFAULT_FILE_MODE
+    size = 0 if kind is NodeKind.DIR else info.size
+    # The UUID survives overwrites and MOVE, so renamed files keep their inode number.
+    ino = inode_of("uuid:" + info.uuid) if info.uuid else inode_of("name:" + info.name)
+    return Node(kind, size, mtime, mode, ino, info)
+
+
+def implied_dir(path: str, mtime_ns: int = 0) -> Node:
+    return Node(NodeKind.DIR, 0, mtime_ns, DEFAULT_DIR_MODE, inode_of("dir:" + path))
+
+
+def container_node(info: ContainerInfo) -> Node:
+    return Node(
+        NodeKind.DIR,
+        0,
+        int(info.last_modified * 10**9),
+        DEFAULT_DIR_MODE,
+        inode_of("container:" + info.name),
+    )
+
+
+def to_stat(node: Node, uid: int, gid: int, blksize: int) -> dict[str, int]:
+    """The attribute dict mfusepy expects (times in ns, as use_ns=True wants)."""
+    if node.kind is NodeKind.DIR:
+        mode, nlink = stat.S_IFDIR | node.mode, 2
+    elif node.kind is NodeKind.LINK:
+        mode, nlink = stat.S_IFLNK | 0o777, 1
+    else:
+        mode, nlink = stat.S_IFREG | node.mode, 1
+    return {
+        "st_mode": mode,
+        "st_nlink": nlink,
+        "st_size": node.size,
+        "st_uid": uid,
+        "st_gid": gid,
+        "st_ino": node.ino,
+        "st_mtime": node.mtime_ns,
+        "st_ctime": node.mtime_ns,
+        "st_atime": node.mtime_ns,
+        "st_blksize": blksize,
+        "st_blocks": (node.size + 511) // 512,
+    }

@@ -1,0 +1,154 @@
+"""Extended attributes <-> object metadata.
+
+`user.<key>` is the object's `X-Object-Meta-<Key>`. Pithos+ normalises keys
+(`protocol.format_meta_key`: `_` becomes `-`, each `-`-separated word is
+capitalised, so `user.my_key` is stored and listed as `user.My-Key`); any
+spelling that normalises to the same key names the same attribute. Values are
+UTF-8 text of at most 256 characters, keys at most 114 characters, 32 items
+per object (the store's limits).
+
+Read-only system values under `user.pithos.`: hash, uuid, version,
+version_timestamp, modified_by, content_type (from a fresh HEAD), and on the
+mount root `user.pithos.account` (the user UUID). Missing names are ENODATA.
+The filesystem's own keys (`Pithosfs-*`: mtime, mode, symlink target) are
+neither listed nor writable here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from pithosfs import protocol
+from pithosfs.client.types import ObjectInfo
+from pithosfs.fs import nodes, paths
+from pithosfs.fs.errors import (
+    Exists,
+    InvalidArgument,
+    NoAttribute,
+    NoSpace,
+    NotPermitted,
+    NotSupported,
+    OutOfRange,
+)
+from pithosfs.fs.paths import Kind
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
+
+log = logging.getLogger(__name__)
+
+USER = "user."
+SYSTEM = "user.pithos."
+SYSTEM_NAMES = ("hash", "uuid", "version", "version_timestamp", "modified_by", "content_type")
+MAX_KEY = protocol.MAX_META_KEY_LENGTH - len("X-Object-Meta-")
+XATTR_CREATE = getattr(os, "XATTR_CREATE", 1)
+XATTR_REPLACE = getattr(os, "XATTR_REPLACE", 2)
+
+
+def meta_key(name: str) -> str:
+    """`user.my_key` -> `My-Key`; refuses namespaces other than user. and internal keys."""
+    if not name.startswith(USER) or len(name) == len(USER):
+        raise NotSupported("only the user. namespace is stored", name)
+    key = protocol.format_meta_key(name[len(USER) :])
+    if key.startswith(nodes.INTERNAL_PREFIX):
+        raise NotPermitted("reserved for pithosfs itself", name)
+    return key
+
+
+def _system_value(info: ObjectInfo, field: str) -> str:
+    value = getattr(info, field)
+    return f"{value:.6f}" if isinstance(value, float) else str(value)
+
+
+class Xattrs:
+    def __init__(self, fs: Filesystem) -> None:
+        self.fs = fs
+
+    def _object(self, path: str) -> tuple[paths.Location, ObjectInfo]:
+        """The object behind `path`, fresh from the store (metadata is per version)."""
+        loc = paths.parse(path)
+        node = self.fs.lookup(loc.path)
+        if loc.kind is not Kind.ENTRY or node.info is None:
+            raise NotSupported("no object behind this directory", loc.path)
+        return loc, self.fs.head_info(loc)
+
+    def list(self, path: str) -> list[str]:
+        loc = paths.parse(path)
+        node = self.fs.lookup(loc.path)
+        if loc.kind is Kind.ROOT:
+            return [SYSTEM + "account"]
+        if loc.kind is not Kind.ENTRY or node.info is None:
+            return []
+        _, info = self._object(path)
+        user = [USER + k for k in (info.meta or {}) if not k.startswith(nodes.INTERNAL_PREFIX)]
+        return sorted(user) + [SYSTEM + n for n in SYSTEM_NAMES]
+
+    def get(self, path: str, name: str) -> bytes:
+        loc = paths.parse(path)
+        if loc.kind is Kind.ROOT and name == SYSTEM + "account":
+            return self.fs.store.account.encode()
+        if name.startswith(SYSTEM):
+            field = name[len(SYSTEM) :]
+            if field not in SYSTEM_NAMES:
+                raise NoAttribute("no such attribute", name)
+            _, info = self._object(path)
+            return _system_value(info, field).encode()
+        if not name.startswith(USER):
+            raise NoAttribute("no such attribute", name)
+        key = meta_key(name)
+        self.fs.lookup(loc.path)
+        if loc.kind is not Kind.ENTRY:
+            raise NoAttribute("no such attribute", name)
+        try:
+            _, info = self._object(path)
+        except NotSupported:
+            raise NoAttribute("no such attribute", name) from None
+        value = (info.meta or {}).get(key)
+        if value is None:
+            raise NoAttribute("no such attribute", name)
+        return value.encode()
+
+    def set(self, path: str, name: str, value: bytes, flags: int) -> None:
+        if name.startswith(SYSTEM):
+            raise NotPermitted("read-only system attribute", name)
+        key = meta_key(name)
+        text = self._check_value(name, key, value)
+        loc, info = self._object(path)
+        meta = info.meta or {}
+        if flags & XATTR_CREATE and key in meta:
+            raise Exists("attribute exists", name)
+        if flags & XATTR_REPLACE and key not in meta:
+            raise NoAttribute("no such attribute", name)
+        if key not in meta and len(meta) >= protocol.MAX_META_ITEMS:
+            raise NoSpace(f"at most {protocol.MAX_META_ITEMS} metadata items per object", name)
+        self._apply(loc, {key: text})
+
+    def remove(self, path: str, name: str) -> None:
+        if name.startswith(SYSTEM):
+            raise NotPermitted("read-only system attribute", name)
+        key = meta_key(name)
+        loc, info = self._object(path)
+        if key not in (info.meta or {}):
+            raise NoAttribute("no such attribute", name)
+        self._apply(loc, {key: ""})  # an empty value deletes the key
+
+    def _apply(self, loc: paths.Location, updates: dict[str, str]) -> None:
+        if not self.fs.files.update_meta(loc.path, updates):
+            self.fs.store.update_meta(loc.container, loc.key, updates)
+            self.fs.refresh(loc)
+
+    @staticmethod
+    def _check_value(name: str, key: str, value: bytes) -> str:
+        if len(key) > MAX_KEY:
+            raise OutOfRange(f"attribute name over {MAX_KEY} characters", name)
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument("values must be UTF-8 text", name) from None
+        if len(text) > protocol.MAX_META_VALUE_LENGTH:
+            raise OutOfRange(f"value over {protocol.MAX_META_VALUE_LENGTH} characters", name)
+        if "~" in text:
+            raise InvalidArgument("Pithos+ silently drops '~' from values", name)
+        return text
