@@ -100,9 +100,13 @@ class PithosApp:
             if req is not None:
                 req.drain()
             response = fault_response(fault)
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
             log.exception("database error")
-            response = fault_response(PithosFault("Database busy, retry"), 503)
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            response = fault_response(
+                PithosFault("Database busy, retry" if busy else "Internal server error"),
+                503 if busy else 500,
+            )
         except Exception:
             log.exception(
                 "unexpected error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")

@@ -62,8 +62,8 @@ class Backend(ObjectOps):
         if not create:
             return 0
         cur = conn.execute(
-            "INSERT INTO nodes (parent, name, path, mtime) VALUES (NULL, ?, ?, ?)",
-            (account, account, self._now()),
+            "INSERT INTO nodes (parent, name, path, mtime, ctime) VALUES (NULL, ?, ?, ?, ?)",
+            (account, account, self._now(), self._now()),
         )
         return int(cur.lastrowid or 0)
 
@@ -186,7 +186,8 @@ class Backend(ObjectOps):
             if not owner:
                 return AccountInfo(account, 0, 0, mtime, {}, {}, 0, False)
             (count,) = conn.execute(
-                "SELECT COUNT(*) FROM nodes WHERE parent = ?", (node,)
+                "SELECT COUNT(*) FROM nodes WHERE parent = ? AND ctime <= ?",
+                (node, until if until is not None else float("inf")),
             ).fetchone()
             used = self._bytes_used(
                 conn, "parent IN (SELECT node FROM nodes WHERE parent = ?)", node, until
@@ -279,7 +280,8 @@ class Backend(ObjectOps):
                 [
                     r["name"]
                     for r in conn.execute(
-                        "SELECT name FROM nodes WHERE parent = ? ORDER BY name", (node,)
+                        "SELECT name FROM nodes WHERE parent = ? AND ctime <= ? ORDER BY name",
+                        (node, until if until is not None else float("inf")),
                     )
                 ]
                 if node
@@ -416,8 +418,8 @@ class Backend(ObjectOps):
             created = row is None
             if created:
                 cur = conn.execute(
-                    "INSERT INTO nodes (parent, name, path, mtime) VALUES (?, ?, ?, ?)",
-                    (anode, container, f"{account}/{container}", now),
+                    "INSERT INTO nodes (parent, name, path, mtime, ctime) VALUES (?, ?, ?, ?, ?)",
+                    (anode, container, f"{account}/{container}", now, now),
                 )
                 node = int(cur.lastrowid or 0)
             else:

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     parent  INTEGER,              -- account node for a container, container node for an object, NULL for an account
     name    TEXT NOT NULL,        -- name inside the parent: account uuid, container name or object name
     path    TEXT NOT NULL UNIQUE, -- "account", "account/container" or "account/container/object"
-    mtime   REAL NOT NULL         -- last change anywhere below (accounts, containers) or node creation (objects)
+    mtime   REAL NOT NULL,        -- last change anywhere below (accounts, containers) or node creation (objects)
+    ctime   REAL NOT NULL DEFAULT 0 -- creation time, for `until` views of an account's containers
 );
 CREATE UNIQUE INDEX IF NOT EXISTS nodes_parent_name ON nodes(parent, name);
 
@@ -81,8 +82,8 @@ CREATE TABLE IF NOT EXISTS groups (
     account TEXT NOT NULL,    -- owner uuid
     name    TEXT NOT NULL,    -- lower-cased group name
     member  TEXT NOT NULL,    -- member uuid
-    PRIMARY KEY (account, name, member)
-) WITHOUT ROWID;
+    UNIQUE (account, name, member)  -- rowid keeps the order members were listed in
+);
 
 CREATE TABLE IF NOT EXISTS permissions (
     path    TEXT NOT NULL,    -- "account/container/object" the permission is set on

@@ -8,10 +8,12 @@ werkzeug dev server pays a Python-level cost per small write.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
 
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 
 from pithosfs.protocol import DEFAULT_BLOCK_SIZE
@@ -22,6 +24,22 @@ from pithosfs.server.controllers.base import Context
 log = logging.getLogger(__name__)
 
 WORKER_THREADS = 32
+
+
+class JsonFaultRequest(cheroot_server.HTTPRequest):
+    """cheroot rejects some malformed requests itself (e.g. a non-ASCII request line);
+    give those the same JSON fault body as every other error (spec 1.4)."""
+
+    def simple_response(self, status: object, msg: object = "") -> None:
+        code = str(status)[:3]
+        if code.startswith("4") and isinstance(msg, str):
+            key = "requestEntityTooLarge" if code in ("413", "414") else "badRequest"
+            msg = json.dumps({key: {"code": int(code), "message": msg, "details": ""}})
+        super().simple_response(status, msg)
+
+
+class JsonFaultConnection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = JsonFaultRequest
 
 
 class EmbeddedServer:
@@ -56,6 +74,7 @@ class EmbeddedServer:
             timeout=60,
             shutdown_timeout=5,
         )
+        server.ConnectionClass = JsonFaultConnection
         server.prepare()
         bound = server.bind_addr
         if isinstance(bound, tuple):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pithosfs.protocol import block_count, merkle_root_hex
+from pithosfs.protocol import block_count, hashmap_length_ok, merkle_root_hex
 from pithosfs.server import access
 from pithosfs.server.bodies import RequestBody, Spool
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_HISTORY, CLUSTER_NORMAL
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_META_ITEMS = 32
+OPTIMISTIC_TRIES = 3
 PITHOS = "pithos"
 Check = Callable[[ObjectInfo | None], None]
 VERSION_COLUMNS = (
@@ -191,13 +192,14 @@ class ObjectOps:
         with self.db.read() as conn:
             self._require_container(conn, account, container)
             self._read_access(conn, user, account, container, name)
+            path = f"{account}/{container}/{name}"
+            if conn.execute("SELECT 1 FROM nodes WHERE path = ?", (path,)).fetchone() is None:
+                raise NotFound("Object does not exist")
             rows = conn.execute(
                 "SELECT v.serial, v.mtime FROM versions v JOIN nodes n ON v.node = n.node"
                 " WHERE n.path = ? AND v.cluster != ? ORDER BY v.serial",
-                (f"{account}/{container}/{name}", CLUSTER_DELETED),
+                (path, CLUSTER_DELETED),
             ).fetchall()
-            if not rows:
-                raise NotFound("Object does not exist")
             return [(int(r["serial"]), float(r["mtime"])) for r in rows]
 
     def _public_token(self, conn: sqlite3.Connection, path: str) -> str | None:
@@ -525,10 +527,10 @@ class ObjectOps:
         public: bool | None = None,
         check: Check | None = None,
     ) -> ObjectInfo:
+        if not hashmap_length_ok(size, hashes, self.block_size):
+            raise BadRequest("The object's size does not match with the object's hashmap length")
         if size == 0:
             hashes = []
-        elif len(hashes) != block_count(size, self.block_size):
-            raise BadRequest("The object's size does not match with the object's hashmap length")
         self._check_writable(user, account, container, name)
         missing = self.blocks.missing(hashes)
         if missing:
@@ -830,52 +832,62 @@ class ObjectOps:
         """Object POST with Content-Range (spec 8), optimistic against concurrent writers."""
         self._check_writable(user, account, container, name)
         spool: Spool | None = body.spool(self.blocks.tmp_dir) if body is not None else None
-        try:
-            for _attempt in range(20):
-                base = self.object_info(user, account, container, name)
-                if source is not None:
-                    s_acc, s_cont, s_name, s_ver = source
-                    src = self.object_info(user, s_acc, s_cont, s_name, s_ver)
-                    src_len = src.size
-                    reader = _SourceReader(self, src)
-                else:
-                    assert spool is not None
-                    src, src_len, reader = None, spool.size, _SpoolReader(spool)
-                offset, length = _resolve_range(
-                    rng, base.size, src_len, source is not None, chunked
+
+        def attempt(conn: sqlite3.Connection | None) -> ObjectInfo | None:
+            """One try; with `conn` (write lock held) it cannot be overtaken."""
+            base = self.object_info(user, account, container, name)
+            if source is not None:
+                s_acc, s_cont, s_name, s_ver = source
+                src = self.object_info(user, s_acc, s_cont, s_name, s_ver)
+                src_len, reader = src.size, _SourceReader(self, src)
+            else:
+                assert spool is not None
+                src_len, reader = spool.size, _SpoolReader(spool)
+            offset, length = _resolve_range(rng, base.size, src_len, source is not None, chunked)
+            if check is not None:
+                check(base)
+            hashes, size = self._splice(base, offset, length, reader)
+            if truncate is not None and truncate < size:
+                hashes, size = self._truncate(base.block_size, hashes, size, truncate)
+            with self.db.write() as conn:
+                current = self._current_row(conn, base.path)
+                if current is None:
+                    raise NotFound("Object does not exist")
+                if int(current["serial"]) != base.serial:
+                    return None  # someone wrote in between: redo against the new base
+                merged = {} if replace else dict(base.meta)
+                for k, v in meta.items():
+                    if v == "":
+                        merged.pop(k, None)
+                    else:
+                        merged[k] = v
+                info = self._commit(
+                    conn,
+                    user,
+                    account,
+                    container,
+                    name,
+                    size=size,
+                    hashes=hashes,
+                    type=base.type,
+                    checksum="",
+                    meta=merged,
                 )
-                hashes, size = self._splice(base, offset, length, reader)
-                if truncate is not None and truncate < size:
-                    hashes, size = self._truncate(base.block_size, hashes, size, truncate)
-                with self.db.write() as conn:
-                    current = self._current_row(conn, base.path)
-                    if current is None:
-                        raise NotFound("Object does not exist")
-                    if int(current["serial"]) != base.serial:
-                        continue  # someone wrote in between: redo against the new base
-                    if check is not None:
-                        check(base)
-                    merged = {} if replace else dict(base.meta)
-                    for k, v in meta.items():
-                        if v == "":
-                            merged.pop(k, None)
-                        else:
-                            merged[k] = v
-                    info = self._commit(
-                        conn,
-                        user,
-                        account,
-                        container,
-                        name,
-                        size=size,
-                        hashes=hashes,
-                        type=base.type,
-                        checksum="",
-                        meta=merged,
-                    )
-                    self._apply_sharing(conn, user, account, info.path, sharing, public)
-                    return info
-            raise Conflict("Too many concurrent updates")
+                self._apply_sharing(conn, user, account, info.path, sharing, public)
+                return info
+
+        try:
+            # Optimistic first (block I/O outside the lock); under contention,
+            # the last try holds the write lock throughout so it always wins.
+            for _ in range(OPTIMISTIC_TRIES):
+                result = attempt(None)
+                if result is not None:
+                    return result
+            with self.db.write() as conn:
+                result = attempt(conn)
+            if result is None:
+                raise Conflict("Concurrent update")
+            return result
         finally:
             if spool is not None:
                 spool.close()
