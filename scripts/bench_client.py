@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Benchmark the Pithos+ client against curl on the same embedded server, same run.
+
+    .venv/bin/python scripts/bench_client.py [--size-mib 1024] [--workers 4]
+
+Starts `pithosfs serve` as a subprocess (4 MiB blocks) and measures:
+(a) upload: PithosClient.upload_file (hashmap protocol) vs `curl -T` (one PUT),
+    each of its own random file of the same size (different bytes, so the
+    client's dedup cannot help it);
+(b) re-upload of the client's file under a new name: bytes on the wire
+    (from the client's counters) as a share of the file size;
+(c) download: PithosClient.download_file (parallel ranged GETs) vs `curl -o`;
+(d) client peak RSS (ru_maxrss of a child process that runs only the client),
+    which should be bounded by blocks in flight, not by file size.
+
+Each client operation runs in a fresh child process so its RSS is its own.
+Targets: client >= 0.8x curl throughput for (a) and (c); (b) <= 1%.
+Results go to stdout and scripts/bench_client_results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+USER = ("be7c1000-0000-4000-8000-00000000c11e", "bench-client-token")
+RATIO_TARGET = 0.8
+REUPLOAD_TARGET = 0.01
+RESULTS = Path(__file__).with_name("bench_client_results.md")
+MiB = 1024 * 1024
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_file(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 16 * MiB))
+            digest.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(16 * MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def curl(args: list[str], output: str = "/dev/null") -> float:
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["curl", "-sS", "-f", "-o", output, "-H", "Expect:", *args],
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - start
+    if out.stderr:
+        print(out.stderr.decode(), file=sys.stderr)
+    return elapsed
+
+
+# -- child mode: one client operation, measured in isolation ------------------------
+def child(
+    op: str, storage_url: str, token: str, container: str, name: str, path: str, workers: int
+) -> None:
+    from pithosfs.client import PithosClient
+
+    client = PithosClient.from_storage_url(storage_url, token, workers=workers)
+    client.block_params(container)  # warm the container info cache outside the timing
+    start = time.perf_counter()
+    if op == "upload":
+        client.upload_file(container, name, path)
+    elif op == "download":
+        client.download_file(container, name, path, resume=False)
+    else:
+        raise SystemExit(f"unknown op {op}")
+    elapsed = time.perf_counter() - start
+    snap = client.stats.snapshot()
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "bytes_sent": snap.bytes_sent,
+                "bytes_received": snap.bytes_received,
+                "requests": snap.requests,
+            }
+        )
+    )
+
+
+def run_child(
+    op: str, storage_url: str, container: str, name: str, path: Path, workers: int
+) -> dict:
+    cmd = [
+        sys.executable, __file__, "--child", op, storage_url, USER[1], container, name, str(path),
+        "--workers", str(workers),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable, "-m", "pithosfs", "serve", "--data-dir", str(data_dir),
+        "--port", str(port), "--user", f"{USER[0]}={USER[1]}",
+    ]  # fmt: skip
+    log_file = (data_dir.parent / "server.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early; see {data_dir.parent / 'server.log'}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start listening in 30 s")
+
+
+def mibps(size: int, seconds: float) -> float:
+    return size / MiB / seconds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--child", nargs=6, metavar=("OP", "URL", "TOKEN", "CONT", "NAME", "PATH"))
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child, workers=args.workers)
+        return 0
+    if not shutil.which("curl"):
+        raise SystemExit("curl is required")
+
+    size = args.size_mib * MiB
+    tmp = Path(tempfile.mkdtemp(prefix="bench-client-"))
+    port = unused_port()
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    proc = start_server(data_dir, port)
+    storage = f"http://127.0.0.1:{port}/object-store/v1/{USER[0]}"
+    auth = ["-H", f"X-Auth-Token: {USER[1]}"]
+    try:
+        subprocess.run(["curl", "-sS", "-f", "-X", "PUT", *auth, f"{storage}/bench"], check=True)
+        print(f"generating two {args.size_mib} MiB random files in {tmp} ...", flush=True)
+        file_client, file_curl = tmp / "client.bin", tmp / "curl.bin"
+        sum_client = make_file(file_client, size)
+        make_file(file_curl, size)
+
+        # (a) upload: curl first, then the client, each with its own bytes.
+        t_curl_up = curl(["-X", "PUT", *auth, "-H", "Content-Type: application/octet-stream",
+                          "-T", str(file_curl), f"{storage}/bench/curl.bin"])  # fmt: skip
+        up = run_child("upload", storage, "bench", "client.bin", file_client, args.workers)
+        # (b) re-upload of the same bytes under another name
+        re_up = run_child("upload", storage, "bench", "client-again.bin", file_client, args.workers)
+        # (c) download: both fetch the client's object, curl first then the client.
+        t_curl_down = curl([*auth, f"{storage}/bench/client.bin"], str(tmp / "curl.out"))
+        down = run_child(
+            "download", storage, "bench", "client.bin", tmp / "client.out", args.workers
+        )
+        if (
+            sha256_file(tmp / "client.out") != sum_client
+            or sha256_file(tmp / "curl.out") != sum_client
+        ):
+            raise SystemExit("downloaded bytes differ from the uploaded file")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    up_ratio = t_curl_up / up["seconds"]
+    down_ratio = t_curl_down / down["seconds"]
+    reup_share = re_up["bytes_sent"] / size
+    rows = [
+        ("upload", f"{mibps(size, up['seconds']):.0f} MiB/s", f"{mibps(size, t_curl_up):.0f} MiB/s",
+         f"{up_ratio:.2f}x", f">= {RATIO_TARGET}x", up_ratio >= RATIO_TARGET),
+        ("download", f"{mibps(size, down['seconds']):.0f} MiB/s", f"{mibps(size, t_curl_down):.0f} MiB/s",
+         f"{down_ratio:.2f}x", f">= {RATIO_TARGET}x", down_ratio >= RATIO_TARGET),
+        ("re-upload bytes sent", f"{re_up['bytes_sent']} B", f"{size} B file",
+         f"{reup_share * 100:.4f}%", f"<= {REUPLOAD_TARGET * 100:.0f}%", reup_share <= REUPLOAD_TARGET),
+        ("client peak RSS upload", f"{up['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
+         "", f"{args.workers} workers x 2 x 4 MiB in flight", None),
+        ("client peak RSS download", f"{down['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
+         "", "", None),
+    ]  # fmt: skip
+    header = (
+        "| measure | client | baseline (curl) | ratio | target | ok |\n|---|---|---|---|---|---|\n"
+    )
+    table = header + "".join(
+        f"| {n} | {c} | {b} | {r} | {t} | {'' if ok is None else ('yes' if ok else 'NO')} |\n"
+        for n, c, b, r, t, ok in rows
+    )
+    details = (
+        f"upload: client {up['seconds']:.2f}s ({up['requests']} requests), curl {t_curl_up:.2f}s; "
+        f"download: client {down['seconds']:.2f}s ({down['requests']} requests), curl {t_curl_down:.2f}s; "
+        f"re-upload: {re_up['requests']} requests in {re_up['seconds']:.2f}s"
+    )
+    print(table)
+    print(details)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with RESULTS.open("a") as f:
+        f.write(
+            f"\n## {stamp}: {args.size_mib} MiB, {args.workers} workers, {os.cpu_count()} cores\n\n"
+            f"{table}\n{details}\n"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
