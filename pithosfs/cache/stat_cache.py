@@ -101,7 +101,7 @@ class StatCache(Generic[V]):
                 self._entries.move_to_end(path)
                 return MISSING if entry.value is None else entry.value
             parent, name = _split(path)
-            listing = self._dirs.get(parent)
+            listing = self._dirs.get(parent) if name else None  # the root has no parent
             if listing is not None and listing.expires > now and name not in listing.names:
                 return MISSING
             return None
@@ -191,7 +191,7 @@ class StatCache(Generic[V]):
     def _note_child_locked(self, path: str, present: bool) -> None:
         parent, name = _split(path)
         listing = self._dirs.get(parent)
-        if listing is None:
+        if listing is None or not name:
             return
         if present:
             listing.names.add(name)

@@ -66,11 +66,16 @@ class Filesystem:
         self._lock = threading.Lock()
         self._containers: dict[str, ContainerInfo] = {}  # GUARDED_BY(_lock)
         self._statfs: tuple[float, AccountInfo] | None = None  # GUARDED_BY(_lock)
+        self._closed = False  # GUARDED_BY(_lock)
         self.files = FileTable(self)
         self.xattrs = Xattrs(self)
 
     def close(self) -> None:
-        """Commit what is pending and stop the worker threads."""
+        """Commit what is pending and stop the worker threads (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         self.files.close_all()
         self.read_pool.shutdown(wait=False, cancel_futures=True)
         self.upload_pool.shutdown(wait=True)

@@ -125,17 +125,19 @@ def container_node(info: ContainerInfo) -> Node:
     )
 
 
+def st_mode(node: Node) -> int:
+    if node.kind is NodeKind.DIR:
+        return stat.S_IFDIR | node.mode
+    if node.kind is NodeKind.LINK:
+        return stat.S_IFLNK | 0o777
+    return stat.S_IFREG | node.mode
+
+
 def to_stat(node: Node, uid: int, gid: int, blksize: int) -> dict[str, int]:
     """The attribute dict mfusepy expects (times in ns, as use_ns=True wants)."""
-    if node.kind is NodeKind.DIR:
-        mode, nlink = stat.S_IFDIR | node.mode, 2
-    elif node.kind is NodeKind.LINK:
-        mode, nlink = stat.S_IFLNK | 0o777, 1
-    else:
-        mode, nlink = stat.S_IFREG | node.mode, 1
     return {
-        "st_mode": mode,
-        "st_nlink": nlink,
+        "st_mode": st_mode(node),
+        "st_nlink": 2 if node.kind is NodeKind.DIR else 1,
         "st_size": node.size,
         "st_uid": uid,
         "st_gid": gid,

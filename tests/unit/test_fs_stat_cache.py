@@ -97,3 +97,12 @@ def test_forget_tree():
     cache.forget_tree("/c/d")
     assert cache.get("/c/d/a") is None and cache.listing("/c/d") is None
     assert cache.get("/c/dx") == V(3)
+
+
+def test_root_is_never_missing_from_its_own_listing():
+    cache, _ = make()
+    cache.fill_dir("/", {"c": V(1)}, cache.now())
+    assert cache.get("/") is None
+    cache.put("/", V(0))
+    assert cache.get("/") == V(0)
+    assert cache.listing("/") == ["c"]

@@ -1,0 +1,267 @@
+"""`pithosfs mount | umount | status`.
+
+`mount` without -f re-runs itself with -f as a detached process and returns
+0 only once the mountpoint is live, or 1 with the child's one-line reason
+(every refusal is printed as a single line starting with "pithosfs: ").
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pithosfs.fs.options import FsOptions, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+MOUNT_TIMEOUT = 60.0
+UMOUNT_TIMEOUT = 300.0
+_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """`512M`, `2G`, `1048576` -> bytes."""
+    value = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = value[-1:] if value[-1:] in _SIZES and not value[-1:].isdigit() else ""
+    try:
+        return int(float(value[: len(value) - len(unit)]) * _SIZES[unit])
+    except ValueError:
+        raise click.BadParameter(f"not a size: {text!r}") from None
+
+
+def fail(reason: str) -> None:
+    click.echo(f"pithosfs: {reason}", err=True)
+    sys.exit(1)
+
+
+def check_mountpoint(mountpoint: Path) -> None:
+    try:
+        os.stat(mountpoint)
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            fail(f"mountpoint busy: a dead mount is attached (fusermount3 -u -z {mountpoint})")
+        if exc.errno != errno.ENOENT:
+            fail(f"mountpoint not usable: {exc.strerror}")
+        mountpoint.mkdir(parents=True)
+    if os.path.ismount(mountpoint):
+        fail(f"mountpoint busy: {mountpoint} is already a mount")
+    if not mountpoint.is_dir():
+        fail(f"mountpoint is not a directory: {mountpoint}")
+
+
+def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[Any, str]:
+    """The account to mount (and a description), or the embedded default with no credentials."""
+    from pithosfs.client.config import ConfigError, load_config
+    from pithosfs.client.errors import PithosError, Unauthorized
+    from pithosfs.client.pithos import PithosClient
+    from pithosfs.fs import launcher
+
+    try:
+        try:
+            cfg = load_config(url=url, token=token, cloud=cloud)
+        except ConfigError:
+            if url or token or cloud or os.environ.get("PITHOS_CLOUD"):
+                raise
+            account = launcher.ensure_embedded_server()
+            store = PithosClient.from_storage_url(account.storage_url, account.token)
+            store.account_info()
+            return store, f"embedded server {account.storage_url}"
+        if cfg.is_storage_url:
+            store = PithosClient.from_storage_url(cfg.url, cfg.token)
+        else:
+            store = PithosClient.from_identity(cfg.url, cfg.token)
+        store.account_info()
+        return store, f"{store.storage_url} ({cfg.source})"
+    except ConfigError as exc:
+        fail(str(exc))
+    except Unauthorized:
+        fail("bad token: the server refused it")
+    except (PithosError, launcher.LaunchError) as exc:
+        fail(f"server unreachable or failing: {exc}")
+    raise AssertionError("unreachable")
+
+
+def setup_logging(verbose: bool, log_file: str | None) -> None:
+    handler: logging.Handler
+    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _daemonize(mountpoint: Path, args: list[str], log_file: Path) -> None:
+    """Start the foreground mount detached; wait until it is live or has failed."""
+    cmd = [sys.executable, "-m", "pithosfs", "mount", "-f", *args]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    start = log_file.stat().st_size if log_file.exists() else 0
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    deadline = time.monotonic() + MOUNT_TIMEOUT
+    while time.monotonic() < deadline:
+        if os.path.ismount(mountpoint):
+            return
+        if proc.poll() is not None:
+            fail(_reason_from_log(log_file, start) or f"mount exited with {proc.returncode}")
+        time.sleep(0.05)
+    proc.terminate()
+    fail(f"mount not live after {MOUNT_TIMEOUT:.0f} s; see {log_file}")
+
+
+def _reason_from_log(log_file: Path, start: int) -> str:
+    with open(log_file, "rb") as f:
+        f.seek(start)
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    reasons = [ln.removeprefix("pithosfs: ") for ln in lines if ln.startswith("pithosfs: ")]
+    return reasons[-1] if reasons else (lines[-1] if lines else "")
+
+
+def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
+    """Refresh the mount's state file every 2 s (for `status` and `umount`)."""
+    from pithosfs.fs import launcher
+
+    while True:
+        stats = getattr(core.store, "stats", None)
+        snap = stats.snapshot() if stats is not None else None
+        launcher.write_state(
+            mountpoint,
+            pid=os.getpid(),
+            log_file=log_file or "",
+            pending_bytes=core.files.pending_bytes(),
+            requests=snap.requests if snap else 0,
+            bytes_sent=snap.bytes_sent if snap else 0,
+            bytes_received=snap.bytes_received if snap else 0,
+            cache_bytes=core.blocks.used_bytes,
+            updated=time.time(),
+        )
+        time.sleep(2.0)
+
+
+@click.command()
+@click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--url", help="Identity (Astakos/Keystone v2.0) URL, or a storage URL.")
+@click.option("--token", help="The account's token.")
+@click.option("--cloud", help='A [cloud "NAME"] of ~/.kamakirc.')
+@click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground.")
+@click.option("-o", "options", multiple=True, metavar="OPT[,OPT...]", help="FUSE mount options.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cache-size", default="2G", show_default=True, help="Disk block cache bound.")
+@click.option("--attr-timeout", default=5.0, show_default=True, type=float)
+@click.option("--dir-timeout", default=5.0, show_default=True, type=float)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging (every FUSE call).")
+@click.option("--log-file", type=click.Path(dir_okay=False))
+def mount(
+    mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
+    options: tuple[str, ...], cache_dir: Path | None, cache_size: str, attr_timeout: float,
+    dir_timeout: float, verbose: bool, log_file: str | None,
+) -> None:  # fmt: skip
+    """Mount a Pithos+ account (or the embedded server's) on MOUNTPOINT."""
+    mountpoint = mountpoint.expanduser().absolute()
+    if not foreground:
+        check_mountpoint(mountpoint)
+        from pithosfs.fs import launcher
+
+        logf = Path(log_file) if log_file else launcher.mounts_dir() / "mount.log"
+        args = [a for a in sys.argv[2:] if a not in ("-f", "--foreground")]
+        if not log_file:
+            args += ["--log-file", str(logf)]
+        _daemonize(mountpoint, args, logf)
+        return
+    _mount_foreground(
+        mountpoint, url, token, cloud, options, cache_dir, parse_size(cache_size),
+        attr_timeout, dir_timeout, verbose, log_file,
+    )  # fmt: skip
+
+
+def _mount_foreground(
+    mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
+    options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
+    dir_timeout: float, verbose: bool, log_file: str | None,
+) -> None:  # fmt: skip
+    from pithosfs.fs import mount as fsmount
+    from pithosfs.fs.core import Filesystem
+
+    setup_logging(verbose, log_file)
+    check_mountpoint(mountpoint)
+    try:
+        fsmount.check_fuse_available()
+        fsmount.load_binding()
+    except fsmount.FuseUnavailable as exc:
+        fail(f"FUSE missing: {exc}")
+    store, where = open_store(url, token, cloud)
+    opts = FsOptions(
+        attr_timeout=attr_timeout, dir_timeout=dir_timeout,
+        cache_dir=(cache_dir or default_cache_dir()).expanduser(), cache_size=cache_size,
+    )  # fmt: skip
+    core = Filesystem(store, opts)
+    log.info("mounting %s on %s", where, mountpoint)
+    threading.Thread(target=_status_writer, args=(core, mountpoint, log_file), daemon=True).start()
+    try:
+        fsmount.run(core, mountpoint, fsmount.parse_o(options))
+    except RuntimeError as exc:
+        fail(f"mount failed: {exc}")
+    finally:
+        from pithosfs.fs import launcher
+
+        launcher.state_path(mountpoint).unlink(missing_ok=True)
+
+
+def _unmount_command(mountpoint: Path, lazy: bool = False) -> list[str]:
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    if tool:
+        return [tool, "-u", *(["-z"] if lazy else []), str(mountpoint)]
+    return ["umount", *(["-l"] if lazy else []), str(mountpoint)]
+
+
+@click.command()
+@click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
+def umount(mountpoint: Path) -> None:
+    """Unmount once every upload is committed (the mount exits only after that)."""
+    from pithosfs.fs import launcher
+
+    mountpoint = mountpoint.expanduser().absolute()
+    state = launcher.read_state(mountpoint) or {}
+    done = subprocess.run(_unmount_command(mountpoint), capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unmount failed")
+    pid = int(state.get("pid", 0))
+    deadline = time.monotonic() + UMOUNT_TIMEOUT
+    while pid and launcher.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the mount process commits what is left, then exits
+    if pid and launcher.pid_alive(pid):
+        fail(f"unmounted, but process {pid} is still finishing uploads")
+
+
+@click.command()
+@click.argument("mountpoint", required=False, type=click.Path(path_type=Path))
+def status(mountpoint: Path | None) -> None:
+    """Live mounts: pending uploads, traffic and cache figures."""
+    from pithosfs.fs import launcher
+
+    states = launcher.all_states()
+    if mountpoint is not None:
+        wanted = str(mountpoint.expanduser().resolve())
+        states = [s for s in states if s.get("mountpoint") == wanted]
+    if not states:
+        click.echo("no pithosfs mounts")
+        return
+    for s in states:
+        alive = launcher.pid_alive(int(s.get("pid", 0)))
+        click.echo(
+            f"{s.get('mountpoint')}: pid {s.get('pid')} {'running' if alive else 'gone'}, "
+            f"pending {s.get('pending_bytes', 0)} B, requests {s.get('requests', 0)}, "
+            f"sent {s.get('bytes_sent', 0)} B, received {s.get('bytes_received', 0)} B, "
+            f"block cache {s.get('cache_bytes', 0)} B"
+        )

@@ -1,0 +1,181 @@
+"""Process plumbing of `pithosfs mount`: the embedded default server and mount state files.
+
+With no credentials anywhere, `mount` starts (or reuses) a detached
+`pithosfs serve` with its data under `~/.local/share/pithosfs/` and remembers
+its port, user and token in `embedded.json` there (mode 0600), so the next
+mount finds it again, even after a reboot (a new port, the same account).
+
+Each live mount writes `<cache>/mounts/<id>.json` (pid, mountpoint, log file)
+and refreshes a status file next to it, which `umount` and `status` read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid as uuidlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pithosfs.client.errors import PithosError
+from pithosfs.client.pithos import PithosClient
+from pithosfs.client.transport import RetryPolicy
+from pithosfs.fs.options import default_cache_dir
+
+log = logging.getLogger(__name__)
+
+SERVER_START_TIMEOUT = 30.0
+
+
+class LaunchError(RuntimeError):
+    """A one-line reason why the mount cannot start."""
+
+
+def data_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(base) / "pithosfs"
+
+
+@dataclass(frozen=True)
+class EmbeddedAccount:
+    storage_url: str
+    identity_url: str
+    token: str
+    pid: int
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise concurrent `mount` commands that might both start the server."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _alive(storage_url: str, token: str) -> bool:
+    probe = RetryPolicy(attempts=1, connect_timeout=2.0, read_timeout=5.0)
+    client = PithosClient.from_storage_url(storage_url, token, retry=probe)
+    try:
+        client.account_info()
+        return True
+    except PithosError:
+        return False
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _account(port: int, user: str, token: str, pid: int) -> EmbeddedAccount:
+    base = f"http://127.0.0.1:{port}"
+    return EmbeddedAccount(f"{base}/object-store/v1/{user}", f"{base}/identity/v2.0", token, pid)
+
+
+def ensure_embedded_server() -> EmbeddedAccount:
+    """The running embedded server's account, starting the server if needed."""
+    home = data_home()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state_path = home / "embedded.json"
+    with _locked(home / "embedded.lock"):
+        state = _read_json(state_path) or {}
+        user = str(state.get("user") or uuidlib.uuid4())
+        token = str(state.get("token") or secrets.token_urlsafe(24))
+        if state.get("port"):
+            account = _account(int(state["port"]), user, token, int(state.get("pid", 0)))
+            if _alive(account.storage_url, token):
+                return account
+        port = _free_port()
+        pid = _start_server(home, port, user, token)
+        _write_private(state_path, {"port": port, "user": user, "token": token, "pid": pid})
+        return _account(port, user, token, pid)
+
+
+def _start_server(home: Path, port: int, user: str, token: str) -> int:
+    log_path = home / "server.log"
+    cmd = [sys.executable, "-m", "pithosfs", "serve", "--data-dir", str(home / "server"),
+           "--port", str(port), "--user", f"{user}={token}"]  # fmt: skip
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    storage = _account(port, user, token, proc.pid).storage_url
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LaunchError(f"the embedded server exited at start; see {log_path}")
+        if _alive(storage, token):
+            log.info("embedded server started on port %d (pid %d)", port, proc.pid)
+            return proc.pid
+        time.sleep(0.1)
+    raise LaunchError(f"the embedded server did not answer within {SERVER_START_TIMEOUT:.0f} s")
+
+
+# -- mount state files ---------------------------------------------------------
+def mounts_dir() -> Path:
+    path = default_cache_dir() / "mounts"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def mount_id(mountpoint: Path) -> str:
+    return hashlib.sha1(str(mountpoint.resolve()).encode()).hexdigest()[:16]
+
+
+def state_path(mountpoint: Path) -> Path:
+    return mounts_dir() / f"{mount_id(mountpoint)}.json"
+
+
+def write_state(mountpoint: Path, **fields: Any) -> None:
+    _write_private(state_path(mountpoint), {"mountpoint": str(mountpoint.resolve()), **fields})
+
+
+def read_state(mountpoint: Path) -> dict[str, Any] | None:
+    return _read_json(state_path(mountpoint))
+
+
+def all_states() -> list[dict[str, Any]]:
+    return [s for p in sorted(mounts_dir().glob("*.json")) if (s := _read_json(p))]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

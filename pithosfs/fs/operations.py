@@ -1,0 +1,183 @@
+"""The mfusepy adapter: each callback calls the core and maps its exceptions.
+
+Nothing here decides anything. `_op` turns every exception into a FuseOSError
+with the errno of `errno_map` (EIO by default), so the binding's catch-all,
+which would answer EINVAL, is never reached. Debug logging of each call costs
+one `isEnabledFor` check when it is off, and never formats data buffers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pithosfs.fs.core import Filesystem
+from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.mount import load_binding
+from pithosfs.fs.nodes import st_mode
+
+fuse = load_binding()  # before any mfusepy import: it picks libfuse 3 when present
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _describe(args: tuple[Any, ...]) -> str:
+    return ", ".join(f"<{len(a)} bytes>" if isinstance(a, bytes) else repr(a) for a in args)
+
+
+def _op(method: F) -> F:
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Operations, *args: Any) -> Any:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s(%s)", name, _describe(args))
+        try:
+            return method(self, *args)
+        except fuse.FuseOSError:
+            raise
+        except Exception as exc:
+            raise fuse.FuseOSError(to_errno(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Operations(fuse.Operations):
+    use_ns = True  # times in integer nanoseconds (utimens, stat)
+
+    def __init__(self, core: Filesystem) -> None:
+        self.core = core
+
+    # -- lifecycle ---------------------------------------------------------
+    def destroy(self, path: str) -> None:
+        self.core.close()
+
+    # -- namespace ---------------------------------------------------------
+    @_op
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+        return self.core.getattr(path, fh)
+
+    @_op
+    def readdir(self, path: str, fh: int) -> fuse.ReadDirResult:
+        entries = self.core.readdir(path)
+        return [".", "..", *((n, {"st_mode": st_mode(x), "st_ino": x.ino}, 0) for n, x in entries)]
+
+    @_op
+    def mkdir(self, path: str, mode: int) -> int:
+        self.core.mkdir(path, mode)
+        return 0
+
+    @_op
+    def rmdir(self, path: str) -> int:
+        self.core.rmdir(path)
+        return 0
+
+    @_op
+    def unlink(self, path: str) -> int:
+        self.core.unlink(path)
+        return 0
+
+    @_op
+    def rename(self, old: str, new: str) -> int:
+        self.core.rename(old, new)
+        return 0
+
+    @_op
+    def symlink(self, target: str, source: str) -> int:
+        # mfusepy: `target` is the new link's path, `source` what it points to.
+        self.core.symlink(target, source)
+        return 0
+
+    @_op
+    def readlink(self, path: str) -> str:
+        return self.core.readlink(path)
+
+    @_op
+    def link(self, target: str, source: str) -> int:
+        self.core.link(target, source)
+        return 0
+
+    @_op
+    def mknod(self, path: str, mode: int, dev: int) -> int:
+        self.core.mknod(path, mode, dev)
+        return 0
+
+    # -- attributes --------------------------------------------------------
+    @_op
+    def chmod(self, path: str, mode: int) -> int:
+        self.core.chmod(path, mode)
+        return 0
+
+    @_op
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        self.core.chown(path, uid, gid)
+        return 0
+
+    @_op
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        self.core.utimens(path, times)
+        return 0
+
+    @_op
+    def statfs(self, path: str) -> dict[str, int]:
+        return self.core.statfs()
+
+    # -- files -------------------------------------------------------------
+    @_op
+    def open(self, path: str, flags: int) -> int:
+        return self.core.files.open(path, flags)
+
+    @_op
+    def create(self, path: str, mode: int, flags: int) -> int:
+        return self.core.files.create(path, mode, flags)
+
+    @_op
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+        return self.core.files.read(fh, offset, size)
+
+    @_op
+    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+        return self.core.files.write(fh, offset, data)
+
+    @_op
+    def truncate(self, path: str, length: int, fh: int | None = None) -> int:
+        self.core.files.truncate(path, length, fh)
+        return 0
+
+    @_op
+    def flush(self, path: str, fh: int) -> int:
+        self.core.files.flush(fh)
+        return 0
+
+    @_op
+    def fsync(self, path: str, datasync: int, fh: int) -> int:
+        self.core.files.flush(fh)
+        return 0
+
+    @_op
+    def release(self, path: str, fh: int) -> int:
+        self.core.files.release(fh)
+        return 0
+
+    # -- extended attributes -------------------------------------------------
+    @_op
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        return self.core.xattrs.get(path, name)
+
+    @_op
+    def listxattr(self, path: str) -> list[str]:
+        return self.core.xattrs.list(path)
+
+    @_op
+    def setxattr(self, path: str, name: str, value: bytes, options: int, position: int = 0) -> int:
+        self.core.xattrs.set(path, name, value, options)
+        return 0
+
+    @_op
+    def removexattr(self, path: str, name: str) -> int:
+        self.core.xattrs.remove(path, name)
+        return 0
