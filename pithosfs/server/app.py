@@ -16,7 +16,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from pithosfs.protocol import MAX_ACCOUNT_NAME, MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from pithosfs.server.controllers import identity
 from pithosfs.server.controllers.account import AccountController, list_accounts
-from pithosfs.server.controllers.base import Context
+from pithosfs.server.controllers.base import Context, base_url
 from pithosfs.server.controllers.container import ContainerController
 from pithosfs.server.controllers.object import ObjectController
 from pithosfs.server.controllers.public import PublicController
@@ -126,6 +126,8 @@ class PithosApp:
         _check_names(values)
         if endpoint == "tokens":
             return identity.tokens(self.ctx, req)
+        if endpoint == "top" and not _token_of(req) and req.header("X-Auth-User") is not None:
+            return self.legacy_auth(req)
         if endpoint != "public":
             self.authenticate(req)
         if endpoint == "top":
@@ -133,14 +135,29 @@ class PithosApp:
         controller = self.controllers[endpoint]
         return getattr(controller, req.method)(req, **values)
 
+    def legacy_auth(self, req: Req) -> Response:
+        """OOS-style `GET /v1/` with X-Auth-User/X-Auth-Key (spec 1.2); the key is the token."""
+        user, key = req.header("X-Auth-User"), req.header("X-Auth-Key")
+        if not user or not key:
+            raise BadRequest("Missing X-Auth-User or X-Auth-Key header")
+        if self.ctx.tokens.get(key) != user:
+            raise Unauthorized("Invalid credentials")
+        url = base_url(req) + req.path.rstrip("/") + "/" + user
+        return Response(204, [("X-Auth-Token", key), ("X-Storage-Url", url)])
+
     def authenticate(self, req: Req) -> None:
-        token = req.arg("X-Auth-Token") or req.header("X-Auth-Token")
+        token = _token_of(req)
         if not token:
             raise Unauthorized("Access denied. No authentication token")
         user = self.ctx.tokens.get(token)
         if user is None:
             raise Unauthorized("Invalid token")
         req.user, req.token = user, token
+
+
+def _token_of(req: Req) -> str | None:
+    """Query parameter first, then header (spec 1.2)."""
+    return req.arg("X-Auth-Token") or req.header("X-Auth-Token")
 
 
 def decode_path(environ: dict[str, Any]) -> str:

@@ -182,7 +182,8 @@ class Backend(ObjectOps):
                 raise Forbidden("Not allowed")
             node = self._account_node(conn, account)
             mtime_row = conn.execute("SELECT mtime FROM nodes WHERE node = ?", (node,)).fetchone()
-            mtime = float(mtime_row["mtime"]) if mtime_row else 0.0
+            # An account exists implicitly (spec 1.2); before its first write it is "new".
+            mtime = float(mtime_row["mtime"]) if mtime_row else self._now()
             if not owner:
                 return AccountInfo(account, 0, 0, mtime, {}, {}, 0, False)
             (count,) = conn.execute(

@@ -217,6 +217,19 @@ class ObjectOps:
                 raise NotFound("Object does not exist")
             return self._info(conn, account, container, name, current)
 
+    def manifest_parts(
+        self, user: str, account: str, container: str, prefix: str
+    ) -> list[ObjectInfo]:
+        """Current objects under `prefix`, in name order, that a manifest concatenates."""
+        parts: list[ObjectInfo] = []
+        marker: str | None = None
+        while True:
+            page = self.list_objects(user, account, container, prefix=prefix, marker=marker)
+            parts += [p for p in page if isinstance(p, ObjectInfo)]
+            if len(page) < 10000:
+                return parts
+            marker = page[-1].name
+
     # ---- listing -----------------------------------------------------------------
 
     def list_objects(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pithosfs.server.controllers.base import Context, check_read_conditions
-from pithosfs.server.controllers.object import data_response
+from pithosfs.server.controllers.object import object_data
 from pithosfs.server.http_util import http_date
 from pithosfs.server.models import ObjectInfo
 from pithosfs.server.webio import Req, Response
@@ -33,4 +33,4 @@ class PublicController:
     def GET(self, req: Req, token: str) -> Response:
         info = self.ctx.backend.resolve_public(token)
         check_read_conditions(req, info)
-        return data_response(self.ctx.backend, req, info, _headers(info))
+        return object_data(self.ctx.backend, req, info, _headers(info))
