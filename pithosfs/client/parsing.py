@@ -23,8 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def quote_name(name: str) -> str:
-    """Percent-encode a container or object name for the URL path ('/' kept)."""
-    return quote(name, safe="/")
+    """Percent-encode a container or object name for the URL path ('/' kept).
+
+    "." and ".." segments are legal in object names; they are sent as %2E so
+    that no URL normalisation on the way can resolve them (see transport).
+    """
+    segments = quote(name, safe="/").split("/")
+    return "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
 
 
 def encode_header_value(value: str) -> str:

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -168,16 +169,7 @@ class Transport:
             url = absolute_url or (self.base_url + path)
             hdrs = {"X-Auth-Token": self.token, **(headers or {})}
             try:
-                resp = self.session().request(
-                    method,
-                    url,
-                    params=params,
-                    headers=hdrs,
-                    data=data,
-                    stream=True,
-                    timeout=(self.retry.connect_timeout, self.retry.read_timeout),
-                    allow_redirects=False,
-                )
+                resp = self._send(method, url, params, hdrs, data)
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
                 self.stats.record(method, len(data or b""), 0)
@@ -203,6 +195,32 @@ class Transport:
                 attempt += 1
                 continue
             raise self.error(resp, method, url, params)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        data: bytes | None,
+    ) -> requests.Response:
+        sess = self.session()
+        prep = sess.prepare_request(
+            requests.Request(method, url, params=params, headers=dict(headers), data=data)
+        )
+        if "%2E" in url:
+            # requests re-quotes the URL and turns %2E back into '.', and urllib3
+            # then drops "." and ".." segments: object names like "a/../b" would
+            # silently address another object. Restore the path exactly as built.
+            query = urlsplit(prep.url or "").query
+            prep.url = url + ("?" + query if query else "")
+        settings = sess.merge_environment_settings(prep.url, {}, True, None, None)
+        return sess.send(
+            prep,
+            timeout=(self.retry.connect_timeout, self.retry.read_timeout),
+            allow_redirects=False,
+            **settings,
+        )
 
     def _backoff(self, method: str, url: str, attempt: int, why: str) -> None:
         delay = self.retry.sleep_for(attempt)

@@ -155,7 +155,17 @@ def test_truncate_shrinks_and_extends(store: ObjectStore, container: str, bs: in
 
 
 def test_names_with_odd_characters(store: ObjectStore, container: str):
-    names = ["with space", "ünïcødé/ƒile", "pct%41x", "q?a=b&c#d", "plus+sign", "dir/ trailing "]
+    names = [
+        "with space",
+        "ünïcødé/ƒile",
+        "pct%41x",
+        "q?a=b&c#d",
+        "plus+sign",
+        "dir/ trailing ",
+        "dots/../x",
+        "./y",
+        "z/..",
+    ]
     for i, name in enumerate(names):
         store.put_object(container, name, bytes([i]) * 3)
     for i, name in enumerate(names):
