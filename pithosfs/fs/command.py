@@ -129,7 +129,7 @@ def _reason_from_log(log_file: Path, start: int) -> str:
 
 
 def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
-    """Refresh the mount's state file every 2 s (for `status` and `umount`)."""
+    """Refresh the mount's state file every 2 s (for `status`, `umount` and request-counting tests)."""
     from pithosfs.fs import launcher
 
     while True:
@@ -143,10 +143,11 @@ def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
             requests=snap.requests if snap else 0,
             bytes_sent=snap.bytes_sent if snap else 0,
             bytes_received=snap.bytes_received if snap else 0,
+            by_method={m: v.requests for m, v in snap.by_method.items()} if snap else {},
             cache_bytes=core.blocks.used_bytes,
             updated=time.time(),
         )
-        time.sleep(2.0)
+        time.sleep(float(os.environ.get("PITHOSFS_STATUS_INTERVAL", "2")))
 
 
 @click.command()

@@ -1,0 +1,179 @@
+"""Real FUSE mounts of the embedded server, each in a subprocess.
+
+`python -m pithosfs mount -f` runs in its own process so a hung mount cannot
+wedge pytest: we poll `os.path.ismount` with a deadline (failing fast if the
+process died), and tear down with `fusermount3 -u`, then `-u -z`, then
+terminate/kill. A test fails if the mount's log shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pithosfs.client.pithos import PithosClient
+
+MOUNT_DEADLINE = 30.0
+ATTR_TIMEOUT = 1.0  # short, so foreign changes show quickly in tests
+
+_FUSE_MISSING = (
+    "/dev/fuse is missing"
+    if not os.path.exists("/dev/fuse")
+    else "fusermount3 is missing"
+    if not shutil.which("fusermount3")
+    else ""
+)
+
+pytestmark = pytest.mark.mount
+
+
+@dataclass
+class Mount:
+    path: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+    client: PithosClient  # the same account, for foreign modifications and checks
+    env: dict[str, str]
+    state_file: Path
+    _log_pos: int = field(default=0)
+
+    def log_text(self, since: int = 0) -> str:
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def counters(self, after: float) -> dict[str, int]:
+        """Request counts per method from the mount's status file, written after `after`."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                state = json.loads(self.state_file.read_text())
+                if state.get("updated", 0) > after:
+                    return dict(state.get("by_method", {}))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise AssertionError("mount status file not refreshed")
+
+
+def _unmount(path: Path, proc: subprocess.Popen[bytes]) -> None:
+    for args in (["-u"], ["-u", "-z"]):
+        if not os.path.ismount(path):
+            break
+        subprocess.run(["fusermount3", *args, str(path)], capture_output=True, timeout=30)
+        try:
+            proc.wait(timeout=30)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def start_mount(server: object, user: tuple[str, str], root: Path, *extra: str) -> Mount:
+    uuid, token = user
+    storage = server.storage_url(uuid)  # type: ignore[attr-defined]
+    mnt = root / "mnt"
+    mnt.mkdir(parents=True)
+    log = root / "mount.log"
+    env = dict(os.environ, XDG_CACHE_HOME=str(root / "xdg-cache"), PITHOSFS_STATUS_INTERVAL="0.1")
+    env.pop("PITHOS_URL", None)
+    env.pop("PITHOS_TOKEN", None)
+    cmd = [
+        sys.executable, "-m", "pithosfs", "mount", "-f", str(mnt),
+        "--url", storage, "--token", token, "--cache-dir", str(root / "cache"),
+        "--attr-timeout", str(ATTR_TIMEOUT), "--dir-timeout", str(ATTR_TIMEOUT),
+        "--log-file", str(log), *extra,
+    ]  # fmt: skip
+    out = open(root / "mount.out", "wb")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + MOUNT_DEADLINE
+    while not os.path.ismount(mnt):
+        if proc.poll() is not None:
+            text = (root / "mount.out").read_text(errors="replace")
+            pytest.fail(f"mount process exited with {proc.returncode}: {text[-2000:]}")
+        if time.monotonic() > deadline:
+            _unmount(mnt, proc)
+            pytest.fail("mount not live within the deadline")
+        time.sleep(0.05)
+    from pithosfs.fs import launcher
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = env["XDG_CACHE_HOME"]
+    try:
+        state_file = launcher.state_path(mnt)
+    finally:
+        if old is None:
+            os.environ.pop("XDG_CACHE_HOME")
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
+    client = PithosClient.from_storage_url(storage, token)
+    return Mount(mnt, proc, log, client, env, state_file)
+
+
+def stop_mount(m: Mount) -> None:
+    _unmount(m.path, m.proc)
+    m.client.close()
+
+
+@pytest.fixture(scope="session")
+def fuse_ok() -> None:
+    if _FUSE_MISSING:
+        pytest.skip(_FUSE_MISSING)
+
+
+@pytest.fixture(scope="session")
+def session_mount(
+    fuse_ok: None, server: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mount]:
+    from tests.conftest import ALICE
+
+    m = start_mount(server, ALICE, tmp_path_factory.mktemp("mount"))
+    yield m
+    stop_mount(m)
+
+
+@pytest.fixture
+def mnt(session_mount: Mount, unique_name: str) -> Iterator[Path]:
+    """A fresh container directory on the shared mount; the test fails on a mount traceback."""
+    start = session_mount.log_size()
+    path = session_mount.path / unique_name
+    path.mkdir()
+    yield path
+    assert session_mount.proc.poll() is None, "the mount process died"
+    text = session_mount.log_text(start)
+    assert "Traceback" not in text, text[-4000:]
+
+
+@pytest.fixture
+def mount_factory(fuse_ok: None, server: object, tmp_path: Path) -> Iterator[Callable[..., Mount]]:
+    """Start extra mounts (other options or users); all are unmounted after the test."""
+    from tests.conftest import ALICE
+
+    started: list[Mount] = []
+
+    def _make(*extra: str, user: tuple[str, str] = ALICE) -> Mount:
+        m = start_mount(server, user, tmp_path / f"m{len(started)}", *extra)
+        started.append(m)
+        return m
+
+    yield _make
+    for m in started:
+        stop_mount(m)
