@@ -90,8 +90,21 @@ class PithosClient:
         }
         cfg = load_config(**cfg_args)
         if cfg.is_storage_url:
-            return cls.from_storage_url(cfg.url, cfg.token, **kw)
-        return cls.from_identity(cfg.url, cfg.token, **kw)
+            client = cls.from_storage_url(cfg.url, cfg.token, **kw)
+        else:
+            client = cls.from_identity(cfg.url, cfg.token, **kw)
+
+        def reload_and_authenticate() -> tuple[str, str | None]:
+            # The user may have renewed the token in ~/.kamakirc or the environment.
+            fresh = load_config(**cfg_args)
+            if fresh.is_storage_url:
+                return fresh.token, None
+            eps = authenticate(fresh.url, fresh.token)
+            client.endpoints = eps
+            return eps.token, eps.storage_url
+
+        client.transport.set_reauthenticator(reload_and_authenticate)
+        return client
 
     def _reauthenticate(self) -> tuple[str, str | None]:
         assert self._identity_url

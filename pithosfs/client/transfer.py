@@ -130,7 +130,9 @@ def upload_file(
     block_size, algorithm = client.block_params(container)
     reader = _Reader(source)
     try:
-        hashes = hash_source(reader, block_size, algorithm, client.workers)
+        # Hashing is CPU-bound: more threads than cores only adds switching.
+        hash_workers = max(1, min(client.workers, os.cpu_count() or 1))
+        hashes = hash_source(reader, block_size, algorithm, hash_workers)
         first_index = {}
         for i, h in enumerate(hashes):
             first_index.setdefault(h, i)

@@ -118,6 +118,9 @@ class Transport:
         self._sessions_lock = threading.Lock()
         self._auth_lock = threading.Lock()
 
+    def set_reauthenticator(self, reauthenticate: Reauthenticator | None) -> None:
+        self._reauthenticate = reauthenticate
+
     # A Session is not thread-safe (its cookie jar and adapters are shared
     # state), so each calling thread gets its own, each with a keep-alive pool.
     def session(self) -> requests.Session:

@@ -194,3 +194,24 @@ def test_stats_count_bytes_per_method(flaky: FlakyServer):
     client.read_range("c", "o", 0, 50)
     snap = client.stats.snapshot()
     assert snap.by_method["GET"].bytes_received == 50 and snap.count("GET") == 1
+
+
+def test_truncated_body_is_retried_for_reads(flaky: FlakyServer):
+    flaky.script = [
+        ("reply", 206, {"Content-Length": "10"}, b"short"),
+        ("reply", 206, {}, b"0123456789"),
+    ]
+    client = _client(flaky)
+    assert client.read_range("c", "o", 0, 10) == b"0123456789"
+    assert flaky.count("GET") == 2
+
+
+def test_from_config_reloads_a_renewed_token_on_401(flaky: FlakyServer, tmp_path):
+    rc = tmp_path / "kamakirc"
+    rc.write_text(f'[cloud "t"]\nurl = {flaky.url}/v1/acc\ntoken = old\n')
+    client = PithosClient.from_config(kamakirc=rc, retry=FAST)
+    rc.write_text(f'[cloud "t"]\nurl = {flaky.url}/v1/acc\ntoken = new\n')
+    flaky.script = [("reply", 401, {}, b""), HEAD_OK]
+    assert client.head_object("c", "o").version == 7
+    tokens = [h.get("X-Auth-Token") for _, _, h, _ in flaky.requests]
+    assert tokens == ["old", "new"]
