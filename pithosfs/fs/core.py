@@ -42,6 +42,7 @@ from pithosfs.fs.files import FileTable
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
+from pithosfs.fs.writeback_upload import KnownBlocks
 from pithosfs.fs.xattrs import Xattrs
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Filesystem:
         self.blocks = BlockCache(self.opts.cache_dir / "blocks", self.opts.cache_size)
         self.read_pool = ThreadPoolExecutor(self.opts.read_threads, "pithosfs-read")
         self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")
+        self.known_blocks = KnownBlocks(65536)  # block hashes the server holds (dedup hints)
         self.mount_time_ns = time.time_ns()
         self._lock = threading.Lock()
         self._containers: dict[str, ContainerInfo] = {}  # GUARDED_BY(_lock)

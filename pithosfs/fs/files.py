@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pithosfs import protocol
-from pithosfs.client.errors import NotFound
+from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo
 from pithosfs.fs import nodes, paths
 from pithosfs.fs.errors import BadHandle, Exists, IsADirectory, NoEntry, NotPermitted
@@ -51,10 +51,15 @@ class OpenFile:
     content_type: str
     refs: int = 0  # GUARDED_BY(FileTable._lock)
     staged: Any = None  # StagedFile once written
-    reader: ObjectReader | None = None
+    reader: ObjectReader | None = None  # GUARDED_BY(reader_lock), as is reader_base
+    reader_base: ObjectInfo | None = None  # the version the reader reads
+    reader_lock: threading.Lock = field(default_factory=threading.Lock)
     unlinked: bool = False  # removed while open: nothing is committed
     mtime_ns: int = field(default_factory=time.time_ns)
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.reader_base = self.base
 
     @property
     def dirty(self) -> bool:
@@ -122,8 +127,10 @@ class FileTable:
         if last:
             try:
                 self.commit(entry)
-            except Exception:  # the close() that mattered already reported it via flush
-                log.warning("commit at release of %s failed", entry.loc.path, exc_info=True)
+            except PithosError as exc:  # the close() that mattered already reported it via flush
+                log.warning("commit at release of %s failed: %s", entry.loc.path, exc)
+            except Exception:
+                log.exception("commit at release of %s failed", entry.loc.path)
             self._drop(entry)
 
     def close_all(self) -> None:
@@ -278,11 +285,10 @@ class FileTable:
         if entry is None or info is None:
             return
         with entry.lock:
+            # Only the metadata changed (same hash): a StagedFile's If-Match still holds.
             if entry.base is not None and not entry.dirty and entry.base.hash == info.hash:
                 entry.base = info
                 entry.meta = dict(info.meta or {})
-                if entry.staged is not None:
-                    entry.staged.base = info
 
     # -- helpers -----------------------------------------------------------------
     def _entry(self, path: str) -> OpenFile | None:
@@ -315,10 +321,9 @@ class FileTable:
                 raise NoEntry("removed meanwhile", entry.loc.path) from None
             if info.is_directory:
                 raise IsADirectory("is a directory", entry.loc.path)
-            if info.version != entry.base.version:
-                self._close_reader(entry)
             entry.base, entry.meta = info, dict(info.meta or {})
             entry.content_type = info.content_type
+            self._close_reader(entry)  # reads (and unwritten blocks) come from this version
 
     def _staged(self, entry: OpenFile) -> Any:
         """The path's StagedFile, created on first use. Call with entry.lock held."""
@@ -326,34 +331,45 @@ class FileTable:
             from pithosfs.fs.writeback import StagedFile  # the write path (writeback.py)
 
             base = entry.base
-            fetch = self._reader(entry).block if base is not None else None
+            # Late binding: blocks never written are read from the opened version even
+            # after later commits (they are the same at the same index in every version).
+            fetch = (lambda i: self._reader(entry).block(i)) if base is not None else None
+            geometry = self.fs.container_info(entry.loc.container)
             entry.staged = StagedFile(
                 self.fs.store, entry.loc.container, entry.loc.key, base, self.staging_dir,
                 fetch, self.fs.upload_pool, content_type=entry.content_type,
+                block_size=geometry.block_size, block_hash=geometry.block_hash,
+                known_blocks=self.fs.known_blocks,
             )  # fmt: skip
         return entry.staged
 
     def _reader(self, entry: OpenFile) -> ObjectReader:
-        """Reader of the opened version. Call with entry.lock held."""
-        if entry.reader is None:
-            assert entry.base is not None
-            entry.reader = ObjectReader(
-                self.fs.store, entry.loc.container, entry.base,
-                self.fs.block_size(entry.loc.container), self.fs.blocks,
-                self.fs.read_pool, self.fs.opts.max_readahead,
-            )  # fmt: skip
-        return entry.reader
+        """Reader of the opened version (its own lock: the write path calls back into it)."""
+        with entry.reader_lock:
+            if entry.reader is None:
+                assert entry.reader_base is not None
+                entry.reader = ObjectReader(
+                    self.fs.store, entry.loc.container, entry.reader_base,
+                    self.fs.block_size(entry.loc.container), self.fs.blocks,
+                    self.fs.read_pool, self.fs.opts.max_readahead, self.fs.known_blocks,
+                )  # fmt: skip
+            return entry.reader
 
     def _close_reader(self, entry: OpenFile) -> None:
-        if entry.reader is not None and entry.staged is None:
-            entry.reader.close()
-            entry.reader = None
+        """Forget the reader when the opened version is superseded and nothing is staged."""
+        with entry.reader_lock:
+            if entry.staged is None:
+                if entry.reader is not None:
+                    entry.reader.close()
+                entry.reader = None
+                entry.reader_base = entry.base
 
     def _drop(self, entry: OpenFile) -> None:
         with entry.lock:
             if entry.staged is not None:
                 entry.staged.discard()
                 entry.staged = None
+        with entry.reader_lock:
             if entry.reader is not None:
                 entry.reader.close()
                 entry.reader = None

@@ -27,6 +27,7 @@ from pithosfs.cache.block_cache import BlockCache
 from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.errors import Stale
+from pithosfs.fs.writeback_upload import KnownBlocks
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ class ObjectReader:
         block_cache: BlockCache | None,
         pool: Executor,
         max_readahead: int = 32 * 1024 * 1024,
+        known_blocks: KnownBlocks | None = None,
     ) -> None:
+        self.known_blocks = known_blocks  # fed with every hashmap: the write path dedups on it
         self.store = store
         self.container = container
         self.info = info
@@ -65,6 +68,8 @@ class ObjectReader:
         self._window = 1  # segments to have in flight ahead of the current one
         self._hashes: list[str] | None = None  # GUARDED_BY(_lock) once set
         self._hashes_loaded = False
+        # Set when a block cannot be verified by hash: read through `?version=` from then on.
+        self._pin_reads = False
 
     # -- public ------------------------------------------------------------
     def read(self, offset: int, size: int) -> bytes:
@@ -147,6 +152,8 @@ class ObjectReader:
                 hashes = None
         with self._lock:
             self._hashes, self._hashes_loaded = hashes, True
+        if hashes and self.known_blocks is not None:
+            self.known_blocks.add_many(hashes)
         return hashes
 
     def _fetch_segment(self, index: int) -> bytes:
@@ -159,10 +166,17 @@ class ObjectReader:
             cached = self._from_cache(hashes[first_block : first_block + len(lengths)], lengths)
             if cached is not None:
                 return cached
-        data = self.store.read_range(self.container, self.info.name, start, length)
-        if hashes is not None and not self._check_and_cache(data, hashes, first_block, lengths):
+        if self._pin_reads:
             data = self._read_pinned(start, length)
-            if not self._check_and_cache(data, hashes, first_block, lengths):
+        else:
+            data = self.store.read_range(self.container, self.info.name, start, length)
+        if hashes is not None and not self._check_and_cache(data, hashes, first_block, lengths):
+            # Either the object changed since it was opened, or its last block is longer
+            # on the server than the object (a shrink that kept the block, spec 8), so its
+            # hash cannot be checked. Reading the pinned version settles both.
+            if not self._pin_reads:
+                data = self._read_pinned(start, length)
+            if not self._check_and_cache(data, hashes, first_block, lengths, allow_last=True):
                 raise Stale("object data does not match its hashmap", self.info.name)
         if len(data) != length:
             raise Stale("object shorter than when opened", self.info.name)
@@ -184,24 +198,39 @@ class ObjectReader:
         return b"".join(parts)
 
     def _check_and_cache(
-        self, data: bytes, hashes: list[str], first_block: int, lengths: list[int]
+        self,
+        data: bytes,
+        hashes: list[str],
+        first_block: int,
+        lengths: list[int],
+        allow_last: bool = False,
     ) -> bool:
-        """Whether every block of `data` has the expected hash; caches the blocks that do."""
+        """Whether every block of `data` has the expected hash; caches the blocks that do.
+
+        `allow_last`: a partial last block of the object may mismatch (it was cut on the
+        server without rehashing); it is then returned but not cached.
+        """
         algorithm = protocol.DEFAULT_HASH_ALGORITHM if self.cache is None else self.cache.algorithm
+        last_index = (self.info.size - 1) // self.block_size
         pos = 0
         for i, length in enumerate(lengths):
             block = data[pos : pos + length]
             pos += length
             expected = hashes[first_block + i]
             if self.cache is not None:
-                if not self.cache.put(expected, block):
-                    return False
-            elif protocol.block_hash_hex(block, algorithm) != expected:
+                ok = self.cache.put(expected, block)
+            else:
+                ok = protocol.block_hash_hex(block, algorithm) == expected
+            if ok:
+                continue
+            partial_last = first_block + i == last_index and length < self.block_size
+            if not (allow_last and partial_last):
                 return False
+            self._pin_reads = True  # this block can only be trusted through the version
         return True
 
     def _read_pinned(self, start: int, length: int) -> bytes:
-        log.info("%s changed on the server; reading version %s", self.info.name, self.info.version)
+        log.debug("reading %s pinned to version %s", self.info.name, self.info.version)
         try:
             return self.store.read_range(
                 self.container, self.info.name, start, length, version=self.info.version
