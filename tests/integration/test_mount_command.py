@@ -1,0 +1,124 @@
+"""`pithosfs mount/umount/status` as a user runs them: daemon mode, refusals, embedded default."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ALICE
+
+pytestmark = pytest.mark.mount
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pithosfs", *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A clean user environment: own HOME, no credentials anywhere."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PITHOS_", "XDG_"))}
+    e.update(HOME=str(tmp_path / "home"), KAMAKIRC=str(tmp_path / "home/.kamakirc"))
+    (tmp_path / "home").mkdir()
+    return e
+
+
+def force_unmount(path: Path) -> None:
+    if os.path.ismount(path):
+        subprocess.run(["fusermount3", "-u", "-z", str(path)], capture_output=True, timeout=30)
+
+
+def test_daemon_mount_write_umount(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str], unique_name: str
+) -> None:
+    mp = tmp_path / "mnt"
+    storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    try:
+        done = run("mount", str(mp), "--url", storage, "--token", ALICE[1], env=env)
+        assert done.returncode == 0, done.stderr
+        assert os.path.ismount(mp)  # live when the command returns
+        (mp / unique_name).mkdir()
+        (mp / unique_name / "f").write_bytes(b"x" * 100_000)
+        status = run("status", str(mp), env=env)
+        assert str(mp) in status.stdout and "running" in status.stdout
+        done = run("umount", str(mp), env=env)
+        assert done.returncode == 0, done.stderr
+        assert not os.path.ismount(mp)
+    finally:
+        force_unmount(mp)
+    from pithosfs.client.pithos import PithosClient
+
+    client = PithosClient.from_storage_url(storage, ALICE[1])
+    assert client.head_object(unique_name, "f").size == 100_000
+
+
+def test_bad_token_is_one_line_and_nonzero(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str]
+) -> None:
+    storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    done = run("mount", str(tmp_path / "mnt"), "--url", storage, "--token", "wrong", env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "pithosfs: bad token: the server refused it"
+    assert not os.path.ismount(tmp_path / "mnt")
+
+
+def test_unreachable_server(fuse_ok: None, tmp_path: Path, env: dict[str, str]) -> None:
+    url = "http://127.0.0.1:9/object-store/v1/someone"
+    done = run("mount", str(tmp_path / "mnt"), "--url", url, "--token", "t", env=env)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pithosfs: server unreachable"), done.stderr
+
+
+def test_mountpoint_busy(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str]
+) -> None:
+    mp = tmp_path / "mnt"
+    storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    try:
+        assert run("mount", str(mp), "--url", storage, "--token", ALICE[1], env=env).returncode == 0
+        again = run("mount", str(mp), "--url", storage, "--token", ALICE[1], env=env)
+        assert again.returncode == 1
+        assert again.stderr.strip().startswith("pithosfs: mountpoint busy")
+    finally:
+        run("umount", str(mp), env=env)
+        force_unmount(mp)
+
+
+def test_no_credentials_mounts_the_embedded_server(
+    fuse_ok: None, tmp_path: Path, env: dict[str, str]
+) -> None:
+    mp = tmp_path / "mnt"
+    state = Path(env["HOME"]) / ".local/share/pithosfs/embedded.json"
+    try:
+        done = run("mount", str(mp), env=env)
+        assert done.returncode == 0, done.stderr
+        (mp / "pithos").mkdir()
+        (mp / "pithos" / "hello.txt").write_text("hello")
+        assert run("umount", str(mp), env=env).returncode == 0
+        first = json.loads(state.read_text())
+        assert state.stat().st_mode & 0o077 == 0  # the token is private
+        done = run("mount", str(mp), env=env)  # reuses the running server and account
+        assert done.returncode == 0, done.stderr
+        assert (mp / "pithos" / "hello.txt").read_text() == "hello"
+        assert json.loads(state.read_text())["pid"] == first["pid"]
+        assert run("umount", str(mp), env=env).returncode == 0
+    finally:
+        force_unmount(mp)
+        if state.exists():
+            pid = json.loads(state.read_text()).get("pid")
+            if pid:
+                os.kill(int(pid), signal.SIGTERM)
+                time.sleep(0.5)
