@@ -218,3 +218,34 @@ def test_statfs_quota_and_usage(fs, store):
 
 def test_errors_are_typed():
     assert issubclass(fserr.NoEntry, fserr.FsError)
+
+
+def test_file_and_directory_of_the_same_name_show_the_file(fs, store):
+    store.put_object("pithos", "both", b"file")
+    store.put_object("pithos", "both/child", b"c")
+    entries = dict(fs.readdir("/pithos"))
+    assert not entries["both"].is_dir
+    assert not fs.lookup("/pithos/both").is_dir
+
+
+def test_names_that_cannot_be_shown_are_skipped(fs, store):
+    for name in ("ok", "a//b", "trail/", ".versions", "x/./y"):
+        store.put_object("pithos", name, b"1")
+    assert names(fs, "/pithos") == ["a", "ok", "x"]  # "trail/" ends in a slash: hidden
+    assert names(fs, "/pithos/a") == []  # "a//b" has an empty component
+    assert names(fs, "/pithos/x") == []  # "." cannot be a name
+
+
+def test_implied_directory_mtime_is_the_mount_time(fs, store):
+    store.put_object("pithos", "d/x", b"1")
+    assert fs.getattr("/pithos/d")["st_mtime"] == fs.mount_time_ns
+
+
+def test_chmod_of_implied_dir_makes_a_marker_containers_accept(fs, store):
+    store.put_object("pithos", "imp/x", b"1")
+    fs.chmod("/pithos/imp", 0o700)
+    assert store.head_object("pithos", "imp").is_directory
+    assert stat.S_IMODE(fs.getattr("/pithos/imp")["st_mode"]) == 0o700
+    fs.chmod("/pithos", 0o700)  # accepted, not stored
+    fs.utimens("/", None)
+    assert stat.S_IMODE(fs.getattr("/pithos")["st_mode"]) == 0o755

@@ -1,0 +1,20 @@
+"""SEMANTICS.md names a test for each example: every named test must exist."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REF = re.compile(r"(unit|mount)/(test_\w+\.py)::(test_\w+)")
+
+
+def test_every_test_named_in_semantics_md_exists():
+    text = (ROOT / "SEMANTICS.md").read_text()
+    refs = REF.findall(text)
+    assert len(refs) > 40
+    missing = []
+    for kind, filename, test in refs:
+        folder = "unit" if kind == "unit" else "integration"
+        source = (ROOT / "tests" / folder / filename).read_text()
+        if not re.search(rf"^def {test}\(", source, re.MULTILINE):
+            missing.append(f"{kind}/{filename}::{test}")
+    assert not missing, missing
