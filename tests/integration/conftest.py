@@ -54,18 +54,27 @@ class Mount:
     def log_size(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
 
-    def counters(self, after: float) -> dict[str, int]:
-        """Request counts per method from the mount's status file, written after `after`."""
+    def status(self, after: float) -> dict[str, object]:
+        """The mount's status file (client counters), as written after `after`."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 state = json.loads(self.state_file.read_text())
                 if state.get("updated", 0) > after:
-                    return dict(state.get("by_method", {}))
+                    return dict(state)
             except (OSError, ValueError):
                 pass
             time.sleep(0.05)
         raise AssertionError("mount status file not refreshed")
+
+    def counters(self, after: float) -> dict[str, int]:
+        """Request counts per method of the mount's client, as of after `after`."""
+        return dict(self.status(after).get("by_method", {}))  # type: ignore[call-overload]
+
+    def wire_bytes(self, after: float) -> int:
+        """Bytes the mount's client sent plus received, as of after `after`."""
+        state = self.status(after)
+        return int(state["bytes_sent"]) + int(state["bytes_received"])  # type: ignore[call-overload]
 
 
 def _unmount(path: Path, proc: subprocess.Popen[bytes]) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,41 @@ def test_ls_l_of_10000_objects_costs_two_listings_and_no_request_per_file(
     assert delta.get("HEAD", 0) <= 1, delta  # the directory's own lookup, not per file
     assert sum(delta.values()) <= 3, delta
     print(f"ls -l of {N} objects: {elapsed:.2f} s, requests {delta}")
+
+
+MiB = 1024 * 1024
+BIG = 256 * MiB
+BLOCK = 4 * MiB
+HASHMAP_ALLOWANCE = 64 * 1024  # the JSON hashmaps exchanged around the data blocks
+
+
+@pytest.mark.slow
+def test_recopy_and_one_byte_edit_of_256_mib_on_the_wire(
+    mnt: Path, tmp_path: Path, session_mount: Mount
+) -> None:
+    src = tmp_path / "big"
+    subprocess.run(f"head -c {BIG} /dev/urandom > {src}", shell=True, check=True, timeout=120)
+    started = time.monotonic()
+    subprocess.run(["cp", str(src), str(mnt / "a")], check=True, timeout=240)
+    first_copy = time.monotonic() - started
+    before = session_mount.wire_bytes(after=time.time())
+    started = time.monotonic()
+    subprocess.run(["cp", str(src), str(mnt / "b")], check=True, timeout=240)
+    second_copy = time.monotonic() - started
+    recopy = session_mount.wire_bytes(after=time.time()) - before
+    assert recopy <= BIG // 100, f"re-copy moved {recopy} bytes"
+    before = session_mount.wire_bytes(after=time.time())
+    subprocess.run(
+        f"printf Z | dd of={mnt}/b bs=1 seek={BIG // 2 + 12345} conv=notrunc status=none",
+        shell=True, check=True, timeout=120,
+    )  # fmt: skip
+    edit = session_mount.wire_bytes(after=time.time()) - before
+    assert edit <= 2 * BLOCK + HASHMAP_ALLOWANCE, f"1-byte edit moved {edit} bytes"
+    info = session_mount.client.head_object(mnt.name, "b")
+    assert info.size == BIG
+    assert session_mount.client.read_range(mnt.name, "b", BIG // 2 + 12340, 10)[5:6] == b"Z"
+    print(
+        f"256 MiB: first cp {first_copy:.1f} s ({BIG / MiB / first_copy:.0f} MiB/s), "
+        f"identical re-copy {second_copy:.1f} s with {recopy} B on the wire, "
+        f"1-byte dd {edit} B on the wire"
+    )
