@@ -465,7 +465,13 @@ class FakeStore:
         with self._lock:
             self.stats.record("POST", sum(len(b) for b in blocks), 70 * len(blocks))
             self._container(container)
-            return [self._store_block(b) for b in blocks]
+            # Like the server, cut each body at block boundaries.
+            bs = self.block_size
+            return [
+                self._store_block(body[i : i + bs])
+                for body in blocks
+                for i in range(0, max(len(body), 1), bs)
+            ]
 
     def put_hashmap(
         self,

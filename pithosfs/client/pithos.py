@@ -348,7 +348,12 @@ class PithosClient:
         return self._write_result(container, name)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
-        """POST each block (content-addressed, so repeating is harmless)."""
+        """POST each element as one request; returns the hashes of all blocks stored.
+
+        An element may hold several consecutive blocks (all full but the last):
+        the server cuts bodies at block boundaries. Content-addressed, so a
+        repeat after a lost reply is harmless.
+        """
         hashes: list[str] = []
         for block in blocks:
             resp = self._req(

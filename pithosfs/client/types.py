@@ -175,7 +175,11 @@ class ObjectStore(Protocol):
         ...
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
-        """Store blocks on the server (container POST ?update); returns their hex hashes."""
+        """Store blocks on the server (container POST ?update); returns their hex hashes.
+
+        Each element is one request body; it may hold several consecutive
+        blocks (all full but the last), which the store cuts at block size.
+        """
         ...
 
     def put_hashmap(

@@ -93,3 +93,15 @@ def test_account_groups_merge_and_delete(fake: FakeStore):
     fake.set_account_groups({"other": ["u3"]})
     fake.set_account_groups({"team": []})
     assert fake.account_info().groups == {"other": ["u3"]}
+
+
+def test_upload_blocks_cuts_bodies_at_block_size(fake: FakeStore):
+    body = bytes(range(40))  # 16 + 16 + 8 with 16-byte blocks
+    assert fake.upload_blocks("c", [body]) == protocol.hashmap_of(body, 16)
+
+
+def test_runs_group_consecutive_indices():
+    from pithosfs.client.transfer import runs
+
+    assert runs([5, 0, 1, 2, 3, 4, 9, 7, 8], 4) == [(0, 4), (4, 2), (7, 3)]
+    assert runs([], 4) == []
