@@ -96,13 +96,20 @@ def _unmount(path: Path, proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def start_mount(server: object, user: tuple[str, str], root: Path, *extra: str) -> Mount:
+def start_mount(
+    server: object,
+    user: tuple[str, str],
+    root: Path,
+    *extra: str,
+    env_extra: dict[str, str] | None = None,
+) -> Mount:
     uuid, token = user
     storage = server.storage_url(uuid)  # type: ignore[attr-defined]
     mnt = root / "mnt"
     mnt.mkdir(parents=True)
     log = root / "mount.log"
     env = dict(os.environ, XDG_CACHE_HOME=str(root / "xdg-cache"), PITHOSFS_STATUS_INTERVAL="0.1")
+    env.update(env_extra or {})
     env.pop("PITHOS_URL", None)
     env.pop("PITHOS_TOKEN", None)
     cmd = [
@@ -178,11 +185,16 @@ def mount_factory(fuse_ok: None, server: object, tmp_path: Path) -> Iterator[Cal
 
     started: list[Mount] = []
 
-    def _make(*extra: str, user: tuple[str, str] = ALICE) -> Mount:
-        m = start_mount(server, user, tmp_path / f"m{len(started)}", *extra)
+    def _make(
+        *extra: str, user: tuple[str, str] = ALICE, env: dict[str, str] | None = None
+    ) -> Mount:
+        m = start_mount(server, user, tmp_path / f"m{len(started)}", *extra, env_extra=env)
         started.append(m)
         return m
 
     yield _make
     for m in started:
         stop_mount(m)
+    for m in started:
+        text = m.log_text()
+        assert "Traceback" not in text, text[-4000:]

@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,16 @@ def test_df_shows_usage(mnt: Path, session_mount: Mount) -> None:
     assert size > 0 and 0 <= used <= size
     account = session_mount.client.account_info()
     assert abs(used - account.bytes_used) < 10 * 1024 * 1024
+
+
+def test_libfuse2_fallback(
+    mount_factory: Callable[..., Mount], tmp_path: Path, unique_name: str
+) -> None:
+    m = mount_factory(env={"FUSE_LIBRARY_NAME": "fuse"})
+    assert "with libfuse 2" in m.log_text()
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 5))
+    (m.path / unique_name).mkdir()
+    sh(f"cp {src} {m.path}/{unique_name}/f")
+    sh(f"cmp {src} {m.path}/{unique_name}/f")
+    assert m.client.head_object(unique_name, "f").size == src.stat().st_size
