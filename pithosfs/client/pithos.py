@@ -39,6 +39,27 @@ log = logging.getLogger(__name__)
 OCTET = protocol.OCTET_STREAM
 # Past this, a zero-extension of a truncate() is sent in several POSTs.
 _MAX_ZERO_CHUNK = 64 * 1024 * 1024
+UPLOAD_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+def _pack_bodies(blocks: list[bytes], block_size: int) -> list[bytes]:
+    """Join elements into request bodies; a body ends after an element not ending on a block boundary."""
+    bodies: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for element in blocks:
+        element = element or b"\0"  # an empty body stores nothing; one NUL is the empty block
+        if current and size + len(element) > UPLOAD_REQUEST_BYTES:
+            bodies.append(b"".join(current))
+            current, size = [], 0
+        current.append(element)
+        size += len(element)
+        if len(element) % block_size:
+            bodies.append(b"".join(current))
+            current, size = [], 0
+    if current:
+        bodies.append(b"".join(current))
+    return bodies
 
 
 class PithosClient:
@@ -348,20 +369,22 @@ class PithosClient:
         return self._write_result(container, name)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
-        """POST each element as one request; returns the hashes of all blocks stored.
+        """Store blocks with as few POSTs as possible; returns the hashes of all blocks stored.
 
-        An element may hold several consecutive blocks (all full but the last):
-        the server cuts bodies at block boundaries. Content-addressed, so a
-        repeat after a lost reply is harmless.
+        Consecutive elements share one request body (up to UPLOAD_REQUEST_BYTES)
+        while each ends on a block boundary; the server cuts bodies at block
+        size. An element may itself hold several blocks. Content-addressed, so
+        a repeat after a lost reply is harmless.
         """
+        block_size = self.block_params(container)[0]
         hashes: list[str] = []
-        for block in blocks:
+        for body in _pack_bodies(blocks, block_size):
             resp = self._req(
                 "POST",
                 self._path(container),
                 params={"update": "", "format": "json"},
                 headers={"Content-Type": OCTET},
-                data=block,
+                data=body,
                 idempotent=True,
             )
             hashes.extend(str(h) for h in resp.json())

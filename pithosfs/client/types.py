@@ -177,8 +177,9 @@ class ObjectStore(Protocol):
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
         """Store blocks on the server (container POST ?update); returns their hex hashes.
 
-        Each element is one request body; it may hold several consecutive
-        blocks (all full but the last), which the store cuts at block size.
+        An element may hold several consecutive blocks (all full but the
+        last); the store cuts at block size. The HTTP client packs consecutive
+        elements into as few requests as it can (a short element ends a request).
         """
         ...
 

@@ -86,3 +86,11 @@ def test_account_groups_are_parsed():
     )
     assert info.groups == {"team": ["u1", "u2"]}
     assert (info.container_count, info.quota) == (2, 9)
+
+
+def test_block_bodies_are_packed_until_a_short_block():
+    from pithosfs.client.pithos import _pack_bodies
+
+    full, short = b"a" * 4, b"b" * 3
+    assert _pack_bodies([full, full, short, full, b""], 4) == [full * 2 + short, full + b"\0"]
+    assert _pack_bodies([full * 2, full], 4) == [full * 3]
