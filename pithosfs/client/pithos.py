@@ -136,6 +136,25 @@ class PithosClient:
     def close(self) -> None:
         self.transport.close()
 
+    def for_account(self, account: str) -> PithosClient:
+        """A client for another account with the same token (to reach what it shares with us)."""
+        base = self.transport.base_url.rsplit("/", 1)[0]
+        return PithosClient(
+            f"{base}/{p.quote_name(account)}",
+            self.transport.token,
+            retry=self.transport.retry,
+            stats=self.stats,
+            workers=self.workers,
+            page_limit=self.page_limit,
+        )
+
+    def list_sharing_accounts(self) -> list[str]:
+        """Accounts that share something with us (GET /v1/, spec 2.1), without our own."""
+        top = self.transport.base_url.rsplit("/", 1)[0] + "/"
+        resp = self.transport.request("GET", absolute_url=top, params={"format": "json"})
+        items = resp.json() if resp.status_code == 200 and resp.content else []
+        return [str(i["name"]) for i in items if i.get("name") != self.account]
+
     @property
     def account(self) -> str:
         return self.transport.base_url.rsplit("/", 1)[-1]

@@ -92,3 +92,36 @@ def test_public_link_serves_without_a_token(client, cont):
     client.put_object(cont, "pub", b"hello world")
     url = client.set_public(cont, "pub", True)
     assert requests.get(url, timeout=10).content == b"hello world"
+
+
+def test_grantee_sees_the_sharing_account(client, cont, bob):
+    client.put_object(cont, "s", b"x")
+    client.set_sharing(cont, "s", f"read={bob.uuid}")
+    bob_client = PithosClient.from_storage_url(
+        client.storage_url.rsplit("/", 1)[0] + "/" + bob.uuid, bob.token
+    )
+    assert client.account in bob_client.list_sharing_accounts()
+    assert bob_client.for_account(client.account).read_range(cont, "s", 0, 5) == b"x"
+
+
+def test_many_threads_share_one_client(client, cont):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                data = f"{n}-{i}".encode() * 100
+                client.put_object(cont, f"t{n}", data)
+                assert client.read_range(cont, f"t{n}", 0, len(data)) == data
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert client.container_info(cont).count == 8
