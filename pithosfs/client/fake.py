@@ -287,7 +287,9 @@ class FakeStore:
                 if "-" in name or "_" in name or not name:
                     raise BadRequest(f"Bad group name {name!r}")
                 if members:
-                    self._groups[name.lower()] = [m.lower() for m in members]
+                    self._groups[name.lower()] = list(
+                        members
+                    )  # names lower-cased, members kept (spec 2.4)
                 else:
                     self._groups.pop(name.lower(), None)
             self._account_mtime = self._now()

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import unquote
 
 from pithosfs import protocol
 from pithosfs.client import parsing as p
@@ -157,7 +158,7 @@ class PithosClient:
 
     @property
     def account(self) -> str:
-        return self.transport.base_url.rsplit("/", 1)[-1]
+        return unquote(self.transport.base_url.rsplit("/", 1)[-1])
 
     @property
     def storage_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pithosfs import protocol
-from pithosfs.client.errors import BadRequest, Conflict, NotFound
+from pithosfs.client.errors import BadRequest, Conflict, NotFound, QuotaExceeded
 from pithosfs.client.types import ObjectInfo, ObjectStore, Subdir
 
 DIR = protocol.DIRECTORY_CONTENT_TYPE
@@ -175,3 +175,21 @@ def test_delete_clears_sharing_and_public(store: ObjectStore, container: str):
     store.put_object(container, "gone", b"y")
     info = store.head_object(container, "gone")
     assert info.sharing == "" and info.public_url == ""
+
+
+def test_account_groups_merge_and_delete(store: ObjectStore, container: str):
+    store.set_account_groups({"ConfTest": ["UserA", "userb"]})
+    assert store.account_info().groups.get("conftest") == ["UserA", "userb"]
+    store.set_account_groups({"conftest": []})
+    assert "conftest" not in store.account_info().groups
+
+
+def test_container_quota_is_enforced(store: ObjectStore, container: str):
+    set_quota = getattr(store, "set_container_quota", None)
+    if set_quota is None:
+        pytest.skip("this store has no quota call")
+    set_quota(container, 10)
+    assert store.container_info(container).quota == 10
+    store.put_object(container, "fits", b"x" * 10)
+    with pytest.raises(QuotaExceeded):
+        store.put_object(container, "over", b"y")
