@@ -96,6 +96,13 @@ class TransportError(PithosError):
     status = 0
 
 
+class Unsupported(PithosError):
+    """The server lacks a Pithos+ extension this call needs (e.g. plain Swift: no hashmaps,
+    no partial updates). Raised before sending anything that Swift would misread."""
+
+    status = 0
+
+
 _BY_STATUS: dict[int, type[PithosError]] = {
     400: BadRequest,
     401: Unauthorized,

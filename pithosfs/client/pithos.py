@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from pithosfs import protocol
 from pithosfs.client import parsing as p
 from pithosfs.client import validation as v
-from pithosfs.client.errors import BadRequest, RangeNotSatisfiable
+from pithosfs.client.errors import BadRequest, RangeNotSatisfiable, Unsupported
 from pithosfs.client.identity import Endpoints, authenticate
 from pithosfs.client.stats import TransferStats
 from pithosfs.client.transport import RetryPolicy, Transport
@@ -175,16 +175,35 @@ class PithosClient:
     def _req(self, method: str, path: str = "", **kw: Any) -> Any:
         return self.transport.request(method, path, **kw)
 
-    def block_params(self, container: str) -> tuple[int, str]:
-        """(block size, hash algorithm) of a container, cached (spec 7.4 step 1)."""
+    def _container_kind(self, container: str) -> tuple[int, str, bool]:
         with self._block_info_lock:
             cached = self._block_info.get(container)
         if cached:
             return cached
-        info = self.container_info(container)
+        resp = self._req("HEAD", self._path(container))
+        info = p.container_from_headers(container, resp.headers)
+        # Pithos+ reports its block layout; plain Swift has no such header.
+        kind = (info.block_size, info.block_hash, "X-Container-Block-Size" in resp.headers)
         with self._block_info_lock:
-            self._block_info[container] = (info.block_size, info.block_hash)
-        return info.block_size, info.block_hash
+            self._block_info[container] = kind
+        return kind
+
+    def block_params(self, container: str) -> tuple[int, str]:
+        """(block size, hash algorithm) of a container, cached (spec 7.4 step 1)."""
+        block_size, algorithm, _ = self._container_kind(container)
+        return block_size, algorithm
+
+    def supports_pithos(self, container: str) -> bool:
+        """Whether the server speaks the Pithos+ extensions (hashmaps, partial updates) here."""
+        return self._container_kind(container)[2]
+
+    def _require_pithos(self, container: str, what: str) -> None:
+        # Swift would misread these requests: a PUT ?hashmap stores the JSON as
+        # the object's data, and a POST replaces all metadata. Refuse instead.
+        if not self.supports_pithos(container):
+            raise Unsupported(
+                f"{what} needs Pithos+; this server looks like plain Swift", path=container
+            )
 
     # -- account ------------------------------------------------------------------
     def account_info(self) -> AccountInfo:
@@ -396,6 +415,7 @@ class PithosClient:
         size. An element may itself hold several blocks. Content-addressed, so
         a repeat after a lost reply is harmless.
         """
+        self._require_pithos(container, "a block upload")
         block_size = self.block_params(container)[0]
         hashes: list[str] = []
         for body in _pack_bodies(blocks, block_size):
@@ -421,6 +441,7 @@ class PithosClient:
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> ObjectInfo:
+        self._require_pithos(container, "a hashmap PUT")
         headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
         headers.update(self._conditions(if_match, if_none_match))
         body = json.dumps({"bytes": size, "hashes": hashes}).encode()
@@ -442,6 +463,7 @@ class PithosClient:
         extra: Mapping[str, str] | None = None,
         idempotent: bool = True,
     ) -> None:
+        self._require_pithos(container, "a partial update")
         headers = {"Content-Type": OCTET, "Content-Range": content_range, **(extra or {})}
         self._req(
             "POST",

@@ -25,6 +25,13 @@ HEAD_OK: Action = (
     {"Content-Length": "3", "X-Object-Version": "7", "X-Object-Hash": "ab" * 32},
     b"",
 )
+# A Pithos container HEAD: the client checks once per container before Pithos-only writes.
+PITHOS_CONTAINER: Action = (
+    "reply",
+    204,
+    {"X-Container-Block-Size": "4194304", "X-Container-Block-Hash": "sha256"},
+    b"",
+)
 
 
 @pytest.fixture
@@ -55,7 +62,7 @@ def test_connection_reset_on_idempotent_request_is_retried(flaky: FlakyServer):
 
 
 def test_append_is_not_repeated_after_a_reset(flaky: FlakyServer):
-    flaky.script = [("reset",)]
+    flaky.script = [PITHOS_CONTAINER, ("reset",)]
     client = _client(flaky)
     with pytest.raises(TransportError) as exc:
         client.append("c", "o", b"more")
@@ -73,7 +80,7 @@ def test_move_is_not_repeated_after_a_503(flaky: FlakyServer):
 
 
 def test_explicit_range_overwrite_is_retried(flaky: FlakyServer):
-    flaky.script = [("reply", 500, {}, b""), ("reply", 204, {}, b""), HEAD_OK]
+    flaky.script = [PITHOS_CONTAINER, ("reply", 500, {}, b""), ("reply", 204, {}, b""), HEAD_OK]
     client = _client(flaky)
     client.update_range("c", "o", 0, b"xyz")
     assert flaky.count("POST") == 2
@@ -108,7 +115,10 @@ def test_4xx_is_not_retried_and_is_typed(flaky: FlakyServer):
 
 
 def test_hashmap_409_becomes_missing_blocks(flaky: FlakyServer):
-    flaky.script = [("reply", 409, {"Content-Type": "application/json"}, b'["aa", "bb"]')]
+    flaky.script = [
+        PITHOS_CONTAINER,
+        ("reply", 409, {"Content-Type": "application/json"}, b'["aa", "bb"]'),
+    ]
     client = _client(flaky)
     with pytest.raises(MissingBlocks) as exc:
         client.put_hashmap("c", "o", 5, ["aa"])
@@ -215,3 +225,18 @@ def test_from_config_reloads_a_renewed_token_on_401(flaky: FlakyServer, tmp_path
     assert client.head_object("c", "o").version == 7
     tokens = [h.get("X-Auth-Token") for _, _, h, _ in flaky.requests]
     assert tokens == ["old", "new"]
+
+
+def test_plain_swift_refuses_pithos_only_writes_before_sending(flaky: FlakyServer):
+    from pithosfs.client.errors import Unsupported
+
+    flaky.default = lambda *a: ("reply", 204, {"X-Container-Object-Count": "0"}, b"")
+    client = _client(flaky)
+    assert not client.supports_pithos("c")
+    with pytest.raises(Unsupported):
+        client.put_hashmap("c", "o", 5, ["ab" * 32])
+    with pytest.raises(Unsupported):
+        client.update_range("c", "o", 0, b"x")
+    with pytest.raises(Unsupported):
+        client.upload_blocks("c", [b"x"])
+    assert [m for m, _, _, _ in flaky.requests] == ["HEAD"]  # one container HEAD, cached
