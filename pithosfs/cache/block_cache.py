@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pithosfs import protocol
@@ -40,6 +41,10 @@ class BlockCache:
         self._used = 0
         self.hits = 0
         self.misses = 0
+        # Background writes (put_later): one thread, at most max_pending bytes waiting.
+        self.max_pending = 16 * 1024 * 1024
+        self._pending = 0  # GUARDED_BY(_lock)
+        self._writer = ThreadPoolExecutor(1, "pithosfs-cache")
         self._load_existing()
 
     def _path(self, block_hash: str) -> Path:
@@ -105,6 +110,31 @@ class BlockCache:
                 self._used += len(data)
             self._evict()
         return True
+
+    def put_later(self, block_hash: str, block: bytes) -> None:
+        """`put` on a background thread; dropped when too much is already waiting.
+
+        Readers call this so that hashing and the disk write never delay a read.
+        """
+        with self._lock:
+            if block_hash in self._index or self._pending + len(block) > self.max_pending:
+                return
+            self._pending += len(block)
+        self._writer.submit(self._put_pending, block_hash, block)
+
+    def _put_pending(self, block_hash: str, block: bytes) -> None:
+        try:
+            self.put(block_hash, block)
+        finally:
+            with self._lock:
+                self._pending -= len(block)
+
+    def flush(self) -> None:
+        """Wait for background puts (tests, shutdown)."""
+        self._writer.submit(lambda: None).result()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
 
     @property
     def used_bytes(self) -> int:

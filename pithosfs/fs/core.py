@@ -81,6 +81,7 @@ class Filesystem:
         self.files.close_all()
         self.read_pool.shutdown(wait=False, cancel_futures=True)
         self.upload_pool.shutdown(wait=True)
+        self.blocks.close()
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, path: str) -> Node:

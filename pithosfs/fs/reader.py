@@ -11,9 +11,10 @@ while the kernel consumes the current one. A random read resets the window.
 
 Objects of one segment or less (most small files) are fetched whole, at once.
 
-Consistency: blocks are checked against the hashes of the version that was
-opened. If the object changed on the server meanwhile, the same range is read
-again pinned to that version (`?version=`); if that version is gone, Stale.
+Consistency: every GET names the version that was opened (`?version=`), so a
+replacement on the server never mixes into an open file; if that version is
+gone (purged by a `versioning=none` container), Stale. Fetched blocks go to the
+block cache in the background, each checked against its hash first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import logging
 import threading
 from concurrent.futures import Executor, Future
 
-from pithosfs import protocol
 from pithosfs.cache.block_cache import BlockCache
 from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
@@ -68,8 +68,6 @@ class ObjectReader:
         self._window = 1  # segments to have in flight ahead of the current one
         self._hashes: list[str] | None = None  # GUARDED_BY(_lock) once set
         self._hashes_loaded = False
-        # Set when a block cannot be verified by hash: read through `?version=` from then on.
-        self._pin_reads = False
 
     # -- public ------------------------------------------------------------
     def read(self, offset: int, size: int) -> bytes:
@@ -166,20 +164,16 @@ class ObjectReader:
             cached = self._from_cache(hashes[first_block : first_block + len(lengths)], lengths)
             if cached is not None:
                 return cached
-        if self._pin_reads:
-            data = self._read_pinned(start, length)
-        else:
-            data = self.store.read_range(self.container, self.info.name, start, length)
-        if hashes is not None and not self._check_and_cache(data, hashes, first_block, lengths):
-            # Either the object changed since it was opened, or its last block is longer
-            # on the server than the object (a shrink that kept the block, spec 8), so its
-            # hash cannot be checked. Reading the pinned version settles both.
-            if not self._pin_reads:
-                data = self._read_pinned(start, length)
-            if not self._check_and_cache(data, hashes, first_block, lengths, allow_last=True):
-                raise Stale("object data does not match its hashmap", self.info.name)
+        data = self._read_pinned(start, length)
         if len(data) != length:
             raise Stale("object shorter than when opened", self.info.name)
+        if hashes is not None and self.cache is not None:
+            # Checked against its hash and stored off the read path; a block that does not
+            # match (a last block cut on the server without rehashing, spec 8) is not kept.
+            pos = 0
+            for i, block_len in enumerate(lengths):
+                self.cache.put_later(hashes[first_block + i], data[pos : pos + block_len])
+                pos += block_len
         return data
 
     def _block_lengths(self, first_block: int, length: int) -> list[int]:
@@ -197,40 +191,8 @@ class ObjectReader:
             parts.append(block.ljust(length, b"\0"))
         return b"".join(parts)
 
-    def _check_and_cache(
-        self,
-        data: bytes,
-        hashes: list[str],
-        first_block: int,
-        lengths: list[int],
-        allow_last: bool = False,
-    ) -> bool:
-        """Whether every block of `data` has the expected hash; caches the blocks that do.
-
-        `allow_last`: a partial last block of the object may mismatch (it was cut on the
-        server without rehashing); it is then returned but not cached.
-        """
-        algorithm = protocol.DEFAULT_HASH_ALGORITHM if self.cache is None else self.cache.algorithm
-        last_index = (self.info.size - 1) // self.block_size
-        pos = 0
-        for i, length in enumerate(lengths):
-            block = data[pos : pos + length]
-            pos += length
-            expected = hashes[first_block + i]
-            if self.cache is not None:
-                ok = self.cache.put(expected, block)
-            else:
-                ok = protocol.block_hash_hex(block, algorithm) == expected
-            if ok:
-                continue
-            partial_last = first_block + i == last_index and length < self.block_size
-            if not (allow_last and partial_last):
-                return False
-            self._pin_reads = True  # this block can only be trusted through the version
-        return True
-
     def _read_pinned(self, start: int, length: int) -> bytes:
-        log.debug("reading %s pinned to version %s", self.info.name, self.info.version)
+        """Bytes of the opened version: a replacement on the server cannot mix in."""
         try:
             return self.store.read_range(
                 self.container, self.info.name, start, length, version=self.info.version

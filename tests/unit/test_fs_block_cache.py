@@ -50,3 +50,20 @@ def test_survives_restart_and_cleans_torn_temporaries(tmp_path):
     again = BlockCache(tmp_path, max_bytes=1 << 20)
     assert again.get(h(b"keep")) == b"keep"
     assert not (tmp_path / h(b"keep")[:2] / ".torn").exists()
+
+
+def test_put_later_stores_in_background_and_drops_when_behind(tmp_path):
+    cache = BlockCache(tmp_path, max_bytes=1 << 30)
+    cache.max_pending = 250
+    blocks = [bytes([i + 1]) * 100 for i in range(5)]
+    gate = __import__("threading").Event()
+    cache._writer.submit(gate.wait)  # hold the writer so puts queue up
+    for b in blocks:
+        cache.put_later(h(b), b)
+    gate.set()
+    cache.flush()
+    stored = [b for b in blocks if cache.get(h(b)) == b]
+    assert stored == blocks[:2]  # 2 x 100 bytes fit the 250 pending bytes, the rest dropped
+    cache.put_later(h(b"x"), b"not x")  # a block that does not match its hash is not kept
+    cache.flush()
+    assert cache.get(h(b"x")) is None
