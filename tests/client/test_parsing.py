@@ -89,7 +89,7 @@ def test_account_groups_are_parsed():
 
 
 def test_block_bodies_are_packed_until_a_short_block():
-    from pithosfs.client.pithos import _pack_bodies
+    from pithosfs.client.writes import _pack_bodies
 
     full, short = b"a" * 4, b"b" * 3
     assert _pack_bodies([full, full, short, full, b""], 4) == [full * 2 + short, full + b"\0"]

@@ -1,0 +1,373 @@
+"""The writing half of `PithosClient`: PUT, hashmap PUT, block POST, partial updates,
+copy/move, delete, metadata, sharing, publishing and the bulk-transfer entry points.
+
+A mixin so that `pithos.py` stays readable; it relies on the request helpers
+of PithosClient, declared below for type checkers only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from pithosfs import protocol
+from pithosfs.client import parsing as p
+from pithosfs.client import validation as v
+from pithosfs.client.errors import BadRequest
+from pithosfs.client.types import ObjectInfo
+
+if TYPE_CHECKING:
+    from pithosfs.client.transfer import DownloadResult, StreamingUpload
+
+log = logging.getLogger(__name__)
+
+OCTET = protocol.OCTET_STREAM
+# Past this, a zero-extension of a truncate() is sent in several POSTs.
+_MAX_ZERO_CHUNK = 64 * 1024 * 1024
+UPLOAD_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+def _pack_bodies(blocks: list[bytes], block_size: int) -> list[bytes]:
+    """Join elements into request bodies; a body ends after an element not ending on a block boundary."""
+    bodies: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for element in blocks:
+        element = element or b"\0"  # an empty body stores nothing; one NUL is the empty block
+        if current and size + len(element) > UPLOAD_REQUEST_BYTES:
+            bodies.append(b"".join(current))
+            current, size = [], 0
+        current.append(element)
+        size += len(element)
+        if len(element) % block_size:
+            bodies.append(b"".join(current))
+            current, size = [], 0
+    if current:
+        bodies.append(b"".join(current))
+    return bodies
+
+
+class ObjectWrites:
+    """Object writes over HTTP; mixed into PithosClient."""
+
+    if TYPE_CHECKING:
+        workers: int
+
+        def _req(self, method: str, path: str = "", **kw: Any) -> Any: ...
+        def _path(self, container: str, name: str | None = None) -> str: ...
+        def _require_pithos(self, container: str, what: str) -> None: ...
+        def block_params(self, container: str) -> tuple[int, str]: ...
+        def head_object(
+            self, container: str, name: str, version: int | None = None
+        ) -> ObjectInfo: ...
+
+    # -- writing ----------------------------------------------------------------------------
+    @staticmethod
+    def _conditions(if_match: str | None, if_none_match: bool) -> dict[str, str]:
+        headers = {}
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        if if_none_match:
+            headers["If-None-Match"] = "*"
+        return headers
+
+    def _write_result(self, container: str, name: str) -> ObjectInfo:
+        # Write replies carry only ETag and the version; the contract promises a full info.
+        return self.head_object(container, name)
+
+    def put_object(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
+        headers.update(self._conditions(if_match, if_none_match))
+        self._req("PUT", self._path(container, name), headers=headers, data=data)
+        return self._write_result(container, name)
+
+    def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
+        """Store blocks with as few POSTs as possible; returns the hashes of all blocks stored.
+
+        Consecutive elements share one request body (up to UPLOAD_REQUEST_BYTES)
+        while each ends on a block boundary; the server cuts bodies at block
+        size. An element may itself hold several blocks. Content-addressed, so
+        a repeat after a lost reply is harmless.
+        """
+        self._require_pithos(container, "a block upload")
+        block_size = self.block_params(container)[0]
+        hashes: list[str] = []
+        for body in _pack_bodies(blocks, block_size):
+            resp = self._req(
+                "POST",
+                self._path(container),
+                params={"update": "", "format": "json"},
+                headers={"Content-Type": OCTET},
+                data=body,
+                idempotent=True,
+            )
+            hashes.extend(str(h) for h in resp.json())
+        return hashes
+
+    def put_hashmap(
+        self,
+        container: str,
+        name: str,
+        size: int,
+        hashes: list[str],
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        self._require_pithos(container, "a hashmap PUT")
+        headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
+        headers.update(self._conditions(if_match, if_none_match))
+        body = json.dumps({"bytes": size, "hashes": hashes}).encode()
+        self._req(
+            "PUT",
+            self._path(container, name),
+            params={"hashmap": "True", "format": "json"},
+            headers=headers,
+            data=body,
+        )
+        return self._write_result(container, name)
+
+    def _post_update(
+        self,
+        container: str,
+        name: str,
+        content_range: str,
+        data: bytes = b"",
+        extra: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> None:
+        self._require_pithos(container, "a partial update")
+        headers = {"Content-Type": OCTET, "Content-Range": content_range, **(extra or {})}
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            data=data,
+            idempotent=idempotent,
+        )
+
+    def update_range(self, container: str, name: str, offset: int, data: bytes) -> ObjectInfo:
+        """Overwrite/append at `offset` (<= size). An explicit range is safe to repeat."""
+        if offset < 0:
+            raise BadRequest("negative offset")
+        if data:
+            rng = f"bytes {offset}-{offset + len(data) - 1}/*"
+            self._post_update(container, name, rng, data)
+        return self._write_result(container, name)
+
+    def append(self, container: str, name: str, data: bytes) -> ObjectInfo:
+        """Append at the server's current end (`bytes */*`): never retried blindly."""
+        if data:
+            self._post_update(container, name, "bytes */*", data, idempotent=False)
+        return self._write_result(container, name)
+
+    def truncate(self, container: str, name: str, size: int) -> ObjectInfo:
+        if size < 0:
+            raise BadRequest("negative size")
+        current = self.head_object(container, name).size
+        if size < current:
+            self._post_update(container, name, "bytes 0-/*", extra={"X-Object-Bytes": str(size)})
+        offset = current
+        while offset < size:  # the server cannot extend: write zeros (spec 8)
+            chunk = min(size - offset, _MAX_ZERO_CHUNK)
+            self._post_update(
+                container, name, f"bytes {offset}-{offset + chunk - 1}/*", b"\0" * chunk
+            )
+            offset += chunk
+        return self._write_result(container, name)
+
+    def splice(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        src_container: str,
+        src_name: str,
+        length: int | None = None,
+        src_version: int | None = None,
+    ) -> ObjectInfo:
+        """Write the source object's bytes [0, length) at `offset` (X-Source-Object)."""
+        headers = {
+            "X-Source-Object": "/" + p.quote_name(src_container) + "/" + p.quote_name(src_name)
+        }
+        if src_version is not None:
+            headers["X-Source-Version"] = str(src_version)
+        rng = f"bytes {offset}-{offset + length - 1}/*" if length else f"bytes {offset}-/*"
+        self._post_update(container, name, rng, extra=headers)
+        return self._write_result(container, name)
+
+    def restore_version(self, container: str, name: str, version: int) -> ObjectInfo:
+        """Make an old version current again without re-uploading (copy onto itself)."""
+        self.copy_object(container, name, container, name, src_version=version)
+        return self._write_result(container, name)
+
+    def _transfer(
+        self,
+        header: str,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        src_version: int | None,
+        content_type: str | None,
+        meta: Mapping[str, str] | None,
+        recursive: bool,
+        idempotent: bool,
+    ) -> None:
+        headers = {header: "/" + p.quote_name(src_container) + "/" + p.quote_name(src_name)}
+        self._path(src_container, src_name)  # validates the source names
+        if src_version is not None:
+            headers["X-Source-Version"] = str(src_version)
+        if content_type:
+            headers["Content-Type"] = content_type
+        headers.update(p.meta_headers("X-Object-Meta-", meta))
+        params = {"delimiter": "/"} if recursive else None
+        self._req(
+            "PUT",
+            self._path(dst_container, dst_name),
+            params=params,
+            headers=headers,
+            data=b"",
+            idempotent=idempotent,
+        )
+
+    def copy_object(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        src_version: int | None = None,
+        content_type: str | None = None,
+        meta: Mapping[str, str] | None = None,
+        recursive: bool = False,
+    ) -> None:
+        self._transfer(
+            "X-Copy-From", src_container, src_name, dst_container, dst_name,
+            src_version, content_type, meta, recursive, idempotent=True,
+        )  # fmt: skip
+
+    def move_object(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        content_type: str | None = None,
+        recursive: bool = False,
+    ) -> None:
+        # Not repeated after a lost reply: the source would be gone (404).
+        self._transfer(
+            "X-Move-From", src_container, src_name, dst_container, dst_name,
+            None, content_type, None, recursive, idempotent=False,
+        )  # fmt: skip
+
+    def delete_object(self, container: str, name: str, recursive: bool = False) -> None:
+        params = {"delimiter": "/"} if recursive else None
+        self._req("DELETE", self._path(container, name), params=params)
+
+    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> None:
+        headers = p.meta_headers("X-Object-Meta-", meta)
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            idempotent=True,
+        )
+
+    def set_sharing(self, container: str, name: str, sharing: str) -> None:
+        v.parse_sharing(sharing)  # refuse bad syntax before sending
+        headers = {"X-Object-Sharing": p.encode_header_value(sharing)}
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            idempotent=True,
+        )
+
+    def set_public(self, container: str, name: str, public: bool) -> str:
+        headers = {"X-Object-Public": "true" if public else "false"}
+        self._req(
+            "POST",
+            self._path(container, name),
+            params={"update": ""},
+            headers=headers,
+            idempotent=True,
+        )
+        return self.head_object(container, name).public_url if public else ""
+
+    # -- bulk transfers (pithosfs.client.transfer) --------------------------------------------
+    def upload_file(
+        self,
+        container: str,
+        name: str,
+        source: str | Path | BinaryIO,
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> ObjectInfo:
+        """Hashmap upload: hash locally, PUT ?hashmap, POST only missing blocks, PUT again."""
+        from pithosfs.client.transfer import upload_file
+
+        return upload_file(
+            self, container, name, source, content_type, meta, if_match, if_none_match
+        )
+
+    def download_file(
+        self,
+        container: str,
+        name: str,
+        dest: str | Path,
+        version: int | None = None,
+        resume: bool = True,
+    ) -> DownloadResult:
+        """Hashmap download by parallel ranged GETs; blocks already in `dest` are skipped."""
+        from pithosfs.client.transfer import download_file
+
+        return download_file(
+            self,  # type: ignore[arg-type]
+            container,
+            name,
+            Path(dest),
+            version,
+            resume,
+        )
+
+    def streaming_upload(
+        self,
+        container: str,
+        name: str,
+        content_type: str = OCTET,
+        meta: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> StreamingUpload:
+        """An uploader that takes blocks as they are produced and commits with one hashmap PUT."""
+        from pithosfs.client.transfer import StreamingUpload
+
+        return StreamingUpload(
+            self,  # type: ignore[arg-type]
+            container,
+            name,
+            content_type,
+            meta,
+            if_match,
+            if_none_match,
+        )
