@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Blocks in flight per upload: bounds memory to this many blocks per request.
 MAX_PENDING_BLOCKS = 4
+WRITER_THREADS = 8
 
 
 class BlockStore:
@@ -37,7 +38,9 @@ class BlockStore:
         self.tmp_dir = root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._clean_temp_files()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="block-writer")
+        self._pool = ThreadPoolExecutor(
+            max_workers=WRITER_THREADS, thread_name_prefix="block-writer"
+        )
 
     def _clean_temp_files(self) -> None:
         """Leftovers of a crash mid-write are incomplete by definition: drop them."""
@@ -124,15 +127,25 @@ class BlockBatch:
         self._slots = threading.Semaphore(MAX_PENDING_BLOCKS)
 
     def add(self, data: bytes) -> str:
+        """Hash now (the caller needs the digest at once), write in the background."""
         hex_hash = self._store.hash_of(data)
-        if self._store.exists(hex_hash):
-            return hex_hash
-        self._slots.acquire()
-        future = self._store._pool.submit(self._store.store, data, hex_hash)
-        future.add_done_callback(lambda _f: self._slots.release())
-        self._pending.append(future)
-        self._pending = [f for f in self._pending if not f.done() or f.exception()]
+        if not self._store.exists(hex_hash):
+            self._submit(self._store.store, data, hex_hash)
         return hex_hash
+
+    def add_async(self, data: bytes) -> Future[str]:
+        """Hash and write in the background, so receiving the next block overlaps both."""
+        return self._submit(self._store.store, data, None)
+
+    def _submit(
+        self, fn: Callable[[bytes, str | None], str], data: bytes, h: str | None
+    ) -> Future[str]:
+        self._slots.acquire()
+        future = self._store._pool.submit(fn, data, h)
+        future.add_done_callback(lambda _f: self._slots.release())
+        self._pending = [f for f in self._pending if not f.done() or f.exception()]
+        self._pending.append(future)
+        return future
 
     def finish(self) -> None:
         """Wait for every write; re-raise the first failure."""

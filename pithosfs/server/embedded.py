@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from cheroot import server as cheroot_server
 from cheroot import wsgi
@@ -20,6 +21,7 @@ from pithosfs.protocol import DEFAULT_BLOCK_SIZE
 from pithosfs.server.app import PithosApp
 from pithosfs.server.backend import Backend
 from pithosfs.server.controllers.base import Context
+from pithosfs.server.fastio import fast_makefile
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ class JsonFaultRequest(cheroot_server.HTTPRequest):
 
 class JsonFaultConnection(cheroot_server.HTTPConnection):
     RequestHandlerClass = JsonFaultRequest
+
+    def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
+        super().__init__(server, sock, fast_makefile)
 
 
 class EmbeddedServer:

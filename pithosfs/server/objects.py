@@ -504,8 +504,9 @@ class ObjectOps:
         if user != account and (sharing is not False or public is not None):
             raise Forbidden("Only the owner may change sharing or publishing")
         batch = self.blocks.batch()
-        hashes = [batch.add(block) for block in body.blocks(self.block_size)]
+        futures = [batch.add_async(block) for block in body.blocks(self.block_size)]
         batch.finish()
+        hashes = [f.result() for f in futures]
         if verify_md5 is not None:
             verify_md5()
         with self.db.write() as conn:
@@ -573,8 +574,9 @@ class ObjectOps:
         with self.db.read() as conn:
             self._require_container(conn, account, container)
         batch = self.blocks.batch()
-        hashes = [batch.add(block) for block in body.blocks(self.block_size)]
+        futures = [batch.add_async(block) for block in body.blocks(self.block_size)]
         batch.finish()
+        hashes = [f.result() for f in futures]
         return hashes
 
     def update_object_meta(

@@ -1,0 +1,57 @@
+"""Socket file objects for cheroot with a fast path for large reads and writes.
+
+cheroot's own socket files build on the pure-Python `_pyio` buffers: a 4 MiB
+body read loops in Python and joins chunks, and a 4 MiB response write is copied
+into a bytearray and re-copied after every partial send. Measured here, that
+capped a 1 GiB upload at ~1.3 s of pure receiving against ~0.75 s with
+`recv_into`. Large transfers therefore bypass the buffers (after draining what is
+already buffered, so the byte stream stays in order); small ones, such as the
+request line and headers, keep cheroot's code path.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from cheroot import makefile
+
+LARGE = 64 * 1024
+
+
+class FastStreamReader(makefile.StreamReader):
+    def read(self, size: int | None = -1) -> bytes:  # type: ignore[override]
+        if size is None or size < LARGE:
+            return super().read(size)
+        with self._read_lock:  # type: ignore[attr-defined]
+            buf = bytearray(size)
+            view = memoryview(buf)
+            buffered = len(self._read_buf) - self._read_pos  # type: ignore[attr-defined]
+            got = min(buffered, size)
+            if got:
+                start = self._read_pos  # type: ignore[attr-defined]
+                view[:got] = self._read_buf[start : start + got]  # type: ignore[attr-defined]
+                self._read_pos += got  # type: ignore[attr-defined]
+            while got < size:
+                n = self.raw.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+        self.bytes_read += got
+        return bytes(view[:got])
+
+
+class FastStreamWriter(makefile.StreamWriter):
+    def write(self, val: Any, *args: Any, **kwargs: Any) -> int:
+        if len(val) < LARGE:
+            return super().write(val, *args, **kwargs)
+        with self._write_lock:  # type: ignore[attr-defined]
+            self._flush_unlocked()
+            self.raw._sock.sendall(val)  # type: ignore[attr-defined]
+        self.bytes_written += len(val)
+        return len(val)
+
+
+def fast_makefile(sock: socket.socket, mode: str = "r", bufsize: int = 8192) -> Any:
+    cls = FastStreamReader if "r" in mode else FastStreamWriter
+    return cls(sock, mode, bufsize)
