@@ -26,7 +26,7 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from pithosfs import protocol
 from pithosfs.client import validation as v
@@ -38,6 +38,13 @@ from pithosfs.client.errors import (
     PreconditionFailed,
     QuotaExceeded,
     RangeNotSatisfiable,
+)
+from pithosfs.client.fake_model import (
+    ContainerRecord,
+    PathRecord,
+    VersionRecord,
+    as_of,
+    read_blocks,
 )
 from pithosfs.client.stats import TransferStats
 from pithosfs.client.types import (
@@ -52,43 +59,6 @@ from pithosfs.client.types import (
 log = logging.getLogger(__name__)
 
 _PUBLIC_ALPHABET = string.ascii_letters + string.digits
-
-
-@dataclass
-class _Version:
-    serial: int
-    uuid: str
-    size: int
-    hashes: list[str]
-    content_type: str
-    meta: dict[str, str]
-    mtime: float
-    deleted: bool = False  # a "deleted" marker written by DELETE
-
-
-@dataclass
-class _Path:
-    """Every version ever written at one path; the last one is current unless deleted."""
-
-    versions: list[_Version] = field(default_factory=list)
-    read: list[str] = field(default_factory=list)
-    write: list[str] = field(default_factory=list)
-    public_token: str = ""
-
-    @property
-    def current(self) -> _Version | None:
-        if self.versions and not self.versions[-1].deleted:
-            return self.versions[-1]
-        return None
-
-
-@dataclass
-class _Container:
-    versioning: str
-    quota: int
-    mtime: float
-    meta: dict[str, str] = field(default_factory=dict)
-    paths: dict[str, _Path] = field(default_factory=dict)
 
 
 class FakeStore:
@@ -110,7 +80,7 @@ class FakeStore:
         self._lock = threading.RLock()  # guards everything below
         self._serial = itertools.count(1)
         self._blocks: dict[str, bytes] = {protocol.EMPTY_SHA256: b""}  # hash -> rstripped bytes
-        self._containers: dict[str, _Container] = {}
+        self._containers: dict[str, ContainerRecord] = {}
         self._account_meta: dict[str, str] = {}
         self._groups: dict[str, list[str]] = {}
         self._account_mtime = clock()
@@ -129,14 +99,16 @@ class FakeStore:
         self._last_time = t
         return t
 
-    def _container(self, container: str) -> _Container:
+    def _container(self, container: str) -> ContainerRecord:
         v.check_container_name(container)
         try:
             return self._containers[container]
         except KeyError:
             raise NotFound("Container does not exist", path=container) from None
 
-    def _current(self, container: str, name: str) -> tuple[_Container, _Path, _Version]:
+    def _current(
+        self, container: str, name: str
+    ) -> tuple[ContainerRecord, PathRecord, VersionRecord]:
         cont = self._container(container)
         v.check_object_name(name)
         path = cont.paths.get(name)
@@ -145,7 +117,9 @@ class FakeStore:
             raise NotFound("Object does not exist", path=f"{container}/{name}")
         return cont, path, cur
 
-    def _version(self, container: str, name: str, version: int | None) -> tuple[_Path, _Version]:
+    def _version(
+        self, container: str, name: str, version: int | None
+    ) -> tuple[PathRecord, VersionRecord]:
         if version is None:
             _, path, cur = self._current(container, name)
             return path, cur
@@ -156,7 +130,9 @@ class FakeStore:
                 return path, ver  # type: ignore[return-value]
         raise NotFound("Version does not exist", path=f"{container}/{name}?version={version}")
 
-    def _info(self, name: str, path: _Path, ver: _Version, explicit_version: bool) -> ObjectInfo:
+    def _info(
+        self, name: str, path: PathRecord, ver: VersionRecord, explicit_version: bool
+    ) -> ObjectInfo:
         cur = path.current
         return ObjectInfo(
             name=name,
@@ -178,7 +154,7 @@ class FakeStore:
         )
 
     def _check_preconditions(
-        self, path: _Path | None, if_match: str | None, if_none_match: bool
+        self, path: PathRecord | None, if_match: str | None, if_none_match: bool
     ) -> None:
         cur = path.current if path else None
         if if_match is not None:
@@ -191,7 +167,7 @@ class FakeStore:
         if if_none_match and cur is not None:
             raise PreconditionFailed("Object already exists")
 
-    def _usage(self, cont: _Container) -> int:
+    def _usage(self, cont: ContainerRecord) -> int:
         return sum(p.current.size for p in cont.paths.values() if p.current)
 
     def _commit(
@@ -204,12 +180,12 @@ class FakeStore:
         meta: dict[str, str],
         keep_uuid: str | None = None,
         new_uuid: bool = False,
-    ) -> tuple[_Path, _Version]:
+    ) -> tuple[PathRecord, VersionRecord]:
         """Write a new current version at `name`; the previous one goes to history."""
         cont = self._container(container)
         v.check_object_name(name)
         v.check_meta_count(meta)
-        path = cont.paths.setdefault(name, _Path())
+        path = cont.paths.setdefault(name, PathRecord())
         cur = path.current
         if cont.quota:
             usage = self._usage(cont) - (cur.size if cur else 0) + size
@@ -221,7 +197,7 @@ class FakeStore:
             obj_uuid = cur.uuid
         else:
             obj_uuid = str(uuidlib.uuid4())
-        ver = _Version(
+        ver = VersionRecord(
             next(self._serial), obj_uuid, size, list(hashes), content_type, dict(meta), self._now()
         )
         if cont.versioning == "none":
@@ -245,18 +221,8 @@ class FakeStore:
             for i in range(0, len(data), self.block_size)
         ]
 
-    def _read(self, ver: _Version, offset: int, length: int) -> bytes:
-        end = min(ver.size, offset + length)
-        if offset >= end:
-            return b""
-        bs = self.block_size
-        out = bytearray()
-        for index in range(offset // bs, (end - 1) // bs + 1):
-            block = self._blocks[ver.hashes[index]].ljust(bs, b"\0")
-            lo = max(offset, index * bs) - index * bs
-            hi = min(end, (index + 1) * bs) - index * bs
-            out += block[lo:hi]
-        return bytes(out)
+    def _read(self, ver: VersionRecord, offset: int, length: int) -> bytes:
+        return read_blocks(self._blocks, self.block_size, ver, offset, length)
 
     # -- account ------------------------------------------------------------
     def account_info(self) -> AccountInfo:
@@ -325,7 +291,7 @@ class FakeStore:
                 raise BadRequest(f"Invalid versioning policy {versioning!r}")
             cont = self._containers.get(container)
             if cont is None:
-                self._containers[container] = _Container(versioning or "auto", 0, self._now())
+                self._containers[container] = ContainerRecord(versioning or "auto", 0, self._now())
             elif versioning is not None:
                 cont.versioning = versioning
 
@@ -372,7 +338,7 @@ class FakeStore:
                 if not name.startswith(prefix):
                     continue
                 path = cont.paths[name]
-                ver = self._as_of(path, until)
+                ver = as_of(path, until)
                 if ver is None:
                     continue
                 if delimiter:
@@ -386,15 +352,6 @@ class FakeStore:
                 info = self._info(name, path, ver, explicit_version=until is not None)
                 entries.append(info if with_meta else replace(info, meta=None))
         return iter(entries)
-
-    @staticmethod
-    def _as_of(path: _Path, until: int | None) -> _Version | None:
-        if until is None:
-            return path.current
-        older = [x for x in path.versions if x.mtime <= until]
-        if not older or older[-1].deleted:
-            return None
-        return older[-1]
 
     # -- reading -------------------------------------------------------------------
     def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo:
@@ -533,7 +490,7 @@ class FakeStore:
             new = old[:size] + b"\0" * max(0, size - cur.size)
             return self._rewrite(container, name, new)
 
-    def _subtree(self, cont: _Container, name: str) -> list[str]:
+    def _subtree(self, cont: ContainerRecord, name: str) -> list[str]:
         """Current objects below directory `name` (spec 4.5), without `name` itself."""
         base = name if name.endswith("/") else name + "/"
         return sorted(n for n, p in cont.paths.items() if n.startswith(base) and p.current)
@@ -628,7 +585,9 @@ class FakeStore:
 
     def _delete_one(self, container: str, name: str) -> None:
         cont, path, cur = self._current(container, name)
-        marker = _Version(next(self._serial), cur.uuid, 0, [], cur.content_type, {}, self._now())
+        marker = VersionRecord(
+            next(self._serial), cur.uuid, 0, [], cur.content_type, {}, self._now()
+        )
         marker.deleted = True
         if cont.versioning == "none":
             path.versions = [x for x in path.versions if x.deleted]
