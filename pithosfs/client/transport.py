@@ -186,14 +186,11 @@ class Transport:
                 ) from exc
             self.stats.record(method, len(data or b""), received)
             status = resp.status_code
-            log.debug(
-                "%s %s -> %d (%d B out, %d B in)",
-                method,
-                _path_of(url),
-                status,
-                len(data or b""),
-                received,
-            )
+            if log.isEnabledFor(logging.DEBUG):  # keep the hot path free of formatting
+                log.debug(
+                    "%s %s -> %d (%d B out, %d B in)",
+                    method, _path_of(url), status, len(data or b""), received,
+                )  # fmt: skip
             if status < 300 or status in accepted:
                 return resp
             if status == 401 and not reauthed and self._reauthenticate is not None:
