@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -105,3 +106,41 @@ def test_runs_group_consecutive_indices():
 
     assert runs([5, 0, 1, 2, 3, 4, 9, 7, 8], 4) == [(0, 4), (4, 2), (7, 3)]
     assert runs([], 4) == []
+
+
+def test_streaming_upload_bounds_blocks_in_flight():
+    """add_block waits while 2*workers uploads are unfinished: memory stays a few blocks."""
+    import time
+
+    from pithosfs.client.transfer import StreamingUpload
+
+    lock = threading.Lock()
+
+    class SlowStore(FakeStore):
+        workers = 2
+        completed = 0
+
+        def block_params(self, container: str) -> tuple[int, str]:
+            return self.block_size, self.block_hash
+
+        def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
+            time.sleep(0.005)
+            try:
+                return super().upload_blocks(container, blocks)
+            finally:
+                with lock:
+                    self.completed += 1
+
+    store = SlowStore(block_size=16)
+    store.create_container("c")
+    up = StreamingUpload(store, "c", "o")  # type: ignore[arg-type]
+    data = os.urandom(64 * 16)  # 64 distinct blocks
+    held = []
+    for n, i in enumerate(range(0, len(data), 16), start=1):
+        up.add_block(data[i : i + 16])
+        held.append(n - store.completed)  # blocks handed over but not yet stored
+    info = up.commit()
+    assert info.size == len(data)
+    assert store.read_range("c", "o", 0, len(data)) == data
+    assert max(held) <= 2 * SlowStore.workers
+    assert max(held) >= 2  # uploads really overlapped the producer
