@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from pithosfs import protocol
 from pithosfs.cache.block_cache import BlockCache
@@ -398,7 +399,7 @@ class Filesystem:
             raise NotPermitted("files belong to the mounting user", path)
 
     def _set_attr_meta(self, path: str, updates: Mapping[str, str]) -> None:
-        """Store mode/mtime in object metadata: no data re-upload (one POST, one HEAD)."""
+        """Store mode/mtime in object metadata: one POST, no data re-upload."""
         loc = paths.parse_for_write(path)
         node = self.lookup(loc.path)
         if loc.kind is not Kind.ENTRY:
@@ -406,9 +407,19 @@ class Filesystem:
         if self.files.update_meta(loc.path, updates):
             return  # an open file with unsaved data: applied at its commit
         if node.info is None:  # an implied directory becomes explicit to remember it
-            self.stats.put(loc.path, self._put_marker(loc, node.mode, node.mtime_ns))
+            node = self._put_marker(loc, node.mode, node.mtime_ns)
+            self.stats.put(loc.path, node)
         self.store.update_meta(loc.container, loc.key, updates)
-        self.refresh(loc)
+        info = node.info
+        if info is None or info.meta is None:
+            self.refresh(loc)
+            return
+        # The POST merged `updates` into metadata we know: no HEAD needed. The version
+        # number stays the previous one (same content); readers cope (see reader.py).
+        merged = {k: v for k, v in {**info.meta, **updates}.items() if v}
+        new = nodes.node_from_object(replace(info, meta=merged))
+        self.stats.put(loc.path, new)
+        self.files.rebased(loc.path, new.info)
 
     def refresh(self, loc: Location) -> Node:
         """Re-read one object after a change made through this mount."""

@@ -193,9 +193,20 @@ class ObjectReader:
 
     def _read_pinned(self, start: int, length: int) -> bytes:
         """Bytes of the opened version: a replacement on the server cannot mix in."""
+        version = self.info.version
         try:
-            return self.store.read_range(
-                self.container, self.info.name, start, length, version=self.info.version
-            )
+            return self.store.read_range(self.container, self.info.name, start, length, version)
+        except NotFound:
+            pass
+        # The version may have been superseded by a metadata-only change (same content) and
+        # purged (`versioning=none`), or our number may predate such a change: same hash,
+        # same bytes. Anything else means the content we opened is gone.
+        try:
+            current = self.store.head_object(self.container, self.info.name)
         except NotFound:
             raise Stale("the opened version is gone", self.info.name) from None
+        if current.hash != self.info.hash or current.size != self.info.size:
+            raise Stale("the opened version is gone", self.info.name)
+        with self._lock:
+            self.info = current
+        return self.store.read_range(self.container, self.info.name, start, length, current.version)

@@ -1,6 +1,7 @@
 """The core over the in-memory FakeStore: layout, lookup, listing costs, namespace ops."""
 
 import errno
+import os
 import stat
 
 import pytest
@@ -249,3 +250,17 @@ def test_chmod_of_implied_dir_makes_a_marker_containers_accept(fs, store):
     fs.chmod("/pithos", 0o700)  # accepted, not stored
     fs.utimens("/", None)
     assert stat.S_IMODE(fs.getattr("/pithos")["st_mode"]) == 0o755
+
+
+def test_chmod_is_one_post_and_reads_still_work_without_history(fs, store):
+    store.create_container("nohist", versioning="none")  # old versions are purged
+    store.put_object("nohist", "f", b"content", meta={})
+    fs.readdir("/nohist")
+    before = store.stats.snapshot()
+    fs.chmod("/nohist/f", 0o600)
+    delta = store.stats.snapshot() - before
+    assert delta.count("POST") == 1 and delta.requests == 1
+    fh = fs.files.open("/nohist/f", os.O_RDONLY)
+    assert fs.files.read(fh, 0, 100) == b"content"  # the cached version number was purged
+    fs.files.release(fh)
+    assert stat.S_IMODE(fs.getattr("/nohist/f")["st_mode"]) == 0o600

@@ -1,0 +1,300 @@
+"""Side-by-side benchmark on one embedded server: pithosfs mount vs raw curl vs rclone mount.
+
+    .venv/bin/python scripts/bench_mount.py [--size-mib 1024] [--rss-gib 4] [--out FILE]
+
+Everything runs in this one invocation against one `pithosfs serve` subprocess,
+so the ratios compare like with like (absolute times depend on the machine).
+Measured: sequential write until durable on the server, cold read, `ls -l` of
+10,000 objects cold, untar of a 2,000-file tree, identical re-copy, 1-byte edit,
+and the mount's peak RSS while copying a big file; plus the read ceiling of an
+in-memory mfusepy filesystem. rclone: Debian's, swift backend with storage URL +
+token, `--vfs-cache-mode writes`. Results are printed and written to
+scripts/bench_results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid as uuidlib
+from collections.abc import Callable
+from pathlib import Path
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1024 * 1024
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def sh(cmd: str) -> None:
+    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, timeout=3600)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.02)
+
+
+class Server:
+    def __init__(self, work: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.user, self.token = str(uuidlib.uuid4()), secrets.token_urlsafe(16)
+        self.proc = subprocess.Popen(
+            [PY, "-m", "pithosfs", "serve", "--data-dir", str(work / "data"),
+             "--port", str(self.port), "--user", f"{self.user}={self.token}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}/object-store/v1/{self.user}"
+        wait_for(self._alive, 30)
+
+    def _alive(self) -> bool:
+        try:
+            self.request("HEAD", "")
+            return True
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, data: bytes | None = None) -> bytes:
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("X-Auth-Token", self.token)
+        if data is not None:
+            req.add_header("Content-Type", "application/octet-stream")
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            return resp.read()
+
+    def size_of(self, container: str, name: str) -> int:
+        req = urllib.request.Request(f"{self.url}/{container}/{name}", method="HEAD")
+        req.add_header("X-Auth-Token", self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return int(resp.headers["Content-Length"])
+        except OSError:
+            return -1
+
+    def curl(self, args: str) -> None:
+        sh(f"curl -sf -o /dev/null -H 'X-Auth-Token: {self.token}' {args}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+class Mounted:
+    """A mount subprocess (pithosfs, rclone or the null fs), unmounted on stop()."""
+
+    def __init__(self, cmd: list[str], mountpoint: Path, env: dict[str, str] | None = None) -> None:
+        mountpoint.mkdir(parents=True, exist_ok=True)
+        self.path = mountpoint
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+        wait_for(lambda: os.path.ismount(mountpoint) or self.proc.poll() is not None, 60)
+        if not os.path.ismount(mountpoint):
+            raise RuntimeError(f"mount failed: {' '.join(cmd)}")
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True)
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def pithosfs_mount(srv: Server, work: Path, name: str) -> Mounted:
+    cache = work / f"cache-{name}"
+    shutil.rmtree(cache, ignore_errors=True)  # cold: empty block cache
+    return Mounted(
+        [PY, "-m", "pithosfs", "mount", "-f", str(work / name), "--url", srv.url,
+         "--token", srv.token, "--cache-dir", str(cache), "--log-file", str(work / f"{name}.log")],
+        work / name, env=dict(os.environ, XDG_CACHE_HOME=str(work / "xdg")),
+    )  # fmt: skip
+
+
+def rclone_mount(srv: Server, work: Path, name: str) -> Mounted:
+    remote = f":swift,storage_url='{srv.url}',auth_token='{srv.token}':"
+    return Mounted(
+        ["rclone", "mount", remote, str(work / name), "--vfs-cache-mode", "writes",
+         "--ignore-checksum", "--no-checksum",  # Pithos ETags are Merkle hashes, not MD5s
+         "--cache-dir", str(work / f"rclone-cache-{name}"), "--dir-cache-time", "1s"],
+        work / name,
+    )  # fmt: skip
+
+
+def make_tree(path: Path, files: int) -> Path:
+    src = path / "tree"
+    for i in range(files):
+        d = src / f"d{i % 40:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:05d}.txt").write_bytes(os.urandom(512 + (i * 37) % 4000))
+    tar = path / "tree.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(src, arcname="tree")
+    return tar
+
+
+def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    work = Path(tempfile.mkdtemp(prefix="pithosfs-bench-"))
+    size = args.size_mib * MiB
+    src = work / "src.bin"
+    sh(f"head -c {size} /dev/urandom > {src}")
+    srv = Server(work)
+    rows: list[tuple[str, str, str]] = []
+
+    def row(what: str, value: float, unit: str, note: str = "") -> float:
+        rows.append((what, f"{value:.2f} {unit}", note))
+        print(f"{what:<55} {value:10.2f} {unit:<6} {note}", flush=True)
+        return value
+
+    mbs = args.size_mib
+    try:
+        srv.request("PUT", "/bench")
+        # -- raw curl --------------------------------------------------------
+        t = timed(
+            lambda: srv.curl(
+                f"-T {src} -H 'Content-Type: application/octet-stream' {srv.url}/bench/raw"
+            )
+        )
+        raw_put = row("raw curl PUT", mbs / t, "MiB/s")
+        t = timed(lambda: srv.curl(f"{srv.url}/bench/raw"))
+        raw_get = row("raw curl GET", mbs / t, "MiB/s")
+        # -- null FUSE ceiling -----------------------------------------------
+        null = Mounted(
+            [PY, str(ROOT / "scripts/null_fuse.py"), str(work / "null"), str(size)], work / "null"
+        )
+        t = timed(lambda: sh(f"cat {work}/null/zeros > /dev/null"))
+        ceiling = row("null mfusepy fs read (ceiling)", mbs / t, "MiB/s")
+        null.stop()
+        # -- pithosfs --------------------------------------------------------
+        m = pithosfs_mount(srv, work, "p1")
+        t = timed(lambda: sh(f"cp {src} {m.path}/bench/p"))  # durable when cp's close() returns
+        assert srv.size_of("bench", "p") == size
+        p_write = row(
+            "pithosfs write until durable", mbs / t, "MiB/s", f"{mbs / t / raw_put:.2f}x raw PUT"
+        )
+        t = timed(lambda: sh(f"cp {src} {m.path}/bench/p-again"))
+        row("pithosfs identical re-copy", t, "s")
+        t = timed(
+            lambda: sh(
+                f"printf Z | dd of={m.path}/bench/p bs=1 seek={size // 2} conv=notrunc status=none"
+            )
+        )
+        row("pithosfs 1-byte edit (dd conv=notrunc)", t, "s")
+        m.stop()
+        m = pithosfs_mount(srv, work, "p2")
+        t = timed(lambda: sh(f"cat {m.path}/bench/raw > /dev/null"))
+        p_read = row("pithosfs cold read", mbs / t, "MiB/s",
+                     f"{mbs / t / ceiling:.2f}x null fs, {mbs / t / raw_get:.2f}x raw GET")  # fmt: skip
+        m.stop()
+        # -- rclone ----------------------------------------------------------
+        r = rclone_mount(srv, work, "r1")
+        t = timed(lambda: (sh(f"cp {src} {r.path}/bench/r"),
+                           wait_for(lambda: srv.size_of("bench", "r") == size, 1800)))  # fmt: skip
+        r_write = row("rclone write until durable", mbs / t, "MiB/s")
+        r.stop()
+        r = rclone_mount(srv, work, "r2")
+        t = timed(lambda: sh(f"cat {r.path}/bench/raw > /dev/null"))
+        r_read = row("rclone cold read", mbs / t, "MiB/s")
+        r.stop()
+        rows.append(
+            (
+                "pithosfs / rclone",
+                f"write {p_write / r_write:.2f}x, read {p_read / r_read:.2f}x",
+                "",
+            )
+        )
+        # -- listing ---------------------------------------------------------
+        srv.request("PUT", "/many")
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: srv.request("PUT", f"/many/f{i:05d}", b"x"), range(10_000)))
+        t_raw = timed(lambda: srv.request("GET", "/many?format=json&limit=10000"))
+        row("raw listing of 10,000 objects", t_raw, "s")
+        m = pithosfs_mount(srv, work, "p3")
+        t = timed(lambda: sh(f"ls -l {m.path}/many > /dev/null"))
+        row("pithosfs ls -l of 10,000 objects, cold", t, "s", f"{t / t_raw:.2f}x raw listing")
+        tar = make_tree(work, 2000)
+        (m.path / "bench" / "untar-p").mkdir()
+        t = timed(lambda: sh(f"tar -C {m.path}/bench/untar-p -xf {tar}"))
+        row("pithosfs untar of 2,000 files", t, "s")
+        m.stop()
+        r = rclone_mount(srv, work, "r3")
+        t = timed(lambda: sh(f"ls -l {r.path}/many > /dev/null"))
+        row("rclone ls -l of 10,000 objects, cold", t, "s")
+        (r.path / "bench" / "untar-r").mkdir()
+        t = timed(lambda: sh(f"tar -C {r.path}/bench/untar-r -xf {tar}"))
+        row("rclone untar of 2,000 files (local cache; uploads after)", t, "s")
+        r.stop()
+        # -- memory ----------------------------------------------------------
+        if args.rss_gib:
+            big = work / "rss.bin"
+            src.unlink()
+            sh(f"head -c {args.rss_gib * 1024 * MiB} /dev/urandom > {big}")
+            m = pithosfs_mount(srv, work, "p4")
+            peak = [0.0]
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.is_set():
+                    peak[0] = max(peak[0], m.rss_mib())
+                    time.sleep(0.1)
+
+            threading.Thread(target=sample, daemon=True).start()
+            sh(f"cp {big} {m.path}/bench/big")
+            done.set()
+            row(f"pithosfs peak RSS while copying {args.rss_gib} GiB", peak[0], "MiB")
+            m.stop()
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rss-gib", type=int, default=4, help="0 skips the RSS measurement")
+    parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "bench_results.md")
+    args = parser.parse_args()
+    rows = bench(args)
+    lines = [
+        "# pithosfs benchmark (latest run)", "",
+        f"`scripts/bench_mount.py --size-mib {args.size_mib} --rss-gib {args.rss_gib}`, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+        "embedded server on localhost.", "",
+        "| measurement | value | note |", "|---|---|---|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+    ]  # fmt: skip
+    args.out.write_text("\n".join(lines) + "\n")
+    print(json.dumps({"written": str(args.out)}))
+
+
+if __name__ == "__main__":
+    main()

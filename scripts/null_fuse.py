@@ -1,0 +1,55 @@
+"""A null FUSE filesystem: one read-only file of zeros served from memory.
+
+The read ceiling of any mfusepy filesystem on this machine (the benchmark's
+baseline): `python scripts/null_fuse.py MOUNTPOINT SIZE_BYTES` (foreground).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+
+from pithosfs.fs.mount import KERNEL_READAHEAD_KIB, load_binding, raise_kernel_readahead
+
+fuse = load_binding()
+
+CHUNK = bytes(4 * 1024 * 1024)
+
+
+class NullFS(fuse.Operations):
+    use_ns = True
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
+        if path == "/":
+            return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
+        if path == "/zeros":
+            return {"st_mode": stat.S_IFREG | 0o444, "st_nlink": 1, "st_size": self.size,
+                    "st_blksize": 4 * 1024 * 1024}  # fmt: skip
+        raise fuse.FuseOSError(errno.ENOENT)
+
+    def readdir(self, path: str, fh: int) -> list[str]:
+        return [".", "..", "zeros"]
+
+    def open(self, path: str, flags: int) -> int:
+        return 0
+
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+        size = max(0, min(size, self.size - offset))
+        return CHUNK[:size] if size <= len(CHUNK) else bytes(size)
+
+
+if __name__ == "__main__":
+    mountpoint, size = sys.argv[1], int(sys.argv[2])
+    import threading
+    from pathlib import Path
+
+    threading.Thread(
+        target=raise_kernel_readahead, args=(Path(mountpoint), KERNEL_READAHEAD_KIB), daemon=True
+    ).start()
+    os.makedirs(mountpoint, exist_ok=True)
+    fuse.FUSE(NullFS(size), mountpoint, foreground=True, nothreads=False)
