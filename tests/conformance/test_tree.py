@@ -193,3 +193,37 @@ def test_container_quota_is_enforced(store: ObjectStore, container: str):
     store.put_object(container, "fits", b"x" * 10)
     with pytest.raises(QuotaExceeded):
         store.put_object(container, "over", b"y")
+
+
+def test_listing_until_shows_an_earlier_state(store: ObjectStore, container: str):
+    import time
+
+    store.put_object(container, "early", b"1")
+    time.sleep(1.1)  # `until` has whole-second resolution
+    cutoff = int(time.time())
+    time.sleep(1.1)
+    store.put_object(container, "late", b"2")
+    store.delete_object(container, "early")
+    assert [e.name for e in store.list_objects(container, until=cutoff)] == ["early"]
+    assert [e.name for e in store.list_objects(container)] == ["late"]
+
+
+def test_copy_and_move_across_containers(store: ObjectStore, container: str):
+    other = container + "-b"
+    store.create_container(other)
+    try:
+        src = store.put_object(container, "x", b"payload", meta={"k": "v"})
+        store.copy_object(container, "x", other, "copied")
+        store.move_object(container, "x", other, "moved")
+        assert store.read_range(other, "copied", 0, 100) == b"payload"
+        moved = store.head_object(other, "moved")
+        assert moved.uuid == src.uuid and moved.meta == {"K": "v"}
+        with pytest.raises(NotFound):
+            store.head_object(container, "x")
+    finally:
+        for name in ("copied", "moved"):
+            try:
+                store.delete_object(other, name)
+            except NotFound:
+                pass
+        store.delete_container(other)
