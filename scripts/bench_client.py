@@ -97,7 +97,7 @@ def child(
         client.upload_file(container, name, path)
     elif op == "download":
         client.download_file(container, name, path, resume=False)
-    else:
+    elif op != "idle":
         raise SystemExit(f"unknown op {op}")
     elapsed = time.perf_counter() - start
     snap = client.stats.snapshot()
@@ -196,6 +196,8 @@ def main() -> int:  # noqa: C901 - a linear script
             # (c) download: both fetch the client's object, curl first, then the client.
             t_curl_down = curl([*auth, f"{storage}/bench/{obj}"], str(tmp / "curl.out"))
             down = run_child("download", storage, "bench", obj, tmp / "client.out", args.workers)
+            if rep == 0:  # interpreter + imports + one HEAD: the floor under the RSS figures
+                idle = run_child("idle", storage, "bench", obj, tmp / "unused", args.workers)
             downs.append((t_curl_down, down))
             if (
                 sha256_file(tmp / "client.out") != sum_client
@@ -229,6 +231,7 @@ def main() -> int:  # noqa: C901 - a linear script
          "", f"bounded: {args.workers} requests x <= 16 MiB in flight", None),
         ("client peak RSS download", f"{down['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
          "", "", None),
+        ("client RSS idle (floor)", f"{idle['maxrss_kib'] / 1024:.0f} MiB", "", "", "", None),
     ]  # fmt: skip
     header = (
         "| measure | client | baseline (curl) | ratio | target | ok |\n|---|---|---|---|---|---|\n"
