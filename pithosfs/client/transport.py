@@ -195,7 +195,7 @@ class Transport:
                 return resp
             if status == 401 and not reauthed and self._reauthenticate is not None:
                 reauthed = True
-                self._renew_token()
+                self._renew_token(hdrs["X-Auth-Token"])
                 continue
             retryable = status in RETRY_STATUSES and (idempotent or status == 429)
             if retryable and attempt + 1 < self.retry.attempts:
@@ -238,9 +238,11 @@ class Transport:
         self.stats.record_retry()
         time.sleep(delay)
 
-    def _renew_token(self) -> None:
+    def _renew_token(self, refused: str) -> None:
         assert self._reauthenticate is not None
         with self._auth_lock:
+            if self.token != refused:
+                return  # another thread renewed it while we waited: just repeat with it
             log.info("401 from the server: re-authenticating once")
             token, base = self._reauthenticate()
             self.token = token
