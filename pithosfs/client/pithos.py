@@ -62,7 +62,7 @@ class PithosClient(ObjectWrites):
         self.stats = self.transport.stats
         self.workers = workers
         self.page_limit = page_limit
-        self._block_info: dict[str, tuple[int, str]] = {}
+        self._block_info: dict[str, tuple[int, str, bool]] = {}  # GUARDED_BY(_block_info_lock)
         self._block_info_lock = threading.Lock()
 
     # -- construction ----------------------------------------------------------

@@ -30,6 +30,15 @@ _MAX_ZERO_CHUNK = 64 * 1024 * 1024
 UPLOAD_REQUEST_BYTES = 16 * 1024 * 1024
 
 
+def _version_of(resp: Any) -> int | None:
+    """X-Object-Version of a write reply, None when absent or garbage (MOVE's quirk, spec 4.4)."""
+    value = resp.headers.get("X-Object-Version") if resp is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _pack_bodies(blocks: list[bytes], block_size: int) -> list[bytes]:
     """Join elements into request bodies; a body ends after an element not ending on a block boundary."""
     bodies: list[bytes] = []
@@ -74,9 +83,19 @@ class ObjectWrites:
             headers["If-None-Match"] = "*"
         return headers
 
-    def _write_result(self, container: str, name: str) -> ObjectInfo:
-        # Write replies carry only ETag and the version; the contract promises a full info.
-        return self.head_object(container, name)
+    def _write_result(self, container: str, name: str, resp: Any = None) -> ObjectInfo:
+        """Full info of the version this write created.
+
+        Write replies carry only ETag and X-Object-Version, so HEAD. If another
+        writer got in between, the HEAD shows their version; then ask for ours
+        by number, so a caller using the result as its next If-Match base never
+        silently adopts someone else's write.
+        """
+        info = self.head_object(container, name)
+        written = _version_of(resp)
+        if written is not None and info.version != written:
+            return self.head_object(container, name, version=written)
+        return info
 
     def put_object(
         self,
@@ -90,8 +109,8 @@ class ObjectWrites:
     ) -> ObjectInfo:
         headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
         headers.update(self._conditions(if_match, if_none_match))
-        self._req("PUT", self._path(container, name), headers=headers, data=data)
-        return self._write_result(container, name)
+        resp = self._req("PUT", self._path(container, name), headers=headers, data=data)
+        return self._write_result(container, name, resp)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
         """Store blocks with as few POSTs as possible; returns the hashes of all blocks stored.
@@ -131,14 +150,14 @@ class ObjectWrites:
         headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
         headers.update(self._conditions(if_match, if_none_match))
         body = json.dumps({"bytes": size, "hashes": hashes}).encode()
-        self._req(
+        resp = self._req(
             "PUT",
             self._path(container, name),
             params={"hashmap": "True", "format": "json"},
             headers=headers,
             data=body,
         )
-        return self._write_result(container, name)
+        return self._write_result(container, name, resp)
 
     def _post_update(
         self,
@@ -148,10 +167,10 @@ class ObjectWrites:
         data: bytes = b"",
         extra: Mapping[str, str] | None = None,
         idempotent: bool = True,
-    ) -> None:
+    ) -> Any:
         self._require_pithos(container, "a partial update")
         headers = {"Content-Type": OCTET, "Content-Range": content_range, **(extra or {})}
-        self._req(
+        return self._req(
             "POST",
             self._path(container, name),
             params={"update": ""},
@@ -166,29 +185,33 @@ class ObjectWrites:
             raise BadRequest("negative offset")
         if data:
             rng = f"bytes {offset}-{offset + len(data) - 1}/*"
-            self._post_update(container, name, rng, data)
+            return self._write_result(
+                container, name, self._post_update(container, name, rng, data)
+            )
         return self._write_result(container, name)
 
     def append(self, container: str, name: str, data: bytes) -> ObjectInfo:
         """Append at the server's current end (`bytes */*`): never retried blindly."""
         if data:
-            self._post_update(container, name, "bytes */*", data, idempotent=False)
+            resp = self._post_update(container, name, "bytes */*", data, idempotent=False)
+            return self._write_result(container, name, resp)
         return self._write_result(container, name)
 
     def truncate(self, container: str, name: str, size: int) -> ObjectInfo:
         if size < 0:
             raise BadRequest("negative size")
         current = self.head_object(container, name).size
+        resp = None
         if size < current:
-            self._post_update(container, name, "bytes 0-/*", extra={"X-Object-Bytes": str(size)})
+            extra = {"X-Object-Bytes": str(size)}
+            resp = self._post_update(container, name, "bytes 0-/*", extra=extra)
         offset = current
         while offset < size:  # the server cannot extend: write zeros (spec 8)
             chunk = min(size - offset, _MAX_ZERO_CHUNK)
-            self._post_update(
-                container, name, f"bytes {offset}-{offset + chunk - 1}/*", b"\0" * chunk
-            )
+            rng = f"bytes {offset}-{offset + chunk - 1}/*"
+            resp = self._post_update(container, name, rng, b"\0" * chunk)
             offset += chunk
-        return self._write_result(container, name)
+        return self._write_result(container, name, resp)
 
     def splice(
         self,
@@ -207,13 +230,15 @@ class ObjectWrites:
         if src_version is not None:
             headers["X-Source-Version"] = str(src_version)
         rng = f"bytes {offset}-{offset + length - 1}/*" if length else f"bytes {offset}-/*"
-        self._post_update(container, name, rng, extra=headers)
-        return self._write_result(container, name)
+        resp = self._post_update(container, name, rng, extra=headers)
+        return self._write_result(container, name, resp)
 
     def restore_version(self, container: str, name: str, version: int) -> ObjectInfo:
         """Make an old version current again without re-uploading (copy onto itself)."""
-        self.copy_object(container, name, container, name, src_version=version)
-        return self._write_result(container, name)
+        resp = self._transfer(
+            "X-Copy-From", container, name, container, name, version, None, None, False, True
+        )
+        return self._write_result(container, name, resp)
 
     def _transfer(
         self,
@@ -227,7 +252,7 @@ class ObjectWrites:
         meta: Mapping[str, str] | None,
         recursive: bool,
         idempotent: bool,
-    ) -> None:
+    ) -> Any:
         headers = {header: "/" + p.quote_name(src_container) + "/" + p.quote_name(src_name)}
         self._path(src_container, src_name)  # validates the source names
         if src_version is not None:
@@ -236,7 +261,7 @@ class ObjectWrites:
             headers["Content-Type"] = content_type
         headers.update(p.meta_headers("X-Object-Meta-", meta))
         params = {"delimiter": "/"} if recursive else None
-        self._req(
+        return self._req(
             "PUT",
             self._path(dst_container, dst_name),
             params=params,

@@ -240,3 +240,12 @@ def test_plain_swift_refuses_pithos_only_writes_before_sending(flaky: FlakyServe
     with pytest.raises(Unsupported):
         client.upload_blocks("c", [b"x"])
     assert [m for m, _, _, _ in flaky.requests] == ["HEAD"]  # one container HEAD, cached
+
+
+def test_write_result_is_our_version_even_if_another_writer_got_in(flaky: FlakyServer):
+    theirs = ("reply", 200, {"Content-Length": "9", "X-Object-Version": "8"}, b"")
+    ours = ("reply", 200, {"Content-Length": "3", "X-Object-Version": "7"}, b"")
+    flaky.script = [("reply", 201, {"X-Object-Version": "7"}, b""), theirs, ours]
+    info = _client(flaky).put_object("c", "o", b"abc")
+    assert (info.version, info.size) == (7, 3)
+    assert flaky.requests[-1][1].endswith("/c/o?version=7")
