@@ -18,6 +18,7 @@ from pithosfs.server.controllers import identity
 from pithosfs.server.controllers.account import AccountController, list_accounts
 from pithosfs.server.controllers.base import Context, base_url
 from pithosfs.server.controllers.container import ContainerController
+from pithosfs.server.controllers.images import ImageController
 from pithosfs.server.controllers.object import ObjectController
 from pithosfs.server.controllers.public import PublicController
 from pithosfs.server.errors import (
@@ -84,6 +85,7 @@ class PithosApp:
             "object": ObjectController(ctx),
             "public": PublicController(ctx),
         }
+        self.images = ImageController(ctx)  # Plankton (helper P): own routing under /image
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -115,6 +117,8 @@ class PithosApp:
         return response(environ, start_response)
 
     def dispatch(self, req: Req) -> Response:
+        if req.path == "/image" or req.path.startswith("/image/"):
+            return self.images.handle(req, self.authenticate)
         try:
             endpoint, values = URLS.bind("localhost").match(req.path, method="GET")
         except HTTPException:
