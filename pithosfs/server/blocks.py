@@ -13,20 +13,24 @@ a small pool (`BlockBatch`) so disk flushes overlap with receiving the body.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from pithosfs.protocol import DEFAULT_HASH_ALGORITHM, block_hash
+from pithosfs.protocol import DEFAULT_HASH_ALGORITHM, block_hash, block_hash_buffer
 
 log = logging.getLogger(__name__)
 
 # Blocks in flight per upload: bounds memory to this many blocks per request.
 MAX_PENDING_BLOCKS = 4
 WRITER_THREADS = 8
+# O_DIRECT needs sector-aligned lengths and buffers; 4096 covers every common disk.
+ALIGN = 4096
 
 
 class BlockStore:
@@ -73,11 +77,19 @@ class BlockStore:
 
     def store(self, data: bytes, hex_hash: str | None = None) -> str:
         """Write one block durably (if new) and return its hash."""
+        hex_hash, tmp = self.stage(data, hex_hash)
+        if tmp is not None:
+            self.publish(hex_hash, tmp)
+        return hex_hash
+
+    def stage(self, data: bytes, hex_hash: str | None = None) -> tuple[str, Path | None]:
+        """Hash (if needed) and write a new block to a temp file, not yet durable.
+
+        Returns the temp path, or None when the block is already stored.
+        """
         hex_hash = hex_hash or self.hash_of(data)
         if self.exists(hex_hash):
-            return hex_hash
-        target = self.path_of(hex_hash)
-        target.parent.mkdir(exist_ok=True)
+            return hex_hash, None
         tmp = self.tmp_dir / f"{hex_hash}.{uuid.uuid4().hex}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -85,14 +97,23 @@ class BlockStore:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
+        return hex_hash, tmp
+
+    def publish(self, hex_hash: str, tmp: Path) -> None:
+        """fsync a staged block, then rename it to its hash: complete or absent, never torn."""
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        target = self.path_of(hex_hash)
+        target.parent.mkdir(exist_ok=True)
         os.replace(tmp, target)
-        return hex_hash
 
     def read(self, hex_hash: str, length: int, offset: int = 0) -> bytes:
         """`length` bytes of the block starting at `offset`, zero-padded past its stored end."""
@@ -108,6 +129,83 @@ class BlockStore:
             data += bytes(length - len(data))
         return data
 
+    def ingest(self, fill: Callable[[memoryview], int]) -> list[str]:
+        """Store a stream block by block; returns the block hashes once all are durable.
+
+        `fill(view)` fills view completely or up to the end of the stream. Each
+        block lands in a page-aligned buffer, is hashed and written (O_DIRECT when
+        the filesystem allows: no page-cache copy, and the final fsync is cheap)
+        on the pool while the next block is received. At most
+        MAX_PENDING_BLOCKS buffers exist per call, which bounds memory.
+        """
+        size = -(-self.block_size // ALIGN) * ALIGN
+        free: queue.Queue[mmap.mmap] = queue.Queue()
+        buffers: list[mmap.mmap] = []
+        futures: list[Future[tuple[str, Path | None]]] = []
+        try:
+            while True:
+                if free.empty() and len(buffers) < MAX_PENDING_BLOCKS:
+                    buffers.append(mmap.mmap(-1, size))
+                    free.put(buffers[-1])
+                buf = free.get()
+                view = memoryview(buf)[: self.block_size]
+                n = fill(view)
+                del view
+                if n == 0:
+                    free.put(buf)
+                    break
+                future = self._pool.submit(self._stage_buffer, buf, n)
+                future.add_done_callback(lambda _f, b=buf: free.put(b))
+                futures.append(future)
+                if n < self.block_size:
+                    break
+            staged = [f.result() for f in futures]
+            published = [self._pool.submit(self.publish, h, t) for h, t in staged if t]
+            for future in published:
+                future.result()
+            return [h for h, _ in staged]
+        except BaseException:
+            for future in futures:
+                try:
+                    _h, tmp = future.result()
+                except Exception:  # the write itself failed: nothing to remove
+                    continue
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            for future in futures:
+                future.exception()  # wait: no worker may still use a buffer
+            for buf in buffers:
+                buf.close()
+
+    def _stage_buffer(self, buf: mmap.mmap, n: int) -> tuple[str, Path | None]:
+        view = memoryview(buf)
+        hex_hash = block_hash_buffer(view[:n], self.algorithm).hex()
+        if self.exists(hex_hash):
+            return hex_hash, None
+        tmp = self.tmp_dir / f"{hex_hash}.{uuid.uuid4().hex}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(tmp, flags | getattr(os, "O_DIRECT", 0), 0o644)
+            padded = -(-n // ALIGN) * ALIGN
+        except OSError:  # e.g. tmpfs refuses O_DIRECT: plain buffered write
+            fd = os.open(tmp, flags, 0o644)
+            padded = n
+        try:
+            view[n:padded] = bytes(padded - n)  # O_DIRECT writes whole aligned sectors
+            pos = 0
+            while pos < padded:
+                pos += os.write(fd, view[pos:padded])
+            if padded != n:
+                os.ftruncate(fd, n)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return hex_hash, tmp
+
     def batch(self) -> BlockBatch:
         return BlockBatch(self)
 
@@ -116,39 +214,61 @@ class BlockStore:
 
 
 class BlockBatch:
-    """Blocks of one request, hashed by the caller and written on the pool.
+    """Blocks of one request: staged on the pool while the body streams in,
+    made durable together by `finish()`.
 
-    `finish()` must return before the version referencing them is committed.
+    Why batch the fsyncs: one fsync per block while later blocks are still being
+    written made every journal commit wait for the other writers' dirty pages;
+    fsyncing the staged files together at the end lets the kernel write them in
+    one sweep. `finish()` must return before a version referencing the blocks
+    is committed; leaving the `with` block on an error removes staged files.
     """
 
     def __init__(self, store: BlockStore) -> None:
         self._store = store
-        self._pending: list[Future[str]] = []
+        self._staged: list[Future[tuple[str, Path | None]]] = []
         self._slots = threading.Semaphore(MAX_PENDING_BLOCKS)
+
+    def __enter__(self) -> BlockBatch:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.abort()
 
     def add(self, data: bytes) -> str:
         """Hash now (the caller needs the digest at once), write in the background."""
         hex_hash = self._store.hash_of(data)
         if not self._store.exists(hex_hash):
-            self._submit(self._store.store, data, hex_hash)
+            self._submit(data, hex_hash)
         return hex_hash
 
-    def add_async(self, data: bytes) -> Future[str]:
+    def add_async(self, data: bytes) -> Future[tuple[str, Path | None]]:
         """Hash and write in the background, so receiving the next block overlaps both."""
-        return self._submit(self._store.store, data, None)
+        return self._submit(data, None)
 
-    def _submit(
-        self, fn: Callable[[bytes, str | None], str], data: bytes, h: str | None
-    ) -> Future[str]:
+    def _submit(self, data: bytes, h: str | None) -> Future[tuple[str, Path | None]]:
         self._slots.acquire()
-        future = self._store._pool.submit(fn, data, h)
+        future = self._store._pool.submit(self._store.stage, data, h)
         future.add_done_callback(lambda _f: self._slots.release())
-        self._pending = [f for f in self._pending if not f.done() or f.exception()]
-        self._pending.append(future)
+        self._staged.append(future)
         return future
 
     def finish(self) -> None:
-        """Wait for every write; re-raise the first failure."""
-        pending, self._pending = self._pending, []
-        for future in pending:
+        """Wait for every staged write, then fsync and rename them all; re-raise the first failure."""
+        staged = [f.result() for f in self._staged]
+        self._staged = []
+        pool = self._store._pool
+        published = [pool.submit(self._store.publish, h, tmp) for h, tmp in staged if tmp]
+        for future in published:
             future.result()
+
+    def abort(self) -> None:
+        for future in self._staged:
+            try:
+                _h, tmp = future.result()
+            except Exception:  # the write itself failed: nothing to remove
+                continue
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        self._staged = []

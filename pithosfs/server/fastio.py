@@ -40,6 +40,20 @@ class FastStreamReader(makefile.StreamReader):
         self.bytes_read += got
         return bytes(view[:got])
 
+    def readinto_fast(self, view: memoryview) -> int:
+        """One read into `view` (already-buffered bytes first); 0 at EOF."""
+        with self._read_lock:  # type: ignore[attr-defined]
+            buffered = len(self._read_buf) - self._read_pos  # type: ignore[attr-defined]
+            if buffered:
+                got = min(buffered, len(view))
+                start = self._read_pos  # type: ignore[attr-defined]
+                view[:got] = self._read_buf[start : start + got]  # type: ignore[attr-defined]
+                self._read_pos += got  # type: ignore[attr-defined]
+            else:
+                got = self.raw.readinto(view) or 0
+        self.bytes_read += got
+        return got
+
 
 class FastStreamWriter(makefile.StreamWriter):
     def write(self, val: Any, *args: Any, **kwargs: Any) -> int:

@@ -35,7 +35,7 @@ from pithosfs.server.models import ObjectInfo
 from pithosfs.server.sharing import Sharing
 
 if TYPE_CHECKING:
-    from pithosfs.server.blocks import BlockStore
+    from pithosfs.server.blocks import BlockBatch, BlockStore
     from pithosfs.server.db import Database
 
 log = logging.getLogger(__name__)
@@ -503,10 +503,7 @@ class ObjectOps:
         self._check_writable(user, account, container, name)
         if user != account and (sharing is not False or public is not None):
             raise Forbidden("Only the owner may change sharing or publishing")
-        batch = self.blocks.batch()
-        futures = [batch.add_async(block) for block in body.blocks(self.block_size)]
-        batch.finish()
-        hashes = [f.result() for f in futures]
+        hashes = self.blocks.ingest(body.readinto)
         if verify_md5 is not None:
             verify_md5()
         with self.db.write() as conn:
@@ -573,10 +570,7 @@ class ObjectOps:
             raise Forbidden("Only the owner may upload blocks")
         with self.db.read() as conn:
             self._require_container(conn, account, container)
-        batch = self.blocks.batch()
-        futures = [batch.add_async(block) for block in body.blocks(self.block_size)]
-        batch.finish()
-        hashes = [f.result() for f in futures]
+        hashes = self.blocks.ingest(body.readinto)
         return hashes
 
     def update_object_meta(
@@ -910,10 +904,24 @@ class ObjectOps:
     def _splice(
         self, base: ObjectInfo, offset: int, length: int, reader: _Reader
     ) -> tuple[list[str], int]:
-        bs = base.block_size
         hashes = self.hashmap(base) if base.size else []
         new_size = max(base.size, offset + length)
-        batch = self.blocks.batch()
+        with self.blocks.batch() as batch:
+            self._splice_into(batch, base, hashes, new_size, offset, length, reader)
+            batch.finish()
+        return hashes, new_size
+
+    def _splice_into(
+        self,
+        batch: BlockBatch,
+        base: ObjectInfo,
+        hashes: list[str],
+        new_size: int,
+        offset: int,
+        length: int,
+        reader: _Reader,
+    ) -> None:
+        bs = base.block_size
         pos, remaining = offset, length
         while remaining > 0:
             index, within = divmod(pos, bs)
@@ -938,8 +946,6 @@ class ObjectOps:
                 hashes.append(digest)
             pos += n
             remaining -= n
-        batch.finish()
-        return hashes, new_size
 
     def _truncate(
         self, bs: int, hashes: list[str], size: int, new_size: int
