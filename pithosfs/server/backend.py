@@ -18,7 +18,8 @@ from pithosfs.server.blocks import BlockStore
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_HISTORY, CLUSTER_NORMAL, Database
 from pithosfs.server.errors import BadRequest, Conflict, Forbidden, NotFound
 from pithosfs.server.models import AccountInfo, ContainerInfo
-from pithosfs.server.objects import ObjectOps
+from pithosfs.server.object_listing import ObjectListing
+from pithosfs.server.object_updates import ObjectUpdates
 from pithosfs.server.sharing import MAX_GROUPS
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ MAX_META_ITEMS = 32
 CONTAINER_POLICY_DEFAULTS = {"quota": "0", "versioning": "auto"}
 
 
-class Backend(ObjectOps):
+class Backend(ObjectUpdates, ObjectListing):
     def __init__(
         self,
         data_dir: Path,

@@ -1,0 +1,327 @@
+"""Copy, move and partial updates of objects (spec 4.3-4.5, 8), mixed into `Backend`.
+
+Partial updates spool the body, splice it into the current block list outside
+the database lock, and commit only if no one wrote in between (see docs/server.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+
+from pithosfs.protocol import block_count
+from pithosfs.server.blocks import BlockBatch
+from pithosfs.server.bodies import RequestBody, Spool
+from pithosfs.server.errors import BadRequest, Conflict, Forbidden, NotFound, RangeNotSatisfiable
+from pithosfs.server.models import ObjectInfo
+from pithosfs.server.objects import Check, DataRange, ObjectOps
+from pithosfs.server.sharing import Sharing
+
+OPTIMISTIC_TRIES = 3
+
+
+class ObjectUpdates(ObjectOps):
+    def copy_object(
+        self,
+        user: str,
+        src: tuple[str, str, str],
+        dst: tuple[str, str, str],
+        *,
+        move: bool,
+        src_version: str | None = None,
+        type: str | None = None,
+        meta: dict[str, str] | None = None,
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        delimiter: str | None = None,
+        check: Check | None = None,
+    ) -> ObjectInfo:
+        """Copy or move src to dst (recursively with `delimiter`); returns dst's new version."""
+        src_acc, src_cont, src_name = src
+        dst_acc, dst_cont, dst_name = dst
+        if move and user != src_acc:
+            raise Forbidden("Only the owner may move")
+        with self.db.write() as conn:
+            self._require_container(conn, src_acc, src_cont)
+            self._require_container(conn, dst_acc, dst_cont)
+            pairs = [(src_name, dst_name)]
+            if delimiter:
+                src_crow = self._require_container(conn, src_acc, src_cont)
+                if self._current_row(conn, f"{src_acc}/{src_cont}/{src_name}") is None:
+                    raise NotFound("Object does not exist")
+                for child in self._names_below(conn, int(src_crow["node"]), src_name, delimiter):
+                    pairs.append((child, dst_name + child[len(src_name) :]))
+            first: ObjectInfo | None = None
+            for s_name, d_name in pairs:
+                info = self._copy_one(
+                    conn,
+                    user,
+                    (src_acc, src_cont, s_name),
+                    (dst_acc, dst_cont, d_name),
+                    move=move,
+                    src_version=src_version if s_name == src_name else None,
+                    type=type if s_name == src_name else None,
+                    meta=meta or {},
+                    check=check if s_name == src_name else None,
+                )
+                if first is None:
+                    first = info
+                    self._apply_sharing(conn, user, dst_acc, info.path, sharing, public)
+            assert first is not None
+            return first
+
+    def _copy_one(
+        self,
+        conn: sqlite3.Connection,
+        user: str,
+        src: tuple[str, str, str],
+        dst: tuple[str, str, str],
+        *,
+        move: bool,
+        src_version: str | None,
+        type: str | None,
+        meta: dict[str, str],
+        check: Check | None,
+    ) -> ObjectInfo:
+        src_acc, src_cont, src_name = src
+        dst_acc, dst_cont, dst_name = dst
+        self._read_access(conn, user, src_acc, src_cont, src_name)
+        self._read_access(conn, user, dst_acc, dst_cont, dst_name, need="write")
+        src_info = self.object_info(
+            user, src_acc, src_cont, src_name, None if move else src_version
+        )
+        merged = dict(src_info.meta)
+        for k, v in meta.items():
+            if v == "":
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        same_path = src == dst
+        keep_uuid = src_info.uuid if (move or same_path) else str(uuidlib.uuid4())
+        new = self._commit(
+            conn,
+            user,
+            dst_acc,
+            dst_cont,
+            dst_name,
+            size=src_info.size,
+            hashes=self._hashes_in(conn, src_info.serial),
+            type=type or src_info.type,
+            checksum=src_info.checksum,
+            meta=merged,
+            uuid=keep_uuid,
+            carry_from=src_info.serial,
+            check=check,
+        )
+        if move and not same_path:
+            self._delete_one(conn, user, src_acc, src_cont, src_name)
+        return new
+
+    def update_object_data(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        *,
+        rng: DataRange,
+        body: RequestBody | None,
+        source: tuple[str, str, str, str | None] | None,
+        truncate: int | None,
+        meta: dict[str, str],
+        replace: bool,
+        sharing: Sharing | None | bool = False,
+        public: bool | None = None,
+        check: Check | None = None,
+        chunked: bool = False,
+    ) -> ObjectInfo:
+        """Object POST with Content-Range (spec 8), optimistic against concurrent writers."""
+        self._check_writable(user, account, container, name)
+        spool: Spool | None = body.spool(self.blocks.tmp_dir) if body is not None else None
+
+        def attempt(conn: sqlite3.Connection | None) -> ObjectInfo | None:
+            """One try; with `conn` (write lock held) it cannot be overtaken."""
+            base = self.object_info(user, account, container, name)
+            if source is not None:
+                s_acc, s_cont, s_name, s_ver = source
+                src = self.object_info(user, s_acc, s_cont, s_name, s_ver)
+                src_len, reader = src.size, _SourceReader(self, src)
+            else:
+                assert spool is not None
+                src_len, reader = spool.size, _SpoolReader(spool)
+            offset, length = _resolve_range(rng, base.size, src_len, source is not None, chunked)
+            if check is not None:
+                check(base)
+            hashes, size = self._splice(base, offset, length, reader)
+            if truncate is not None and truncate < size:
+                hashes, size = self._truncate(base.block_size, hashes, size, truncate)
+            with self.db.write() as conn:
+                current = self._current_row(conn, base.path)
+                if current is None:
+                    raise NotFound("Object does not exist")
+                if int(current["serial"]) != base.serial:
+                    return None  # someone wrote in between: redo against the new base
+                merged = {} if replace else dict(base.meta)
+                for k, v in meta.items():
+                    if v == "":
+                        merged.pop(k, None)
+                    else:
+                        merged[k] = v
+                info = self._commit(
+                    conn,
+                    user,
+                    account,
+                    container,
+                    name,
+                    size=size,
+                    hashes=hashes,
+                    type=base.type,
+                    checksum="",
+                    meta=merged,
+                )
+                self._apply_sharing(conn, user, account, info.path, sharing, public)
+                return info
+
+        try:
+            # Optimistic first (block I/O outside the lock); under contention,
+            # the last try holds the write lock throughout so it always wins.
+            for _ in range(OPTIMISTIC_TRIES):
+                result = attempt(None)
+                if result is not None:
+                    return result
+            with self.db.write() as conn:
+                result = attempt(conn)
+            if result is None:
+                raise Conflict("Concurrent update")
+            return result
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def _splice(
+        self, base: ObjectInfo, offset: int, length: int, reader: _Reader
+    ) -> tuple[list[str], int]:
+        hashes = self.hashmap(base) if base.size else []
+        new_size = max(base.size, offset + length)
+        with self.blocks.batch() as batch:
+            self._splice_into(batch, base, hashes, new_size, offset, length, reader)
+            batch.finish()
+        return hashes, new_size
+
+    def _splice_into(
+        self,
+        batch: BlockBatch,
+        base: ObjectInfo,
+        hashes: list[str],
+        new_size: int,
+        offset: int,
+        length: int,
+        reader: _Reader,
+    ) -> None:
+        bs = base.block_size
+        pos, remaining = offset, length
+        while remaining > 0:
+            index, within = divmod(pos, bs)
+            n = min(bs - within, remaining)
+            block_len = min(bs, new_size - index * bs)
+            reused = reader.whole_block_hash(n) if within == 0 and n == block_len else None
+            if reused is not None:
+                digest = reused
+            else:
+                data = reader.take(n)
+                if within == 0 and n == block_len:
+                    content = data
+                else:
+                    old_len = max(0, min(bs, base.size - index * bs))
+                    old = self.blocks.read(hashes[index], old_len) if index < len(hashes) else b""
+                    old = old.ljust(block_len, b"\0")
+                    content = old[:within] + data + old[within + n : block_len]
+                digest = batch.add(content)
+            if index < len(hashes):
+                hashes[index] = digest
+            else:
+                hashes.append(digest)
+            pos += n
+            remaining -= n
+
+    def _truncate(
+        self, bs: int, hashes: list[str], size: int, new_size: int
+    ) -> tuple[list[str], int]:
+        """Cut to new_size and rehash the last block, so the hash matches the bytes."""
+        keep = block_count(new_size, bs)
+        hashes = hashes[:keep]
+        tail = new_size - (keep - 1) * bs if keep else 0
+        if keep and tail < bs and tail < size - (keep - 1) * bs:
+            hashes[-1] = self.blocks.store(self.blocks.read(hashes[-1], tail))
+        return hashes, new_size
+
+
+class _Reader:
+    def take(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def whole_block_hash(self, n: int) -> str | None:
+        return None
+
+
+class _SpoolReader(_Reader):
+    def __init__(self, spool: Spool) -> None:
+        self._read = spool.reader()
+
+    def take(self, n: int) -> bytes:
+        data = self._read(n)
+        if len(data) < n:
+            data = data.ljust(n, b"\0")  # cannot happen: lengths were checked against the spool
+        return data
+
+
+class _SourceReader(_Reader):
+    """Bytes of another object from offset 0; whole aligned blocks are reused by hash."""
+
+    def __init__(self, ops: ObjectOps, info: ObjectInfo) -> None:
+        self._ops = ops
+        self._info = info
+        self._hashes = ops.hashmap(info)
+        self._pos = 0
+
+    def take(self, n: int) -> bytes:
+        data = b"".join(self._ops.iter_data(self._info, self._pos, n))
+        self._pos += n
+        return data
+
+    def whole_block_hash(self, n: int) -> str | None:
+        bs = self._info.block_size
+        if (
+            bs != self._ops.block_size
+            or self._pos % bs
+            or n != min(bs, self._info.size - self._pos)
+        ):
+            return None
+        digest = self._hashes[self._pos // bs]
+        self._pos += n
+        return digest
+
+
+def _resolve_range(
+    rng: DataRange, size: int, src_len: int, from_source: bool, chunked: bool
+) -> tuple[int, int]:
+    """(offset, length) of an object POST, applying the checks of spec 8."""
+    offset = size if rng.start is None else rng.start
+    if rng.end is not None:
+        length = rng.end - offset + 1
+        if from_source:
+            if length > src_len:
+                raise BadRequest("Object length is smaller than range length")
+        elif length != src_len and not chunked:
+            raise BadRequest("Content length does not match range length")
+        elif chunked:
+            length = min(length, src_len)
+    else:
+        length = src_len
+    if offset > size:
+        raise RangeNotSatisfiable("Supplied offset is beyond object limits")
+    if rng.total is not None and (
+        rng.total != size or offset >= rng.total or offset + length > rng.total
+    ):
+        raise RangeNotSatisfiable("Supplied range will change provided object limits")
+    return offset, length
