@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Mount
+from tests.integration.conftest import ATTR_TIMEOUT, Mount
 
 N = 10_000
 
@@ -77,3 +78,22 @@ def test_recopy_and_one_byte_edit_of_256_mib_on_the_wire(
         f"identical re-copy {second_copy:.1f} s with {recopy} B on the wire, "
         f"1-byte dd {edit} B on the wire"
     )
+
+
+def test_ls_l_shows_stored_modes_and_mtimes_from_the_listing(
+    mnt: Path, session_mount: Mount
+) -> None:
+    for i in range(20):
+        f = mnt / f"f{i}"
+        f.write_text("x")
+        os.chmod(f, 0o751)
+        os.utime(f, ns=(0, 981_173_106_000_000_000 + i))  # 2001-02-03
+    time.sleep(2 * ATTR_TIMEOUT + 0.5)  # forget everything: the next answers come from the store
+    before = session_mount.counters(after=time.time())
+    out = subprocess.run(
+        ["ls", "-l", "--time-style=+%Y", str(mnt)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()[1:]
+    delta = {k: v - before.get(k, 0) for k, v in session_mount.counters(after=time.time()).items()}
+    assert len(out) == 20
+    assert all(line.startswith("-rwxr-x--x") and " 2001 " in line for line in out), out
+    assert delta.get("HEAD", 0) <= 1 and delta.get("GET", 0) <= 1, delta
