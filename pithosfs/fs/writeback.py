@@ -155,6 +155,7 @@ class StagedFile:
         # Hashmap of the base, fetched only when a base block must be committed
         # or a background upload wants dedup hints. None = not fetched yet.
         self._base_hashes: list[str] | None = None
+        self._hints_failed = False
         self._base_stale = False  # the fetched hashmap is not the base's: commit must fail
         self._dirty = base is None or (truncate and base.size > 0)
         self._closed = False
@@ -266,6 +267,16 @@ class StagedFile:
             self._known.add_many(hashes)
             self._base_hashes = hashes
             return hashes
+
+    def _load_hints(self) -> None:
+        """Fetch the base hashmap once for its dedup hints (a re-copy over the same name)."""
+        if self._base is None or self._base_hashes is not None or self._hints_failed:
+            return
+        try:
+            self._base_hashmap()
+        except PithosError as exc:
+            self._hints_failed = True  # hints are optional; commit() will need it or not
+            log.debug("no dedup hints for %s/%s: %s", self.container, self.name, exc)
 
     def _materialise(self, index: int, bs: int, lo: int = 0, hi: int = 0) -> _LocalBlock:
         """Make block `index` local, copying base bytes unless [lo, hi) will overwrite them all."""
@@ -399,8 +410,7 @@ class StagedFile:
             finally:
                 self._lock.release()
             block_hash = protocol.block_hash_hex(data, algorithm)
-            if self._base is not None and self._base_hashes is None:
-                self._base_hashmap()  # one GET: its blocks are dedup hints
+            self._load_hints()
             skipped = block_hash in self._known
             if not skipped:
                 payload = data.rstrip(b"\0")
