@@ -408,6 +408,9 @@ def _peak_bytes_for(size: int, tmp_path: Path) -> int:
 def test_memory_does_not_grow_with_file_size(tmp_path: Path):
     small = _peak_bytes_for(16 * 1024 * 1024, tmp_path)
     large = _peak_bytes_for(96 * 1024 * 1024, tmp_path)
-    # A 4-block upload buffer plus a block per pool worker, whatever the file size.
-    assert large < 10 * 1024 * 1024, large
-    assert large < small + 2 * 1024 * 1024, (small, large)
+    # Bound: the 4-block commit buffer + the block being read for it + one block
+    # per pool worker (2) = 7 blocks of 1 MiB, whatever the file size. How much
+    # of it is used depends on how far background uploads got, hence the slack
+    # between the two sizes.
+    assert large < 8 * 1024 * 1024, large
+    assert large < small + 4 * 1024 * 1024, (small, large)
