@@ -122,3 +122,27 @@ def test_no_credentials_mounts_the_embedded_server(
             if pid:
                 os.kill(int(pid), signal.SIGTERM)
                 time.sleep(0.5)
+
+
+def test_killed_mount_leaves_no_half_written_object(mount_factory, unique_name: str) -> None:
+    m = mount_factory()
+    (m.path / unique_name).mkdir()
+    target = m.path / unique_name / "f"
+    # A slow writer: 4 MiB every 50 ms, far from done when the mount dies.
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, time\n"
+         "with open(sys.argv[1], 'wb') as f:\n"
+         "    for _ in range(200):\n"
+         "        f.write(os.urandom(4 << 20)); f.flush(); time.sleep(0.05)\n",
+         str(target)],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.5)  # several blocks written, some uploaded in the background
+    assert writer.poll() is None, "the writer finished before the crash"
+    m.proc.kill()  # a crash: no unmount, no commit
+    m.proc.wait(10)
+    writer.wait(30)
+    force_unmount(m.path)
+    names = [o.name for o in m.client.list_objects(unique_name, "", None, False)]
+    assert names == [], names  # nothing committed, so nothing half-written is visible

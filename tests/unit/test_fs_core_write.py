@@ -145,3 +145,14 @@ def test_recopy_of_known_content_sends_no_blocks(fs, store):
     fs.files.release(src)
     assert (store.stats.snapshot() - before).bytes_sent < BS
     assert content(store, "copy") == data
+
+
+def test_quota_exceeded_is_edquot_at_close(fs, store):
+    store.set_container_quota("c", 10_000)
+    fh = fs.files.create("/c/big", 0o644, os.O_WRONLY | os.O_CREAT)
+    fs.files.write(fh, 0, os.urandom(20_000))
+    with pytest.raises(Exception) as info:
+        fs.files.flush(fh)
+    assert to_errno(info.value) == errno.EDQUOT
+    fs.files.release(fh)
+    assert [o.name for o in store.list_objects("c")] == []
