@@ -170,3 +170,35 @@ def test_identity_against_the_embedded_server(server, alice):
     assert client.storage_url == alice.storage_url
     client.create_container("ident-check")
     assert "ident-check" in [c.name for c in client.list_containers()]
+
+
+_RSS_CHILD = """
+import resource, sys
+from pithosfs.client import PithosClient
+url, token, cont, src, dst = sys.argv[1:]
+c = PithosClient.from_storage_url(url, token)
+c.upload_file(cont, "rss.bin", src)
+c.download_file(cont, "rss.bin", dst, resume=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_client_memory_is_bounded_by_requests_in_flight_not_file_size(alice, cont, tmp_path):
+    import subprocess
+    import sys
+
+    size = 384 * MiB
+    src = tmp_path / "src"
+    with src.open("wb") as f:
+        for _ in range(size // (16 * MiB)):
+            f.write(os.urandom(16 * MiB))
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_CHILD, alice.storage_url, alice.token, cont, str(src),
+         str(tmp_path / "dst")],
+        check=True, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    peak_mib = int(out.stdout.strip().splitlines()[-1])
+    # ~50 MiB interpreter floor + 4 requests x 16 MiB; far below the file's 384 MiB.
+    assert peak_mib < 200, f"peak RSS {peak_mib} MiB"
+    assert (tmp_path / "dst").stat().st_size == size
