@@ -61,6 +61,7 @@ class Filesystem:
         self.stats: StatCache[Node] = StatCache(
             self.opts.attr_timeout, self.opts.dir_timeout, self.opts.max_cached_entries
         )
+        self.opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # the user's data
         self.blocks = BlockCache(self.opts.cache_dir / "blocks", self.opts.cache_size)
         self.read_pool = ThreadPoolExecutor(self.opts.read_threads, "pithosfs-read")
         self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")

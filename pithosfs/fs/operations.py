@@ -159,6 +159,12 @@ class Operations(fuse.Operations):
         return 0
 
     @_op
+    def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
+        # Directory changes are synchronous requests to the server: nothing to flush.
+        self.core.lookup(path)
+        return 0
+
+    @_op
     def release(self, path: str, fh: int) -> int:
         self.core.files.release(fh)
         return 0

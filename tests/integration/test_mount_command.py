@@ -146,3 +146,21 @@ def test_killed_mount_leaves_no_half_written_object(mount_factory, unique_name: 
     force_unmount(m.path)
     names = [o.name for o in m.client.list_objects(unique_name, "", None, False)]
     assert names == [], names  # nothing committed, so nothing half-written is visible
+
+
+def test_umount_of_a_busy_mount_fails_with_a_reason(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str], unique_name: str
+) -> None:
+    mp = tmp_path / "mnt"
+    storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    try:
+        assert run("mount", str(mp), "--url", storage, "--token", ALICE[1], env=env).returncode == 0
+        (mp / unique_name).mkdir()
+        with open(mp / unique_name / "open", "w") as f:
+            f.write("still open")
+            busy = run("umount", str(mp), env=env)
+            assert busy.returncode == 1 and "busy" in busy.stderr.lower(), busy.stderr
+            assert os.path.ismount(mp)
+        assert run("umount", str(mp), env=env).returncode == 0
+    finally:
+        force_unmount(mp)
