@@ -142,6 +142,7 @@ class BlockStore:
         free: queue.Queue[mmap.mmap] = queue.Queue()
         buffers: list[mmap.mmap] = []
         futures: list[Future[tuple[str, Path | None]]] = []
+        view: memoryview | None = None
         try:
             while True:
                 if free.empty() and len(buffers) < MAX_PENDING_BLOCKS:
@@ -149,8 +150,8 @@ class BlockStore:
                     free.put(buffers[-1])
                 buf = free.get()
                 view = memoryview(buf)[: self.block_size]
-                n = fill(view)
-                del view
+                n = fill(view)  # type: ignore[arg-type]
+                view = None
                 if n == 0:
                     free.put(buf)
                     break
@@ -176,8 +177,12 @@ class BlockStore:
         finally:
             for future in futures:
                 future.exception()  # wait: no worker may still use a buffer
+            view = None  # drop our export of the last buffer
             for buf in buffers:
-                buf.close()
+                try:
+                    buf.close()
+                except BufferError:  # a traceback still holds a view: freed with it
+                    pass
 
     def _stage_buffer(self, buf: mmap.mmap, n: int) -> tuple[str, Path | None]:
         view = memoryview(buf)

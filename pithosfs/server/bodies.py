@@ -9,7 +9,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from pithosfs.server.errors import BadRequest, ClientDisconnected
 
@@ -43,7 +43,7 @@ class RequestBody:
         parts: list[bytes] = []
         got = 0
         while got < n:
-            chunk = self._stream.read(n - got)
+            chunk = _guarded(self._stream.read, n - got)
             if not chunk:
                 break
             parts.append(chunk)
@@ -72,14 +72,14 @@ class RequestBody:
         got = 0
         if direct and self._remaining is not None:
             while got < want:
-                n = rfile.readinto_fast(view[got:want])  # type: ignore[union-attr]
+                n = _guarded(rfile.readinto_fast, view[got:want])  # type: ignore[union-attr]
                 if not n:
                     break
                 got += n
             self._stream.remaining -= got  # type: ignore[attr-defined]
         else:
             while got < want:
-                data = self._stream.read(want - got)
+                data = _guarded(self._stream.read, want - got)
                 if not data:
                     break
                 view[got : got + len(data)] = data
@@ -118,6 +118,14 @@ class RequestBody:
         for chunk in self.blocks(1024 * 1024):
             f.write(chunk)
         return Spool(f, self.received)
+
+
+def _guarded(read: Callable[[Any], Any], arg: Any) -> Any:
+    """A socket error or timeout while reading a body is a disconnect, not a server fault."""
+    try:
+        return read(arg)
+    except OSError as exc:
+        raise ClientDisconnected(str(exc)) from exc
 
 
 class Spool:

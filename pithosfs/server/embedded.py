@@ -26,6 +26,7 @@ from pithosfs.server.fastio import fast_makefile
 log = logging.getLogger(__name__)
 
 WORKER_THREADS = 32
+MAX_DRAIN = 1024 * 1024
 
 
 class JsonFaultRequest(cheroot_server.HTTPRequest):
@@ -38,6 +39,13 @@ class JsonFaultRequest(cheroot_server.HTTPRequest):
             key = "requestEntityTooLarge" if code in ("413", "414") else "badRequest"
             msg = json.dumps({key: {"code": int(code), "message": msg, "details": ""}})
         super().simple_response(status, msg)
+
+    def send_headers(self) -> None:
+        # cheroot drains an unread body in ONE read before reusing the connection;
+        # for an upload refused early that could be gigabytes in memory, so close instead.
+        if getattr(self.rfile, "remaining", 0) > MAX_DRAIN:
+            self.close_connection = True
+        super().send_headers()
 
 
 class JsonFaultConnection(cheroot_server.HTTPConnection):
