@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -414,3 +415,61 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path):
     # between the two sizes.
     assert large < 8 * 1024 * 1024, large
     assert large < small + 4 * 1024 * 1024, (small, large)
+
+
+# -- threads ----------------------------------------------------------------------------
+
+
+def test_concurrent_writers_readers_and_commits(opener: Opener, store: FakeStore):
+    """FUSE calls in from many threads: disjoint writers, readers and commits interleave."""
+    size = 64 * BS
+    store.put_object("c", "mt", bytes(size))
+    f = opener.open("mt")
+    errors: list[BaseException] = []
+    final: dict[int, bytes] = {}
+
+    def writer(worker: int) -> None:
+        rng = random.Random(worker)
+        try:
+            region = range(worker * 16 * BS, (worker + 1) * 16 * BS)
+            for _ in range(300):
+                off = rng.randrange(region.start, region.stop - 8)
+                data = rng.randbytes(rng.randrange(1, min(40, region.stop - off)))
+                f.write(off, data)
+                for i, b in enumerate(data):
+                    final[off + i] = b
+                assert f.read(off, len(data)) == data  # own writes visible at once
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    def committer() -> None:
+        try:
+            for _ in range(20):
+                f.commit()
+                time.sleep(0.002)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    threads.append(threading.Thread(target=committer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    f.commit()
+    expected = bytearray(size)
+    for off, b in final.items():
+        expected[off] = b
+    assert opener.content("mt") == bytes(expected)
+    assert f.read(0, size) == bytes(expected)
+
+
+def test_discard_with_background_uploads_in_flight(opener: Opener, store: FakeStore):
+    f = opener.open("gone", new=True)
+    f.write(0, payload(200 * BS))
+    f.discard()  # must neither hang nor raise, whatever the pool is doing
+    with pytest.raises(ValueError):
+        f.read(0, 1)
+    with pytest.raises(Exception, match="Object does not exist"):
+        store.head_object("c", "gone")
