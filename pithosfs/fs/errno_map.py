@@ -40,6 +40,7 @@ _TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (store.MissingBlocks, errno.EIO),  # the write path resolves these; reaching here is a bug
     (store.Conflict, errno.ENOTEMPTY),  # 409 on DELETE: a non-empty container
     (store.BadRequest, errno.EINVAL),
+    (store.Unsupported, errno.EOPNOTSUPP),  # a plain Swift container: no hashmaps, no updates
     (OSError, 0),  # placeholder: an OSError keeps its own errno (see below)
 )
 

@@ -29,6 +29,7 @@ from pithosfs.fs.errno_map import to_errno
         (fs.InvalidArgument("x"), errno.EINVAL),
         (fs.CrossDevice("x"), errno.EXDEV),
         (store.BadRequest("x"), errno.EINVAL),
+        (store.Unsupported("x"), errno.EOPNOTSUPP),
         (store.ServerError("x"), errno.EIO),
         (store.TransportError("x"), errno.EIO),
         (store.MissingBlocks(["ab"]), errno.EIO),
