@@ -415,7 +415,7 @@ class FakeStore:
             cont = self._container(container)
             v.check_object_name(name)
             self._check_preconditions(cont.paths.get(name), if_match, if_none_match)
-            norm = {k: val for k, val in v.normalise_meta(meta).items() if val}
+            norm = v.normalise_meta(meta)  # replace keeps empty values (as the backend does)
             hashes = self._hash_data(data)
             path, ver = self._commit(container, name, len(data), hashes, content_type, norm)
             return self._info(name, path, ver, False)
@@ -458,7 +458,7 @@ class FakeStore:
             missing = list(dict.fromkeys(h for h in hashes if h not in self._blocks))
             if missing:
                 raise MissingBlocks(missing, method="PUT", path=f"{container}/{name}")
-            norm = {k: val for k, val in v.normalise_meta(meta).items() if val}
+            norm = v.normalise_meta(meta)  # replace keeps empty values (as the backend does)
             stored = hashes if size else [protocol.EMPTY_SHA256]
             path, ver = self._commit(container, name, size, stored, content_type, norm)
             return self._info(name, path, ver, False)

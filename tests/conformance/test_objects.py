@@ -177,3 +177,25 @@ def test_names_with_odd_characters(store: ObjectStore, container: str):
 def test_object_name_too_long_is_bad_request(store: ObjectStore, container: str):
     with pytest.raises(BadRequest):
         store.put_object(container, "x" * 1025, b"")
+
+
+def test_meta_limits_and_empty_values(store: ObjectStore, container: str):
+    # PUT replaces all meta and stores empty values; with ?update an empty value deletes.
+    store.put_object(container, "lim", b"x", meta={"empty": "", "kept": "1"})
+    assert store.head_object(container, "lim").meta == {"Empty": "", "Kept": "1"}
+    store.update_meta(container, "lim", {"empty": ""})
+    assert store.head_object(container, "lim").meta == {"Kept": "1"}
+    store.update_meta(container, "lim", {f"k{i}": "v" for i in range(31)})
+    assert len(store.head_object(container, "lim").meta or {}) == 32
+    with pytest.raises(BadRequest):
+        store.update_meta(container, "lim", {"one_too_many": "v"})
+    with pytest.raises(BadRequest):
+        store.update_meta(container, "lim", {"long": "v" * 257})
+    assert len(store.head_object(container, "lim").meta or {}) == 32
+
+
+def test_update_meta_without_keys_changes_nothing(store: ObjectStore, container: str):
+    before = store.put_object(container, "same", b"x", meta={"a": "1"})
+    store.update_meta(container, "same", {})
+    after = store.head_object(container, "same")
+    assert after.version == before.version and after.meta == {"A": "1"}
