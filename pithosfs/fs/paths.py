@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from pithosfs import protocol
-from pithosfs.fs.errors import NameTooLong, NoEntry, ReadOnly
+from pithosfs.fs.errors import InvalidArgument, NameTooLong, NoEntry, ReadOnly
 
 # Hidden names owned by virtual layers (interface.md section 3). They never
 # appear in readdir; until their layers exist, lookups fail and writes are refused.
@@ -74,8 +74,15 @@ ROOT = Location(Kind.ROOT)
 
 
 def parse(path: str) -> Location:
-    """Split a mount path. Raises NoEntry for reserved names, NameTooLong over the limits."""
+    """Split a mount path. NoEntry for reserved names, NameTooLong over the limits,
+    InvalidArgument for names that are not UTF-8."""
     parts = [p for p in path.split("/") if p]
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+        raise InvalidArgument(
+            "Pithos+ names are Unicode: this name is not valid UTF-8", path
+        ) from None
     if any(p in RESERVED_NAMES for p in parts):
         raise NoEntry("reserved name (not available yet)", path)
     if not parts:

@@ -168,3 +168,27 @@ def test_libfuse2_fallback(
     sh(f"cp {src} {m.path}/{unique_name}/f")
     sh(f"cmp {src} {m.path}/{unique_name}/f")
     assert m.client.head_object(unique_name, "f").size == src.stat().st_size
+
+
+def test_non_utf8_name_is_refused_cleanly(mnt: Path) -> None:
+    with pytest.raises(OSError) as info:
+        open(os.path.join(os.fsencode(mnt), b"caf\xe9"), "wb").close()
+    assert info.value.errno == errno.EINVAL
+
+
+def test_parallel_writers_and_readers(mnt: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    blobs = {f"p{i}": os.urandom(300_000 + i * 77_777) for i in range(8)}
+
+    def work(name: str) -> bool:
+        path = mnt / name
+        for _ in range(3):
+            path.write_bytes(blobs[name])
+            if path.read_bytes() != blobs[name]:
+                return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(work, blobs))
+    assert sorted(os.listdir(mnt)) == sorted(blobs)

@@ -58,3 +58,11 @@ def test_name_limits_checked_before_sending():
     paths.parse("/c/" + "/".join(["x" * 200] * 5) + "/" + "y" * 19)  # 1023 chars
     with pytest.raises(NameTooLong):
         paths.parse("/c/" + "/".join(["x" * 200] * 5) + "/" + "y" * 30)
+
+
+def test_non_utf8_names_are_invalid():
+    from pithosfs.fs.errors import InvalidArgument
+
+    bad = b"/c/caf\xe9".decode("utf-8", "surrogateescape")  # Latin-1 bytes from a shell
+    with pytest.raises(InvalidArgument):
+        paths.parse(bad)
