@@ -368,6 +368,7 @@ class Filesystem:
             self.files.unlinked(dst.path)  # open handles there no longer commit
 
     def _rename_dir(self, node: Node, src: Location, dst: Location) -> None:
+        self.files.commit_tree(src.path)  # open files below are moved with what they hold
         if node.info is not None:
             # The marker exists: one recursive server-side MOVE of the prefix (spec 4.5).
             self.store.move_object(src.container, src.key, dst.container, dst.key, recursive=True)
@@ -375,6 +376,7 @@ class Filesystem:
             for item in list(self.store.list_objects(src.container, src.prefix, None, False)):
                 rest = item.name[len(src.prefix) :]
                 self.store.move_object(src.container, item.name, dst.container, dst.prefix + rest)
+        self.files.renamed_tree(src, dst)
         self.stats.forget_tree(src.path)
         self.stats.forget_tree(dst.path)
         self.stats.put(dst.path, node if node.info is None else self._head(dst))

@@ -268,6 +268,23 @@ class FileTable:
             if entry.staged is not None:
                 entry.staged.container, entry.staged.name = new.container, new.key
 
+    def commit_tree(self, directory: str) -> None:
+        """Commit every open file below `directory` (before the directory is moved)."""
+        below = directory.rstrip("/") + "/"
+        with self._lock:
+            entries = [e for p, e in self._by_path.items() if p.startswith(below)]
+        for entry in entries:
+            self.commit(entry)
+
+    def renamed_tree(self, src: Location, dst: Location) -> None:
+        """A directory was moved: open files below it follow (later commits use new names)."""
+        below = src.path.rstrip("/") + "/"
+        with self._lock:
+            moved = [p for p in self._by_path if p.startswith(below)]
+        for old in moved:
+            rest = old[len(below) :]
+            self.renamed(old, Location(Kind.ENTRY, dst.container, dst.prefix + rest))
+
     def update_meta(self, path: str, updates: Mapping[str, str]) -> bool:
         """Record mode/mtime for an open file; True if it has unsaved data (applied at commit)."""
         entry = self._entry(path)

@@ -156,3 +156,15 @@ def test_quota_exceeded_is_edquot_at_close(fs, store):
     assert to_errno(info.value) == errno.EDQUOT
     fs.files.release(fh)
     assert [o.name for o in store.list_objects("c")] == []
+
+
+def test_directory_renamed_while_a_file_inside_is_open(fs, store):
+    fs.mkdir("/c/d", 0o755)
+    fh = fs.files.create("/c/d/f", 0o644, os.O_WRONLY | os.O_CREAT)
+    fs.files.write(fh, 0, b"before")
+    fs.rename("/c/d", "/c/e")
+    fs.files.write(fh, 6, b"+after")
+    fs.files.release(fh)
+    names = sorted(o.name for o in store.list_objects("c", "", None))
+    assert names == ["e", "e/f"]
+    assert content(store, "e/f") == b"before+after"
