@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -164,3 +165,25 @@ def test_umount_of_a_busy_mount_fails_with_a_reason(
         assert run("umount", str(mp), env=env).returncode == 0
     finally:
         force_unmount(mp)
+
+
+def test_server_gone_gives_eio_not_a_hang(fuse_ok: None, tmp_path: Path, unique_name: str) -> None:
+    from pithosfs.server import EmbeddedServer
+    from tests.integration.conftest import start_mount, stop_mount
+
+    srv = EmbeddedServer(tmp_path / "data", host="127.0.0.1", port=0, users=dict([ALICE]))
+    srv.start()
+    m = start_mount(srv, ALICE, tmp_path / "m")
+    try:
+        (m.path / unique_name).mkdir()
+        (m.path / unique_name / "f").write_text("x")
+        srv.stop()
+        time.sleep(2.5)  # past the attribute timeout: the next stat must ask the server
+        started = time.monotonic()
+        with pytest.raises(OSError) as info:
+            (m.path / unique_name / "g").write_text("y")
+        assert info.value.errno == errno.EIO
+        assert time.monotonic() - started < 60
+        assert m.proc.poll() is None  # the mount survives and keeps answering
+    finally:
+        stop_mount(m)
