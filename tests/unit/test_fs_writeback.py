@@ -473,3 +473,20 @@ def test_discard_with_background_uploads_in_flight(opener: Opener, store: FakeSt
         f.read(0, 1)
     with pytest.raises(Exception, match="Object does not exist"):
         store.head_object("c", "gone")
+
+
+def test_base_block_the_server_lost_is_sent_from_our_side(
+    store: FakeStore, pool: concurrent.futures.Executor, tmp_path: Path
+):
+    """A 409 naming a block we reuse from the base: fetch it (local cache) and send it."""
+    data = payload(3 * BS)
+    info = store.put_object("c", "lost", data)
+    cached = {i: data[i * BS : (i + 1) * BS] for i in range(3)}  # e.g. the block cache
+    f = StagedFile(store, "c", "lost", info, tmp_path, cached.__getitem__, pool)
+    f.write(2 * BS + 1, b"new")
+    with store._lock:  # the server lost block 0 (what a real one should never do)
+        del store._blocks[protocol.block_hash_hex(cached[0])]
+    f.commit()
+    assert (
+        store.read_range("c", "lost", 0, 1000) == data[: 2 * BS + 1] + b"new" + data[2 * BS + 4 :]
+    )
