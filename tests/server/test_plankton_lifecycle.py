@@ -375,3 +375,25 @@ def test_shared_images_lists_shared_but_not_public_images_of_that_owner(
     assert public not in ids and private not in ids
     mine = bob_img.request("GET", f"/shared-images/{BOB[0]}").json()["shared_images"]
     assert not {i["image_id"] for i in mine} & {shared, public, private}
+
+
+def test_hashmap_put_overwrite_keeps_the_image(api: Api, img: ImageApi, cont: str) -> None:
+    image_id = registered(api, img, cont)
+    other = upload(api, cont, "other.img", b"other bytes")
+    hashes = api.hashmap(cont, "other.img")["hashes"]
+    resp = api.put_hashmap(cont, "disk.img", 11, hashes)
+    assert resp.status_code == 201, resp.text
+    info = img.info(image_id)
+    assert (info["size"], info["checksum"]) == ("11", other["hash"])
+    assert info["properties"] == {"os": "debian", "user": "root"}
+
+
+def test_image_in_an_unversioned_container(api: Api, img: ImageApi, unique_name: str) -> None:
+    cont = api.make_container(unique_name, headers={"X-Container-Policy-Versioning": "none"})
+    image_id = registered(api, img, cont)
+    assert img.update(image_id, {"Extra": "1"}).status_code == 200
+    api.put_object(cont, "disk.img", b"rewritten")
+    info = img.info(image_id)
+    assert info["size"] == "9"
+    assert info["properties"] == {"os": "debian", "user": "root", "extra": "1"}
+    assert len(api.versions(cont, "disk.img")) == 1
