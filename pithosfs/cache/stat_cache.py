@@ -61,6 +61,12 @@ class _Listing:
     expires: float
 
 
+# Own writes are remembered per directory for listings still in flight: at most this
+# many per directory, and when pruning, those older than this many seconds go.
+RECENT_PER_DIR = 10_000
+RECENT_HORIZON = 300.0
+
+
 def _join(directory: str, name: str) -> str:
     return directory.rstrip("/") + "/" + name
 
@@ -90,6 +96,10 @@ class StatCache(Generic[V]):
         # GUARDED_BY(_lock); INVARIANT: len(_entries) <= max_entries, len(_dirs) <= max_dirs
         self._entries: OrderedDict[str, _Entry[V]] = OrderedDict()
         self._dirs: OrderedDict[str, _Listing] = OrderedDict()
+        # GUARDED_BY(_lock): directory -> {name: (when, present)} of recent own writes and
+        # lookups, so a listing requested before them cannot undo them (see fill_dir).
+        self._recent: dict[str, dict[str, tuple[float, bool]]] = {}
+        self._notes = 0  # GUARDED_BY(_lock): own writes noted, to sweep _recent now and then
 
     # -- queries -----------------------------------------------------------
     def get(self, path: str) -> V | _Missing | None:
@@ -162,6 +172,8 @@ class StatCache(Generic[V]):
             for name, value in children.items():
                 self._put_locked(_join(directory, name), value, now, from_listing_at=started)
             self._dirs[directory] = _Listing(names, now + self.dir_ttl)
+            # Own writes older than this listing's start are in it (or superseded by it).
+            self._prune_recent_locked(directory, started)
             self._dirs.move_to_end(directory)
             while len(self._dirs) > self.max_dirs:
                 self._dirs.popitem(last=False)
@@ -190,8 +202,18 @@ class StatCache(Generic[V]):
 
     def _note_child_locked(self, path: str, present: bool) -> None:
         parent, name = _split(path)
+        if not name:
+            return
+        recent = self._recent.setdefault(parent, {})
+        recent[name] = (self._clock(), present)
+        if len(recent) > RECENT_PER_DIR:
+            self._prune_recent_locked(parent, self._clock() - RECENT_HORIZON)
+        self._notes += 1
+        if self._notes % 4096 == 0:  # bound the directories never listed again
+            for directory in list(self._recent):
+                self._prune_recent_locked(directory, self._clock() - RECENT_HORIZON)
         listing = self._dirs.get(parent)
-        if listing is None or not name:
+        if listing is None:
             return
         if present:
             listing.names.add(name)
@@ -202,14 +224,18 @@ class StatCache(Generic[V]):
         self, directory: str, started: float, present: bool
     ) -> Iterable[str]:
         """Children created (present=True) or deleted (False) by own writes after `started`."""
-        prefix = directory.rstrip("/") + "/"
-        for key, entry in self._entries.items():
-            if (entry.value is not None) != present:
-                continue
-            if entry.stamp > started and key.startswith(prefix):
-                rest = key[len(prefix) :]
-                if rest and "/" not in rest:
-                    yield rest
+        for name, (stamp, was_present) in self._recent.get(directory, {}).items():
+            if stamp > started and was_present == present:
+                yield name
+
+    def _prune_recent_locked(self, directory: str, before: float) -> None:
+        recent = self._recent.get(directory)
+        if recent is None:
+            return
+        for name in [n for n, (stamp, _) in recent.items() if stamp <= before]:
+            del recent[name]
+        if not recent:
+            del self._recent[directory]
 
     def _trim_locked(self) -> None:
         while len(self._entries) > self.max_entries:

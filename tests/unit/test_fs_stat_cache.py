@@ -106,3 +106,12 @@ def test_root_is_never_missing_from_its_own_listing():
     cache.put("/", V(0))
     assert cache.get("/") == V(0)
     assert cache.listing("/") == ["c"]
+
+
+def test_own_write_memory_is_pruned_by_listings():
+    cache, clock = make()
+    for i in range(100):
+        cache.put(f"/c/d/f{i}", V(i))
+    clock.t += 1
+    cache.fill_dir("/c/d", {f"f{i}": V(i) for i in range(100)}, cache.now())
+    assert cache._recent == {}  # the listing covers them all
