@@ -151,6 +151,11 @@ class StatCache(Generic[V]):
         with self._lock:
             self._entries.pop(path, None)
 
+    def forget_listing(self, path: str) -> None:
+        """Drop the listing of `path` (an emptied directory); O(1), unlike forget_tree."""
+        with self._lock:
+            self._dirs.pop(path, None)
+
     def forget_tree(self, path: str) -> None:
         """Drop `path`, everything below it and its listings (after a directory rename)."""
         below = path.rstrip("/") + "/"

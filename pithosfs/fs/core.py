@@ -258,7 +258,7 @@ class Filesystem:
         elif node.info is not None:
             self.store.delete_object(loc.container, loc.key)
         # An implied directory with no children is already gone: nothing to delete.
-        self.stats.forget_tree(loc.path)
+        self.stats.forget_listing(loc.path)
         self.stats.put_missing(loc.path)
         self._keep_parent(loc.parent)
 
