@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
-from pithosfs.protocol import MAX_OBJECT_NAME, is_hex_digest
+from werkzeug.exceptions import HTTPException
+from werkzeug.formparser import parse_form_data
+
+from pithosfs.protocol import MAX_OBJECT_NAME, MAX_UPLOAD_SIZE, is_hex_digest
 from pithosfs.server.backend import Backend
+from pithosfs.server.bodies import RequestBody
 from pithosfs.server.controllers.base import (
     Context,
     base_url,
@@ -242,6 +248,8 @@ class ObjectController:
         sharing, public, check = sharing_of(req), public_of(req), write_check(req)
         ctype = req.header("Content-Type")
         source_hdr = req.header("X-Source-Object")
+        if (ctype or "").lower().startswith("multipart/form-data"):
+            return self._form_upload(req, account, container, name, meta)
         if ctype != "application/octet-stream" and source_hdr is None:
             serial = backend.update_object_meta(
                 req.user,
@@ -289,6 +297,53 @@ class ObjectController:
         )
         req.drain()
         return Response(204, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+
+    def _form_upload(
+        self, req: Req, account: str, container: str, name: str, meta: dict[str, str]
+    ) -> Response:
+        """HTML form upload (spec 4.6): file field X-Object-Data, stored like a PUT."""
+        backend = self.ctx.backend
+
+        def spool(*_args: object, **_kwargs: object) -> BinaryIO:
+            return tempfile.TemporaryFile(dir=backend.blocks.tmp_dir)
+
+        try:
+            _stream, _form, files = parse_form_data(
+                req.environ,
+                stream_factory=spool,
+                max_content_length=MAX_UPLOAD_SIZE,
+                max_form_parts=64,
+                silent=False,
+            )
+        except (ValueError, HTTPException):
+            raise BadRequest("Invalid form data") from None
+        upload = files.get("X-Object-Data")
+        if upload is None:
+            raise BadRequest("Missing X-Object-Data field")
+        try:
+            stream = upload.stream
+            stream.seek(0, 2)
+            size = stream.tell()
+            stream.seek(0)
+            info = backend.put_object(
+                req.user,
+                account,
+                container,
+                name,
+                RequestBody(stream, size, MAX_UPLOAD_SIZE),
+                type=upload.mimetype or "application/octet-stream",
+                meta=meta,
+                sharing=sharing_of(req),
+                public=public_of(req),
+                check=write_check(req),
+            )
+        finally:
+            for f in files.values():
+                f.close()
+        headers = [("ETag", info.hash), ("X-Object-Version", str(info.serial))]
+        return Response(
+            201, [*headers, ("Content-Type", "text/plain; charset=UTF-8")], info.hash.encode()
+        )
 
     def DELETE(self, req: Req, account: str, container: str, name: str) -> Response:
         self.ctx.backend.delete_object(
