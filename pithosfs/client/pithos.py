@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -64,6 +65,7 @@ class PithosClient(ObjectWrites):
         self.page_limit = page_limit
         self._block_info: dict[str, tuple[int, str, bool]] = {}  # GUARDED_BY(_block_info_lock)
         self._block_info_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None  # GUARDED_BY(_block_info_lock)
 
     # -- construction ----------------------------------------------------------
     @classmethod
@@ -109,7 +111,20 @@ class PithosClient(ObjectWrites):
         self.endpoints = eps
         return eps.token, eps.storage_url
 
+    def executor(self) -> ThreadPoolExecutor:
+        """The pool bulk transfers run on: `workers` threads, created once, reused."""
+        with self._block_info_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.workers, thread_name_prefix="pithos-xfer"
+                )
+            return self._executor
+
     def close(self) -> None:
+        with self._block_info_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
         self.transport.close()
 
     def for_account(self, account: str) -> PithosClient:

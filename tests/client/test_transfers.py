@@ -199,6 +199,8 @@ def test_client_memory_is_bounded_by_requests_in_flight_not_file_size(alice, con
         check=True, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     peak_mib = int(out.stdout.strip().splitlines()[-1])
-    # ~50 MiB interpreter floor + 4 requests x 16 MiB; far below the file's 384 MiB.
-    assert peak_mib < 200, f"peak RSS {peak_mib} MiB"
+    # Measured: 120-210 MiB (a ~50 MiB interpreter floor, 4 requests x 16 MiB, and
+    # allocator slack that grows when the server answers slowly). Holding the
+    # file would need more than its 384 MiB; the bound sits between the two.
+    assert peak_mib < 300, f"peak RSS {peak_mib} MiB"
     assert (tmp_path / "dst").stat().st_size == size
