@@ -357,7 +357,9 @@ class StreamingUpload:
         self._lengths: dict[int, int] = {}
         self._sent: set[str] = set()
         self._next = 0
-        self._pool = _BoundedPool(executor_of(client, client.workers), 2 * client.workers)
+        self._executor = executor_of(client, client.workers)
+        self._owns_executor = not callable(getattr(client, "executor", None))
+        self._pool = _BoundedPool(self._executor, 2 * client.workers)
         self._closed = False
 
     def add_block(self, data: bytes) -> str:
@@ -405,6 +407,8 @@ class StreamingUpload:
         except BaseException:
             self._pool.cancel()
             raise
+        finally:
+            self._release_executor()
         count = self._next
         if size is None:
             size = sum(self._lengths.get(i, 0) for i in range(count))
@@ -433,6 +437,11 @@ class StreamingUpload:
         with self._lock:
             self._closed = True
         self._pool.cancel()
+        self._release_executor()
+
+    def _release_executor(self) -> None:
+        if self._owns_executor:
+            self._executor.shutdown(wait=True)
 
     def __enter__(self) -> StreamingUpload:
         return self
