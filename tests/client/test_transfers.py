@@ -204,3 +204,13 @@ def test_client_memory_is_bounded_by_requests_in_flight_not_file_size(alice, con
     # file would need more than its 384 MiB; the bound sits between the two.
     assert peak_mib < 300, f"peak RSS {peak_mib} MiB"
     assert (tmp_path / "dst").stat().st_size == size
+
+
+def test_interrupted_upload_resumes_with_the_missing_blocks_only(client, cont, tmp_path):
+    data = _random_file(tmp_path / "f", 6 * BS)
+    client.upload_blocks(cont, [data[: 3 * BS]])  # an earlier attempt stored half the blocks
+    before = client.stats.snapshot()
+    client.upload_file(cont, "resumed", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert 3 * BS <= diff.by_method["POST"].bytes_sent < 3 * BS + 4096
+    assert client.read_range(cont, "resumed", 0, len(data)) == data
