@@ -19,12 +19,15 @@ the new file needs no more of it than the base had; otherwise it is
 materialised, its tail zeroed, and hashed afresh.
 
 Sequential writers get their completed blocks uploaded in the background
-(`upload_pool`), skipping blocks the server is known to hold (the base's own
+(`upload_pool`, writeback_background.py), skipping blocks the server is known to hold (the base's own
 hashmap, `KnownBlocks`), so close() mostly finds the data already there and a
-re-copy of known content uploads nothing. `commit()` sends one hashmap PUT,
-conditional on the base (If-Match: the base's reported hash, which is what the
-server compares, even when its hash differs from a fresh one after partial
-updates), uploads exactly the blocks the server reports missing, and PUTs again.
+re-copy of known content uploads nothing. `commit()` first lets the pool send
+the remaining changed blocks by the same rule (in parallel; the server-known
+ones are skipped), then sends one hashmap PUT, conditional on the base
+(If-Match: the base's reported hash, which is what the server compares, even
+when its hash differs from a fresh one after partial updates). If the server
+still reports blocks missing (409), exactly those are uploaded and the PUT
+repeated. A file of one block or less is committed with a single plain PUT.
 
 Locking. `_lock` guards all state and the staging file; every public method
 takes it. Network calls made while holding it: materialising a base block
@@ -40,20 +43,19 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, PithosError, PreconditionFailed
 from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.staging import StagingFile
+from pithosfs.fs.writeback_background import BackgroundUploads
+from pithosfs.fs.writeback_blocks import LocalBlock, container_geometry
 from pithosfs.fs.writeback_upload import (
     DEFAULT_BATCH_BYTES,
     KnownBlocks,
     batches,
-    send_batch,
     upload_window,
 )
 
@@ -64,47 +66,9 @@ EMPTY = protocol.EMPTY_SHA256
 MAX_COMMIT_ROUNDS = 4
 # Block data commit() keeps in flight (memory bound, independent of file size).
 DEFAULT_UPLOAD_BUFFER = 16 * 1024 * 1024
-# Background tasks poll for the lock this often, so they notice a commit and step aside.
-_BG_LOCK_POLL = 0.05
-
-# Block geometry per (store, container): it is backend-wide and never changes,
-# so one container HEAD per process is enough. Weak keys: stores come and go in tests.
-_GEOMETRY: weakref.WeakKeyDictionary[object, dict[str, tuple[int, str]]] = (
-    weakref.WeakKeyDictionary()
-)
-_GEOMETRY_LOCK = threading.Lock()
 
 
-def _container_geometry(store: ObjectStore, container: str) -> tuple[int, str]:
-    with _GEOMETRY_LOCK:
-        try:
-            cached = _GEOMETRY.get(store, {}).get(container)
-        except TypeError:  # a store that cannot be weakly referenced
-            cached = None
-    if cached is not None:
-        return cached
-    info = store.container_info(container)
-    geometry = (info.block_size, info.block_hash)
-    with _GEOMETRY_LOCK:
-        try:
-            _GEOMETRY.setdefault(store, {})[container] = geometry
-        except TypeError:
-            pass
-    return geometry
-
-
-@dataclass
-class _LocalBlock:
-    """A block whose bytes are in the staging file."""
-
-    gen: int = 0  # bumped on every change of its bytes
-    dirty: bool = True  # changed since the last successful commit
-    hash_key: tuple[int, int] | None = None  # (gen, length) that `hash` was computed for
-    hash: str = ""
-    on_server: tuple[int, int] | None = None  # (gen, length) the server is known to hold
-
-
-class StagedFile:
+class StagedFile(BackgroundUploads):
     """One open-for-write object. See the module docstring for model and locking."""
 
     def __init__(
@@ -149,7 +113,7 @@ class StagedFile:
         self._commit_lock = threading.Lock()
         self._hashmap_lock = threading.Lock()
         self._staging = StagingFile(staging_dir)
-        self._local: dict[int, _LocalBlock] = {}
+        self._local: dict[int, LocalBlock] = {}
         self._size = 0 if (truncate or base is None) else base.size
         self._base_extent = self._size  # base bytes past this read as zeros
         # Hashmap of the base, fetched only when a base block must be committed
@@ -206,7 +170,7 @@ class StagedFile:
 
     def _ensure_geometry(self) -> tuple[int, str]:
         if self._geometry is None:
-            self._geometry = _container_geometry(self._store, self.container)
+            self._geometry = container_geometry(self._store, self.container)
         return self._geometry
 
     def _block_length(self, index: int, bs: int) -> int:
@@ -278,12 +242,12 @@ class StagedFile:
             self._hints_failed = True  # hints are optional; commit() will need it or not
             log.debug("no dedup hints for %s/%s: %s", self.container, self.name, exc)
 
-    def _materialise(self, index: int, bs: int, lo: int = 0, hi: int = 0) -> _LocalBlock:
+    def _materialise(self, index: int, bs: int, lo: int = 0, hi: int = 0) -> LocalBlock:
         """Make block `index` local, copying base bytes unless [lo, hi) will overwrite them all."""
         valid = self._base_valid(index, bs)
         if valid > 0 and (lo > 0 or hi < valid) and not self._known_zero(index):
             self._staging.write(index * bs, self._fetch_base(index, valid, bs))
-        blk = _LocalBlock()
+        blk = LocalBlock()
         self._local[index] = blk
         return blk
 
@@ -367,83 +331,8 @@ class StagedFile:
             self._dirty = True
             self._run_end = -1
 
-    # -- background uploads --------------------------------------------------
-    def _note_sequential(self, offset: int, end: int, bs: int) -> None:
-        """Queue the blocks a sequential run has completed. Called with `_lock` held."""
-        if offset != self._run_end:
-            self._run_next_block = offset // bs
-        self._run_end = end
-        for index in range(self._run_next_block, end // bs):
-            fut = self._bg.get(index)
-            if fut is not None and not fut.running() and not fut.done():
-                continue  # still queued: it will read the newest bytes when it runs
-            try:
-                self._bg[index] = self._pool.submit(self._bg_upload, index)
-            except RuntimeError:  # pool shut down: commit() will send it
-                break
-        self._run_next_block = max(self._run_next_block, end // bs)
-
-    def _acquire_unless_committing(self) -> bool:
-        while not self._lock.acquire(timeout=_BG_LOCK_POLL):
-            if self._committing or self._closed:
-                return False
-        if self._committing or self._closed:
-            self._lock.release()
-            return False
-        return True
-
-    def _bg_upload(self, index: int) -> None:
-        """Pool task: send block `index` if it is still complete and the server may lack it."""
-        try:
-            bs, algorithm = self._ensure_geometry()
-            if not self._acquire_unless_committing():
-                return
-            try:
-                blk = self._local.get(index)
-                length = self._block_length(index, bs)
-                if blk is None or length < bs:
-                    return  # truncated away meanwhile; commit() decides
-                key = (blk.gen, length)
-                if blk.on_server == key:
-                    return
-                data = self._staging.read(index * bs, length)
-            finally:
-                self._lock.release()
-            block_hash = protocol.block_hash_hex(data, algorithm)
-            self._load_hints()
-            skipped = block_hash in self._known
-            if not skipped:
-                payload = data.rstrip(b"\0")
-                send_batch(self._store, self.container, ([block_hash], [payload]))
-                self._known.add(block_hash)
-            if not self._acquire_unless_committing():
-                return
-            try:
-                if not skipped:
-                    self.bg_uploaded_bytes += len(payload)
-                if self._local.get(index) is blk and blk.gen == key[0]:
-                    blk.hash_key, blk.hash, blk.on_server = key, block_hash, key
-            finally:
-                self._lock.release()
-        except Exception as exc:  # noqa: BLE001 - commit() re-sends whatever is missing
-            log.debug(
-                "background upload of %s/%s block %d failed: %s",
-                self.container,
-                self.name,
-                index,
-                exc,
-            )
-
-    def _settle_background(self) -> None:
-        """Cancel queued background uploads and wait for the running ones (no lock held)."""
-        with self._lock:
-            futures = list(self._bg.values())
-            self._bg.clear()
-        running = [f for f in futures if not f.cancel()]
-        concurrent.futures.wait(running)
-
     # -- commit --------------------------------------------------------------
-    def _local_hash(self, index: int, blk: _LocalBlock, bs: int, algorithm: str) -> str:
+    def _local_hash(self, index: int, blk: LocalBlock, bs: int, algorithm: str) -> str:
         length = self._block_length(index, bs)
         key = (blk.gen, length)
         if blk.hash_key != key:
@@ -493,7 +382,7 @@ class StagedFile:
         upload error; on failure the staged data stays for a retry.
         """
         with self._commit_lock:
-            self._settle_background()
+            self._flush_background()
             with self._lock:
                 self._check_open()
                 if not self._dirty:

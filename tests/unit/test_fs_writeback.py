@@ -322,7 +322,10 @@ def test_conflicting_change_fails_and_keeps_staged_data(opener: Opener, store: F
     with pytest.raises(PreconditionFailed):
         f.commit()
     assert opener.content("x") == b"theirs"
-    assert f.dirty and f.read(BS, 4) == b"mine" and f.pending_bytes() > 0
+    assert f.dirty and f.read(BS, 4) == b"mine"
+    with pytest.raises(PreconditionFailed):  # still staged, still conflicting: nothing dropped
+        f.commit()
+    assert f.dirty and f.read(BS, 4) == b"mine"
 
 
 def test_new_file_created_elsewhere_meanwhile_conflicts(opener: Opener, store: FakeStore):
