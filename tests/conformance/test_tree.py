@@ -227,3 +227,15 @@ def test_copy_and_move_across_containers(store: ObjectStore, container: str):
             except NotFound:
                 pass
         store.delete_container(other)
+
+
+def test_copy_and_move_onto_existing_destinations(store: ObjectStore, container: str):
+    src = store.put_object(container, "src", b"new content")
+    dst = store.put_object(container, "dst", b"old")
+    store.copy_object(container, "src", container, "dst")
+    copied = store.head_object(container, "dst")
+    assert copied.uuid not in (src.uuid, dst.uuid)  # a copy is a new object
+    assert copied.version > dst.version
+    assert dst.version in [e.version for e in store.list_versions(container, "dst")]
+    store.move_object(container, "src", container, "dst")
+    assert store.head_object(container, "dst").uuid == src.uuid  # a move keeps its identity
