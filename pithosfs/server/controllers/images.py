@@ -141,6 +141,8 @@ class ImageController:
         filters, sort_key, sort_dir = parse_list_params(req.args)
         images = self.plankton.list(req.user, filters, sort_key, sort_dir)
         items = [img.detail() if detail else img.short() for img in images]
+        if _bare_list_client(req):
+            return json_response(200, items)
         return json_response(200, {"images": items})
 
     def images_post(self, req: Req) -> Response:
@@ -193,6 +195,19 @@ class ImageController:
         return json_response(
             200, {"shared_images": [{"image_id": i, "can_share": False} for i in ids]}
         )
+
+
+def _bare_list_client(req: Req) -> bool:
+    """Whether to answer a list with a bare JSON array instead of `{"images": [...]}`.
+
+    kamaki 0.16 (and the kamaki develop we know) iterate the reply of
+    `GET /images/` as a list, as the Synnefo plankton views they were written
+    against return it; given the dict they fail with "string indices must be
+    integers". kamaki speaks through httplib, which sends neither User-Agent nor
+    Accept; every other client we know (curl, requests, browsers, our own
+    ImageClient, which accepts both shapes) sends at least one of them.
+    """
+    return req.header("User-Agent") is None and req.header("Accept") is None
 
 
 _MEMBER_ID = re.compile(r"^[\w@.\-]+$")

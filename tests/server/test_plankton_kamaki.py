@@ -1,0 +1,104 @@
+"""The users' own tool: the real kamaki 0.16 CLI (Python 2.7) against the embedded server.
+
+Skipped where kamaki is absent. It is installed with
+`~/.pyenv/versions/2.7.18/bin/pip install kamaki==0.16`; set PITHOSFS_KAMAKI to use
+another kamaki executable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ALICE, BOB, User
+from tests.server.pithos_http import Api
+from tests.server.plankton_api import ImageApi
+
+KAMAKI = Path(
+    os.environ.get("PITHOSFS_KAMAKI", str(Path.home() / ".pyenv/versions/2.7.18/bin/kamaki"))
+)
+
+pytestmark = pytest.mark.skipif(not KAMAKI.exists(), reason=f"kamaki not installed at {KAMAKI}")
+
+
+class Kamaki:
+    def __init__(self, home: Path, identity_url: str, token: str) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        self.rc = home / ".kamakirc"
+        self.rc.write_text(
+            "[global]\ndefault_cloud = local\n"
+            f'[cloud "local"]\nurl = {identity_url}\ntoken = {token}\n'
+        )
+
+    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HOME": str(self.home)}
+        proc = subprocess.run(
+            [str(KAMAKI), "-c", str(self.rc), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=self.home,
+        )
+        if ok:
+            assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+        return proc
+
+
+@pytest.fixture
+def kamaki(server: object, alice: User, tmp_path: Path) -> Kamaki:
+    return Kamaki(tmp_path / "alice", server.identity_url, alice.token)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def bob_kamaki(server: object, bob: User, tmp_path: Path) -> Kamaki:
+    return Kamaki(tmp_path / "bob", server.identity_url, bob.token)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def img(server: object, alice: User) -> ImageApi:
+    return ImageApi(server.image_url, alice.token)  # type: ignore[attr-defined]
+
+
+def registered_via_api(api: Api, img: ImageApi, cont: str, name: str) -> str:
+    api.put_object(cont, name, b"debian base " * 500)
+    loc = f"pithos://{api.account}/{cont}/{name}"
+    return str(img.register("Debian Base Alpha", loc, {"OS": "debian"})["id"])
+
+
+def test_kamaki_uploads_lists_modifies_and_unregisters(
+    api: Api, img: ImageApi, kamaki: Kamaki, bob_kamaki: Kamaki, cont: str
+) -> None:
+    image = kamaki.home / "debian_base3.diskdump"
+    image.write_bytes(os.urandom(5000))
+    kamaki.run("file", "upload", str(image), f"/{cont}")
+    assert api.read(cont, "debian_base3.diskdump") == image.read_bytes()
+    image_id = registered_via_api(api, img, cont, "debian_base3.diskdump")
+
+    out = kamaki.run("image", "list", "--output-format", "json").stdout
+    listed = {i["id"]: i for i in json.loads(out)}
+    assert listed[image_id]["name"] == "Debian Base Alpha"
+    out = kamaki.run("image", "list", "--name", "Debian Base Alpha").stdout
+    assert image_id in out
+
+    kamaki.run("image", "modify", image_id, "--member-add", BOB[0])
+    kamaki.run("image", "modify", image_id, "-p", "USER=root", "--name", "Renamed")
+    info = img.info(image_id)
+    assert info["name"] == "Renamed"
+    assert info["properties"] == {"os": "debian", "user": "root"}
+    out = kamaki.run("image", "list", "--members-of", image_id, "--output-format", "json").stdout
+    assert {m["member_id"] for m in json.loads(out)} == {ALICE[0], BOB[0]}
+    assert image_id in bob_kamaki.run("image", "list").stdout  # a member sees it
+
+    refused = bob_kamaki.run("image", "unregister", image_id, ok=False)
+    assert refused.returncode != 0
+    assert "403" in refused.stdout + refused.stderr
+    assert img.head(image_id).status_code == 200
+    kamaki.run("image", "unregister", image_id)
+    assert img.head(image_id).status_code == 404
+    assert image_id not in kamaki.run("image", "list").stdout
