@@ -295,7 +295,8 @@ class Plankton:
         if "owner" in fields:
             _check_value("owner", fields["owner"])
             plankton[PREFIX + "owner"] = fields["owner"]
-        plankton.update(_property_items(req.properties))
+        # An empty value means "no such property", as it does on update.
+        plankton.update(_property_items({k: v for k, v in req.properties.items() if v}))
         _check_item_count(plankton)
         public = fields.get("is_public", "").strip().lower() == "true"
         with self.backend.db.write() as conn:

@@ -337,3 +337,22 @@ def test_auth_versions_unknown_paths_and_methods(server: object, img: ImageApi) 
     assert resp.status_code == 405
     assert "POST" in resp.headers["Allow"]
     assert img.request("POST", "/images/detail").status_code == 405
+
+
+def test_empty_property_values_are_not_stored_and_empty_keys_are_400(
+    api: Api, img: ImageApi, cont: str
+) -> None:
+    obj = upload(api, cont, "empty-props")
+    image = img.register("e", obj["location"], {"Kept": "yes", "Dropped": ""})
+    assert image["properties"] == {"kept": "yes"}
+    resp = img.request(
+        "POST",
+        "/images/",
+        headers={
+            "X-Image-Meta-Name": "e",
+            "X-Image-Meta-Location": obj["location"],
+            "X-Image-Meta-Property-": "no key",
+        },
+    )
+    assert_fault(resp, 400)
+    assert img.info(obj["uuid"])["properties"] == {"kept": "yes"}
