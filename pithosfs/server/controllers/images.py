@@ -16,11 +16,11 @@ from urllib.parse import quote
 
 from pithosfs.server.controllers.base import Context, base_url
 from pithosfs.server.errors import BadRequest, MethodNotAllowed, PithosFault
-from pithosfs.server.plankton import (
+from pithosfs.server.plankton import Plankton
+from pithosfs.server.plankton_model import (
     KNOWN_FIELDS,
     Image,
     ImageFields,
-    Plankton,
     normalise_key,
     parse_list_params,
 )
