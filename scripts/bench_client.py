@@ -14,6 +14,8 @@ Starts `pithosfs serve` as a subprocess (4 MiB blocks) and measures:
     which should be bounded by blocks in flight, not by file size.
 
 Each client operation runs in a fresh child process so its RSS is its own.
+Client children pin glibc's mmap threshold (pithosfs.client.memory), as a
+mount daemon should; BENCH_MALLOC_BOUND=0 measures without it.
 The machine is shared, so each measure runs `--repeat` rounds (fresh random
 files each round) and the round with the median client/curl ratio is reported.
 Targets: client >= 0.8x curl throughput for (a) and (c); (b) <= 1%.
@@ -89,7 +91,10 @@ def child(
     op: str, storage_url: str, token: str, container: str, name: str, path: str, workers: int
 ) -> None:
     from pithosfs.client import PithosClient
+    from pithosfs.client.memory import bound_malloc_retention
 
+    if os.environ.get("BENCH_MALLOC_BOUND", "1") == "1":
+        bound_malloc_retention()  # as a long-running mount would; see pithosfs.client.memory
     client = PithosClient.from_storage_url(storage_url, token, workers=workers)
     client.block_params(container)  # warm the container info cache outside the timing
     start = time.perf_counter()
