@@ -43,6 +43,18 @@ class Backend(ObjectUpdates, ObjectListing):
         self.block_size = block_size
         self.algorithm = algorithm
         self.account_quota = account_quota
+        self._rebuild_usage()
+
+    def _rebuild_usage(self) -> None:
+        """Recount per-container usage from the versions (cheap insurance against drift)."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM usage")
+            conn.execute(
+                "INSERT INTO usage (node, count, bytes) SELECT n.parent, COUNT(*), SUM(v.size)"
+                " FROM versions v JOIN nodes n ON v.node = n.node WHERE v.cluster = ?"
+                " GROUP BY n.parent",
+                (CLUSTER_NORMAL,),
+            )
 
     def close(self) -> None:
         self.blocks.close()
@@ -216,10 +228,10 @@ class Backend(ObjectUpdates, ObjectListing):
     ) -> int:
         """Sum of current object sizes for objects whose node matches `node_filter`."""
         if until is None:
+            # `node_filter` selects objects by their parent; usage rows are keyed by that parent.
+            parents = node_filter.replace("parent", "node", 1)
             row = conn.execute(
-                f"SELECT COALESCE(SUM(v.size), 0) FROM versions v JOIN nodes n ON v.node = n.node"
-                f" WHERE v.cluster = {CLUSTER_NORMAL} AND n.{node_filter}",
-                (arg,),
+                f"SELECT COALESCE(SUM(bytes), 0) FROM usage WHERE {parents}", (arg,)
             ).fetchone()
             return int(row[0])
         row = conn.execute(
@@ -351,11 +363,8 @@ class Backend(ObjectUpdates, ObjectListing):
         if not owner:
             return ContainerInfo(account, container, 0, 0, float(row["mtime"]), {}, {}, keys, False)
         if until is None:
-            (count,) = conn.execute(
-                "SELECT COUNT(*) FROM versions v JOIN nodes n ON v.node = n.node"
-                " WHERE n.parent = ? AND v.cluster = ?",
-                (node, CLUSTER_NORMAL),
-            ).fetchone()
+            counted = conn.execute("SELECT count FROM usage WHERE node = ?", (node,)).fetchone()
+            count = int(counted["count"]) if counted else 0
         else:
             (count,) = conn.execute(
                 "SELECT COUNT(*) FROM versions v JOIN nodes n ON v.node = n.node"
@@ -513,6 +522,7 @@ class Backend(ObjectUpdates, ObjectListing):
             conn.execute("DELETE FROM nodes WHERE parent = ?", (node,))
             conn.execute("DELETE FROM node_meta WHERE node = ?", (node,))
             conn.execute("DELETE FROM policies WHERE node = ?", (node,))
+            conn.execute("DELETE FROM usage WHERE node = ?", (node,))
             conn.execute("DELETE FROM nodes WHERE node = ?", (node,))
             self._touch(conn, [int(row["parent"])], self._now())
 

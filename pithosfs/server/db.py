@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS attributes (
     PRIMARY KEY (serial, domain, key)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS usage (
+    node  INTEGER PRIMARY KEY, -- container node
+    count INTEGER NOT NULL,    -- current (cluster 0) objects in it
+    bytes INTEGER NOT NULL     -- their total size; kept in step by every commit and delete,
+                               -- rebuilt from `versions` at every start
+);
+
 CREATE TABLE IF NOT EXISTS node_meta (
     node   INTEGER NOT NULL,  -- account or container node
     domain TEXT NOT NULL,     -- "pithos"
@@ -111,7 +118,16 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.conn().executescript(SCHEMA)
+        conn = self.conn()
+        conn.executescript(SCHEMA)
+        self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Bring data dirs made by earlier versions of this server up to the schema."""
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(nodes)")}
+        if "ctime" not in columns:
+            conn.execute("ALTER TABLE nodes ADD COLUMN ctime REAL NOT NULL DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(

@@ -273,6 +273,12 @@ class ObjectOps:
         )
         if current_info is not None:
             self._retire(conn, current_info.serial, policy)
+        self._adjust_usage(
+            conn,
+            cnode,
+            size - (current_info.size if current_info else 0),
+            0 if current_info else 1,
+        )
         now = self._now()
         if uuid is None:
             uuid = current_info.uuid if current_info else str(uuidlib.uuid4())
@@ -316,6 +322,15 @@ class ObjectOps:
             self.block_size,
             dict(meta),
             current_mtime=now,
+        )
+
+    @staticmethod
+    def _adjust_usage(conn: sqlite3.Connection, cnode: int, dbytes: int, dcount: int) -> None:
+        """Keep the per-container counters in step with cluster-0 changes (quota checks read them)."""
+        conn.execute(
+            "INSERT INTO usage (node, count, bytes) VALUES (?, ?, ?) ON CONFLICT(node)"
+            " DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes",
+            (cnode, dcount, dbytes),
         )
 
     def _retire(self, conn: sqlite3.Connection, serial: int, policy: dict[str, str]) -> None:
@@ -538,11 +553,14 @@ class ObjectOps:
                     " (SELECT serial FROM versions WHERE node = ? AND mtime <= ?)",
                     (node["node"], until),
                 )
+                before = self._current_row(conn, path)
                 conn.execute(
                     "DELETE FROM versions WHERE node = ? AND mtime <= ?", (node["node"], until)
                 )
                 if self._current_row(conn, path) is None:
                     self._clear_path(conn, path)
+                    if before is not None:
+                        self._adjust_usage(conn, int(crow["node"]), -int(before["size"]), -1)
                 return
             if self._current_row(conn, path) is None:
                 raise NotFound("Object does not exist")
@@ -580,6 +598,7 @@ class ObjectOps:
             return
         policy = self._policy(conn, int(crow["node"]), account)
         self._retire(conn, int(current["serial"]), policy)
+        self._adjust_usage(conn, int(crow["node"]), -int(current["size"]), -1)
         now = self._now()
         conn.execute(
             "INSERT INTO versions (node, hash, size, type, checksum, mtime, muser, uuid, cluster,"

@@ -142,3 +142,30 @@ def test_non_owner_cannot_read_delete_or_move(backend: Backend) -> None:
         backend.delete_object("bob", A, "c", "o")
     with pytest.raises(Forbidden):
         backend.copy_object("bob", (A, "c", "o"), (A, "c", "p"), move=True)
+
+
+def test_usage_counters_match_a_recount(backend: Backend) -> None:
+    """Quota checks read incremental counters; they must equal a full recount."""
+    backend.put_container(A, A, "n", {"versioning": "none"}, {})
+    put(backend, "a", b"1" * 10)
+    put(backend, "a", b"2" * 30)
+    put(backend, "b", b"3" * 5)
+    backend.put_object(A, A, "n", "x", body(b"4" * 7), type="x/y", meta={})
+    backend.put_object(A, A, "n", "x", body(b"5" * 9), type="x/y", meta={})
+    write_at(backend, "b", b"more", None)
+    backend.copy_object(A, (A, "c", "a"), (A, "n", "a2"), move=True)
+    backend.delete_object(A, A, "c", "b")
+    put(backend, "gone", b"zz")
+    backend.delete_object(A, A, "c", "gone", until=2**40)
+
+    def counters() -> dict[str, tuple[int, int]]:
+        return {
+            c: (backend.container_info(A, A, c).count, backend.container_info(A, A, c).bytes)
+            for c in ("c", "n")
+        }
+
+    before = counters()
+    assert before == {"c": (0, 0), "n": (2, 39)}
+    backend._rebuild_usage()
+    assert counters() == before
+    assert backend.account_info(A, A).bytes == 39
