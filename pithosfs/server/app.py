@@ -51,6 +51,8 @@ URLS = Map(
     [
         Rule("/identity/v2.0/tokens", endpoint="tokens"),
         Rule("/identity/v2.0/tokens/", endpoint="tokens"),
+        Rule("/account/v1.0/user_catalogs", endpoint="user_catalogs"),
+        Rule("/account/v1.0/user_catalogs/", endpoint="user_catalogs"),
         Rule("/object-store/v1", endpoint="top"),
         Rule("/object-store/v1/", endpoint="top"),
         Rule("/object-store/v1/<seg:account>", endpoint="account"),
@@ -73,6 +75,7 @@ ALLOWED = {
     "object": ["HEAD", "GET", "PUT", "COPY", "MOVE", "POST", "DELETE"],
     "public": ["HEAD", "GET"],
     "tokens": ["POST"],
+    "user_catalogs": ["POST"],
 }
 
 
@@ -130,6 +133,8 @@ class PithosApp:
         _check_names(values)
         if endpoint == "tokens":
             return identity.tokens(self.ctx, req)
+        if endpoint == "user_catalogs":
+            return identity.user_catalogs(self.ctx, req)
         if endpoint == "top" and not _token_of(req) and req.header("X-Auth-User") is not None:
             return self.legacy_auth(req)
         if endpoint != "public":

@@ -67,3 +67,32 @@ def _access(base: str, uuid: str, token: str) -> dict[str, object]:
             ],
         }
     }
+
+
+def user_catalogs(ctx: Context, req: Req) -> Response:
+    """Astakos `POST /account/v1.0/user_catalogs`: uuid <-> display name (kamaki resolves owners).
+
+    Local users have no separate display name, so the name is the uuid; unknown
+    entries are left out, as Astakos does.
+    """
+    token = req.header("X-Auth-Token") or req.arg("X-Auth-Token")
+    if not token or token not in ctx.tokens:
+        raise Unauthorized("Invalid token")
+    body = req.body(required=False)
+    raw = body.read(1024 * 1024) if (body.length or req.chunked) else b""
+    try:
+        doc = json.loads(raw or b"{}")
+        uuids = doc.get("uuids") or []
+        names = doc.get("displaynames") or []
+        if not isinstance(uuids, list) or not isinstance(names, list):
+            raise TypeError
+    except (ValueError, TypeError, AttributeError):
+        raise BadRequest("Invalid user catalog request") from None
+    known = set(ctx.users)
+    return json_response(
+        200,
+        {
+            "uuid_catalog": {u: u for u in uuids if isinstance(u, str) and u in known},
+            "displayname_catalog": {n: n for n in names if isinstance(n, str) and n in known},
+        },
+    )
