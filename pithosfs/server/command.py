@@ -20,6 +20,12 @@ USERS_FILE = "users.json"
 DEFAULT_DATA_DIR = "~/.local/share/pithosfs/server"
 
 
+def _users_option(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    return [parse_user(v) for v in values]
+
+
 def parse_user(value: str) -> tuple[str, str]:
     uuid, sep, token = value.partition("=")
     if not sep or not uuid or not token:
@@ -57,6 +63,7 @@ def load_or_create_users(data_dir: Path) -> dict[str, str]:
     "users",
     multiple=True,
     metavar="UUID=TOKEN",
+    callback=_users_option,
     help="A user and its token (repeatable). Without it, a stored or new user is used.",
 )
 @click.option(
@@ -68,7 +75,12 @@ def load_or_create_users(data_dir: Path) -> dict[str, str]:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log requests and debug details.")
 def serve(
-    data_dir: str, host: str, port: int, users: tuple[str, ...], block_size: int, verbose: bool
+    data_dir: str,
+    host: str,
+    port: int,
+    users: list[tuple[str, str]],
+    block_size: int,
+    verbose: bool,
 ) -> None:
     """Serve a Pithos+ object store (and its identity endpoint) from DATA_DIR."""
     from pithosfs.server.embedded import EmbeddedServer
@@ -79,9 +91,15 @@ def serve(
     )
     root = Path(data_dir).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    table = dict(parse_user(u) for u in users) if users else load_or_create_users(root)
+    table = dict(users) if users else load_or_create_users(root)
     server = EmbeddedServer(root, host=host, port=port, users=table, block_size=block_size)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        server.stop()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
     click.echo(f"Pithos+ server listening on {server.base_url}")
     click.echo(f"Identity URL: {server.identity_url}")
     click.echo(f"Data dir:     {root}")
