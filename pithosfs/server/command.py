@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import signal
+import sys
 import uuid as uuidlib
 from pathlib import Path
 from types import FrameType
@@ -106,6 +107,7 @@ def serve(
     click.echo(f"Block size:   {block_size}")
     for uuid, token in table.items():
         click.echo(f"User {uuid} token {token}  storage {server.storage_url(uuid)}")
+    sys.stdout.flush()  # whoever started us may be waiting for these lines on a pipe
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
