@@ -285,9 +285,17 @@ class _SourceReader(_Reader):
         self._pos = 0
 
     def take(self, n: int) -> bytes:
-        data = b"".join(self._ops.iter_data(self._info, self._pos, n))
-        self._pos += n
-        return data
+        # From the hashmap read once in __init__: re-reading it per call made
+        # large unaligned copies quadratic.
+        bs = self._info.block_size
+        end = min(self._pos + n, self._info.size)
+        parts = []
+        while self._pos < end:
+            index, within = divmod(self._pos, bs)
+            k = min(bs - within, end - self._pos)
+            parts.append(self._ops.blocks.read(self._hashes[index], k, within))
+            self._pos += k
+        return b"".join(parts)
 
     def whole_block_hash(self, n: int) -> str | None:
         bs = self._info.block_size
