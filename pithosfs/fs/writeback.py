@@ -50,7 +50,7 @@ from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, PithosError, PreconditionFailed
 from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.staging import StagingFile
-from pithosfs.fs.writeback_background import BackgroundUploads
+from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES, BackgroundUploads
 from pithosfs.fs.writeback_blocks import LocalBlock, container_geometry
 from pithosfs.fs.writeback_upload import (
     DEFAULT_BATCH_BYTES,
@@ -87,6 +87,7 @@ class StagedFile(BackgroundUploads):
         block_hash: str | None = None,
         known_blocks: KnownBlocks | None = None,
         upload_buffer_bytes: int = DEFAULT_UPLOAD_BUFFER,
+        upload_group_bytes: int = DEFAULT_GROUP_BYTES,
     ) -> None:
         """`content_type` None keeps the base's type (octet-stream for a new file).
 
@@ -94,7 +95,9 @@ class StagedFile(BackgroundUploads):
         (saves a container HEAD the first time a container is written).
         `known_blocks`: a hint set shared across files (see writeback_upload).
         `upload_buffer_bytes`: block data commit() keeps in flight at once (at
-        least one batch); background uploads hold one block per pool worker.
+        least one batch). `upload_group_bytes`: block data one background
+        task sends in one request (at least one block); a pool worker holds
+        that much at a time.
         """
         self._store = store
         self.container = container
@@ -105,6 +108,7 @@ class StagedFile(BackgroundUploads):
         self._content_type = content_type
         self._known = known_blocks if known_blocks is not None else KnownBlocks(4096)
         self._upload_buffer = upload_buffer_bytes
+        self._group_bytes = upload_group_bytes
         self._geometry: tuple[int, str] | None = None
         if block_size is not None:
             self._geometry = (block_size, block_hash or protocol.DEFAULT_HASH_ALGORITHM)

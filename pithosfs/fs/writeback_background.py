@@ -6,7 +6,7 @@ notes there); the attributes it relies on are declared below.
 
 Rules: a write starting where the previous one ended continues a sequential
 run, and each block the run has passed is complete, so it is queued on the
-upload pool. The task reads the block's newest bytes when it runs, hashes
+upload pool, a few blocks per task. The task reads the block's newest bytes when it runs, hashes
 them, and uploads them unless the server is known to hold that hash (the
 base's hashmap, `KnownBlocks`). At commit, `_flush_background` queues every
 changed block the same way (the short tail too) and waits, so the hashmap PUT
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 # Background tasks poll for the lock this often, so they notice a commit and step aside.
 _BG_LOCK_POLL = 0.05
+# Block data one background task reads and sends in one request. Several
+# blocks per POST cost the server far less than one each (its per-request
+# fsync); memory in flight is this times the pool's worker count.
+DEFAULT_GROUP_BYTES = 8 * 1024 * 1024
+MAX_GROUP_BLOCKS = 1024
 
 
 class BackgroundUploads:
@@ -53,26 +58,45 @@ class BackgroundUploads:
     _run_end: int
     _run_next_block: int
     _bg: dict[int, concurrent.futures.Future[None]]
+    _group_bytes: int
     bg_uploaded_bytes: int
     commit_uploaded_bytes: int
     _ensure_geometry: Callable[[], tuple[int, str]]
     _block_length: Callable[[int, int], int]
     _load_hints: Callable[[], None]
 
+    def _group_size(self, bs: int) -> int:
+        """Blocks per background request: fewer, larger POSTs are much cheaper for the server."""
+        return max(1, min(MAX_GROUP_BLOCKS, self._group_bytes // bs))
+
+    def _queue(self, indices: list[int], at_commit: bool) -> bool:
+        """Submit one task for `indices`; False if the pool is shut down. `_lock` held."""
+        try:
+            fut = self._pool.submit(self._bg_upload, tuple(indices), at_commit)
+        except RuntimeError:  # pool shut down (unmount): commit() sends them itself
+            return False
+        for index in indices:
+            self._bg[index] = fut
+        return True
+
+    def _queued(self, index: int) -> bool:
+        """A task for this block has not started yet: it will read the newest bytes."""
+        fut = self._bg.get(index)
+        return fut is not None and not fut.running() and not fut.done()
+
     def _note_sequential(self, offset: int, end: int, bs: int) -> None:
-        """Queue the blocks a sequential run has completed. Called with `_lock` held."""
+        """Queue the blocks a sequential run has completed, a group at a time. `_lock` held."""
         if offset != self._run_end:
             self._run_next_block = offset // bs
         self._run_end = end
-        for index in range(self._run_next_block, end // bs):
-            fut = self._bg.get(index)
-            if fut is not None and not fut.running() and not fut.done():
-                continue  # still queued: it will read the newest bytes when it runs
-            try:
-                self._bg[index] = self._pool.submit(self._bg_upload, index)
-            except RuntimeError:  # pool shut down: commit() will send it
+        group = self._group_size(bs)
+        complete = end // bs  # blocks below this one are complete
+        while complete - self._run_next_block >= group:
+            first = self._run_next_block
+            self._run_next_block += group
+            todo = [i for i in range(first, first + group) if not self._queued(i)]
+            if todo and not self._queue(todo, at_commit=False):
                 break
-        self._run_next_block = max(self._run_next_block, end // bs)
 
     def _acquire_unless_committing(self) -> bool:
         while not self._lock.acquire(timeout=_BG_LOCK_POLL):
@@ -83,8 +107,8 @@ class BackgroundUploads:
             return False
         return True
 
-    def _bg_upload(self, index: int, at_commit: bool = False) -> None:
-        """Pool task: send block `index` if it is still complete and the server may lack it.
+    def _bg_upload(self, indices: tuple[int, ...], at_commit: bool = False) -> None:
+        """Pool task: send those of `indices` that are complete and the server may lack.
 
         `at_commit`: queued by commit()'s flush, which also sends the short tail block.
         """
@@ -92,41 +116,51 @@ class BackgroundUploads:
             bs, algorithm = self._ensure_geometry()
             if not self._acquire_unless_committing():
                 return
+            picked: list[tuple[int, LocalBlock, tuple[int, int], bytes]] = []
             try:
-                blk = self._local.get(index)
-                length = self._block_length(index, bs)
-                if blk is None or length == 0 or (length < bs and not at_commit):
-                    return  # truncated away meanwhile; commit() decides
-                key = (blk.gen, length)
-                if blk.on_server == key:
-                    return
-                data = self._staging.read(index * bs, length)
+                for index in indices:
+                    blk = self._local.get(index)
+                    length = self._block_length(index, bs)
+                    if blk is None or length == 0 or (length < bs and not at_commit):
+                        continue  # truncated away meanwhile; commit() decides
+                    key = (blk.gen, length)
+                    if blk.on_server != key:
+                        picked.append((index, blk, key, self._staging.read(index * bs, length)))
             finally:
                 self._lock.release()
-            block_hash = protocol.block_hash_hex(data, algorithm)
+            if not picked:
+                return
             self._load_hints()
-            skipped = block_hash in self._known
-            if not skipped:
-                payload = data.rstrip(b"\0")
-                send_batch(self._store, self.container, ([block_hash], [payload]))
-                self._known.add(block_hash)
+            hashes = [protocol.block_hash_hex(data, algorithm) for _, _, _, data in picked]
+            send = [
+                (h, data.rstrip(b"\0"))
+                for h, (_, _, _, data) in zip(hashes, picked, strict=True)
+                if h not in self._known
+            ]
+            if send:
+                send_batch(
+                    self._store, self.container, ([h for h, _ in send], [p for _, p in send])
+                )
+                self._known.add_many(h for h, _ in send)
+            sent = sum(len(p) for _, p in send)
             if not self._acquire_unless_committing():
                 return
             try:
-                if not skipped and at_commit:
-                    self.commit_uploaded_bytes += len(payload)
-                elif not skipped:
-                    self.bg_uploaded_bytes += len(payload)
-                if self._local.get(index) is blk and blk.gen == key[0]:
-                    blk.hash_key, blk.hash, blk.on_server = key, block_hash, key
+                if at_commit:
+                    self.commit_uploaded_bytes += sent
+                else:
+                    self.bg_uploaded_bytes += sent
+                for block_hash, (index, blk, key, _) in zip(hashes, picked, strict=True):
+                    if self._local.get(index) is blk and blk.gen == key[0]:
+                        blk.hash_key, blk.hash, blk.on_server = key, block_hash, key
             finally:
                 self._lock.release()
         except Exception as exc:  # noqa: BLE001 - commit() re-sends whatever is missing
             log.debug(
-                "background upload of %s/%s block %d failed: %s",
+                "background upload of %s/%s blocks %s failed: %s",
                 self.container,
                 self.name,
-                index,
+                indices,
                 exc,
             )
 
@@ -145,7 +179,9 @@ class BackgroundUploads:
             bs = self._ensure_geometry()[0]
             # One block or less: commit() sends it with a single plain PUT instead.
             if protocol.block_count(self._size, bs) > 1:
-                for index, blk in self._local.items():
+                todo: list[int] = []
+                for index in sorted(self._local):
+                    blk = self._local[index]
                     length = self._block_length(index, bs)
                     if length == 0 or blk.on_server == (blk.gen, length):
                         continue
@@ -155,10 +191,11 @@ class BackgroundUploads:
                         # would only race it. If the block changed after that task
                         # read it, the PUT's 409 names it and commit() sends it.
                         continue
-                    try:
-                        self._bg[index] = self._pool.submit(self._bg_upload, index, True)
-                    except RuntimeError:  # pool shut down: the 409 path sends it
+                    todo.append(index)
+                group = self._group_size(bs)
+                for i in range(0, len(todo), group):
+                    if not self._queue(todo[i : i + group], at_commit=True):
                         break
-            futures = list(self._bg.values())
+            futures = set(self._bg.values())
             self._bg.clear()
         concurrent.futures.wait(futures)

@@ -66,12 +66,13 @@ class Writer:
 
         return fetch
 
-    def open(self, name: str, new: bool = False, truncate: bool = False) -> StagedFile:
+    def open(self, name: str, new: bool = False, truncate: bool = False, **kw: Any) -> StagedFile:
         base = None if new else self.client.head_object(self.container, name)
         fetch = self.fetcher(name, base) if base is not None else None
         return StagedFile(
-            self.client, self.container, name, base, self.tmp, fetch, self.pool, truncate=truncate
-        )
+            self.client, self.container, name, base, self.tmp, fetch, self.pool,
+            truncate=truncate, **kw,
+        )  # fmt: skip
 
     def copy_in(self, f: StagedFile, size: int) -> None:
         """Write `size` bytes of the test content sequentially, like cp."""
@@ -226,7 +227,7 @@ def test_concurrent_change_is_a_precondition_failure(small: Writer):
 
 
 def test_small_blocks_sequential_copy_round_trip(small: Writer):
-    f = small.open("seq", new=True)
+    f = small.open("seq", new=True, upload_group_bytes=1024)  # a request per 1 KiB block
     data = random.Random(7).randbytes(300_000)
     for off in range(0, len(data), 4096):
         f.write(off, data[off : off + 4096])

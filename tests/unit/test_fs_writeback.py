@@ -57,6 +57,7 @@ class Opener:
     ) -> StagedFile:
         base = None if new else self.store.head_object("c", name)
         fetch = self.fetcher(name, base) if base is not None else None
+        kw.setdefault("upload_group_bytes", BS)  # one block per background request
         return StagedFile(
             self.store, "c", name, base, self.tmp, fetch, self.pool, truncate=truncate, **kw
         )  # type: ignore[arg-type]
@@ -253,6 +254,21 @@ def test_sequential_writes_upload_completed_blocks_in_background(opener: Opener,
     assert f.commit_uploaded_bytes == 10
 
 
+def test_background_uploads_send_groups_of_blocks(opener: Opener, store: FakeStore):
+    f = opener.open("grp", new=True, upload_group_bytes=4 * BS)
+    data = payload(50 * BS + 10)
+    before = store.stats.snapshot()
+    for off in range(0, len(data), 40):
+        f.write(off, data[off : off + 40])
+    # 48 of the 50 complete blocks form 12 full groups, one request each.
+    assert wait_for(lambda: f.bg_uploaded_bytes == 48 * BS)
+    assert (store.stats.snapshot() - before).count("POST") == 12
+    f.commit()
+    assert opener.content("grp") == data
+    assert f.commit_uploaded_bytes == 2 * BS + 10
+    assert (store.stats.snapshot() - before).count("POST") == 13  # the rest in one more
+
+
 def test_recopy_of_identical_content_sends_no_blocks(opener: Opener, store: FakeStore):
     data = payload(40 * BS + 17)
     store.put_object("c", "same", data)
@@ -398,7 +414,10 @@ def _peak_bytes_for(size: int, tmp_path: Path) -> int:
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         tracemalloc.start()
         try:
-            f = StagedFile(store, "c", "m", None, tmp_path, None, pool, upload_buffer_bytes=4 * bs)
+            f = StagedFile(
+                store, "c", "m", None, tmp_path, None, pool,
+                upload_buffer_bytes=4 * bs, upload_group_bytes=bs,
+            )  # fmt: skip
             for off in range(0, size, len(chunk)):
                 # Vary every chunk so no two blocks dedup.
                 f.write(off, off.to_bytes(8, "big") + chunk[8:])
