@@ -19,20 +19,23 @@ the new file needs no more of it than the base had; otherwise it is
 materialised, its tail zeroed, and hashed afresh.
 
 Sequential writers get their completed blocks uploaded in the background
-(`upload_pool`, writeback_background.py), skipping blocks the server is known to hold (the base's own
-hashmap, `KnownBlocks`), so close() mostly finds the data already there and a
-re-copy of known content uploads nothing. `commit()` first lets the pool send
-the remaining changed blocks by the same rule (in parallel; the server-known
-ones are skipped), then sends one hashmap PUT, conditional on the base
-(If-Match: the base's reported hash, which is what the server compares, even
-when its hash differs from a fresh one after partial updates). If the server
-still reports blocks missing (409), exactly those are uploaded and the PUT
-repeated. A file of one block or less is committed with a single plain PUT.
+(`upload_pool`, writeback_background.py), skipping blocks the server is known
+to hold (the base's own hashmap, `KnownBlocks`), so close() mostly finds the
+data already there and a re-copy of known content uploads nothing. `commit()`
+first lets the pool send the remaining changed blocks by the same rule, then
+sends one hashmap PUT, conditional on the base (If-Match: the base's reported
+hash, which is what the server compares, even when its hash differs from a
+fresh one after partial updates). If the server still reports blocks missing
+(409), exactly those are uploaded and the PUT repeated. A file of one block or
+less is committed with a single plain PUT. Dedup is therefore as good as the
+hints: a changed block whose content the server holds under a name this mount
+never read or wrote is sent anyway.
 
 Locking. `_lock` guards all state and the staging file; every public method
 takes it. Network calls made while holding it: materialising a base block
-during write() (`fetch_block`), and the whole of commit() (so writes wait for
-a running commit). read() fetches base blocks without the lock. Background
+during write() (`fetch_block`), and commit()'s hashmap PUT, 409 uploads and
+base HEAD/hashmap GET (so writes wait for them; the pool flush before them
+runs without the lock). read() fetches base blocks without the lock. Background
 tasks take `_lock` only briefly and give up while a commit is running, so a
 commit never waits for a pool worker that waits for it. `_commit_lock`
 serialises commits; lock order is `_commit_lock` -> `_lock` -> `_hashmap_lock`.

@@ -5,10 +5,11 @@ uses the StagedFile's state under the StagedFile's `_lock` (see the locking
 notes there); the attributes it relies on are declared below.
 
 Rules: a write starting where the previous one ended continues a sequential
-run, and each block the run has passed is complete, so it is queued on the
-upload pool, a few blocks per task. The task reads the block's newest bytes when it runs, hashes
-them, and uploads them unless the server is known to hold that hash (the
-base's hashmap, `KnownBlocks`). At commit, `_flush_background` queues every
+run, and each block the run has passed is complete; once a group of them
+(`upload_group_bytes`) is complete it is queued on the upload pool as one
+task. The task reads the blocks' newest bytes when it runs, hashes them, and
+sends those the server is not known to hold (the base's hashmap,
+`KnownBlocks`) in one request. At commit, `_flush_background` queues every
 changed block the same way (the short tail too) and waits, so the hashmap PUT
 usually finds everything present. Upload failures here are only logged:
 commit()'s hashmap PUT names whatever is missing, and a failure to send it
