@@ -102,3 +102,56 @@ def test_kamaki_uploads_lists_modifies_and_unregisters(
     kamaki.run("image", "unregister", image_id)
     assert img.head(image_id).status_code == 404
     assert image_id not in kamaki.run("image", "list").stdout
+
+
+def test_kamaki_register_writes_the_metafile_and_overrides_on_reregistration(
+    api: Api, img: ImageApi, kamaki: Kamaki, bob_kamaki: Kamaki, cont: str
+) -> None:
+    """The seed walkthrough with the real CLI: register, metafile, -f, --metafile, -p."""
+    api.put_object(cont, "debian_base3.diskdump", b"\x01" * 4096 + b"debian")
+    target = f"/{cont}/debian_base3.diskdump"
+    out = kamaki.run("image", "register", "--name", "Debian Base Alpha", "--location", target)
+    image_id = api.meta(cont, "debian_base3.diskdump")["X-Object-UUID"]
+    assert image_id in out.stdout
+    assert "Metadata file uploaded" in out.stderr  # kamaki reports it on stderr
+    meta = json.loads(api.read(cont, "debian_base3.diskdump.meta"))
+    assert meta["id"] == image_id and meta["name"] == "Debian Base Alpha"
+    assert meta["owner"].startswith(ALICE[0])
+
+    again = kamaki.run(
+        "image",
+        "register",
+        "--name",
+        "Debian Base Alpha",
+        "--location",
+        target,
+        "-p",
+        "OS=x",
+        ok=False,
+    )
+    assert again.returncode != 0 and "already exists" in again.stdout + again.stderr
+    assert img.info(image_id)["properties"] == {}  # stopped before registering
+
+    kamaki.run(
+        "image", "register", "--name", "Debian Base Alpha", "--location", target,
+        "-p", "OS=debian", "-p", "USER=root", "-f", "--public",
+    )  # fmt: skip
+    assert img.info(image_id)["properties"] == {"os": "debian", "user": "root"}
+    assert image_id in bob_kamaki.run("image", "list").stdout
+
+    # Edit the metafile's properties and re-register from it under a new name.
+    meta = json.loads(api.read(cont, "debian_base3.diskdump.meta"))
+    meta["properties"] = {"OS": "ubuntu"}
+    metafile = kamaki.home / "debian.meta"
+    metafile.write_text(json.dumps(meta))
+    kamaki.run(
+        "image", "register", "--name", "Debian Base Beta", "--location", target,
+        "--metafile", str(metafile), "-p", "KERNEL=6.1", "--no-metafile-upload",
+    )  # fmt: skip
+    info = img.info(image_id)
+    assert info["name"] == "Debian Base Beta"
+    assert info["properties"] == {"os": "ubuntu", "kernel": "6.1"}  # USER gone: override
+    assert info["is-public"] == "False"  # --public not given again
+    assert "Debian Base Beta" in kamaki.run("image", "info", image_id).stdout
+    refused = bob_kamaki.run("image", "unregister", image_id, ok=False)
+    assert refused.returncode != 0 and "403" in refused.stdout + refused.stderr
