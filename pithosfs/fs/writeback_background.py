@@ -33,10 +33,12 @@ log = logging.getLogger(__name__)
 
 # Background tasks poll for the lock this often, so they notice a commit and step aside.
 _BG_LOCK_POLL = 0.05
-# Block data one background task reads and sends in one request. Several
-# blocks per POST cost the server far less than one each (its per-request
-# fsync); memory in flight is this times the pool's worker count.
-DEFAULT_GROUP_BYTES = 8 * 1024 * 1024
+# Block data one background task reads and sends in one request: several
+# small blocks per POST cost the server far less than one each. Memory in
+# flight is this times the pool's worker count (times two while the client
+# packs the request body); 8 MiB measured no faster than 4 MiB on the mount
+# but raised its peak RSS from 59 to 105 MiB during a 2 GiB copy.
+DEFAULT_GROUP_BYTES = 4 * 1024 * 1024
 MAX_GROUP_BLOCKS = 1024
 
 
