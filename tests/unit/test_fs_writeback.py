@@ -512,3 +512,14 @@ def test_base_block_the_server_lost_is_sent_from_our_side(
     assert (
         store.read_range("c", "lost", 0, 1000) == data[: 2 * BS + 1] + b"new" + data[2 * BS + 4 :]
     )
+
+
+def test_staging_leaves_no_named_files_behind(opener: Opener, tmp_path: Path):
+    f = opener.open("anon", new=True)
+    f.write(0, payload(10 * BS))
+    # Unlinked from birth (O_TMPFILE): a crash or kill cannot leave staging garbage.
+    assert list(tmp_path.iterdir()) == []
+    assert f.staged_disk_bytes() > 0
+    f.commit()
+    f.discard()
+    assert f.staged_disk_bytes() == 0
