@@ -10,7 +10,7 @@ then over one requests.Session (real HTTP, loopback) times:
   (b) baseline: N object metadata updates `POST ...?update` (also a new version each);
   (c) baseline: N object HEADs;
   (d) one `GET /images/detail` listing all N images.
-Each phase runs `--rounds` times (re-registration is an override, so rounds are alike);
+Each phase runs `--rounds` times, interleaved (re-registration is an override, so rounds are alike);
 the median round is reported as ms per request and as a ratio to the baselines.
 """
 
@@ -42,7 +42,7 @@ def timed(fn: Callable[[], None]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     n = args.images
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,9 +96,12 @@ def run(srv: EmbeddedServer, n: int, rounds: int) -> None:
         assert len(r.json()["images"]) == n
 
     phases = {"register": register, "meta POST": meta_post, "HEAD": head, "list detail": listing}
-    results = {
-        name: statistics.median(timed(fn) for _ in range(rounds)) for name, fn in phases.items()
-    }
+    # Rounds interleave the phases so machine load hits baselines and registration alike.
+    samples: dict[str, list[float]] = {name: [] for name in phases}
+    for _ in range(rounds):
+        for name, fn in phases.items():
+            samples[name].append(timed(fn))
+    results = {name: statistics.median(times) for name, times in samples.items()}
     per = {name: results[name] / n * 1000 for name in ("register", "meta POST", "HEAD")}
     print(f"{n} images, median of {rounds} rounds, one requests.Session over loopback")
     for name, ms in per.items():
