@@ -7,8 +7,8 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from tests.conftest import BOB, User
-from tests.server.pithos_http import Api, assert_fault
+from tests.conftest import ALICE, BOB, User
+from tests.server.pithos_http import Api, assert_fault, raw_request
 from tests.server.plankton_api import HEADER_FIELDS, ImageApi, image_of, location, upload
 
 
@@ -356,3 +356,24 @@ def test_empty_property_values_are_not_stored_and_empty_keys_are_400(
     )
     assert_fault(resp, 400)
     assert img.info(obj["uuid"])["properties"] == {"kept": "yes"}
+
+
+def test_undecodable_or_raw_non_ascii_headers_are_400(
+    server: object, api: Api, img: ImageApi, cont: str
+) -> None:
+    obj = upload(api, cont, "bytes")
+    bad_utf8 = {"X-Image-Meta-Name": "%FF%FE", "X-Image-Meta-Location": obj["location"]}
+    assert_fault(img.request("POST", "/images/", headers=bad_utf8), 400)
+    raw = raw_request(
+        server.base_url,  # type: ignore[attr-defined]
+        "POST",
+        b"/image/v1.0/images/",
+        [
+            ("X-Auth-Token", ALICE[1]),
+            ("X-Image-Meta-Name", "caf\xe9"),
+            ("X-Image-Meta-Location", obj["location"]),
+            ("Content-Length", "0"),
+        ],
+    )
+    assert raw.status == 400 and "badRequest" in raw.json()
+    assert img.head(obj["uuid"]).status_code == 404
