@@ -313,6 +313,11 @@ def test_members_add_list_remove_and_what_bob_sees(
     assert img.request("DELETE", f"/images/{image_id}/members/{BOB[0]}").status_code == 204
     assert members(img, image_id) == [api.account]
     assert bob_img.head(image_id).status_code == 403
+    # Removing a non-member is a no-op; ids are matched and stored lower-case.
+    assert img.request("DELETE", f"/images/{image_id}/members/{BOB[0]}").status_code == 204
+    assert img.request("PUT", f"/images/{image_id}/members/{BOB[0].upper()}").status_code == 204
+    assert members(img, image_id) == [api.account, BOB[0]]
+    assert img.request("DELETE", f"/images/{image_id}/members/{BOB[0]}").status_code == 204
     assert image_id not in bob_img.ids()
 
 
