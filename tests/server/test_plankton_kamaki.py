@@ -155,3 +155,30 @@ def test_kamaki_register_writes_the_metafile_and_overrides_on_reregistration(
     assert "Debian Base Beta" in kamaki.run("image", "info", image_id).stdout
     refused = bob_kamaki.run("image", "unregister", image_id, ok=False)
     assert refused.returncode != 0 and "403" in refused.stdout + refused.stderr
+
+
+def test_kamaki_batch_upload_and_public_registration_loop(
+    api: Api, img: ImageApi, kamaki: Kamaki, bob_kamaki: Kamaki, cont: str
+) -> None:
+    """The seed's last step: upload a folder, then register each *.diskdump in a bash loop."""
+    folder = kamaki.home / "images"
+    folder.mkdir()
+    names = ["one.diskdump", "two.diskdump", "three.diskdump"]
+    for name in names:
+        (folder / name).write_bytes(name.encode() * 100)
+    (folder / "notes.txt").write_text("not an image")
+    kamaki.run("file", "upload", "-r", str(folder), f"/{cont}")
+    loop = (
+        f"for f in {folder}/*.diskdump; do n=$(basename $f); "
+        f'"{KAMAKI}" -c "{kamaki.rc}" image register --name "$n" '
+        f'--location "/{cont}/images/$n" --public --no-metafile-upload || exit 1; done'
+    )
+    env = {**os.environ, "HOME": str(kamaki.home)}
+    proc = subprocess.run(
+        ["bash", "-c", loop], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ids = {api.meta(cont, f"images/{n}")["X-Object-UUID"]: n for n in names}
+    bob_sees = json.loads(bob_kamaki.run("image", "list", "--output-format", "json").stdout)
+    assert {i["id"]: i["name"] for i in bob_sees if i["id"] in ids} == ids
+    assert all(img.info(i)["is-public"] == "True" for i in ids)
