@@ -29,6 +29,16 @@ class ObjectInfo:
     public_url_token: str | None = None  # owner only
 
     @property
+    def etag(self) -> str:
+        """The Merkle hash; or the client's MD5 when a Swift-style PUT sent one (docs/server.md)."""
+        return self.checksum or self.hash
+
+    def etag_matches(self, header: str) -> bool:
+        """If-Match / If-None-Match list membership, accepting either identity of the content."""
+        values = {v.strip().strip('"') for v in header.split(",")}
+        return self.hash in values or (bool(self.checksum) and self.checksum in values)
+
+    @property
     def path(self) -> str:
         return f"{self.account}/{self.container}/{self.name}"
 

@@ -401,14 +401,14 @@ class ObjectOps:
         sharing: Sharing | None | bool = False,
         public: bool | None = None,
         check: Check | None = None,
-        verify_md5: Callable[[], None] | None = None,
+        checksum_of: Callable[[], str] | None = None,
     ) -> ObjectInfo:
         self._check_writable(user, account, container, name)
         if user != account and (sharing is not False or public is not None):
             raise Forbidden("Only the owner may change sharing or publishing")
         hashes = self.blocks.ingest(body.readinto)
-        if verify_md5 is not None:
-            verify_md5()
+        if checksum_of is not None:
+            checksum = checksum_of()  # may reject the body (422) before anything is visible
         with self.db.write() as conn:
             info = self._commit(
                 conn,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pithosfs.server.backend import Backend
 from pithosfs.server.errors import BadRequest, NotModified, PreconditionFailed
-from pithosfs.server.http_util import etag_matches, parse_http_date_int, parse_until
+from pithosfs.server.http_util import parse_http_date_int, parse_until
 from pithosfs.server.models import ObjectInfo
 from pithosfs.server.sharing import Sharing, parse_sharing
 from pithosfs.server.webio import Req
@@ -45,12 +45,12 @@ def check_time_conditions(req: Req, mtime: float, etag: str = "") -> None:
 
 def check_read_conditions(req: Req, info: ObjectInfo) -> None:
     """All four preconditions for an object GET/HEAD."""
-    etag = info.hash
+    etag = info.etag
     if_match = req.header("If-Match")
-    if if_match is not None and if_match.strip() != "*" and not etag_matches(if_match, etag):
+    if if_match is not None and if_match.strip() != "*" and not info.etag_matches(if_match):
         raise PreconditionFailed("Resource ETag does not match")
     if_none = req.header("If-None-Match")
-    if if_none is not None and (if_none.strip() == "*" or etag_matches(if_none, etag)):
+    if if_none is not None and (if_none.strip() == "*" or info.etag_matches(if_none)):
         raise NotModified(etag)
     check_time_conditions(req, info.current_mtime, etag)
 
@@ -66,10 +66,10 @@ def write_check(req: Req) -> Callable[[ObjectInfo | None], None] | None:
         if if_match is not None:
             if current is None:
                 raise PreconditionFailed("Resource does not exist")
-            if if_match.strip() != "*" and not etag_matches(if_match, current.hash):
+            if if_match.strip() != "*" and not current.etag_matches(if_match):
                 raise PreconditionFailed("Resource ETag does not match")
         if if_none is not None and current is not None:
-            if if_none.strip() == "*" or etag_matches(if_none, current.hash):
+            if if_none.strip() == "*" or current.etag_matches(if_none):
                 raise PreconditionFailed("Resource exists or ETag matches")
 
     return check

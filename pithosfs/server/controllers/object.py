@@ -49,7 +49,7 @@ MAX_HASHMAP_BODY = 64 * 1024 * 1024
 
 def object_headers(info: ObjectInfo, base: str, owner: bool) -> list[tuple[str, str]]:
     headers = [
-        ("ETag", info.hash),
+        ("ETag", info.etag),
         ("Content-Type", info.type or "application/octet-stream"),
         ("Last-Modified", http_date(info.current_mtime)),
         ("Available", "1"),
@@ -84,6 +84,19 @@ def request_meta(req: Req) -> dict[str, str]:
                 raise BadRequest("Header value too large.")
             meta[key] = value
     return meta
+
+
+SWIFT_AGENTS = ("rclone/", "python-swiftclient", "swiftclient", "openstacksdk")
+
+
+def is_swift_client(req: Req) -> bool:
+    """Swift clients check the upload ETag against an MD5 they compute but do not send.
+
+    For them (only: an MD5 of every upload would halve PUT throughput) the server
+    computes the MD5 and reports it as the ETag, as Swift does (docs/server.md).
+    """
+    agent = (req.header("User-Agent") or "").lower()
+    return agent.startswith(SWIFT_AGENTS)
 
 
 def parse_source(value: str, what: str) -> tuple[str, str]:
@@ -176,17 +189,18 @@ class ObjectController:
                 public=public,
                 check=check,
             )
-            return Response(201, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+            return Response(201, [("ETag", info.etag), ("X-Object-Version", str(info.serial))])
         body = req.body()
         client_md5 = (req.header("ETag") or "").strip().strip('"').lower()
-        verify = None
-        if client_md5:
+        checksum_of = None
+        if client_md5 or is_swift_client(req):
             md5 = hashlib.md5(usedforsecurity=False)
             body.on_data = md5.update
 
-            def verify() -> None:
-                if md5.hexdigest() != client_md5:
+            def checksum_of() -> str:
+                if client_md5 and md5.hexdigest() != client_md5:
                     raise UnprocessableEntity("Object ETag does not match")
+                return md5.hexdigest()
 
         info = backend.put_object(
             req.user,
@@ -196,13 +210,12 @@ class ObjectController:
             body,
             type=ctype,
             meta=meta,
-            checksum=client_md5,
             sharing=sharing,
             public=public,
             check=check,
-            verify_md5=verify,
+            checksum_of=checksum_of,
         )
-        return Response(201, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+        return Response(201, [("ETag", info.etag), ("X-Object-Version", str(info.serial))])
 
     def _copy(
         self, req: Req, src: tuple[str, str, str], dst: tuple[str, str, str], move: bool
@@ -229,6 +242,8 @@ class ObjectController:
         dest = req.header("Destination")
         if not dest:
             raise BadRequest("Missing Destination header")
+        if not dest.startswith("/"):
+            dest = "/" + dest  # Swift clients (rclone) send "cont/obj"; see docs/server.md
         dst_cont, dst_name = parse_source(dest, "Destination")
         dst_acc = req.header("Destination-Account") or account
         info = self._copy(req, (account, container, name), (dst_acc, dst_cont, dst_name), move)
@@ -296,7 +311,7 @@ class ObjectController:
             chunked=req.chunked,
         )
         req.drain()
-        return Response(204, [("ETag", info.hash), ("X-Object-Version", str(info.serial))])
+        return Response(204, [("ETag", info.etag), ("X-Object-Version", str(info.serial))])
 
     def _form_upload(
         self, req: Req, account: str, container: str, name: str, meta: dict[str, str]
@@ -340,7 +355,7 @@ class ObjectController:
         finally:
             for f in files.values():
                 f.close()
-        headers = [("ETag", info.hash), ("X-Object-Version", str(info.serial))]
+        headers = [("ETag", info.etag), ("X-Object-Version", str(info.serial))]
         return Response(
             201, [*headers, ("Content-Type", "text/plain; charset=UTF-8")], info.hash.encode()
         )
@@ -440,7 +455,7 @@ def _if_range_holds(req: Req, info: ObjectInfo) -> bool:
         return True
     value = value.strip()
     if value.startswith(("W/", '"')) or is_hex_digest(value):
-        return value.strip('"') == info.hash
+        return info.etag_matches(value)
     since = parse_http_date_int(value)
     return since is not None and int(info.current_mtime) <= since
 

@@ -13,7 +13,7 @@ PUBLIC_META = ("Content-Encoding", "Content-Disposition")
 
 def _headers(info: ObjectInfo) -> list[tuple[str, str]]:
     headers = [
-        ("ETag", info.hash),
+        ("ETag", info.etag),
         ("Content-Type", info.type or "application/octet-stream"),
         ("Last-Modified", http_date(info.current_mtime)),
     ]
