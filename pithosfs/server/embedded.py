@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 WORKER_THREADS = 32
 MAX_DRAIN = 1024 * 1024
+# Request line + headers; spec limits (90 meta headers of <= 384 bytes) fit easily.
+MAX_HEADER_BYTES = 256 * 1024
 
 
 class JsonFaultRequest(cheroot_server.HTTPRequest):
@@ -88,6 +90,7 @@ class EmbeddedServer:
             shutdown_timeout=5,
         )
         server.ConnectionClass = JsonFaultConnection
+        server.max_request_header_size = MAX_HEADER_BYTES
         server.prepare()
         bound = server.bind_addr
         if isinstance(bound, tuple):
