@@ -53,6 +53,8 @@ URLS = Map(
         Rule("/identity/v2.0/tokens/", endpoint="tokens"),
         Rule("/account/v1.0/user_catalogs", endpoint="user_catalogs"),
         Rule("/account/v1.0/user_catalogs/", endpoint="user_catalogs"),
+        Rule("/account/v1.0/quotas", endpoint="quotas"),
+        Rule("/account/v1.0/quotas/", endpoint="quotas"),
         Rule("/object-store/v1", endpoint="top"),
         Rule("/object-store/v1/", endpoint="top"),
         Rule("/object-store/v1/<seg:account>", endpoint="account"),
@@ -76,6 +78,7 @@ ALLOWED = {
     "public": ["HEAD", "GET"],
     "tokens": ["POST"],
     "user_catalogs": ["POST"],
+    "quotas": ["GET"],
 }
 
 
@@ -135,6 +138,8 @@ class PithosApp:
             return identity.tokens(self.ctx, req)
         if endpoint == "user_catalogs":
             return identity.user_catalogs(self.ctx, req)
+        if endpoint == "quotas":
+            return identity.quotas(self.ctx, req)
         if endpoint == "top" and not _token_of(req) and req.header("X-Auth-User") is not None:
             return self.legacy_auth(req)
         if endpoint != "public":

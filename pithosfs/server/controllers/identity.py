@@ -96,3 +96,21 @@ def user_catalogs(ctx: Context, req: Req) -> Response:
             "displayname_catalog": {n: n for n in names if isinstance(n, str) and n in known},
         },
     )
+
+
+def quotas(ctx: Context, req: Req) -> Response:
+    """Astakos `GET /account/v1.0/quotas`: the caller's pithos.diskspace in its system project."""
+    token = req.header("X-Auth-Token") or req.arg("X-Auth-Token")
+    uuid = ctx.tokens.get(token or "")
+    if uuid is None:
+        raise Unauthorized("Invalid token")
+    info = ctx.backend.account_info(uuid, uuid)
+    disk = {
+        "usage": info.bytes,
+        "limit": info.quota,
+        "pending": 0,
+        "project_usage": info.bytes,
+        "project_limit": info.quota,
+        "project_pending": 0,
+    }
+    return json_response(200, {uuid: {"pithos.diskspace": disk}})
