@@ -100,7 +100,10 @@ class Filesystem:
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
         node = self.files.node_of_handle(fh) if fh is not None else None
-        return nodes.to_stat(node or self.lookup(path), self.opts.uid, self.opts.gid, self.blksize)
+        return self.stat_of(node or self.lookup(path))
+
+    def stat_of(self, node: Node) -> dict[str, int]:
+        return nodes.to_stat(node, self.opts.uid, self.opts.gid, self.blksize)
 
     @property
     def blksize(self) -> int:

@@ -121,6 +121,65 @@ def limit_malloc_arenas() -> None:
     libc.mallopt(m_arena_max, 2)
 
 
+FUSE_READDIR_PLUS = 1  # readdir flag from libfuse 3: the kernel asks for attributes too
+FUSE_FILL_DIR_PLUS = 2  # filler flag: this entry carries full attributes
+
+
+def plus_fuse_class(fuse: ModuleType) -> type:
+    """mfusepy's FUSE, answering libfuse 3 READDIRPLUS with full attributes.
+
+    The binding fills entries with their type only, so after a readdir the kernel
+    still sends one LOOKUP per name that `ls -l` stats. Filling attributes (which
+    the listing brought anyway) lets the kernel skip those round trips.
+    """
+
+    class PlusFUSE(fuse.FUSE):  # type: ignore[misc,name-defined]
+        # path -> entries of a listing being returned in several calls; GUARDED_BY(_plus_lock)
+        _plus_pending: dict[str, list[tuple[str, Any]]] = {}
+        _plus_lock = threading.Lock()
+
+        def readdir_fuse_3(
+            self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+        ) -> int:
+            plus = getattr(self.operations, "readdir_plus", None)
+            if not (flags & FUSE_READDIR_PLUS) or plus is None or path is None:
+                return int(super().readdir_fuse_3(path, buf, filler, offset, fip, flags))
+            decoded = path.decode(self.encoding, self.errors)
+            st = fuse.c_stat()
+            # Non-zero offsets: libfuse hands our attributes to the kernel only in this mode
+            # (with offset 0 it sends them without node ids, and the kernel looks each name
+            # up again). A full buffer makes the kernel call again from the last offset.
+            entries = self._plus_entries(decoded, offset, plus)
+            for index in range(offset, len(entries)):
+                name, attrs = entries[index]
+                encoded = name.encode(self.encoding, self.errors)
+                if attrs is None:
+                    full = filler(buf, encoded, None, index + 1, 0)
+                else:
+                    ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
+                    fuse.set_st_attrs(st, attrs, use_ns=self.use_ns)
+                    full = filler(buf, encoded, st, index + 1, FUSE_FILL_DIR_PLUS)
+                if full != 0:
+                    return 0
+            with self._plus_lock:
+                self._plus_pending.pop(decoded, None)  # listed to the end
+            return 0
+
+        def _plus_entries(self, path: str, offset: int, plus: Any) -> list[tuple[str, Any]]:
+            """The entries of one directory listing, kept between its continuation calls."""
+            with self._plus_lock:
+                if offset > 0 and path in self._plus_pending:
+                    return self._plus_pending[path]
+            entries = [(".", None), ("..", None), *plus(path)]
+            with self._plus_lock:
+                self._plus_pending[path] = entries
+                while len(self._plus_pending) > 64:  # abandoned listings
+                    self._plus_pending.pop(next(iter(self._plus_pending)))
+            return entries
+
+    return PlusFUSE
+
+
 def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> None:
     """Mount and serve until unmounted (blocks). The core is closed on the way out."""
     fuse = load_binding()
@@ -134,6 +193,7 @@ def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> No
         target=raise_kernel_readahead, args=(mountpoint, KERNEL_READAHEAD_KIB), daemon=True
     ).start()
     try:
-        fuse.FUSE(Operations(core), str(mountpoint), foreground=True, nothreads=False, **options)
+        fuse_class = plus_fuse_class(fuse) if major == 3 else fuse.FUSE
+        fuse_class(Operations(core), str(mountpoint), foreground=True, nothreads=False, **options)
     finally:
         core.close()

@@ -8,6 +8,7 @@ one `isEnabledFor` check when it is off, and never formats data buffers.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from collections.abc import Callable
@@ -65,6 +66,11 @@ class Operations(fuse.Operations):
     def readdir(self, path: str, fh: int) -> fuse.ReadDirResult:
         entries = self.core.readdir(path)
         return [".", "..", *((n, {"st_mode": st_mode(x), "st_ino": x.ino}, 0) for n, x in entries)]
+
+    @_op
+    def readdir_plus(self, path: str) -> list[tuple[str, dict[str, Any]]]:
+        """Entries with full attributes, for libfuse 3's READDIRPLUS (see mount.PlusFUSE)."""
+        return [(n, self.core.stat_of(node)) for n, node in self.core.readdir(path)]
 
     @_op
     def mkdir(self, path: str, mode: int) -> int:
@@ -172,6 +178,8 @@ class Operations(fuse.Operations):
     # -- extended attributes -------------------------------------------------
     @_op
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        if not name.startswith("user."):  # ls -l asks for ACLs and SELinux labels per file
+            raise fuse.FuseOSError(errno.ENODATA)
         return self.core.xattrs.get(path, name)
 
     @_op
