@@ -97,3 +97,20 @@ def test_ls_l_shows_stored_modes_and_mtimes_from_the_listing(
     assert len(out) == 20
     assert all(line.startswith("-rwxr-x--x") and " 2001 " in line for line in out), out
     assert delta.get("HEAD", 0) <= 1 and delta.get("GET", 0) <= 1, delta
+
+
+def test_readdirplus_answers_ls_l_without_a_lookup_per_entry(
+    mount_factory: Callable[..., Mount], unique_name: str
+) -> None:
+    m = mount_factory("-v")
+    m.client.create_container(unique_name)
+    for i in range(50):
+        m.client.put_object(unique_name, f"f{i:02d}", b"x")
+    start = m.log_size()
+    out = subprocess.run(["ls", "-l", str(m.path / unique_name)], check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    assert out.count("\n") == 51
+    log = m.log_text(start)
+    per_entry = [ln for ln in log.splitlines() if f"getattr('/{unique_name}/f" in ln]
+    assert "readdir_plus(" in log
+    assert per_entry == [], per_entry[:5]
