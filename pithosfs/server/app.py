@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
+from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Map, Rule
@@ -31,7 +32,7 @@ from pithosfs.server.errors import (
     PithosFault,
     Unauthorized,
 )
-from pithosfs.server.webio import Req, Response, json_response
+from pithosfs.server.webio import Req, Response, json_response, xml_response
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ class PithosApp:
         except PithosFault as fault:
             if req is not None:
                 req.drain()
-            response = fault_response(fault)
+            as_xml = req is not None and (req.arg("format") or "").lower() == "xml"
+            response = fault_response(fault, xml=as_xml)
         except sqlite3.OperationalError as exc:
             log.exception("database error")
             busy = "locked" in str(exc) or "busy" in str(exc)
@@ -206,15 +208,22 @@ def _check_names(values: dict[str, str]) -> None:
         raise BadRequest("Object name too large.")
 
 
-def fault_response(fault: PithosFault, status: int | None = None) -> Response:
+def fault_response(fault: PithosFault, status: int | None = None, xml: bool = False) -> Response:
+    """The one mapping from a domain error to an HTTP response (spec 1.4)."""
     status = status or fault.status
     if isinstance(fault, NotModified):
         return Response(304, [("ETag", fault.etag)] if fault.etag else [])
     if isinstance(fault, MissingBlocks):
-        return json_response(409, fault.missing)
+        return json_response(409, fault.missing)  # always JSON, whatever `format` says
     key = "serviceUnavailable" if status == 503 else fault.fault
-    body = {key: {"code": status, "message": fault.message, "details": fault.details}}
     headers: list[tuple[str, str]] = []
     if isinstance(fault, MethodNotAllowed):
         headers.append(("Allow", ", ".join(fault.allowed)))
+    if xml:
+        text = (
+            f'<{key} code="{status}"><message>{escape(fault.message)}</message>'
+            f"<details>{escape(fault.details)}</details></{key}>"
+        )
+        return xml_response(status, text, headers)
+    body = {key: {"code": status, "message": fault.message, "details": fault.details}}
     return json_response(status, body, headers)
