@@ -147,7 +147,7 @@ class ContainerController:
 
     def PUT(self, req: Req, account: str, container: str) -> Response:
         policy = {
-            k[len(POLICY_PREFIX) :]: v
+            k[len(POLICY_PREFIX) :]: v.replace("~", "")
             for k, v in req.headers.items()
             if k.startswith(POLICY_PREFIX)
         }
@@ -163,7 +163,7 @@ class ContainerController:
         length = req.content_length
         is_upload = ctype == "application/octet-stream" and (length or req.chunked)
         policy = {
-            k[len(POLICY_PREFIX) :]: v
+            k[len(POLICY_PREFIX) :]: v.replace("~", "")
             for k, v in req.headers.items()
             if k.startswith(POLICY_PREFIX)
         }
