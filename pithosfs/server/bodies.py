@@ -16,6 +16,7 @@ from pithosfs.server.errors import BadRequest, ClientDisconnected
 log = logging.getLogger(__name__)
 
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
+STREAM_PIECE = 256 * 1024
 
 
 class Readable(Protocol):
@@ -79,7 +80,9 @@ class RequestBody:
             self._stream.remaining -= got  # type: ignore[attr-defined]
         else:
             while got < want:
-                data = _guarded(self._stream.read, want - got)
+                # Small pieces: cheroot's chunked reader concatenates bytes per
+                # chunk, which is quadratic in the size asked for.
+                data = _guarded(self._stream.read, min(want - got, STREAM_PIECE))
                 if not data:
                     break
                 view[got : got + len(data)] = data
