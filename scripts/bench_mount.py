@@ -283,12 +283,15 @@ def main() -> None:
     parser.add_argument("--rss-gib", type=int, default=4, help="0 skips the RSS measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "bench_results.md")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     rows = bench(args)
+    load_after = os.getloadavg()[0]
     lines = [
         "# pithosfs benchmark (latest run)", "",
         f"`scripts/bench_mount.py --size-mib {args.size_mib} --rss-gib {args.rss_gib}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-        "embedded server on localhost.", "",
+        f"embedded server on localhost; load average {load_before:.1f} before, "
+        f"{load_after:.1f} after (other work on the machine skews absolute numbers).", "",
         "| measurement | value | note |", "|---|---|---|",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
     ]  # fmt: skip
