@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import stat
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,21 @@ NAMES = ["a", "b", "c d", "é"]
 DIRS = ["", "x", "x/y"]
 
 
-def _tree(root: Path) -> dict[str, bytes | None]:
-    """Every entry below root: file content, or None for a directory."""
-    out: dict[str, bytes | None] = {}
+def _tree(root: Path) -> dict[str, tuple[str, object, int]]:
+    """Every entry below root: (kind, content or link target, permission bits)."""
+    out: dict[str, tuple[str, object, int]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root)
-        for d in dirnames:
-            out[os.path.normpath(os.path.join(rel, d))] = None
-        for f in filenames:
-            out[os.path.normpath(os.path.join(rel, f))] = Path(dirpath, f).read_bytes()
+        for name in dirnames + filenames:
+            full = Path(dirpath, name)
+            key = os.path.normpath(os.path.join(rel, name))
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
+                out[key] = ("link", os.readlink(full), 0)
+            elif stat.S_ISDIR(mode):
+                out[key] = ("dir", None, stat.S_IMODE(mode))
+            else:
+                out[key] = ("file", full.read_bytes(), stat.S_IMODE(mode))
     return out
 
 
@@ -50,6 +57,10 @@ def _apply(root: Path, op: tuple, rng_bytes: bytes) -> str:
             os.mkdir(target)
         elif kind == "rmdir":
             os.rmdir(target)
+        elif kind == "chmod":
+            os.chmod(target, arg)
+        elif kind == "symlink":
+            os.symlink(arg, target)
         elif kind == "read":
             with open(target, "rb") as f:
                 f.seek(arg)
@@ -64,8 +75,12 @@ def _random_op(rng: random.Random) -> tuple:
     path = os.path.join(d, rng.choice(NAMES)) if d else rng.choice(NAMES)
     kind = rng.choice(
         ["write", "write", "append", "truncate", "overwrite", "read", "read",
-         "unlink", "rename", "mkdir", "rmdir"]
+         "unlink", "rename", "mkdir", "rmdir", "chmod", "symlink"]
     )  # fmt: skip
+    if kind == "chmod":
+        return kind, path, rng.choice([0o600, 0o644, 0o755, 0o700])
+    if kind == "symlink":
+        return kind, path, rng.choice(["a", "x/a", "nowhere/é"])  # never out of the tree
     if kind in ("write", "read"):
         return kind, path, rng.randrange(0, 3 * 1024 * 1024)
     if kind == "truncate":
@@ -79,7 +94,7 @@ def _random_op(rng: random.Random) -> tuple:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_random_operations_match_a_local_directory(mnt: Path, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     local = tmp_path / "local"
