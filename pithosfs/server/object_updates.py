@@ -1,4 +1,4 @@
-"""Copy, move and partial updates of objects (spec 4.3-4.5, 8), mixed into `Backend`.
+"""Delete, copy, move and partial updates of objects (spec 4.3-4.7, 8), mixed into `Backend`.
 
 Partial updates spool the body, splice it into the current block list outside
 the database lock, and commit only if no one wrote in between (see docs/server.md).
@@ -12,6 +12,7 @@ import uuid as uuidlib
 from pithosfs.protocol import block_count
 from pithosfs.server.blocks import BlockBatch
 from pithosfs.server.bodies import RequestBody, Spool
+from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_NORMAL
 from pithosfs.server.errors import BadRequest, Conflict, Forbidden, NotFound, RangeNotSatisfiable
 from pithosfs.server.models import ObjectInfo
 from pithosfs.server.objects import Check, DataRange, ObjectOps
@@ -21,6 +22,108 @@ OPTIMISTIC_TRIES = 3
 
 
 class ObjectUpdates(ObjectOps):
+    def delete_object(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        name: str,
+        *,
+        until: int | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        if user != account:
+            raise Forbidden("Only the owner may delete")
+        with self.db.write() as conn:
+            crow = self._require_container(conn, account, container)
+            path = f"{account}/{container}/{name}"
+            if until is not None:
+                node = conn.execute("SELECT node FROM nodes WHERE path = ?", (path,)).fetchone()
+                if node is None:
+                    raise NotFound("Object does not exist")
+                conn.execute(
+                    "DELETE FROM attributes WHERE serial IN"
+                    " (SELECT serial FROM versions WHERE node = ? AND mtime <= ?)",
+                    (node["node"], until),
+                )
+                before = self._current_row(conn, path)
+                conn.execute(
+                    "DELETE FROM versions WHERE node = ? AND mtime <= ?", (node["node"], until)
+                )
+                if self._current_row(conn, path) is None:
+                    self._clear_path(conn, path)
+                    if before is not None:
+                        self._adjust_usage(conn, int(crow["node"]), -int(before["size"]), -1)
+                return
+            if self._current_row(conn, path) is None:
+                raise NotFound("Object does not exist")
+            names = [name]
+            if delimiter:
+                names += self._names_below(conn, int(crow["node"]), name, delimiter)
+            for each in names:
+                self._delete_one(conn, user, account, container, each)
+
+    def _names_below(
+        self, conn: sqlite3.Connection, cnode: int, name: str, delimiter: str
+    ) -> list[str]:
+        """Current objects under `name` + delimiter (or `name` itself if it ends with it)."""
+        prefix = name if name.endswith(delimiter) else name + delimiter
+        rows = conn.execute(
+            "SELECT n.name FROM nodes n JOIN versions v ON v.node = n.node AND v.cluster = ?"
+            " WHERE n.parent = ? AND n.name >= ? ORDER BY n.name",
+            (CLUSTER_NORMAL, cnode, prefix),
+        )
+        names = []
+        for r in rows:
+            if not r["name"].startswith(prefix):
+                break
+            if r["name"] != name:
+                names.append(r["name"])
+        return names
+
+    def _delete_one(
+        self, conn: sqlite3.Connection, user: str, account: str, container: str, name: str
+    ) -> None:
+        crow = self._require_container(conn, account, container)
+        path = f"{account}/{container}/{name}"
+        current = self._current_row(conn, path)
+        if current is None:
+            return
+        policy = self._policy(conn, int(crow["node"]), account)
+        self._retire(conn, int(current["serial"]), policy)
+        self._adjust_usage(conn, int(crow["node"]), -int(current["size"]), -1)
+        now = self._now()
+        conn.execute(
+            "INSERT INTO versions (node, hash, size, type, checksum, mtime, muser, uuid, cluster,"
+            " block_size, hashes) VALUES (?, ?, 0, '', '', ?, ?, ?, ?, ?, x'')",
+            (
+                current["node"],
+                self.blocks.empty_hash,
+                now,
+                user,
+                current["uuid"],
+                CLUSTER_DELETED,
+                self.block_size,
+            ),
+        )
+        self._clear_path(conn, path)
+        self._touch(conn, [int(crow["node"]), int(crow["parent"])], now)
+
+    def _clear_path(self, conn: sqlite3.Connection, path: str) -> None:
+        conn.execute("DELETE FROM permissions WHERE path = ?", (path,))
+        conn.execute("DELETE FROM public_links WHERE path = ?", (path,))
+
+    def empty_container(self, user: str, account: str, container: str) -> None:
+        with self.db.write() as conn:
+            crow = self._require_container(conn, account, container)
+            rows = conn.execute(
+                "SELECT n.name FROM nodes n JOIN versions v ON v.node = n.node AND v.cluster = ?"
+                " WHERE n.parent = ?",
+                (CLUSTER_NORMAL, crow["node"]),
+            ).fetchall()
+            for r in rows:
+                self._delete_one(conn, user, account, container, r["name"])
+
     def copy_object(
         self,
         user: str,
