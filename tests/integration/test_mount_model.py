@@ -107,3 +107,21 @@ def test_random_operations_match_a_local_directory(mnt: Path, tmp_path: Path, se
         assert got == expected, f"step {step} {op}: mount {got[:80]!r}, local {expected[:80]!r}"
         if step % 10 == 9 or step == STEPS - 1:
             assert _tree(mnt) == _tree(local), f"trees differ after step {step} {op}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [5, 6])
+def test_random_operations_with_1_kib_blocks(
+    fuse_ok: None, small_block_server: object, tmp_path: Path, unique_name: str, seed: int
+) -> None:
+    """The same on a server with 1 KiB blocks: every write spans many blocks."""
+    from tests.conftest import ALICE
+    from tests.integration.conftest import start_mount, stop_mount
+
+    m = start_mount(small_block_server, ALICE, tmp_path / "m")
+    try:
+        (m.path / unique_name).mkdir()
+        test_random_operations_match_a_local_directory(m.path / unique_name, tmp_path, seed)
+        assert "Traceback" not in m.log_text()
+    finally:
+        stop_mount(m)
