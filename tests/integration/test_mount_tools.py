@@ -142,6 +142,8 @@ def test_git_init_add_commit_clone(mnt: Path, tmp_path: Path) -> None:
     sh(f"git clone -q {tmp_path}/clone {mnt}/clone2")
     assert sh("git log --oneline", cwd=mnt / "clone2").stdout.count("\n") == 2
     sh("git fsck --no-progress", cwd=mnt / "clone2")
+    sh("git gc -q && git fsck --no-progress", cwd=repo)  # packs: temp files, renames, fsync
+    assert sh("git log --oneline", cwd=repo).stdout.count("\n") == 2
 
 
 def test_concurrent_writer_conflict_is_estale(mnt: Path, session_mount: Mount) -> None:
