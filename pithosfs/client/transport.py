@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import requests
@@ -45,6 +46,20 @@ log = logging.getLogger(__name__)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "COPY", "OPTIONS"})
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TRANS_ID_HEADERS = ("X-Trans-Id", "X-Openstack-Request-Id", "X-Request-Id", "X-Compute-Request-Id")
+
+
+@runtime_checkable
+class RewindableBody(Protocol):
+    """A streamed request body (read in pieces by http.client) that a retry can replay."""
+
+    def __len__(self) -> int: ...
+    def read(self, size: int = -1) -> bytes: ...
+    def rewind(self) -> None: ...
+
+
+def _body_len(data: bytes | RewindableBody | None) -> int:
+    return 0 if data is None else len(data)
+
 
 # (new token, new base URL or None to keep the current one)
 Reauthenticator = Callable[[], tuple[str, str | None]]
@@ -151,7 +166,7 @@ class Transport:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | RewindableBody | None = None,
         idempotent: bool | None = None,
         ok: Iterable[int] = (),
         stream: bool = False,
@@ -171,11 +186,13 @@ class Transport:
         while True:
             url = absolute_url or (self.base_url + path)
             hdrs = {"X-Auth-Token": self.token, **(headers or {})}
+            if isinstance(data, RewindableBody):
+                data.rewind()  # a retry sends the body again from its start
             try:
                 resp = self._send(method, url, params, hdrs, data)
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
-                self.stats.record(method, len(data or b""), 0)
+                self.stats.record(method, _body_len(data), 0)
                 can_retry = idempotent or _never_sent(exc)
                 if can_retry and attempt + 1 < self.retry.attempts:
                     self._backoff(method, url, attempt, repr(exc))
@@ -184,12 +201,12 @@ class Transport:
                 raise TransportError(
                     f"{type(exc).__name__}: {exc}", method=method, path=_path_of(url)
                 ) from exc
-            self.stats.record(method, len(data or b""), received)
+            self.stats.record(method, _body_len(data), received)
             status = resp.status_code
             if log.isEnabledFor(logging.DEBUG):  # keep the hot path free of formatting
                 log.debug(
                     "%s %s -> %d (%d B out, %d B in)",
-                    method, _path_of(url), status, len(data or b""), received,
+                    method, _path_of(url), status, _body_len(data), received,
                 )  # fmt: skip
             if status < 300 or status in accepted:
                 return resp
@@ -210,7 +227,7 @@ class Transport:
         url: str,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
-        data: bytes | None,
+        data: bytes | RewindableBody | None,
     ) -> requests.Response:
         sess = self.session()
         prep = sess.prepare_request(

@@ -135,6 +135,19 @@ class ObjectWrites:
             hashes.extend(str(h) for h in resp.json())
         return hashes
 
+    def upload_stream(self, container: str, body: Any) -> list[str]:
+        """POST one streamed body of consecutive blocks (a RewindableBody); returns their hashes."""
+        self._require_pithos(container, "a block upload")
+        resp = self._req(
+            "POST",
+            self._path(container),
+            params={"update": "", "format": "json"},
+            headers={"Content-Type": OCTET},
+            data=body,
+            idempotent=True,
+        )
+        return [str(h) for h in resp.json()]
+
     def put_hashmap(
         self,
         container: str,
