@@ -187,3 +187,23 @@ def test_server_gone_gives_eio_not_a_hang(fuse_ok: None, tmp_path: Path, unique_
         assert m.proc.poll() is None  # the mount survives and keeps answering
     finally:
         stop_mount(m)
+
+
+def test_mount_helper_for_fstab(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str]
+) -> None:
+    helper = Path(sys.executable).parent / "mount.pithosfs"
+    if not helper.exists():
+        pytest.skip("mount.pithosfs not installed (pip install -e .)")
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    opts = f"rw,noauto,_netdev,url={storage},token={ALICE[1]},attr_timeout=2"
+    try:
+        done = subprocess.run([str(helper), "embedded", str(mp), "-o", opts],
+                              capture_output=True, text=True, timeout=90, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert os.path.ismount(mp)
+        assert run("umount", str(mp), env=env).returncode == 0
+    finally:
+        force_unmount(mp)
