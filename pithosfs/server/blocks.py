@@ -129,27 +129,32 @@ class BlockStore:
             data += bytes(length - len(data))
         return data
 
-    def ingest(self, fill: Callable[[memoryview], int]) -> list[str]:
+    def ingest(self, fill: Callable[[memoryview], int], total: int | None = None) -> list[str]:
         """Store a stream block by block; returns the block hashes once all are durable.
 
         `fill(view)` fills view completely or up to the end of the stream. Each
         block lands in a page-aligned buffer, is hashed and written (O_DIRECT when
         the filesystem allows: no page-cache copy, and the final fsync is cheap)
         on the pool while the next block is received. At most
-        MAX_PENDING_BLOCKS buffers exist per call, which bounds memory.
+        MAX_PENDING_BLOCKS buffers exist per call, which bounds memory; with a
+        known `total`, no more (and no larger) buffers than the body needs.
         """
-        size = -(-self.block_size // ALIGN) * ALIGN
+        largest = self.block_size if total is None else max(1, min(self.block_size, total))
+        size = -(-largest // ALIGN) * ALIGN
+        consumed = 0
         free: queue.Queue[mmap.mmap] = queue.Queue()
         buffers: list[mmap.mmap] = []
         futures: list[Future[tuple[str, Path | None]]] = []
         view: memoryview | None = None
         try:
             while True:
+                if total == 0:
+                    break
                 if free.empty() and len(buffers) < MAX_PENDING_BLOCKS:
                     buffers.append(mmap.mmap(-1, size))
                     free.put(buffers[-1])
                 buf = free.get()
-                view = memoryview(buf)[: self.block_size]
+                view = memoryview(buf)[: min(self.block_size, len(buf))]
                 n = fill(view)  # type: ignore[arg-type]
                 view = None
                 if n == 0:
@@ -158,7 +163,8 @@ class BlockStore:
                 future = self._pool.submit(self._stage_buffer, buf, n)
                 future.add_done_callback(lambda _f, b=buf: free.put(b))
                 futures.append(future)
-                if n < self.block_size:
+                consumed += n
+                if n < self.block_size or (total is not None and consumed >= total):
                     break
             staged = [f.result() for f in futures]
             published = [self._pool.submit(self.publish, h, t) for h, t in staged if t]

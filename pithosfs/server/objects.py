@@ -406,7 +406,7 @@ class ObjectOps:
         self._check_writable(user, account, container, name)
         if user != account and (sharing is not False or public is not None):
             raise Forbidden("Only the owner may change sharing or publishing")
-        hashes = self.blocks.ingest(body.readinto)
+        hashes = self.blocks.ingest(body.readinto, body.length)
         if checksum_of is not None:
             checksum = checksum_of()  # may reject the body (422) before anything is visible
         with self.db.write() as conn:
@@ -473,7 +473,7 @@ class ObjectOps:
             raise Forbidden("Only the owner may upload blocks")
         with self.db.read() as conn:
             self._require_container(conn, account, container)
-        hashes = self.blocks.ingest(body.readinto)
+        hashes = self.blocks.ingest(body.readinto, body.length)
         return hashes
 
     def update_object_meta(

@@ -47,6 +47,15 @@ def test_ingest_hashes_and_stores_exact_bytes(store: BlockStore, size: int) -> N
     assert list(store.tmp_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("size", [0, 1, 1024, 2048, 5000])
+def test_ingest_with_known_total_matches(store: BlockStore, size: int) -> None:
+    data = bytes(b or 1 for b in os.urandom(size))
+    assert store.ingest(filler(data), total=size) == store.ingest(filler(data))
+    assert store.ingest(filler(data), total=size) == (
+        [] if size == 0 else protocol.hashmap_of(data, 1024)
+    )
+
+
 def test_trailing_zero_blocks_dedup_to_the_empty_hash(store: BlockStore) -> None:
     data = b"a" * 1024 + b"\0" * 1024 + b"b" + b"\0" * 100
     hashes = store.ingest(filler(data))
