@@ -12,6 +12,7 @@ a small pool (`BlockBatch`) so disk flushes overlap with receiving the body.
 
 from __future__ import annotations
 
+import errno
 import logging
 import mmap
 import os
@@ -39,6 +40,7 @@ class BlockStore:
         self.block_size = block_size
         self.algorithm = algorithm
         self.empty_hash = block_hash(b"", algorithm).hex()
+        self._direct_ok = hasattr(os, "O_DIRECT")
         self.tmp_dir = root / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._clean_temp_files()
@@ -196,13 +198,24 @@ class BlockStore:
         if self.exists(hex_hash):
             return hex_hash, None
         tmp = self.tmp_dir / f"{hex_hash}.{uuid.uuid4().hex}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        try:
-            fd = os.open(tmp, flags | getattr(os, "O_DIRECT", 0), 0o644)
-            padded = -(-n // ALIGN) * ALIGN
-        except OSError:  # e.g. tmpfs refuses O_DIRECT: plain buffered write
-            fd = os.open(tmp, flags, 0o644)
-            padded = n
+        if self._direct_ok:
+            try:
+                self._write_file(tmp, view, n, direct=True)
+                return hex_hash, tmp
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                # This filesystem refuses O_DIRECT (tmpfs, some overlays): stop trying.
+                log.info("O_DIRECT not supported under %s; using buffered writes", self.root)
+                self._direct_ok = False
+        self._write_file(tmp, view, n, direct=False)
+        return hex_hash, tmp
+
+    @staticmethod
+    def _write_file(tmp: Path, view: memoryview, n: int, direct: bool) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | (getattr(os, "O_DIRECT", 0) if direct else 0)
+        padded = -(-n // ALIGN) * ALIGN if direct else n
+        fd = os.open(tmp, flags, 0o644)
         try:
             view[n:padded] = bytes(padded - n)  # O_DIRECT writes whole aligned sectors
             pos = 0
@@ -215,7 +228,6 @@ class BlockStore:
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        return hex_hash, tmp
 
     def batch(self) -> BlockBatch:
         return BlockBatch(self)

@@ -19,9 +19,23 @@ from cheroot import makefile
 LARGE = 64 * 1024
 
 
+def _pyio_buffers_present() -> bool:
+    """The fast paths use _pyio internals; fall back to cheroot's code if they moved."""
+    import io
+
+    reader = makefile.StreamReader.__mro__[1](io.BytesIO(b""))  # the _pyio BufferedReader
+    writer = makefile.BufferedWriter.__mro__[1](io.BytesIO())
+    return all(hasattr(reader, a) for a in ("_read_buf", "_read_pos", "_read_lock")) and all(
+        hasattr(writer, a) for a in ("_write_lock", "_flush_unlocked")
+    )
+
+
+_HAS_PYIO_BUFFERS = _pyio_buffers_present()
+
+
 class FastStreamReader(makefile.StreamReader):
     def read(self, size: int | None = -1) -> bytes:  # type: ignore[override]
-        if size is None or size < LARGE:
+        if size is None or size < LARGE or not _HAS_PYIO_BUFFERS:
             return super().read(size)
         with self._read_lock:  # type: ignore[attr-defined]
             buf = bytearray(size)
@@ -42,6 +56,10 @@ class FastStreamReader(makefile.StreamReader):
 
     def readinto_fast(self, view: memoryview) -> int:
         """One read into `view` (already-buffered bytes first); 0 at EOF."""
+        if not _HAS_PYIO_BUFFERS:
+            data = self.read(len(view))
+            view[: len(data)] = data
+            return len(data)
         with self._read_lock:  # type: ignore[attr-defined]
             buffered = len(self._read_buf) - self._read_pos  # type: ignore[attr-defined]
             if buffered:
@@ -57,7 +75,7 @@ class FastStreamReader(makefile.StreamReader):
 
 class FastStreamWriter(makefile.StreamWriter):
     def write(self, val: Any, *args: Any, **kwargs: Any) -> int:
-        if len(val) < LARGE:
+        if len(val) < LARGE or not _HAS_PYIO_BUFFERS:
             return super().write(val, *args, **kwargs)
         with self._write_lock:  # type: ignore[attr-defined]
             self._flush_unlocked()

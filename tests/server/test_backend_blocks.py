@@ -108,3 +108,18 @@ def test_leftover_temp_files_are_removed_at_start(tmp_path: Path) -> None:
 def test_block_hash_buffer_matches_block_hash() -> None:
     for block in (b"", b"abc", b"abc\0\0", b"\0" * 50, os.urandom(4096)):
         assert protocol.block_hash_buffer(memoryview(block)) == protocol.block_hash(block)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no tmpfs at /dev/shm")
+def test_filesystems_without_o_direct_fall_back_to_buffered_writes(tmp_path: Path) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+        s = BlockStore(Path(shm) / "blocks", block_size=1024)
+        try:
+            data = bytes(b or 1 for b in os.urandom(3000))
+            hashes = s.ingest(filler(data), total=len(data))
+            assert hashes == protocol.hashmap_of(data, 1024)
+            assert b"".join(s.read(h, 1024) for h in hashes)[:3000] == data
+        finally:
+            s.close()
