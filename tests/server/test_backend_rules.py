@@ -122,3 +122,30 @@ def test_sharing_parse_and_render() -> None:
     for bad in ("read=", "foo=u1", "u1,u2", "read"):
         with pytest.raises(BadRequest):
             parse_sharing(bad)
+
+
+def test_paths_decode_once_and_reject_bad_bytes() -> None:
+    from pithosfs.server.app import decode_path
+
+    assert (
+        decode_path({"REQUEST_URI": "/object-store/v1/a/c/x%2Fy?z=1"}) == "/object-store/v1/a/c/x/y"
+    )
+    assert decode_path({"REQUEST_URI": "/a/%C3%A9"}) == "/a/é"
+    for bad in ("/a/%FF", "/a/%00", "/a/%ED%A0%80"):
+        with pytest.raises(BadRequest):
+            decode_path({"REQUEST_URI": bad})
+
+
+def test_fault_bodies() -> None:
+    import json
+
+    from pithosfs.server.app import fault_response
+    from pithosfs.server.errors import MethodNotAllowed, MissingBlocks, NotFound
+
+    r = fault_response(NotFound("gone"))
+    assert r.status == 404 and json.loads(r.body) == {  # type: ignore[arg-type]
+        "itemNotFound": {"code": 404, "message": "gone", "details": ""}
+    }
+    assert json.loads(fault_response(MissingBlocks(["ab"])).body) == ["ab"]  # type: ignore[arg-type]
+    assert ("Allow", "GET") in fault_response(MethodNotAllowed(["GET"])).headers
+    assert b'<itemNotFound code="404">' in fault_response(NotFound("x"), xml=True).body  # type: ignore[operator]
