@@ -266,15 +266,19 @@ class Filesystem:
         self._keep_parent(loc.parent)
 
     def _has_children(self, loc: Location) -> bool:
+        """From the directory's listing, cached or fetched (and then cached).
+
+        `rm -r` of a big directory thus costs one listing, not one per entry. A name
+        added elsewhere within the cache timeout is missed; removing a directory then
+        deletes only its marker (the data stays, under an implied directory), and a
+        container's DELETE is refused by the server (ENOTEMPTY) anyway.
+        """
         if any(True for _ in self.files.pending_children(loc.path)):
             return True
-        if loc.kind is Kind.CONTAINER:
-            return (
-                next(iter(self.store.list_objects(loc.container, "", None, False)), None)
-                is not None
-            )
-        below = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=False)
-        return next(iter(below), None) is not None
+        entries = self._cached_listing(loc)
+        if entries is None:
+            entries = self._list_dir(loc)
+        return bool(entries)
 
     def _keep_parent(self, parent: Location) -> None:
         """Give an implied directory a marker when its last entry goes, so it does not vanish."""

@@ -264,3 +264,17 @@ def test_chmod_is_one_post_and_reads_still_work_without_history(fs, store):
     assert fs.files.read(fh, 0, 100) == b"content"  # the cached version number was purged
     fs.files.release(fh)
     assert stat.S_IMODE(fs.getattr("/nohist/f")["st_mode"]) == 0o600
+
+
+def test_rm_r_of_an_implied_directory_costs_one_listing(fs, store):
+    for i in range(200):
+        store.put_object("pithos", f"imp/f{i:03d}", b"x")
+    fs.readdir("/pithos/imp")
+    before = store.stats.snapshot()
+    for name, _ in fs.readdir("/pithos/imp"):
+        fs.unlink(f"/pithos/imp/{name}")
+    fs.rmdir("/pithos/imp")
+    delta = store.stats.snapshot() - before
+    assert delta.count("GET") == 0, delta  # every emptiness check came from the listing
+    assert delta.count("DELETE") == 201  # 200 files and the marker the last unlink left
+    assert [o.name for o in store.list_objects("pithos", "", None)] == []
