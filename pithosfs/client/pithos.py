@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
+import urllib3
+
 from pithosfs import protocol
 from pithosfs.client import parsing as p
 from pithosfs.client import validation as v
-from pithosfs.client.errors import BadRequest, RangeNotSatisfiable, Unsupported
+from pithosfs.client.errors import (
+    BadRequest,
+    PithosError,
+    RangeNotSatisfiable,
+    TransportError,
+    Unsupported,
+)
 from pithosfs.client.identity import Endpoints, authenticate
 from pithosfs.client.stats import TransferStats
 from pithosfs.client.transport import RetryPolicy, Transport
@@ -37,6 +46,7 @@ from pithosfs.client.writes import ObjectWrites
 log = logging.getLogger(__name__)
 
 OCTET = protocol.OCTET_STREAM
+_STREAM_PIECE = 1024 * 1024  # bytes per read of a streamed range
 
 
 class PithosClient(ObjectWrites):
@@ -346,6 +356,67 @@ class PithosClient(ObjectWrites):
         if resp.status_code == 200:  # Range ignored: the full body came back
             return resp.content[offset : offset + length]
         return resp.content
+
+    def stream_range_to_fd(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        fd: int,
+        version: int | None = None,
+    ) -> None:
+        """GET bytes [offset, offset+length) and pwrite them to `fd` at the same offsets.
+
+        Streams in 1 MiB pieces, so a long range costs no memory. A connection
+        lost mid-body resumes from the last byte written, up to the retry
+        policy's attempts; local write errors (disk full) propagate at once.
+        """
+        path = self._path(container, name)
+        params = {"version": str(version)} if version is not None else None
+        done = failures = 0
+        while done < length:
+            start = offset + done
+            headers = {"Range": f"bytes={start}-{offset + length - 1}"}
+            resp = self._req("GET", path, params=params, headers=headers, stream=True)
+            try:
+                if resp.status_code != 206:
+                    raise PithosError(
+                        f"expected 206 for a range, got {resp.status_code}", path=path
+                    )
+                pending = bytearray()  # received, not yet written: flushed per 1 MiB
+                while done + len(pending) < length:
+                    try:
+                        # read1: whatever has arrived, so a stall loses nothing received.
+                        want = min(_STREAM_PIECE, length - done - len(pending))
+                        chunk = resp.raw.read1(want, decode_content=False)
+                    except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+                        log.warning(
+                            "%s: body interrupted at +%d (%s)", path, done + len(pending), exc
+                        )
+                        break
+                    if not chunk:
+                        break
+                    pending += chunk
+                    if len(pending) >= _STREAM_PIECE:
+                        done += self._flush(fd, offset + done, pending)
+                done += self._flush(fd, offset + done, pending)
+            finally:
+                resp.close()
+            if done < length:
+                failures += 1
+                if failures >= self.transport.retry.attempts:
+                    raise TransportError(
+                        f"range body cut {failures} times", method="GET", path=path
+                    )
+                self.stats.record_retry()
+
+    def _flush(self, fd: int, at: int, pending: bytearray) -> int:
+        os.pwrite(fd, pending, at)
+        self.stats.add_received("GET", len(pending))
+        n = len(pending)
+        pending.clear()
+        return n
 
     def read_object(self, container: str, name: str, version: int | None = None) -> bytes:
         """The whole object in one GET (no Range, so empty objects are fine)."""

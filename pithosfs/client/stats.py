@@ -71,6 +71,11 @@ class TransferStats:
             entry.bytes_sent += sent
             entry.bytes_received += received
 
+    def add_received(self, method: str, received: int) -> None:
+        """Body bytes of a streamed response, read after its request was recorded."""
+        with self._lock:
+            self._by_method.setdefault(method.upper(), MethodStats()).bytes_received += received
+
     def record_retry(self) -> None:
         with self._lock:
             self._retries += 1

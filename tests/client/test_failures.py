@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 
@@ -249,3 +250,20 @@ def test_write_result_is_our_version_even_if_another_writer_got_in(flaky: FlakyS
     info = _client(flaky).put_object("c", "o", b"abc")
     assert (info.version, info.size) == (7, 3)
     assert flaky.requests[-1][1].endswith("/c/o?version=7")
+
+
+def test_streamed_range_resumes_after_a_cut_body(flaky: FlakyServer, tmp_path):
+    flaky.script = [
+        ("reply", 206, {"Content-Length": "10"}, b"01234"),  # then stalls: read timeout
+        ("reply", 206, {}, b"56789"),
+    ]
+    client = _client(flaky)
+    fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT)
+    try:
+        client.stream_range_to_fd("c", "o", 0, 10, fd)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"0123456789"
+    ranges = [h.get("Range") for m, _, h, _ in flaky.requests if m == "GET"]
+    assert ranges == ["bytes=0-9", "bytes=5-9"]
+    assert client.stats.snapshot().by_method["GET"].bytes_received == 10
