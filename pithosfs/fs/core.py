@@ -52,6 +52,18 @@ UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 
 
+def _utime_special(value_ns: int) -> int:
+    """UTIME_NOW/UTIME_OMIT if the binding's ns value carries one, else 0.
+
+    libfuse passes these as tv_nsec with tv_sec left unset, and the binding folds
+    both into sec * 1e9 + nsec; a tv_nsec of 2**30 - 1 or - 2 (beyond 1e9) is no time.
+    """
+    for special in (UTIME_NOW, UTIME_OMIT):
+        if value_ns == special or value_ns % 10**9 == special - 10**9:
+            return special
+    return 0
+
+
 class Filesystem:
     """A Pithos+ account as a tree of directories and files."""
 
@@ -397,9 +409,10 @@ class Filesystem:
 
     def utimens(self, path: str, times: tuple[int, int] | None) -> None:
         mtime_ns = time.time_ns() if times is None else times[1]
-        if mtime_ns == UTIME_OMIT:
+        special = _utime_special(mtime_ns)
+        if special == UTIME_OMIT:
             return
-        if mtime_ns == UTIME_NOW:
+        if special == UTIME_NOW:
             mtime_ns = time.time_ns()
         self._set_attr_meta(path, {nodes.MTIME_KEY: nodes.format_mtime(mtime_ns)})
 

@@ -3,6 +3,7 @@
 import errno
 import os
 import stat
+import time
 
 import pytest
 
@@ -278,3 +279,13 @@ def test_rm_r_of_an_implied_directory_costs_one_listing(fs, store):
     assert delta.count("GET") == 0, delta  # every emptiness check came from the listing
     assert delta.count("DELETE") == 201  # 200 files and the marker the last unlink left
     assert [o.name for o in store.list_objects("pithos", "", None)] == []
+
+
+def test_utime_now_and_omit_even_with_garbage_seconds(fs, store):
+    from pithosfs.fs.core import UTIME_NOW, UTIME_OMIT
+
+    store.put_object("pithos", "f", b"x", meta={"Pithosfs-Mtime": "100"})
+    fs.utimens("/pithos/f", (0, 7 * 10**9 + UTIME_OMIT))  # tv_sec 7 left by libfuse
+    assert fs.getattr("/pithos/f")["st_mtime"] == 100 * 10**9
+    fs.utimens("/pithos/f", (0, 5 * 10**9 + UTIME_NOW))
+    assert abs(fs.getattr("/pithos/f")["st_mtime"] - time.time_ns()) < 60 * 10**9
