@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WORKER_THREADS = 32
 MAX_DRAIN = 1024 * 1024
+KEEP_ALIVE_CONNECTIONS = 256
 # Request line + headers; spec limits (90 meta headers of <= 384 bytes) fit easily.
 MAX_HEADER_BYTES = 256 * 1024
 
@@ -91,6 +92,9 @@ class EmbeddedServer:
         )
         server.ConnectionClass = JsonFaultConnection
         server.max_request_header_size = MAX_HEADER_BYTES
+        # cheroot keeps only 10 idle keep-alive connections by default; mounts and
+        # parallel uploaders hold more, and each reconnect costs a round trip.
+        server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         server.prepare()
         bound = server.bind_addr
         if isinstance(bound, tuple):
