@@ -192,3 +192,13 @@ def test_parallel_writers_and_readers(mnt: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(work, blobs))
     assert sorted(os.listdir(mnt)) == sorted(blobs)
+
+
+def test_touch_now_and_atime_only(mnt: Path) -> None:
+    f = mnt / "f"
+    f.write_text("x")
+    os.utime(f, ns=(0, 10**18))  # 2001-09-09
+    sh(f"touch -a {f}")  # atime only: mtime is UTIME_OMIT
+    assert f.stat().st_mtime_ns == 10**18
+    sh(f"touch -m {f}")  # mtime UTIME_NOW
+    assert abs(f.stat().st_mtime - time.time()) < 60
