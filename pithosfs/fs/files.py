@@ -122,8 +122,9 @@ class FileTable:
                 raise BadHandle("unknown file handle")
             entry.refs -= 1
             last = entry.refs == 0
-            if last and self._by_path.get(entry.loc.path) is entry:
-                del self._by_path[entry.loc.path]
+            if last:  # by identity: a concurrent rename may be re-keying it right now
+                for path in [p for p, e in self._by_path.items() if e is entry]:
+                    del self._by_path[path]
         if last:
             try:
                 self.commit(entry)
