@@ -6,6 +6,7 @@ Entry points: `PithosClient` (ObjectStore over HTTP), `FakeStore` (in memory),
 
 from pithosfs.client.config import CloudConfig, ConfigError, load_config
 from pithosfs.client.fake import FakeStore
+from pithosfs.client.images import Image, ImageClient
 from pithosfs.client.pithos import PithosClient
 from pithosfs.client.stats import StatsSnapshot, TransferStats
 from pithosfs.client.transfer import DownloadResult, StreamingUpload
@@ -16,6 +17,8 @@ __all__ = [
     "ConfigError",
     "DownloadResult",
     "FakeStore",
+    "Image",
+    "ImageClient",
     "PithosClient",
     "RetryPolicy",
     "StatsSnapshot",
