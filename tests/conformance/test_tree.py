@@ -239,3 +239,15 @@ def test_copy_and_move_onto_existing_destinations(store: ObjectStore, container:
     assert dst.version in [e.version for e in store.list_versions(container, "dst")]
     store.move_object(container, "src", container, "dst")
     assert store.head_object(container, "dst").uuid == src.uuid  # a move keeps its identity
+
+
+def test_names_with_odd_slashes(store: ObjectStore, container: str):
+    names = ["/lead", "a//b", "trail/", "x/y"]
+    for n in names:
+        store.put_object(container, n, n.encode())
+    for n in names:
+        assert store.read_range(container, n, 0, 100) == n.encode()
+    assert sorted(e.name for e in store.list_objects(container, delimiter=None)) == sorted(names)
+    # an object ending in the delimiter is listed as an object, next to subdirs (spec 5.2)
+    top = _names(store.list_objects(container))
+    assert "trail/" in top and "x/" in top and "a/" in top
