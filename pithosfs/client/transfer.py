@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from pithosfs import protocol
-from pithosfs.client.errors import MissingBlocks, PithosError
+from pithosfs.client.errors import MissingBlocks, PithosError, Unsupported
 from pithosfs.client.types import Hashmap, ObjectInfo
 
 if TYPE_CHECKING:
@@ -158,6 +158,8 @@ def upload_file(
     if_none_match: bool,
 ) -> ObjectInfo:
     block_size, algorithm = client.block_params(container)
+    if not client.supports_pithos(container):  # fail before hashing a large file
+        raise Unsupported("hashmap upload needs Pithos+; use put_object on plain Swift")
     reader = _Reader(source)
     try:
         # Hashing is CPU-bound: more threads than cores only adds switching.
@@ -292,6 +294,8 @@ def download_file(
     version: int | None,
     resume: bool,
 ) -> DownloadResult:
+    if not client.supports_pithos(container):
+        return _download_whole(client, container, name, dest, version)
     # Pin one version so that blocks of a concurrent overwrite cannot mix in.
     pinned = version if version is not None else client.head_object(container, name).version
     hm = client.get_hashmap(container, name, version=pinned or None)
@@ -321,6 +325,21 @@ def download_file(
     finally:
         os.close(fd)
     return DownloadResult(hm, pinned, len(todo), skipped, zeros)
+
+
+def _download_whole(
+    client: PithosClient, container: str, name: str, dest: Path, version: int | None
+) -> DownloadResult:
+    """Plain Swift has no hashmaps: one streamed GET of the whole object, no resume."""
+    info = client.head_object(container, name, version)
+    fd = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if info.size:  # never a Range on an empty object
+            client.stream_range_to_fd(container, name, 0, info.size, fd, version=version)
+    finally:
+        os.close(fd)
+    hm = Hashmap(0, "", info.size, [])
+    return DownloadResult(hm, info.version, 1 if info.size else 0, 0, 0)
 
 
 def _fetch_indices(

@@ -267,3 +267,17 @@ def test_streamed_range_resumes_after_a_cut_body(flaky: FlakyServer, tmp_path):
     ranges = [h.get("Range") for m, _, h, _ in flaky.requests if m == "GET"]
     assert ranges == ["bytes=0-9", "bytes=5-9"]
     assert client.stats.snapshot().by_method["GET"].bytes_received == 10
+
+
+def test_plain_swift_download_is_one_streamed_get(flaky: FlakyServer, tmp_path):
+    from pithosfs.client.errors import Unsupported
+
+    swift_container = ("reply", 204, {"X-Container-Object-Count": "1"}, b"")
+    swift_head = ("reply", 200, {"Content-Length": "6", "ETag": "abc"}, b"")
+    flaky.script = [swift_container, swift_head, ("reply", 206, {}, b"abcdef")]
+    client = _client(flaky)
+    result = client.download_file("c", "o", tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == b"abcdef" and result.hashmap.size == 6
+    assert "hashmap" not in "".join(p for _, p, _, _ in flaky.requests)
+    with pytest.raises(Unsupported):
+        client.upload_file("c", "o", tmp_path / "out")
