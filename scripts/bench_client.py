@@ -9,13 +9,12 @@ Starts `pithosfs serve` as a subprocess (4 MiB blocks) and measures:
     client's dedup cannot help it);
 (b) re-upload of the client's file under a new name: bytes on the wire
     (from the client's counters) as a share of the file size;
-(c) download: PithosClient.download_file (parallel ranged GETs) vs `curl -o`;
-(d) client peak RSS (ru_maxrss of a child process that runs only the client),
-    which should be bounded by blocks in flight, not by file size.
+(c) download: PithosClient.download_file (streamed ranged GETs) vs `curl -o`;
+(d) client peak RSS (VmHWM of a child process that runs only the client),
+    which should be bounded by what is in flight, not by file size.
 
 Each client operation runs in a fresh child process so its RSS is its own.
-Peak RSS is VmHWM from /proc (ru_maxrss would include the parent's RSS,
-which Linux carries across fork+exec).
+(ru_maxrss would include the parent's RSS, which Linux carries across exec.)
 The machine is shared, so each measure runs `--repeat` rounds (fresh random
 files each round) and the round with the median client/curl ratio is reported.
 Targets: client >= 0.8x curl throughput for (a) and (c); (b) <= 1%.
