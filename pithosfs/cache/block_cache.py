@@ -82,10 +82,14 @@ class BlockCache:
                 self._used -= self._index.pop(block_hash, 0)
             return None
 
-    def put(self, block_hash: str, block: bytes) -> bool:
-        """Store a block whose content was checked against `block_hash`. False if it does not match."""
+    def put(self, block_hash: str, block: bytes, trusted: bool = False) -> bool:
+        """Store a block under its hash; False (and nothing stored) if it does not match.
+
+        `trusted`: the caller knows the content is the block's (a whole block read from
+        a pinned version), so hashing it again is skipped.
+        """
         data = block.rstrip(b"\0")
-        if protocol.block_hash_hex(data, self.algorithm) != block_hash:
+        if not trusted and protocol.block_hash_hex(data, self.algorithm) != block_hash:
             return False
         if len(data) > self.max_bytes:
             return True
@@ -111,20 +115,24 @@ class BlockCache:
             self._evict()
         return True
 
-    def put_later(self, block_hash: str, block: bytes) -> None:
+    def put_later(self, block_hash: str, block: bytes, trusted: bool = False) -> None:
         """`put` on a background thread; dropped when too much is already waiting.
 
         Readers call this so that hashing and the disk write never delay a read.
         """
         with self._lock:
-            if block_hash in self._index or self._pending + len(block) > self.max_pending:
+            if (
+                block_hash in self._index
+                or self._pending + len(block) > self.max_pending
+                or len(block) > self.max_bytes  # includes a disabled cache (size 0)
+            ):
                 return
             self._pending += len(block)
-        self._writer.submit(self._put_pending, block_hash, block)
+        self._writer.submit(self._put_pending, block_hash, block, trusted)
 
-    def _put_pending(self, block_hash: str, block: bytes) -> None:
+    def _put_pending(self, block_hash: str, block: bytes, trusted: bool) -> None:
         try:
-            self.put(block_hash, block)
+            self.put(block_hash, block, trusted)
         finally:
             with self._lock:
                 self._pending -= len(block)

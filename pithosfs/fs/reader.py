@@ -32,6 +32,7 @@ from pithosfs.fs.writeback_upload import KnownBlocks
 log = logging.getLogger(__name__)
 
 MIN_REQUEST = 4 * 1024 * 1024  # bytes per ranged GET at least (whole blocks)
+MAX_RUN = 4  # segments fetched by one GET once a reader is sequential
 MIN_CACHED_BLOCK = 64 * 1024  # smaller blocks are not worth a file each in the disk cache
 
 
@@ -116,8 +117,12 @@ class ObjectReader:
             for index in [i for i in self._segments if i not in keep]:
                 self._segments.pop(index).cancel()
             futures = [self._segment_future_locked(i) for i in range(first, last + 1)]
-            for index in range(last + 1, keep.stop):
-                self._segment_future_locked(index)
+            # Read-ahead in runs: one GET for several segments once the reader is clearly
+            # sequential (fewer, larger requests), one per segment before that.
+            run = MAX_RUN if self._window >= MAX_RUN else 1
+            missing = [i for i in range(last + 1, keep.stop) if self._needs_fetch_locked(i)]
+            for start in range(0, len(missing), run):
+                self._submit_run_locked(missing[start : start + run])
             return futures
 
     def _segment_future(self, index: int) -> Future[bytes]:
@@ -125,11 +130,55 @@ class ObjectReader:
             return self._segment_future_locked(index)
 
     def _segment_future_locked(self, index: int) -> Future[bytes]:
+        if self._needs_fetch_locked(index):
+            self._submit_run_locked([index])
+        return self._segments[index]
+
+    def _needs_fetch_locked(self, index: int) -> bool:
         fut = self._segments.get(index)
-        if fut is None or fut.cancelled():
-            fut = self.pool.submit(self._fetch_segment, index)
+        return fut is None or fut.cancelled()
+
+    def _submit_run_locked(self, indices: list[int]) -> None:
+        """Fetch consecutive segments with one task (and one GET when none is cached)."""
+        if len(indices) == 1 or indices[-1] - indices[0] != len(indices) - 1:
+            for index in indices:
+                self._segments[index] = self.pool.submit(self._fetch_segment, index)
+            return
+        futures: list[Future[bytes]] = [Future() for _ in indices]
+        for index, fut in zip(indices, futures, strict=True):
             self._segments[index] = fut
-        return fut
+        self.pool.submit(self._fetch_run, indices, futures)
+
+    def _fetch_run(self, indices: list[int], futures: list[Future[bytes]]) -> None:
+        live = [f.set_running_or_notify_cancel() for f in futures]
+        try:
+            if not any(live):
+                return
+            datas = self._fetch_segments(indices)
+        except BaseException as exc:  # handed to the readers waiting on these segments
+            for fut, running in zip(futures, live, strict=True):
+                if running:
+                    fut.set_exception(exc)
+            return
+        for fut, running, data in zip(futures, live, datas, strict=True):
+            if running:
+                fut.set_result(data)
+
+    def _fetch_segments(self, indices: list[int]) -> list[bytes]:
+        """Several consecutive segments: from the cache if all are there, else one GET."""
+        hashes = self._block_hashes()
+        cached = [self._cached_segment(i, hashes) for i in indices]
+        if all(c is not None for c in cached):
+            return cached  # type: ignore[return-value]
+        start = indices[0] * self.seg_bytes
+        end = min((indices[-1] + 1) * self.seg_bytes, self.info.size)
+        data = self._read_pinned(start, end - start)
+        if len(data) != end - start:
+            raise Stale("object shorter than when opened", self.info.name)
+        out = [data[i * self.seg_bytes - start : (i + 1) * self.seg_bytes - start] for i in indices]
+        for index, segment in zip(indices, out, strict=True):
+            self._cache_segment(index, segment, hashes)
+        return out
 
     # -- fetching ----------------------------------------------------------
     def _block_hashes(self) -> list[str] | None:
@@ -155,26 +204,43 @@ class ObjectReader:
         return hashes
 
     def _fetch_segment(self, index: int) -> bytes:
+        hashes = self._block_hashes()
+        cached = self._cached_segment(index, hashes)
+        if cached is not None:
+            return cached
         start = index * self.seg_bytes
         length = min(self.seg_bytes, self.info.size - start)
-        first_block = start // self.block_size
-        hashes = self._block_hashes()
-        lengths = self._block_lengths(first_block, length)
-        if hashes is not None:
-            cached = self._from_cache(hashes[first_block : first_block + len(lengths)], lengths)
-            if cached is not None:
-                return cached
         data = self._read_pinned(start, length)
         if len(data) != length:
             raise Stale("object shorter than when opened", self.info.name)
-        if hashes is not None and self.cache is not None:
-            # Checked against its hash and stored off the read path; a block that does not
-            # match (a last block cut on the server without rehashing, spec 8) is not kept.
-            pos = 0
-            for i, block_len in enumerate(lengths):
-                self.cache.put_later(hashes[first_block + i], data[pos : pos + block_len])
-                pos += block_len
+        self._cache_segment(index, data, hashes)
         return data
+
+    def _cached_segment(self, index: int, hashes: list[str] | None) -> bytes | None:
+        if hashes is None:
+            return None
+        start = index * self.seg_bytes
+        first_block = start // self.block_size
+        lengths = self._block_lengths(first_block, min(self.seg_bytes, self.info.size - start))
+        return self._from_cache(hashes[first_block : first_block + len(lengths)], lengths)
+
+    def _cache_segment(self, index: int, data: bytes, hashes: list[str] | None) -> None:
+        """Hand the blocks to the cache (stored off the read path).
+
+        A whole block read from the pinned version is that version's block: stored as
+        is. A partial last block is checked against its hash first, because the server
+        may have cut it without rehashing (spec 8): caching it under the longer block's
+        hash would hand zeros to every other file sharing that block.
+        """
+        if hashes is None or self.cache is None:
+            return
+        first_block = index * self.seg_bytes // self.block_size
+        pos = 0
+        for i, block_len in enumerate(self._block_lengths(first_block, len(data))):
+            block = data[pos : pos + block_len]
+            trusted = block_len == self.block_size
+            self.cache.put_later(hashes[first_block + i], block, trusted=trusted)
+            pos += block_len
 
     def _block_lengths(self, first_block: int, length: int) -> list[int]:
         count = (length + self.block_size - 1) // self.block_size
