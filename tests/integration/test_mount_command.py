@@ -207,3 +207,27 @@ def test_mount_helper_for_fstab(
         assert run("umount", str(mp), env=env).returncode == 0
     finally:
         force_unmount(mp)
+
+
+def test_credentials_from_kamakirc_and_environment(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str], unique_name: str
+) -> None:
+    identity = server.identity_url  # type: ignore[attr-defined]
+    Path(env["KAMAKIRC"]).write_text(
+        f'[global]\ndefault_cloud = lab\n\n[cloud "lab"]\nurl = {identity}\ntoken = {ALICE[1]}\n'
+    )
+    from pithosfs.client.pithos import PithosClient
+
+    client = PithosClient.from_storage_url(server.storage_url(ALICE[0]), ALICE[1])  # type: ignore[attr-defined]
+    client.create_container(unique_name)
+    mp = tmp_path / "mnt"
+    try:
+        done = run("mount", str(mp), env=env)  # no flags: ~/.kamakirc's default cloud
+        assert done.returncode == 0, done.stderr
+        assert unique_name in os.listdir(mp)
+        assert run("umount", str(mp), env=env).returncode == 0
+        bad_env = dict(env, PITHOS_TOKEN="wrong")  # the environment overrides the file
+        done = run("mount", str(mp), env=bad_env)
+        assert done.returncode == 1 and "bad token" in done.stderr
+    finally:
+        force_unmount(mp)
