@@ -33,4 +33,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+# The users' own tool: kamaki 0.16 runs on Python 2.7, which these machines carry
+# under pyenv. Tests that drive the real kamaki CLI against the embedded server
+# skip when it is absent, so a failure here is reported but not fatal.
+PY27=${PITHOSFS_PY27:-$HOME/.pyenv/versions/2.7.18/bin/python}
+if [ -x "$PY27" ] && [ ! -x "$(dirname "$PY27")/kamaki" ]; then
+  "$PY27" -m pip install -q kamaki==0.16 >/dev/null 2>&1 \
+    || echo "setup: kamaki 0.16 not installed (its tests will skip)"
+fi
 echo "setup: ready ($(.venv/bin/pithosfs --version))"
