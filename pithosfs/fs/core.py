@@ -18,7 +18,7 @@ import os
 import stat as statmod
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -43,6 +43,8 @@ from pithosfs.fs.files import FileTable
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
+from pithosfs.fs.virtual.base import VirtualLayer
+from pithosfs.fs.virtual.registry import Layers
 from pithosfs.fs.writeback_upload import KnownBlocks
 from pithosfs.fs.xattrs import Xattrs
 
@@ -67,7 +69,13 @@ def _utime_special(value_ns: int) -> int:
 class Filesystem:
     """A Pithos+ account as a tree of directories and files."""
 
-    def __init__(self, store: ObjectStore, options: FsOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        options: FsOptions | None = None,
+        layers: Iterable[type[VirtualLayer]] | None = None,
+    ) -> None:
+        """`layers`: the virtual layer classes (default: all found in pithosfs.fs.virtual)."""
         self.store = store
         self.opts = options or FsOptions()
         self.stats: StatCache[Node] = StatCache(
@@ -85,6 +93,7 @@ class Filesystem:
         self._closed = False  # GUARDED_BY(_lock)
         self.files = FileTable(self)
         self.xattrs = Xattrs(self)
+        self.layers = Layers(self, layers)  # consulted before the ordinary path
 
     def close(self) -> None:
         """Commit what is pending and stop the worker threads (idempotent)."""
@@ -93,12 +102,16 @@ class Filesystem:
                 return
             self._closed = True
         self.files.close_all()
+        self.layers.close()
         self.read_pool.shutdown(wait=False, cancel_futures=True)
         self.upload_pool.shutdown(wait=True)
         self.blocks.close()
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, path: str) -> Node:
+        served, node = self.layers.call(path, "getattr")
+        if served:
+            return node  # type: ignore[no-any-return]
         loc = paths.parse(path)
         open_node = self.files.node_of(loc.path)
         if open_node is not None:
@@ -111,6 +124,9 @@ class Filesystem:
         return self._fetch_node(loc)
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, int]:
+        if fh is not None and self.layers.owns(fh):
+            layer, handle = self.layers.handle(fh)
+            return self.stat_of(layer.handle_attr(handle) or self.lookup(path))
         node = self.files.node_of_handle(fh) if fh is not None else None
         return self.stat_of(node or self.lookup(path))
 
@@ -171,6 +187,9 @@ class Filesystem:
 
     # -- directories -------------------------------------------------------
     def readdir(self, path: str) -> list[tuple[str, Node]]:
+        served, listing = self.layers.call(path, "readdir")
+        if served:
+            return sorted(listing)
         loc = paths.parse(path)
         if not self.lookup(loc.path).is_dir:
             raise NotADirectory("not a directory", loc.path)
@@ -228,6 +247,8 @@ class Filesystem:
         return children
 
     def mkdir(self, path: str, mode: int) -> None:
+        if self.layers.call(path, "mkdir", mode)[0]:
+            return
         loc = paths.parse_for_write(path)
         if self.exists(loc.path) is not None:
             raise Exists("already exists", loc.path)
@@ -259,6 +280,8 @@ class Filesystem:
         return node
 
     def rmdir(self, path: str) -> None:
+        if self.layers.call(path, "rmdir")[0]:
+            return
         loc = paths.parse_for_write(path)
         node = self._require_dir(loc)
         if loc.kind is Kind.ROOT:
@@ -304,6 +327,8 @@ class Filesystem:
 
     # -- files and links -----------------------------------------------------
     def unlink(self, path: str) -> None:
+        if self.layers.call(path, "unlink")[0]:
+            return
         loc = paths.parse_for_write(path)
         node = self.lookup(loc.path)
         if node.is_dir:
@@ -313,8 +338,11 @@ class Filesystem:
             self.store.delete_object(loc.container, loc.key)
         self.stats.put_missing(loc.path)
         self._keep_parent(loc.parent)
+        self.layers.after_unlink(loc.path)
 
     def symlink(self, path: str, target: str) -> None:
+        if self.layers.call(path, "symlink", target)[0]:
+            return
         loc = paths.parse_for_write(path)
         if loc.kind is not Kind.ENTRY:
             raise NotPermitted("symlinks live inside containers", loc.path)
@@ -328,6 +356,9 @@ class Filesystem:
         self.stats.put(loc.path, nodes.node_from_object(info))
 
     def readlink(self, path: str) -> str:
+        served, target = self.layers.call(path, "readlink")
+        if served:
+            return str(target)
         loc = paths.parse(path)
         node = self.lookup(loc.path)
         if node.kind is not NodeKind.LINK or node.info is None:
@@ -347,11 +378,13 @@ class Filesystem:
     def mknod(self, path: str, mode: int, dev: int) -> None:
         if not statmod.S_ISREG(mode):
             raise NotPermitted("only regular files can be created", path)
-        fh = self.files.create(path, mode & 0o7777, os.O_WRONLY)
-        self.files.release(fh)
+        fh = self.create(path, mode & 0o7777, os.O_WRONLY)
+        self.release(fh)
 
     # -- rename --------------------------------------------------------------
     def rename(self, old: str, new: str) -> None:
+        if self.layers.rename(old, new):
+            return
         src, dst = paths.parse_for_write(old), paths.parse_for_write(new)
         if src.path == dst.path:
             return
@@ -370,6 +403,7 @@ class Filesystem:
             self.stats.put(dst.path, self._head(dst))
         self.stats.put_missing(src.path)
         self._keep_parent(src.parent)
+        self.layers.after_rename(src.path, dst.path)
 
     def _clear_destination(self, node: Node, dst: Location) -> None:
         """POSIX rename over an existing entry: a file is replaced, an empty directory removed."""
@@ -403,11 +437,56 @@ class Filesystem:
     def _head(self, loc: Location) -> Node:
         return nodes.node_from_object(self.store.head_object(loc.container, loc.key))
 
+    # -- open files: a layer's handles, else the FileTable ---------------------
+    def open(self, path: str, flags: int) -> int:
+        fh = self.layers.open(path, "open", flags)
+        return self.files.open(path, flags) if fh is None else fh
+
+    def create(self, path: str, mode: int, flags: int) -> int:
+        fh = self.layers.open(path, "create", mode, flags)
+        return self.files.create(path, mode, flags) if fh is None else fh
+
+    def read(self, fh: int, offset: int, size: int) -> bytes:
+        if self.layers.owns(fh):
+            layer, handle = self.layers.handle(fh)
+            return layer.read(handle, offset, size)
+        return self.files.read(fh, offset, size)
+
+    def write(self, fh: int, offset: int, data: bytes) -> int:
+        if self.layers.owns(fh):
+            layer, handle = self.layers.handle(fh)
+            return layer.write(handle, offset, data)
+        return self.files.write(fh, offset, data)
+
+    def truncate(self, path: str, length: int, fh: int | None = None) -> None:
+        if fh is not None and self.layers.owns(fh):
+            layer, handle = self.layers.handle(fh)
+            layer.truncate(path, length, handle)
+        elif fh is not None or not self.layers.call(path, "truncate", length, None)[0]:
+            self.files.truncate(path, length, fh)
+
+    def flush(self, fh: int) -> None:
+        if self.layers.owns(fh):
+            layer, handle = self.layers.handle(fh)
+            layer.flush(handle)
+        else:
+            self.files.flush(fh)
+
+    def release(self, fh: int) -> None:
+        if self.layers.owns(fh):
+            self.layers.release(fh)
+        else:
+            self.files.release(fh)
+
     # -- attributes ----------------------------------------------------------
     def chmod(self, path: str, mode: int) -> None:
+        if self.layers.call(path, "chmod", mode)[0]:
+            return
         self._set_attr_meta(path, {nodes.MODE_KEY: f"{mode & 0o7777:o}"})
 
     def utimens(self, path: str, times: tuple[int, int] | None) -> None:
+        if self.layers.call(path, "utimens", times)[0]:
+            return
         mtime_ns = time.time_ns() if times is None else times[1]
         special = _utime_special(mtime_ns)
         if special == UTIME_OMIT:

@@ -184,10 +184,18 @@ class FileTable:
         self.commit(self.get(fh))
 
     def commit(self, entry: OpenFile) -> None:
-        """Make the file durable on the server if it changed (close, fsync, rename)."""
+        """Make the file durable on the server if it changed (close, fsync, rename).
+
+        The layers hear of the new version after the file's lock is released.
+        """
+        info = self._commit_locked(entry)
+        if info is not None:
+            self.fs.layers.after_commit(entry.loc.path, info)
+
+    def _commit_locked(self, entry: OpenFile) -> ObjectInfo | None:
         with entry.lock:
             if entry.unlinked or not entry.dirty:
-                return
+                return None
             meta = dict(entry.meta)
             meta[nodes.MTIME_KEY] = nodes.format_mtime(entry.mtime_ns)
             info = self._staged(entry).commit(meta) if entry.staged is not None else None
@@ -197,12 +205,13 @@ class FileTable:
                     if_none_match=True,
                 )  # fmt: skip
             if info is None:
-                return
+                return None
             entry.base = info
             entry.meta = dict(info.meta or meta)
             self._close_reader(entry)
             self.fs.stats.put(entry.loc.path, nodes.node_from_object(info))
             log.debug("committed %s version %s", entry.loc.path, info.version)
+            return info
 
     # -- queries from the namespace side ---------------------------------------
     def get(self, fh: int) -> OpenFile:

@@ -135,33 +135,33 @@ class Operations(fuse.Operations):
     # -- files -------------------------------------------------------------
     @_op
     def open(self, path: str, flags: int) -> int:
-        return self.core.files.open(path, flags)
+        return self.core.open(path, flags)
 
     @_op
     def create(self, path: str, mode: int, flags: int) -> int:
-        return self.core.files.create(path, mode, flags)
+        return self.core.create(path, mode, flags)
 
     @_op
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        return self.core.files.read(fh, offset, size)
+        return self.core.read(fh, offset, size)
 
     @_op
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
-        return self.core.files.write(fh, offset, data)
+        return self.core.write(fh, offset, data)
 
     @_op
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
-        self.core.files.truncate(path, length, fh)
+        self.core.truncate(path, length, fh)
         return 0
 
     @_op
     def flush(self, path: str, fh: int) -> int:
-        self.core.files.flush(fh)
+        self.core.flush(fh)
         return 0
 
     @_op
     def fsync(self, path: str, datasync: int, fh: int) -> int:
-        self.core.files.flush(fh)
+        self.core.flush(fh)
         return 0
 
     @_op
@@ -172,7 +172,7 @@ class Operations(fuse.Operations):
 
     @_op
     def release(self, path: str, fh: int) -> int:
-        self.core.files.release(fh)
+        self.core.release(fh)
         return 0
 
     # -- extended attributes -------------------------------------------------

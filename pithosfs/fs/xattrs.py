@@ -75,6 +75,9 @@ class Xattrs:
         return loc, self.fs.head_info(loc)
 
     def list(self, path: str) -> list[str]:
+        served, names = self.fs.layers.call(path, "listxattr")
+        if served:
+            return list(names)
         loc = paths.parse(path)
         node = self.fs.lookup(loc.path)
         if loc.kind is Kind.ROOT:
@@ -86,6 +89,9 @@ class Xattrs:
         return sorted(user) + [SYSTEM + n for n in SYSTEM_NAMES]
 
     def get(self, path: str, name: str) -> bytes:
+        served, value = self.fs.layers.call(path, "getxattr", name)
+        if served:
+            return bytes(value)
         loc = paths.parse(path)
         if loc.kind is Kind.ROOT and name == SYSTEM + "account":
             return self.fs.store.account.encode()
@@ -111,6 +117,8 @@ class Xattrs:
         return value.encode()
 
     def set(self, path: str, name: str, value: bytes, flags: int) -> None:
+        if self.fs.layers.call(path, "setxattr", name, value, flags)[0]:
+            return
         if name.startswith(SYSTEM):
             raise NotPermitted("read-only system attribute", name)
         key = meta_key(name)
@@ -126,6 +134,8 @@ class Xattrs:
         self._apply(loc, {key: text})
 
     def remove(self, path: str, name: str) -> None:
+        if self.fs.layers.call(path, "removexattr", name)[0]:
+            return
         if name.startswith(SYSTEM):
             raise NotPermitted("read-only system attribute", name)
         key = meta_key(name)

@@ -1,0 +1,120 @@
+"""The base class of virtual layers: every hook defaults to "not mine".
+
+A layer sees mount paths ("/c/dir/.versions/x") exactly as FUSE passes them.
+Nodes it returns are `pithosfs.fs.nodes.Node`s; errors are the core's
+`pithosfs.fs.errors` (ReadOnly -> EROFS, NoEntry -> ENOENT, ...) or the store's
+`PithosError`s, mapped to errno at the FUSE boundary like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pithosfs.client.types import ObjectInfo
+from pithosfs.fs.nodes import Node
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
+
+log = logging.getLogger(__name__)
+
+
+class NotMine(Exception):
+    """Raised by a layer hook: the core handles this call on its ordinary path."""
+
+
+class VirtualLayer:
+    """One virtual feature. Subclasses override `claims` and what they serve."""
+
+    def __init__(self, fs: Filesystem) -> None:
+        self.fs = fs
+
+    def claims(self, path: str) -> bool:
+        """Whether calls on `path` come to this layer first. Pure and cheap: called per op."""
+        return False
+
+    def close(self) -> None:
+        """At unmount."""
+
+    # -- namespace --------------------------------------------------------
+    def getattr(self, path: str) -> Node:
+        raise NotMine
+
+    def readdir(self, path: str) -> list[tuple[str, Node]]:
+        raise NotMine
+
+    def readlink(self, path: str) -> str:
+        raise NotMine
+
+    def mkdir(self, path: str, mode: int) -> None:
+        raise NotMine
+
+    def rmdir(self, path: str) -> None:
+        raise NotMine
+
+    def unlink(self, path: str) -> None:
+        raise NotMine
+
+    def rename(self, old: str, new: str) -> None:
+        """Called when `old` or `new` is claimed (the layer of `old` first)."""
+        raise NotMine
+
+    def symlink(self, path: str, target: str) -> None:
+        raise NotMine
+
+    def chmod(self, path: str, mode: int) -> None:
+        raise NotMine
+
+    def utimens(self, path: str, times: tuple[int, int] | None) -> None:
+        raise NotMine
+
+    # -- files (the returned handle is any object; the registry numbers it) --
+    def open(self, path: str, flags: int) -> Any:
+        raise NotMine
+
+    def create(self, path: str, mode: int, flags: int) -> Any:
+        raise NotMine
+
+    def read(self, handle: Any, offset: int, size: int) -> bytes:
+        raise NotMine
+
+    def write(self, handle: Any, offset: int, data: bytes) -> int:
+        raise NotMine
+
+    def truncate(self, path: str, length: int, handle: Any | None) -> None:
+        """`handle` is the layer's own handle, or None for truncate(2) by path."""
+        raise NotMine
+
+    def flush(self, handle: Any) -> None:
+        """Every close() and fsync(); errors raised here reach the caller."""
+
+    def release(self, handle: Any) -> None:
+        """The last close of this handle."""
+
+    def handle_attr(self, handle: Any) -> Node | None:
+        """fstat of an open handle (None: use getattr of its path)."""
+        return None
+
+    # -- extended attributes ------------------------------------------------
+    def getxattr(self, path: str, name: str) -> bytes:
+        raise NotMine
+
+    def listxattr(self, path: str) -> list[str]:
+        raise NotMine
+
+    def setxattr(self, path: str, name: str, value: bytes, flags: int) -> None:
+        raise NotMine
+
+    def removexattr(self, path: str, name: str) -> None:
+        raise NotMine
+
+    # -- events on the ordinary path (for every layer; must not raise) --------
+    def after_commit(self, path: str, info: ObjectInfo) -> None:
+        """A regular file's new version is on the server (close/fsync/rename commit)."""
+
+    def after_rename(self, old: str, new: str) -> None:
+        """A rename on the ordinary path completed (files and directories)."""
+
+    def after_unlink(self, path: str) -> None:
+        """An object was deleted on the ordinary path."""
