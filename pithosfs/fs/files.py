@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pithosfs import protocol
-from pithosfs.client.errors import NotFound, PithosError
+from pithosfs.client.errors import MissingBlocks, NotFound, PithosError
 from pithosfs.client.types import ObjectInfo
 from pithosfs.fs import nodes, paths
 from pithosfs.fs.errors import BadHandle, Exists, IsADirectory, NoEntry, NotPermitted
@@ -212,6 +212,62 @@ class FileTable:
             self.fs.stats.put(entry.loc.path, nodes.node_from_object(info))
             log.debug("committed %s version %s", entry.loc.path, info.version)
             return info
+
+    # -- server-side copies (copy_file_range) -----------------------------------
+    def clean_source(self, fh: int) -> tuple[str, ObjectInfo] | None:
+        """The stored version an open file reads, if it has no unsaved changes."""
+        entry = self.get(fh)
+        with entry.lock:
+            if entry.unlinked or entry.staged is not None or entry.base is None:
+                return None
+            return entry.loc.container, entry.base
+
+    def adopt(self, fh: int, container: str, source: ObjectInfo) -> bool:
+        """Make the empty file `fh` hold `source`'s content by a hashmap PUT of its blocks.
+
+        No data moves: the blocks are on the server. The PUT is conditional on the
+        version the file was opened at, like any commit. False (nothing done) if the
+        file is not empty, the containers' block geometry differs, or the source is gone.
+        """
+        entry = self.get(fh)
+        with entry.lock:
+            size = entry.staged.size if entry.staged is not None else (entry.base or source).size
+            if entry.unlinked or size != 0 or (entry.staged is None and entry.base is not None):
+                return False
+            dst = entry.loc
+            if self._geometry(dst.container) != self._geometry(container):
+                return False
+            try:
+                hashmap = self.fs.store.get_hashmap(container, source.name, source.version)
+            except NotFound:
+                return False
+            entry.mtime_ns = time.time_ns()
+            meta = {**entry.meta, nodes.MTIME_KEY: nodes.format_mtime(entry.mtime_ns)}
+            base = entry.base
+            conditions: dict[str, Any] = (
+                {"if_match": base.hash} if base is not None else {"if_none_match": True}
+            )
+            try:
+                info = self.fs.store.put_hashmap(
+                    dst.container, dst.key, hashmap.size, hashmap.hashes,
+                    entry.content_type, meta, **conditions,
+                )  # fmt: skip
+            except MissingBlocks:
+                return False
+            if entry.staged is not None:
+                entry.staged.discard()
+                entry.staged = None
+            entry.base = info
+            entry.meta = dict(info.meta or meta)
+            self._close_reader(entry)
+            self.fs.stats.put(dst.path, nodes.node_from_object(info))
+        self.fs.known_blocks.add_many(hashmap.hashes)
+        self.fs.layers.after_commit(dst.path, info)
+        return True
+
+    def _geometry(self, container: str) -> tuple[int, str]:
+        info = self.fs.container_info(container)
+        return info.block_size, info.block_hash
 
     # -- queries from the namespace side ---------------------------------------
     def get(self, fh: int) -> OpenFile:

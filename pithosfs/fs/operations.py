@@ -155,6 +155,13 @@ class Operations(fuse.Operations):
         return 0
 
     @_op
+    def copy_file_range(
+        self, path_in: str, fh_in: int, off_in: int, path_out: str, fh_out: int, off_out: int,
+        size: int, flags: int,
+    ) -> int:  # fmt: skip
+        return self.core.copy_range(fh_in, off_in, fh_out, off_out, size)
+
+    @_op
     def flush(self, path: str, fh: int) -> int:
         self.core.flush(fh)
         return 0

@@ -92,6 +92,10 @@ class VirtualLayer:
     def release(self, handle: Any) -> None:
         """The last close of this handle."""
 
+    def copy_source(self, handle: Any) -> tuple[str, ObjectInfo] | None:
+        """(container, version) whose content this handle reads, for server-side copies."""
+        return None
+
     def handle_attr(self, handle: Any) -> Node | None:
         """fstat of an open handle (None: use getattr of its path)."""
         return None

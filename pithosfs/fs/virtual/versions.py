@@ -1,0 +1,306 @@
+"""`<dir>/.versions/`: the history of the objects of a directory (interface.md section 6).
+
+Layout, for any directory `<dir>` inside a container (the container root included):
+
+* `<dir>/.versions/` lists the files of `<dir>` plus the names of `<dir>` that
+  this mount deleted or renamed away since it started (their history stays on
+  the server). Any other name is reachable by name: `<dir>/.versions/<name>/`
+  works for every object that ever existed at that path, deleted or not.
+* `<dir>/.versions/<name>/` lists the versions of `<dir>/<name>` as read-only
+  files named by version id (`?version=list`), mtime = the version's
+  timestamp, size = that version's size.
+* Reading `<dir>/.versions/<name>/<id>` reads that version: ranged GETs pinned
+  to it, blocks cached by hash, and the block hashes recorded as known to the
+  server (so writing the same content back uploads nothing). Copying it back
+  with `cp` takes the copy_file_range fast path (core.copy_range): one hashmap
+  PUT, no data on the wire.
+
+Everything below `.versions` is read-only: writes, creates, renames, removals
+and attribute changes fail with EROFS. `.versions` is hidden (never returned
+by readdir, see paths.RESERVED_NAMES), so find/du/cp -r/rsync never walk it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from pithosfs.client.errors import NotFound
+from pithosfs.client.types import ObjectInfo, Subdir, VersionEntry
+from pithosfs.fs import nodes
+from pithosfs.fs.errors import NoAttribute, NoEntry, NotADirectory, ReadOnly
+from pithosfs.fs.nodes import Node, NodeKind
+from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.virtual.base import VirtualLayer
+
+log = logging.getLogger(__name__)
+
+VERSIONS = ".versions"
+MAX_INFOS = 4096  # cached version HEADs (versions never change, so only the size bounds it)
+REMEMBERED_DELETIONS = 10000
+
+
+@dataclass(frozen=True)
+class VersionPath:
+    """A path at or below `<dir>/.versions`, split (pure; see parse)."""
+
+    container: str
+    directory: str  # object prefix of <dir> without the trailing "/" ("" at the container root)
+    name: str = ""  # the object's name in <dir> ("" for `.versions` itself)
+    version: int | None = None  # the version id (for a version file)
+
+    @property
+    def dir_path(self) -> str:
+        return "/" + self.container + ("/" + self.directory if self.directory else "")
+
+    @property
+    def key(self) -> str:
+        return f"{self.directory}/{self.name}" if self.directory else self.name
+
+
+def claims(path: str) -> bool:
+    parts = [p for p in path.split("/") if p]
+    return VERSIONS in parts[1:]
+
+
+def parse(path: str) -> VersionPath:
+    """Split a claimed path; NoEntry for shapes that cannot exist."""
+    parts = [p for p in path.split("/") if p]
+    at = parts.index(VERSIONS, 1)
+    container, directory, rest = parts[0], "/".join(parts[1:at]), parts[at + 1 :]
+    if VERSIONS in parts[at + 1 :] or len(rest) > 2:
+        raise NoEntry("no such version entry", path)
+    if not rest:
+        return VersionPath(container, directory)
+    if len(rest) == 1:
+        return VersionPath(container, directory, rest[0])
+    if not rest[1].isdigit():
+        raise NoEntry("version ids are numbers", path)
+    return VersionPath(container, directory, rest[0], int(rest[1]))
+
+
+@dataclass
+class VersionHandle:
+    container: str
+    info: ObjectInfo
+    reader: ObjectReader
+
+
+class VersionsLayer(VirtualLayer):
+    """History of objects, read-only, under every directory's hidden `.versions`."""
+
+    def __init__(self, fs: Any) -> None:
+        super().__init__(fs)
+        self._lock = threading.Lock()
+        # (container, key) -> (monotonic time, versions); GUARDED_BY(_lock)
+        self._lists: dict[tuple[str, str], tuple[float, list[VersionEntry]]] = {}
+        # (container, key, version) -> that version's HEAD; GUARDED_BY(_lock)
+        self._infos: OrderedDict[tuple[str, str, int], ObjectInfo] = OrderedDict()
+        # container -> names deleted/renamed away through this mount; GUARDED_BY(_lock)
+        self._deleted: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def claims(self, path: str) -> bool:
+        return claims(path)
+
+    # -- what the server knows -------------------------------------------------
+    def versions(self, container: str, key: str) -> list[VersionEntry]:
+        """The versions of one path (cached for the attribute timeout); NoEntry if none."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._lists.get((container, key))
+        if cached is not None and now - cached[0] < self.fs.opts.attr_timeout:
+            found = cached[1]
+        else:
+            try:
+                found = self.fs.store.list_versions(container, key)
+            except NotFound:
+                found = []
+            with self._lock:
+                self._lists[(container, key)] = (now, found)
+                while len(self._lists) > MAX_INFOS:
+                    self._lists.pop(next(iter(self._lists)))
+        if not found:
+            raise NoEntry("no versions", f"/{container}/{key}")
+        return found
+
+    def version_info(self, container: str, key: str, version: int) -> ObjectInfo:
+        with self._lock:
+            info = self._infos.get((container, key, version))
+        if info is None:
+            try:
+                info = self.fs.store.head_object(container, key, version)
+            except NotFound:
+                raise NoEntry("no such version", f"/{container}/{key}@{version}") from None
+            with self._lock:
+                self._infos[(container, key, version)] = info
+                while len(self._infos) > MAX_INFOS:
+                    self._infos.popitem(last=False)
+        return info
+
+    # -- nodes ---------------------------------------------------------------------
+    def _dir_node(self, identity: str, mtime_ns: int) -> Node:
+        return Node(NodeKind.DIR, 0, mtime_ns, 0o555, nodes.inode_of(identity))
+
+    def _file_node(self, vp: VersionPath, info: ObjectInfo, timestamp: float) -> Node:
+        """`timestamp` from the version list: HEAD reports whole seconds only."""
+        ino = nodes.inode_of(f"version:{vp.container}:{info.version}")
+        mtime = int(timestamp * 10**9)
+        return Node(NodeKind.FILE, info.size, mtime, 0o444, ino, info)
+
+    def _require_dir(self, vp: VersionPath, path: str) -> Node:
+        parent = self.fs.lookup(vp.dir_path)
+        if not parent.is_dir:
+            raise NotADirectory("not a directory", path)
+        return parent
+
+    def getattr(self, path: str) -> Node:
+        vp = parse(path)
+        if not vp.name:
+            parent = self._require_dir(vp, path)
+            return self._dir_node("versions:" + vp.dir_path, parent.mtime_ns)
+        found = self.versions(vp.container, vp.key)
+        if vp.version is None:
+            mtime = int(found[-1].timestamp * 10**9)
+            return self._dir_node(f"versions:/{vp.container}/{vp.key}", mtime)
+        entry = next((v for v in found if v.version == vp.version), None)
+        if entry is None:
+            raise NoEntry("no such version", path)
+        info = self.version_info(vp.container, vp.key, entry.version)
+        return self._file_node(vp, info, entry.timestamp)
+
+    def readdir(self, path: str) -> list[tuple[str, Node]]:
+        vp = parse(path)
+        if vp.version is not None:
+            raise NotADirectory("a version is a file", path)
+        if not vp.name:
+            return self._list_names(vp, path)
+        found = self.versions(vp.container, vp.key)
+        futures = [
+            (v, self.fs.read_pool.submit(self.version_info, vp.container, vp.key, v.version))
+            for v in found
+        ]
+        out = []
+        for entry, fut in futures:
+            try:
+                out.append((str(entry.version), self._file_node(vp, fut.result(), entry.timestamp)))
+            except NoEntry:
+                continue  # purged between the list and the HEAD
+        return out
+
+    def _list_names(self, vp: VersionPath, path: str) -> list[tuple[str, Node]]:
+        self._require_dir(vp, path)
+        prefix = vp.directory + "/" if vp.directory else ""
+        names: dict[str, Node] = {}
+        for item in self.fs.store.list_objects(vp.container, prefix, "/", with_meta=False):
+            if isinstance(item, Subdir) or item.is_directory:
+                continue
+            name = item.name[len(prefix) :]
+            if name and "/" not in name:
+                mtime = int(item.last_modified * 10**9)
+                names[name] = self._dir_node(f"versions:/{vp.container}/{item.name}", mtime)
+        with self._lock:
+            deleted = [k for c, k in self._deleted if c == vp.container]
+        for key in deleted:
+            name = key[len(prefix) :]
+            if key.startswith(prefix) and name and "/" not in name and name not in names:
+                names[name] = self._dir_node(f"versions:/{vp.container}/{key}", 0)
+        return list(names.items())
+
+    # -- reading -------------------------------------------------------------------
+    def open(self, path: str, flags: int) -> VersionHandle:
+        if (flags & os.O_ACCMODE) != os.O_RDONLY or flags & (os.O_TRUNC | os.O_CREAT):
+            raise ReadOnly("versions are read-only", path)
+        vp = parse(path)
+        node = self.getattr(path)
+        if vp.version is None or node.info is None:
+            raise ReadOnly("not a version file", path)
+        fs = self.fs
+        reader = ObjectReader(
+            fs.store, vp.container, node.info, fs.block_size(vp.container), fs.blocks,
+            fs.read_pool, fs.opts.max_readahead, fs.known_blocks,
+        )  # fmt: skip
+        return VersionHandle(vp.container, node.info, reader)
+
+    def read(self, handle: VersionHandle, offset: int, size: int) -> bytes:
+        return handle.reader.read(offset, size)
+
+    def release(self, handle: VersionHandle) -> None:
+        handle.reader.close()
+
+    def copy_source(self, handle: VersionHandle) -> tuple[str, ObjectInfo] | None:
+        return handle.container, handle.info
+
+    def handle_attr(self, handle: VersionHandle) -> Node | None:
+        return None
+
+    # -- everything else is read-only ------------------------------------------------
+    def _refuse(self, path: str, *_: Any) -> None:
+        raise ReadOnly("history is read-only", path)
+
+    create = _refuse  # type: ignore[assignment]
+    mkdir = _refuse  # type: ignore[assignment]
+    rmdir = _refuse  # type: ignore[assignment]
+    unlink = _refuse  # type: ignore[assignment]
+    symlink = _refuse  # type: ignore[assignment]
+    chmod = _refuse  # type: ignore[assignment]
+    utimens = _refuse  # type: ignore[assignment]
+    setxattr = _refuse  # type: ignore[assignment]
+    removexattr = _refuse  # type: ignore[assignment]
+
+    def truncate(self, path: str, length: int, handle: Any | None) -> None:
+        raise ReadOnly("history is read-only", path)
+
+    def write(self, handle: Any, offset: int, data: bytes) -> int:
+        raise ReadOnly("history is read-only", handle.info.name)
+
+    def rename(self, old: str, new: str) -> None:
+        raise ReadOnly("history is read-only", old if claims(old) else new)
+
+    def listxattr(self, path: str) -> list[str]:
+        node = self.getattr(path)
+        return [f"user.pithos.{n}" for n in SYSTEM_NAMES] if node.info is not None else []
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        node = self.getattr(path)
+        field = name.removeprefix("user.pithos.")
+        if node.info is None or not name.startswith("user.pithos.") or field not in SYSTEM_NAMES:
+            raise NoAttribute("no such attribute", name)
+        value = getattr(node.info, field)
+        return (f"{value:.6f}" if isinstance(value, float) else str(value)).encode()
+
+    # -- remembering deleted names -----------------------------------------------------
+    def _remember(self, path: str) -> None:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) < 2:
+            return
+        container, key = parts[0], "/".join(parts[1:])
+        with self._lock:
+            self._deleted[(container, key)] = None
+            self._deleted.move_to_end((container, key))
+            while len(self._deleted) > REMEMBERED_DELETIONS:
+                self._deleted.popitem(last=False)
+            self._lists.pop((container, key), None)
+
+    def after_unlink(self, path: str) -> None:
+        self._remember(path)
+
+    def after_rename(self, old: str, new: str) -> None:
+        self._remember(old)
+        parts = [p for p in new.split("/") if p]
+        with self._lock:
+            self._lists.pop((parts[0], "/".join(parts[1:])), None)
+
+    def after_commit(self, path: str, info: ObjectInfo) -> None:
+        parts = [p for p in path.split("/") if p]
+        with self._lock:  # a new version: the list is out of date
+            self._lists.pop((parts[0], "/".join(parts[1:])), None)
+
+
+SYSTEM_NAMES = ("hash", "uuid", "version", "version_timestamp", "modified_by", "content_type")
+
+LAYER = VersionsLayer
