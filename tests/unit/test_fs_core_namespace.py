@@ -187,9 +187,20 @@ def test_refused_by_design(fs, store):
     fs.chown("/pithos/f", -1, -1)
 
 
-def test_reserved_names(fs):
-    fails(errno.ENOENT, fs.getattr, "/pithos/.versions")
-    fails(errno.EROFS, fs.mkdir, "/pithos/.images", 0o755)
+def test_reserved_names(store, tmp_path):
+    """Without layers, reserved names are absent and unwritable; their layers serve them."""
+    bare = Filesystem(store, FsOptions(cache_dir=tmp_path / "bare"), layers=[])
+    try:
+        fails(errno.ENOENT, bare.getattr, "/pithos/.versions")
+        fails(errno.EROFS, bare.mkdir, "/pithos/.images", 0o755)
+    finally:
+        bare.close()
+
+
+def test_versions_layer_is_discovered(fs):
+    assert stat.S_ISDIR(fs.getattr("/pithos/.versions")["st_mode"])
+    assert ".versions" not in names(fs, "/pithos")
+    fails(errno.EROFS, fs.mkdir, "/pithos/.versions/x", 0o755)
 
 
 def test_inodes_stable_across_rename(fs, store):

@@ -1,0 +1,53 @@
+"""`.versions` without a kernel: path parsing, and the layer over the FakeStore."""
+
+import errno
+import os
+
+import pytest
+
+from pithosfs.client.fake import FakeStore
+from pithosfs.fs.core import Filesystem
+from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.options import FsOptions
+from pithosfs.fs.virtual import versions
+from pithosfs.fs.virtual.versions import VersionPath
+
+
+def test_parse_version_paths():
+    assert versions.claims("/c/.versions") and versions.claims("/c/a/b/.versions/x/12")
+    assert not versions.claims("/.versions") and not versions.claims("/c/x.versions")
+    assert versions.parse("/c/.versions") == VersionPath("c", "")
+    assert versions.parse("/c/a/b/.versions/f") == VersionPath("c", "a/b", "f")
+    assert versions.parse("/c/a/.versions/f/42") == VersionPath("c", "a", "f", 42)
+    assert versions.parse("/c/a/.versions/f/42").key == "a/f"
+    for bad in ("/c/.versions/f/x1", "/c/.versions/f/1/2", "/c/.versions/f/.versions"):
+        with pytest.raises(Exception) as info:
+            versions.parse(bad)
+        assert to_errno(info.value) == errno.ENOENT
+
+
+@pytest.fixture
+def fs(tmp_path):
+    store = FakeStore(block_size=1024)
+    store.create_container("c")
+    f = Filesystem(store, FsOptions(cache_dir=tmp_path / "cache"))
+    yield f
+    f.close()
+
+
+def test_versions_of_live_and_deleted_objects(fs):
+    fs.store.put_object("c", "d/f", b"one")
+    fs.store.put_object("c", "d/f", b"two!")
+    ids = [str(v.version) for v in fs.store.list_versions("c", "d/f")]
+    assert [n for n, _ in fs.readdir("/c/d/.versions")] == ["f"]
+    listed = dict(fs.readdir("/c/d/.versions/f"))
+    assert sorted(listed, key=int) == ids and listed[ids[0]].size == 3
+    fh = fs.open(f"/c/d/.versions/f/{ids[0]}", os.O_RDONLY)
+    assert fs.read(fh, 0, 10) == b"one"
+    fs.release(fh)
+    fs.unlink("/c/d/f")
+    assert [n for n, _ in fs.readdir("/c/d/.versions")] == ["f"]  # remembered
+    assert fs.getattr(f"/c/d/.versions/f/{ids[1]}")["st_size"] == 4
+    with pytest.raises(Exception) as info:
+        fs.getattr("/c/d/.versions/f/999999")
+    assert to_errno(info.value) == errno.ENOENT
