@@ -10,6 +10,7 @@ per object (the store's limits).
 Read-only system values under `user.pithos.`: hash, uuid, version,
 version_timestamp, modified_by, content_type (from a fresh HEAD), and on the
 mount root `user.pithos.account` (the user UUID). Missing names are ENODATA.
+Policies (versioning, sharing, public, account groups) are in xattrs_policy.py.
 The filesystem's own keys (`Pithosfs-*`: mtime, mode, symlink target) are
 neither listed nor writable here.
 """
@@ -33,6 +34,7 @@ from pithosfs.fs.errors import (
     OutOfRange,
 )
 from pithosfs.fs.paths import Kind
+from pithosfs.fs.xattrs_policy import PolicyXattrs
 
 if TYPE_CHECKING:
     from pithosfs.fs.core import Filesystem
@@ -65,6 +67,7 @@ def _system_value(info: ObjectInfo, field: str) -> str:
 class Xattrs:
     def __init__(self, fs: Filesystem) -> None:
         self.fs = fs
+        self.policy = PolicyXattrs(fs)  # versioning, sharing, public, account groups
 
     def _object(self, path: str) -> tuple[paths.Location, ObjectInfo]:
         """The object behind `path`, fresh from the store (metadata is per version)."""
@@ -80,13 +83,14 @@ class Xattrs:
             return list(names)
         loc = paths.parse(path)
         node = self.fs.lookup(loc.path)
+        policy = self.policy.names(loc, node)
         if loc.kind is Kind.ROOT:
-            return [SYSTEM + "account"]
+            return [SYSTEM + "account", *policy]
         if loc.kind is not Kind.ENTRY or node.info is None:
-            return []
+            return policy
         _, info = self._object(path)
         user = [USER + k for k in (info.meta or {}) if not k.startswith(nodes.INTERNAL_PREFIX)]
-        return sorted(user) + [SYSTEM + n for n in SYSTEM_NAMES]
+        return sorted(user) + [SYSTEM + n for n in SYSTEM_NAMES] + policy
 
     def get(self, path: str, name: str) -> bytes:
         served, value = self.fs.layers.call(path, "getxattr", name)
@@ -95,6 +99,8 @@ class Xattrs:
         loc = paths.parse(path)
         if loc.kind is Kind.ROOT and name == SYSTEM + "account":
             return self.fs.store.account.encode()
+        if self.policy.owns(name):
+            return self.policy.get(loc, self.fs.lookup(loc.path), name)
         if name.startswith(SYSTEM):
             field = name[len(SYSTEM) :]
             if field not in SYSTEM_NAMES:
@@ -119,6 +125,10 @@ class Xattrs:
     def set(self, path: str, name: str, value: bytes, flags: int) -> None:
         if self.fs.layers.call(path, "setxattr", name, value, flags)[0]:
             return
+        if self.policy.owns(name):
+            loc = paths.parse(path)
+            self.policy.set(loc, self.fs.lookup(loc.path), name, value)
+            return
         if name.startswith(SYSTEM):
             raise NotPermitted("read-only system attribute", name)
         key = meta_key(name)
@@ -135,6 +145,10 @@ class Xattrs:
 
     def remove(self, path: str, name: str) -> None:
         if self.fs.layers.call(path, "removexattr", name)[0]:
+            return
+        if self.policy.owns(name):
+            loc = paths.parse(path)
+            self.policy.remove(loc, self.fs.lookup(loc.path), name)
             return
         if name.startswith(SYSTEM):
             raise NotPermitted("read-only system attribute", name)
