@@ -1,0 +1,218 @@
+"""`/.shared/`: what other accounts share with you (interface.md section 3).
+
+* `/.shared/` lists the accounts that share something with you (`GET /v1/`).
+* `/.shared/<account>/` lists that account's containers holding objects shared
+  with you; below them, the shared objects and directories, as the server lists
+  them for you.
+
+Each account is served by a nested `Filesystem` over a client for that
+account (same token), so listing, reading (ranged, cached), writing and
+renames work exactly as in your own account, and the server decides: a write
+where you only have read permission fails with EACCES (403), and files you may
+only read show without write bits. Renames between accounts are EXDEV (so `mv`
+copies). The nested filesystems have no virtual layers of their own (no
+`.versions` below `.shared`), and no server-side copy fast path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from pithosfs.fs.errors import CrossDevice, NoEntry, ReadOnly
+from pithosfs.fs.nodes import Node, NodeKind, inode_of
+from pithosfs.fs.virtual.base import VirtualLayer
+
+log = logging.getLogger(__name__)
+
+SHARED = ".shared"
+PRIORITY = 10  # before `.versions`: below .shared everything belongs to the other account
+
+
+def split(path: str) -> tuple[str, str]:
+    """`/.shared/acc/c/x` -> ("acc", "/c/x"); `/.shared` -> ("", "/"). Pure."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] != SHARED:
+        raise ValueError(path)
+    if len(parts) == 1:
+        return "", "/"
+    return parts[1], "/" + "/".join(parts[2:])
+
+
+def _read_only(node: Node) -> Node:
+    """Objects you may only read show without write bits."""
+    if node.info is not None and node.info.allowed_to.lower() == "read":
+        return replace(node, mode=node.mode & ~0o222)
+    return node
+
+
+class SharedLayer(VirtualLayer):
+    def __init__(self, fs: Any) -> None:
+        super().__init__(fs)
+        self._lock = threading.Lock()
+        self._accounts: tuple[float, list[str]] | None = None  # GUARDED_BY(_lock)
+        self._nested: dict[str, Any] = {}  # account -> Filesystem; GUARDED_BY(_lock)
+
+    def claims(self, path: str) -> bool:
+        return path == "/" + SHARED or path.startswith("/" + SHARED + "/")
+
+    def close(self) -> None:
+        with self._lock:
+            nested, self._nested = list(self._nested.values()), {}
+        for fs in nested:
+            fs.close()
+
+    # -- accounts ----------------------------------------------------------------
+    def accounts(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._accounts
+        if cached is not None and now - cached[0] < self.fs.opts.dir_timeout:
+            return cached[1]
+        lister = getattr(self.fs.store, "list_sharing_accounts", None)
+        found = sorted(lister()) if lister is not None else []
+        with self._lock:
+            self._accounts = (now, found)
+        return found
+
+    def _account_fs(self, account: str, path: str) -> Any:
+        with self._lock:
+            nested = self._nested.get(account)
+        if nested is not None:
+            return nested
+        if account not in self.accounts():
+            raise NoEntry("no account shares with you under this name", path)
+        from pithosfs.fs.core import Filesystem  # the core imports the layers
+
+        opts = replace(self.fs.opts, cache_dir=self.fs.opts.cache_dir / "shared" / account)
+        store = self.fs.store.for_account(account)
+        created = Filesystem(store, opts, layers=[])
+        with self._lock:
+            nested = self._nested.setdefault(account, created)
+        if nested is not created:
+            created.close()
+        return nested
+
+    def _route(self, path: str) -> tuple[Any, str]:
+        account, inner = split(path)
+        if not account:
+            raise ReadOnly("the list of sharing accounts is read-only", path)
+        return self._account_fs(account, path), inner
+
+    # -- namespace -----------------------------------------------------------------
+    def getattr(self, path: str) -> Node:
+        account, inner = split(path)
+        if not account:
+            return Node(NodeKind.DIR, 0, self.fs.mount_time_ns, 0o555, inode_of("shared:"))
+        nested = self._account_fs(account, path)
+        node = nested.lookup(inner)
+        if inner == "/":
+            return replace(node, ino=inode_of("shared:" + account))
+        return _read_only(node)
+
+    def readdir(self, path: str) -> list[tuple[str, Node]]:
+        account, inner = split(path)
+        if not account:
+            return [(a, self.getattr(f"/{SHARED}/{a}")) for a in self.accounts()]
+        nested = self._account_fs(account, path)
+        return [(name, _read_only(node)) for name, node in nested.readdir(inner)]
+
+    def readlink(self, path: str) -> str:
+        nested, inner = self._route(path)
+        return str(nested.readlink(inner))
+
+    def mkdir(self, path: str, mode: int) -> None:
+        nested, inner = self._route(path)
+        nested.mkdir(inner, mode)
+
+    def rmdir(self, path: str) -> None:
+        nested, inner = self._route(path)
+        nested.rmdir(inner)
+
+    def unlink(self, path: str) -> None:
+        nested, inner = self._route(path)
+        nested.unlink(inner)
+
+    def symlink(self, path: str, target: str) -> None:
+        nested, inner = self._route(path)
+        nested.symlink(inner, target)
+
+    def chmod(self, path: str, mode: int) -> None:
+        nested, inner = self._route(path)
+        nested.chmod(inner, mode)
+
+    def utimens(self, path: str, times: tuple[int, int] | None) -> None:
+        nested, inner = self._route(path)
+        nested.utimens(inner, times)
+
+    def rename(self, old: str, new: str) -> None:
+        if not (self.claims(old) and self.claims(new)) or split(old)[0] != split(new)[0]:
+            raise CrossDevice("renames across accounts are copies", old)
+        nested, inner_old = self._route(old)
+        nested.rename(inner_old, split(new)[1])
+
+    # -- files ---------------------------------------------------------------------
+    def open(self, path: str, flags: int) -> tuple[Any, int]:
+        nested, inner = self._route(path)
+        return nested, nested.open(inner, flags)
+
+    def create(self, path: str, mode: int, flags: int) -> tuple[Any, int]:
+        nested, inner = self._route(path)
+        return nested, nested.create(inner, mode, flags)
+
+    def read(self, handle: tuple[Any, int], offset: int, size: int) -> bytes:
+        nested, fh = handle
+        return bytes(nested.read(fh, offset, size))
+
+    def write(self, handle: tuple[Any, int], offset: int, data: bytes) -> int:
+        nested, fh = handle
+        return int(nested.write(fh, offset, data))
+
+    def truncate(self, path: str, length: int, handle: tuple[Any, int] | None) -> None:
+        nested, inner = self._route(path)
+        nested.truncate(inner, length, None if handle is None else handle[1])
+
+    def flush(self, handle: tuple[Any, int]) -> None:
+        nested, fh = handle
+        nested.flush(fh)
+
+    def release(self, handle: tuple[Any, int]) -> None:
+        nested, fh = handle
+        nested.release(fh)
+
+    def handle_attr(self, handle: tuple[Any, int]) -> Node | None:
+        nested, fh = handle
+        node = nested.files.node_of_handle(fh)
+        return None if node is None else _read_only(node)
+
+    # -- extended attributes ---------------------------------------------------------
+    def getxattr(self, path: str, name: str) -> bytes:
+        nested, inner = self._route_xattr(path)
+        return bytes(nested.xattrs.get(inner, name))
+
+    def listxattr(self, path: str) -> list[str]:
+        if not split(path)[0]:
+            return []
+        nested, inner = self._route_xattr(path)
+        return list(nested.xattrs.list(inner))
+
+    def setxattr(self, path: str, name: str, value: bytes, flags: int) -> None:
+        nested, inner = self._route(path)
+        nested.xattrs.set(inner, name, value, flags)
+
+    def removexattr(self, path: str, name: str) -> None:
+        nested, inner = self._route(path)
+        nested.xattrs.remove(inner, name)
+
+    def _route_xattr(self, path: str) -> tuple[Any, str]:
+        from pithosfs.fs.errors import NoAttribute
+
+        if not split(path)[0]:
+            raise NoAttribute("no attributes here", path)
+        return self._route(path)
+
+
+LAYER = SharedLayer
