@@ -9,7 +9,7 @@ from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.errno_map import to_errno
 from pithosfs.fs.options import FsOptions
-from pithosfs.fs.virtual import versions
+from pithosfs.fs.virtual import shared, versions
 from pithosfs.fs.virtual.versions import VersionPath
 
 
@@ -20,6 +20,7 @@ def test_parse_version_paths():
     assert versions.parse("/c/a/b/.versions/f") == VersionPath("c", "a/b", "f")
     assert versions.parse("/c/a/.versions/f/42") == VersionPath("c", "a", "f", 42)
     assert versions.parse("/c/a/.versions/f/42").key == "a/f"
+    assert versions.parse("/c/a/.versions/.versions/7") == VersionPath("c", "a", ".versions", 7)
     for bad in ("/c/.versions/f/x1", "/c/.versions/f/1/2", "/c/.versions/f/.versions"):
         with pytest.raises(Exception) as info:
             versions.parse(bad)
@@ -51,3 +52,21 @@ def test_versions_of_live_and_deleted_objects(fs):
     with pytest.raises(Exception) as info:
         fs.getattr("/c/d/.versions/f/999999")
     assert to_errno(info.value) == errno.ENOENT
+
+
+def test_object_really_named_versions_is_shadowed_but_has_history(fs):
+    fs.store.put_object("c", ".versions", b"shadowed")
+    assert [n for n, _ in fs.readdir("/c")] == []
+    assert [n for n, _ in fs.readdir("/c/.versions")] == [".versions"]
+    (vid,) = [n for n, _ in fs.readdir("/c/.versions/.versions")]
+    fh = fs.open(f"/c/.versions/.versions/{vid}", os.O_RDONLY)
+    assert fs.read(fh, 0, 100) == b"shadowed"
+    fs.release(fh)
+
+
+def test_shared_paths_split():
+    assert shared.split("/.shared") == ("", "/")
+    assert shared.split("/.shared/acc") == ("acc", "/")
+    assert shared.split("/.shared/acc/c/d/x") == ("acc", "/c/d/x")
+    layer = shared.SharedLayer(None)
+    assert layer.claims("/.shared/acc") and not layer.claims("/c/.shared")

@@ -73,7 +73,9 @@ def parse(path: str) -> VersionPath:
     parts = [p for p in path.split("/") if p]
     at = parts.index(VERSIONS, 1)
     container, directory, rest = parts[0], "/".join(parts[1:at]), parts[at + 1 :]
-    if VERSIONS in parts[at + 1 :] or len(rest) > 2:
+    # `<dir>/.versions/.versions/` is the history of an object really named `.versions`
+    # (shadowed in `<dir>`); in the id position the name is simply not a number.
+    if len(rest) > 2:
         raise NoEntry("no such version entry", path)
     if not rest:
         return VersionPath(container, directory)
