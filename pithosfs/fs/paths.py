@@ -17,7 +17,7 @@ from pithosfs.fs.errors import InvalidArgument, NameTooLong, NoEntry, ReadOnly
 
 # Hidden names owned by virtual layers (interface.md section 3). They never
 # appear in readdir; until their layers exist, lookups fail and writes are refused.
-RESERVED_NAMES = frozenset({".versions", ".register", ".images", ".shared"})
+RESERVED_NAMES = frozenset({".versions", ".register", ".images", ".shared", ".snapshots"})
 
 
 class Kind(Enum):

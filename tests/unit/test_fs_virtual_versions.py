@@ -9,7 +9,7 @@ from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.errno_map import to_errno
 from pithosfs.fs.options import FsOptions
-from pithosfs.fs.virtual import shared, versions
+from pithosfs.fs.virtual import shared, snapshots, versions
 from pithosfs.fs.virtual.versions import VersionPath
 
 
@@ -70,3 +70,16 @@ def test_shared_paths_split():
     assert shared.split("/.shared/acc/c/d/x") == ("acc", "/c/d/x")
     layer = shared.SharedLayer(None)
     assert layer.claims("/.shared/acc") and not layer.claims("/c/.shared")
+
+
+def test_snapshot_times_and_paths():
+    assert snapshots.parse_time("@1700000000") == 1700000000
+    assert snapshots.parse_time("2023-11-14T22:13:20Z") == 1700000000
+    assert snapshots.parse_time("2023-11-14T22:13:20") == 1700000000  # UTC without a zone
+    assert snapshots.parse_time("2023-11-15T00:13:20+02:00") == 1700000000
+    with pytest.raises(Exception) as info:
+        snapshots.parse_time("yesterday")
+    assert to_errno(info.value) == errno.ENOENT
+    assert snapshots.claims("/c/.snapshots/@1/a") and not snapshots.claims("/c/d/.snapshots")
+    assert snapshots.parse("/c/.snapshots") == snapshots.SnapshotPath("c")
+    assert snapshots.parse("/c/.snapshots/@5/a/b") == snapshots.SnapshotPath("c", 5, "a/b")
