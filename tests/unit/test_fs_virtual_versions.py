@@ -83,3 +83,32 @@ def test_snapshot_times_and_paths():
     assert snapshots.claims("/c/.snapshots/@1/a") and not snapshots.claims("/c/d/.snapshots")
     assert snapshots.parse("/c/.snapshots") == snapshots.SnapshotPath("c")
     assert snapshots.parse("/c/.snapshots/@5/a/b") == snapshots.SnapshotPath("c", 5, "a/b")
+
+
+def test_copy_range_of_a_version_is_one_hashmap_put(fs):
+    body = os.urandom(5000)  # five 1 KiB blocks
+    fs.store.put_object("c", "f", body)
+    fs.store.put_object("c", "f", b"newer")
+    old = fs.store.list_versions("c", "f")[0].version
+    src = fs.open(f"/c/.versions/f/{old}", os.O_RDONLY)
+    dst = fs.open("/c/f", os.O_WRONLY | os.O_TRUNC)
+    before = fs.store.stats.snapshot()
+    assert fs.copy_range(src, 0, dst, 0, 1 << 30) == len(body)
+    assert fs.copy_range(src, len(body), dst, len(body), 1 << 30) == 0  # EOF
+    spent = fs.store.stats.snapshot() - before
+    assert spent.count("POST") == 0  # no block upload
+    assert spent.bytes_sent < 1000
+    fs.flush(dst)
+    fs.release(dst)
+    assert fs.store.read_range("c", "f", 0, 1 << 20) == body
+    assert len(fs.store.list_versions("c", "f")) == 3  # a new version
+    dst = fs.create("/c/g", 0o644, os.O_WRONLY)
+    fs.write(dst, 0, b"x")
+    with pytest.raises(Exception) as info:  # not empty: the kernel copies by read/write
+        fs.copy_range(src, 0, dst, 0, 1 << 30)
+    assert to_errno(info.value) == errno.EOPNOTSUPP
+    with pytest.raises(Exception) as info:  # partial ranges too
+        fs.copy_range(src, 10, dst, 0, 100)
+    assert to_errno(info.value) == errno.EOPNOTSUPP
+    fs.release(dst)
+    fs.release(src)
