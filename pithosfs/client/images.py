@@ -123,7 +123,10 @@ def _meta_headers(
             continue
         if isinstance(value, bool):
             value = "True" if value else "False"
-        headers["X-Image-Meta-" + key.replace("_", "-").title()] = quote(str(value), safe="/:@=,;")
+        # The location is already a URL (pithos_location quoted each segment once); quoting it
+        # again would turn "%20" into "%2520" and name another object. Keep existing escapes.
+        safe = "/:@=,;%" if key == "location" else "/:@=,;"
+        headers["X-Image-Meta-" + key.replace("_", "-").title()] = quote(str(value), safe=safe)
     for key, value in (properties or {}).items():
         headers["X-Image-Meta-Property-" + quote(key, safe="-_")] = quote(str(value), safe="/:@=,;")
     return headers

@@ -78,11 +78,6 @@ def test_image_client_full_cycle(
     assert err.value.status == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ImageClient URL-quotes the already quoted location a second time "
-    "(reported in .coord/requests.md, P -> C); kamaki quotes each segment once",
-)
 def test_image_client_registers_an_object_whose_name_needs_quoting(
     api: Api, client: ImageClient, cont: str
 ) -> None:
