@@ -1,0 +1,247 @@
+"""Journal of closed files whose commit failed: their bytes are kept, never dropped.
+
+When a commit fails (server down, network gone, quota), the file's full
+content is copied into `<cache-dir>/journal/<id>.data` and described by
+`<id>.json` (container, name, base hash/version, size, attempts, last error).
+Both are written to a temporary name, fsynced and renamed, so a crash leaves
+either no record or a complete one; a `.data` without its `.json` is an
+unfinished park and is deleted on load.
+
+Replay (`UploadJournal.replay`) uploads an entry conditionally on its base:
+if the object changed on the server meanwhile, the entry is not uploaded but
+moved to `<cache-dir>/conflicts/<container>/<name>` (with a `.json` record
+next to it) for the user to resolve; this is the ESTALE case.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pithosfs.client.errors import NotFound, PithosError, PreconditionFailed
+from pithosfs.client.types import ObjectInfo, ObjectStore
+
+log = logging.getLogger(__name__)
+
+COPY_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass
+class PendingUpload:
+    """One parked file. `base_hash` "" means the object did not exist at open."""
+
+    id: str
+    container: str
+    name: str
+    base_hash: str
+    base_version: int
+    size: int
+    content_type: str = "application/octet-stream"
+    meta: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    last_error: str = ""
+    created: float = 0.0
+
+
+class ReplayConflict(Exception):
+    """The object changed on the server since the entry's base: kept under conflicts/."""
+
+    def __init__(self, entry: PendingUpload, kept_at: Path) -> None:
+        super().__init__(f"{entry.container}/{entry.name} changed on the server; kept at {kept_at}")
+        self.entry = entry
+        self.kept_at = kept_at
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class UploadJournal:
+    """Parks failed commits under `<cache_dir>/journal` and replays them."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.directory = Path(cache_dir) / "journal"
+        self.conflicts = Path(cache_dir) / "conflicts"
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def data_path(self, entry: PendingUpload) -> Path:
+        return self.directory / f"{entry.id}.data"
+
+    def _record_path(self, entry_id: str) -> Path:
+        return self.directory / f"{entry_id}.json"
+
+    def park(
+        self,
+        container: str,
+        name: str,
+        base: ObjectInfo | None,
+        size: int,
+        read: Callable[[int, int], bytes],
+        content_type: str = "application/octet-stream",
+        meta: Mapping[str, str] | None = None,
+        error: str = "",
+    ) -> PendingUpload:
+        """Copy `size` bytes from `read(offset, length)` into the journal and record them.
+
+        Raises OSError (e.g. ENOSPC) if the copy cannot be made durable; then
+        nothing half-written is left in the journal.
+        """
+        entry = PendingUpload(
+            id=uuid.uuid4().hex,
+            container=container,
+            name=name,
+            base_hash=base.hash if base is not None else "",
+            base_version=base.version if base is not None else 0,
+            size=size,
+            content_type=content_type,
+            meta=dict(meta or {}),
+            last_error=error,
+            created=time.time(),
+        )
+        data = self.data_path(entry)
+        try:
+            with open(data, "wb") as f:
+                offset = 0
+                while offset < size:
+                    chunk = read(offset, min(COPY_CHUNK, size - offset))
+                    if not chunk:
+                        raise OSError(f"short read while parking {container}/{name} at {offset}")
+                    f.write(chunk)
+                    offset += len(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            self._save(entry)
+        except BaseException:
+            data.unlink(missing_ok=True)
+            raise
+        log.warning("kept %s/%s (%d bytes) in the journal: %s", container, name, size, error)
+        return entry
+
+    def _save(self, entry: PendingUpload) -> None:
+        payload = json.dumps(asdict(entry), sort_keys=True).encode()
+        _write_atomically(self._record_path(entry.id), payload)
+
+    def entries(self) -> list[PendingUpload]:
+        """Complete entries, oldest first; unfinished parks (data without record) are removed."""
+        found: list[PendingUpload] = []
+        for record in self.directory.glob("*.json"):
+            try:
+                entry = PendingUpload(**json.loads(record.read_bytes()))
+            except (ValueError, TypeError) as exc:
+                log.error("unreadable journal record %s kept aside: %s", record, exc)
+                record.rename(record.with_suffix(".bad"))
+                continue
+            found.append(entry)
+        known = {e.id for e in found}
+        for data in self.directory.glob("*.data"):
+            if data.stem not in known:
+                log.info("removing unfinished journal data %s", data)
+                data.unlink(missing_ok=True)
+        return sorted(found, key=lambda e: e.created)
+
+    def remove(self, entry: PendingUpload) -> None:
+        self._record_path(entry.id).unlink(missing_ok=True)
+        self.data_path(entry).unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+
+    def _keep_as_conflict(self, entry: PendingUpload, why: str) -> Path:
+        target = self.conflicts / entry.container / entry.name
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if target.exists():
+            target = target.with_name(f"{target.name}.{entry.id[:8]}")
+        os.replace(self.data_path(entry), target)
+        entry.last_error = why
+        _write_atomically(
+            target.with_name(target.name + ".pithosfs-conflict.json"),
+            json.dumps(asdict(entry), sort_keys=True).encode(),
+        )
+        self._record_path(entry.id).unlink(missing_ok=True)
+        log.error("conflict: %s/%s kept at %s (%s)", entry.container, entry.name, target, why)
+        return target
+
+    def replay(self, store: ObjectStore, entry: PendingUpload) -> ObjectInfo:
+        """Upload one entry if its base is still current; remove it once committed.
+
+        Raises ReplayConflict (entry moved to conflicts/) if the object changed,
+        or the store's PithosError (entry kept, attempts counted) if it failed.
+        """
+        try:
+            current: ObjectInfo | None = store.head_object(entry.container, entry.name)
+        except NotFound:
+            current = None
+        except PithosError as exc:
+            self._failed(entry, exc)
+            raise
+        current_hash = current.hash if current is not None else ""
+        if current_hash != entry.base_hash:
+            why = f"base {entry.base_hash or '(absent)'} is now {current_hash or '(absent)'}"
+            raise ReplayConflict(entry, self._keep_as_conflict(entry, why))
+        try:
+            info = self._upload(store, entry)
+        except PreconditionFailed as exc:
+            raise ReplayConflict(entry, self._keep_as_conflict(entry, str(exc))) from exc
+        except PithosError as exc:
+            self._failed(entry, exc)
+            raise
+        self.remove(entry)
+        log.info("journal: committed %s/%s version %s", entry.container, entry.name, info.version)
+        return info
+
+    def _failed(self, entry: PendingUpload, exc: Exception) -> None:
+        entry.attempts += 1
+        entry.last_error = str(exc)
+        self._save(entry)
+
+    def _upload(self, store: ObjectStore, entry: PendingUpload) -> ObjectInfo:
+        if_match = entry.base_hash or None
+        if_none_match = not entry.base_hash
+        block_size = store.container_info(entry.container).block_size
+        with open(self.data_path(entry), "rb") as f:
+            if entry.size <= block_size:
+                return store.put_object(
+                    entry.container, entry.name, f.read(), entry.content_type,
+                    entry.meta, if_match=if_match, if_none_match=if_none_match,
+                )  # fmt: skip
+            hashes: list[str] = []
+            while chunk := f.read(block_size * 4):
+                hashes.extend(store.upload_blocks(entry.container, [chunk]))
+        return store.put_hashmap(
+            entry.container, entry.name, entry.size, hashes, entry.content_type,
+            entry.meta, if_match=if_match, if_none_match=if_none_match,
+        )  # fmt: skip
+
+    def replay_all(
+        self, store: ObjectStore
+    ) -> tuple[list[ObjectInfo], list[ReplayConflict], list[PendingUpload]]:
+        """Try every entry once: (committed, conflicts, still pending)."""
+        done: list[ObjectInfo] = []
+        conflicts: list[ReplayConflict] = []
+        pending: list[PendingUpload] = []
+        for entry in self.entries():
+            try:
+                done.append(self.replay(store, entry))
+            except ReplayConflict as exc:
+                conflicts.append(exc)
+            except PithosError:
+                pending.append(entry)
+        return done, conflicts, pending
