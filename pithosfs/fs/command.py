@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MOUNT_TIMEOUT = 60.0
 UMOUNT_TIMEOUT = 300.0
+TOKEN_ENV = "PITHOSFS_TOKEN"  # how the daemon receives --token (kept out of argv)
 _SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -100,14 +101,39 @@ def setup_logging(verbose: bool, log_file: str | None) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def _daemonize(mountpoint: Path, args: list[str], log_file: Path) -> None:
-    """Start the foreground mount detached; wait until it is live or has failed."""
+def _without_token(args: list[str]) -> list[str]:
+    """argv minus --token: /proc/<pid>/cmdline (ps) is readable by every local user."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--token":
+            skip = True
+        elif not arg.startswith("--token="):
+            kept.append(arg)
+    return kept
+
+
+def _daemonize(mountpoint: Path, args: list[str], log_file: Path, token: str | None = None) -> None:
+    """Start the foreground mount detached; wait until it is live or has failed.
+
+    The token goes to the child in its environment (private to the user), not in argv.
+    """
     cmd = [sys.executable, "-m", "pithosfs", "mount", "-f", *args]
+    child_env = dict(os.environ)
+    if token:
+        child_env[TOKEN_ENV] = token
     log_file.parent.mkdir(parents=True, exist_ok=True)
     start = log_file.stat().st_size if log_file.exists() else 0
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            env=child_env,
         )
     deadline = time.monotonic() + MOUNT_TIMEOUT
     while time.monotonic() < deadline:
@@ -153,7 +179,7 @@ def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
 @click.command()
 @click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--url", help="Identity (Astakos/Keystone v2.0) URL, or a storage URL.")
-@click.option("--token", help="The account's token.")
+@click.option("--token", envvar=TOKEN_ENV, help="The account's token (or $PITHOSFS_TOKEN).")
 @click.option("--cloud", help='A [cloud "NAME"] of ~/.kamakirc.')
 @click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground.")
 @click.option("-o", "options", multiple=True, metavar="OPT[,OPT...]", help="FUSE mount options.")
@@ -175,11 +201,12 @@ def mount(
         from pithosfs.fs import launcher
 
         logf = Path(log_file) if log_file else launcher.mounts_dir() / "mount.log"
-        args = [a for a in sys.argv[2:] if a not in ("-f", "--foreground")]
+        args = _without_token([a for a in sys.argv[2:] if a not in ("-f", "--foreground")])
         if not log_file:
             args += ["--log-file", str(logf)]
-        _daemonize(mountpoint, args, logf)
+        _daemonize(mountpoint, args, logf, token)
         return
+    os.environ.pop(TOKEN_ENV, None)  # read once; never inherited by children
     _mount_foreground(
         mountpoint, url, token, cloud, options, cache_dir, parse_size(cache_size),
         attr_timeout, dir_timeout, verbose, log_file,

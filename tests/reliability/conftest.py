@@ -1,0 +1,3 @@
+"""Reliability tests reuse F's mount harness (tests/integration/conftest.py), not a copy of it."""
+
+from tests.integration.conftest import fuse_ok, mount_factory  # noqa: F401 (fixtures)
