@@ -1,0 +1,194 @@
+"""`<dir>/.register`: a hidden control file; each line written is one image registration.
+
+A line runs inside the write() that completes it, because bash's builtin echo
+ignores an error from close(): a failed line fails that write with EINVAL, so
+`echo ... > .register` reports it. A trailing line without a newline runs at
+flush (close). Reading `.register` shows the outcome of each line written in that
+folder (object, image id or error), newest last.
+
+The reported size is a fixed upper bound: reads return the real text, and the
+kernel trims its idea of the size on the short read, so `cat` always sees
+the current outcomes even while the attribute cache still holds an old size.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from pithosfs.client.images import ImageClient
+from pithosfs.fs import nodes
+from pithosfs.fs.errors import InvalidArgument, NoEntry
+from pithosfs.fs.nodes import Node, NodeKind
+from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
+from pithosfs.fs.virtual.base import VirtualLayer
+from pithosfs.images.flow import Registrar, RegistrationError, image_url_for
+from pithosfs.images.request import RequestError, parse_line
+
+log = logging.getLogger(__name__)
+
+NAME = ".register"
+REPORTED_SIZE = 1 << 20
+KEEP_OUTCOMES = 500  # per folder; with MAX_OUTCOME_CHARS the text stays under REPORTED_SIZE
+MAX_OUTCOME_CHARS = 1000
+MAX_LINE_BYTES = 64 * 1024  # a line longer than this without a newline is refused
+
+
+def split(path: str) -> tuple[str, str] | None:
+    """(container, key prefix of the folder) for a `.register` path, else None."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 2 or parts[-1] != NAME:
+        return None
+    if any(p in RESERVED_NAMES for p in parts[:-1]):
+        return None
+    return parts[0], "/".join(parts[1:-1])
+
+
+@dataclass
+class RegisterHandle:
+    container: str
+    directory: str
+    path: str
+    pending: bytearray = field(default_factory=bytearray)
+    snapshot: bytes | None = None  # the outcomes as of the first read of this handle
+
+
+class RegisterLayer(VirtualLayer):
+    def __init__(self, fs: Any) -> None:
+        super().__init__(fs)
+        self._lock = threading.Lock()
+        self._outcomes: dict[str, deque[str]] = {}  # GUARDED_BY(_lock), by folder path
+        self._registrar: Registrar | None = None  # GUARDED_BY(_lock)
+
+    def claims(self, path: str) -> bool:
+        return path.rsplit("/", 1)[-1] == NAME and split(path) is not None
+
+    def registrar(self) -> Registrar:
+        with self._lock:
+            if self._registrar is None:
+                store = self.fs.store
+                images = ImageClient(image_url_for(store), store.transport.token)
+                self._registrar = Registrar(store, images)
+            return self._registrar
+
+    def close(self) -> None:
+        if self._registrar is not None:
+            self._registrar.images.close()
+
+    # -- namespace -------------------------------------------------------------
+    def _where(self, path: str) -> tuple[str, str]:
+        where = split(path)
+        if where is None:
+            raise NoEntry("no .register here", path)
+        container, directory = where
+        try:  # the folder must exist: .register lives in every real directory
+            node = self.fs.lookup(("/" + container + "/" + directory).rstrip("/"))
+        except NoEntry:
+            raise NoEntry("no such folder", path) from None
+        if not node.is_dir:
+            raise NoEntry("not a folder", path)
+        return container, directory
+
+    def getattr(self, path: str) -> Node:
+        self._where(path)
+        return Node(NodeKind.FILE, REPORTED_SIZE, time.time_ns(), 0o644, nodes.inode_of(path))
+
+    def open(self, path: str, flags: int) -> RegisterHandle:
+        container, directory = self._where(path)
+        return RegisterHandle(container, directory, path)
+
+    def create(self, path: str, mode: int, flags: int) -> RegisterHandle:
+        return self.open(path, flags)
+
+    def truncate(self, path: str, length: int, handle: Any | None) -> None:
+        """`>` truncates first: nothing to do, the outcomes are not file content."""
+
+    def unlink(self, path: str) -> None:
+        """`rm .register` clears the folder's outcomes."""
+        with self._lock:
+            self._outcomes.pop(path.rsplit("/", 1)[0], None)
+
+    def handle_attr(self, handle: RegisterHandle) -> Node | None:
+        return self.getattr(handle.path)
+
+    # -- reading: the outcomes -----------------------------------------------------
+    def outcomes(self, path: str) -> str:
+        with self._lock:
+            lines = list(self._outcomes.get(path.rsplit("/", 1)[0], ()))
+        return "".join(line + "\n" for line in lines)
+
+    def read(self, handle: RegisterHandle, offset: int, size: int) -> bytes:
+        if handle.snapshot is None or offset == 0:
+            handle.snapshot = self.outcomes(handle.path).encode()
+        return handle.snapshot[offset : offset + size]
+
+    def _record(self, path: str, text: str) -> None:
+        folder = path.rsplit("/", 1)[0]
+        with self._lock:
+            queue = self._outcomes.setdefault(folder, deque(maxlen=KEEP_OUTCOMES))
+            queue.append(text.replace("\n", " ")[:MAX_OUTCOME_CHARS])
+
+    # -- writing: one registration per line -------------------------------------------
+    def write(self, handle: RegisterHandle, offset: int, data: bytes) -> int:
+        handle.pending += data
+        errors: list[str] = []
+        while b"\n" in handle.pending:
+            line, _, rest = bytes(handle.pending).partition(b"\n")
+            handle.pending = bytearray(rest)
+            error = self._run(handle, line)
+            if error:
+                errors.append(error)
+        if len(handle.pending) > MAX_LINE_BYTES:
+            handle.pending.clear()
+            errors.append(f"line longer than {MAX_LINE_BYTES} bytes without a newline")
+        if errors:
+            raise InvalidArgument("; ".join(errors), handle.path)
+        return len(data)
+
+    def flush(self, handle: RegisterHandle) -> None:
+        if handle.pending.strip():
+            line = bytes(handle.pending)
+            handle.pending.clear()
+            error = self._run(handle, line)
+            if error:
+                raise InvalidArgument(error, handle.path)
+        handle.pending.clear()
+
+    def _run(self, handle: RegisterHandle, raw: bytes) -> str | None:
+        """Run one line; its error message (also logged and recorded), or None."""
+        if not raw.strip():
+            return None
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._fail(handle, raw.decode("utf-8", "replace"), "the line is not UTF-8")
+        try:
+            req = parse_line(line)
+            image = self.registrar().register_line(req, handle.container, handle.directory)
+        except (RequestError, RegistrationError) as exc:
+            return self._fail(handle, line, str(exc))
+        self._record(handle.path, f"ok {req.object} {image.id} {image.name}")
+        meta = req.object + ".meta"
+        if not req.no_metafile_upload and not req.object.startswith("pithos://"):
+            self._refresh(handle, meta)
+        return None
+
+    def _refresh(self, handle: RegisterHandle, relative: str) -> None:
+        """Tell the core about the metafile we wrote behind its back."""
+        key = "/".join(p for p in (handle.directory, relative) if p)
+        try:
+            self.fs.refresh(Location(Kind.ENTRY, handle.container, key))
+        except Exception:  # only a cache hint; the next listing finds it anyway
+            log.debug("refresh of %s/%s failed", handle.container, key, exc_info=True)
+
+    def _fail(self, handle: RegisterHandle, line: str, reason: str) -> str:
+        log.warning("%s: registration failed: %s (line: %s)", handle.path, reason, line)
+        self._record(handle.path, f"error {reason} (line: {line.strip()})")
+        return reason
+
+
+LAYER = RegisterLayer

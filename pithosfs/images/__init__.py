@@ -1,0 +1,1 @@
+"""Image registration through the filesystem: `.register` lines, metafiles, the flow."""
