@@ -72,7 +72,8 @@ def parse(text: str | bytes) -> MetafileFields:
         if not isinstance(name, str) or not name.strip():
             raise MetafileError("'name' must be a non-empty string")
         out.name = name
-    props = doc.get("properties", {}) or {}
+    props = doc.get("properties")
+    props = {} if props is None else props
     if not isinstance(props, dict):
         raise MetafileError("'properties' must be a JSON object")
     for k, v in props.items():

@@ -58,6 +58,13 @@ def parse_line(line: str) -> RegisterRequest:
     return req
 
 
+_VALUED = {
+    "--metafile": "metafile",
+    "--disk-format": "disk_format",
+    "--container-format": "container_format",
+}
+
+
 def _parse_args(text: str) -> RegisterRequest:
     try:
         words = shlex.split(text)
@@ -74,11 +81,14 @@ def _parse_args(text: str) -> RegisterRequest:
             raise RequestError(f"{option} needs a value") from None
 
     for word in it:
-        if word in ("-p", "--property"):
+        option, eq, inline = word.partition("=")
+        if eq and option in _VALUED:  # --metafile=FILE is the same as --metafile FILE
+            setattr(req, _VALUED[option], inline)
+        elif word in ("-p", "--property"):
             k, v = _property(value_of(word))
             req.properties[k] = v
-        elif word.startswith("--property="):
-            k, v = _property(word.split("=", 1)[1])
+        elif eq and option == "--property":
+            k, v = _property(inline)
             req.properties[k] = v
         elif word == "--public":
             req.public = True
@@ -127,7 +137,8 @@ def _parse_json(text: str) -> RegisterRequest:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise RequestError("'name' must be a non-empty string")
-    props = data.get("properties") or {}
+    props = data.get("properties")
+    props = {} if props is None else props
     if not isinstance(props, dict):
         raise RequestError("'properties' must be an object")
     return RegisterRequest(
