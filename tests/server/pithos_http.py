@@ -179,16 +179,28 @@ class Api:
         return [i.get("name", i.get("subdir")) for i in self.listing(cont, **params)]
 
     def post_meta(
-        self, cont: str, name: str, headers: Headers, update: bool = True
+        self,
+        cont: str,
+        name: str,
+        headers: Headers,
+        update: bool = True,
+        account: str | None = None,
     ) -> requests.Response:
-        return self.post(cont, name, headers=headers, params="update" if update else None)
+        params = "update" if update else None
+        return self.post(cont, name, headers=headers, params=params, account=account)
 
     def write_at(
-        self, cont: str, name: str, data: bytes, content_range: str, **extra: str
+        self,
+        cont: str,
+        name: str,
+        data: bytes,
+        content_range: str,
+        account: str | None = None,
+        **extra: str,
     ) -> requests.Response:
-        """Partial-update POST (spec 8) with a body and ?update."""
+        """Partial-update POST (spec 8) with a body and ?update; `extra` are headers."""
         hdrs = {"Content-Type": OCTET, "Content-Range": content_range, **extra}
-        return self.post(cont, name, params="update", headers=hdrs, data=data)
+        return self.post(cont, name, params="update", headers=hdrs, data=data, account=account)
 
     def versions(self, cont: str, name: str) -> list[list[Any]]:
         resp = self.get(cont, name, params={"version": "list", "format": "json"})

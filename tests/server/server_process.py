@@ -64,10 +64,10 @@ class ServerProcess:
             str(self.data_dir),
             "--port",
             str(self.port),
-            "--user",
-            f"{self.user[0]}={self.user[1]}",
             *self.extra_args,
         ]
+        if self.user:
+            cmd += ["--user", f"{self.user[0]}={self.user[1]}"]
         with self.log_path.open("ab") as out:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log is read while it runs
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
