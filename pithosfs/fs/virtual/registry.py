@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pithosfs.client.types import ObjectInfo
-from pithosfs.fs.errors import BadHandle
+from pithosfs.fs.errors import BadHandle, FsError
 from pithosfs.fs.virtual.base import NotMine, VirtualLayer
 
 if TYPE_CHECKING:
@@ -125,11 +125,19 @@ class Layers:
 
     # -- events -------------------------------------------------------------------
     def _emit(self, what: str, call: Callable[[VirtualLayer], None]) -> None:
+        # An FsError from a layer is a deliberate refusal (e.g. a saved image metafile
+        # that cannot be registered): every layer still hears the event, then the first
+        # refusal fails the user's close/rename. Anything else is a layer bug: logged.
+        refusal: FsError | None = None
         for layer in self.layers:
             try:
                 call(layer)
+            except FsError as exc:
+                refusal = refusal or exc
             except Exception:
                 log.exception("layer %s failed on %s", type(layer).__name__, what)
+        if refusal is not None:
+            raise refusal
 
     def after_commit(self, path: str, info: ObjectInfo) -> None:
         self._emit("after_commit", lambda layer: layer.after_commit(path, info))
