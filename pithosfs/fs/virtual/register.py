@@ -6,9 +6,9 @@ ignores an error from close(): a failed line fails that write with EINVAL, so
 flush (close). Reading `.register` shows the outcome of each line written in that
 folder (object, image id or error), newest last.
 
-The reported size is a fixed upper bound: reads return the real text, and the
-kernel trims its idea of the size on the short read, so `cat` always sees
-the current outcomes even while the attribute cache still holds an old size.
+The reported size is the length of the outcomes text (so `tail` can seek), and a
+write invalidates the kernel's cached attributes, so a `cat` after an `echo` sees
+the new outcome.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from pithosfs.images.request import RequestError, parse_line
 log = logging.getLogger(__name__)
 
 NAME = ".register"
-REPORTED_SIZE = 1 << 20
-KEEP_OUTCOMES = 500  # per folder; with MAX_OUTCOME_CHARS the text stays under REPORTED_SIZE
+KEEP_OUTCOMES = 500  # per folder, newest kept
 MAX_OUTCOME_CHARS = 1000
 MAX_LINE_BYTES = 64 * 1024  # a line longer than this without a newline is refused
 
@@ -95,7 +94,8 @@ class RegisterLayer(VirtualLayer):
 
     def getattr(self, path: str) -> Node:
         self._where(path)
-        return Node(NodeKind.FILE, REPORTED_SIZE, time.time_ns(), 0o644, nodes.inode_of(path))
+        size = len(self.outcomes(path).encode())
+        return Node(NodeKind.FILE, size, time.time_ns(), 0o644, nodes.inode_of(path))
 
     def open(self, path: str, flags: int) -> RegisterHandle:
         container, directory = self._where(path)
