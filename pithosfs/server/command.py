@@ -84,6 +84,7 @@ def serve(
     verbose: bool,
 ) -> None:
     """Serve a Pithos+ object store (and its identity endpoint) from DATA_DIR."""
+    from pithosfs.server import fsck
     from pithosfs.server.embedded import EmbeddedServer
 
     logging.basicConfig(
@@ -93,6 +94,7 @@ def serve(
     root = Path(data_dir).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     table = dict(users) if users else load_or_create_users(root)
+    fsck.check(root, block_size=block_size)  # report-only: repair needs the dir to itself
     server = EmbeddedServer(root, host=host, port=port, users=table, block_size=block_size)
     try:
         server.start()

@@ -21,6 +21,7 @@ from pithosfs import protocol
 from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.pithos import PithosClient
 from pithosfs.client.transport import RetryPolicy
+from pithosfs.server import fsck
 from tests.conftest import ALICE
 from tests.server.server_process import ServerProcess
 
@@ -124,6 +125,9 @@ def test_kill_minus_9_under_write_load_leaves_complete_versions(tmp_path: Path) 
                     assert info.hash == protocol.merkle_root_hex(hashes)
     finally:
         srv.stop()
+    report = fsck.check(tmp_path / "data", deep=True)
+    print("\n" + report.summary())
+    assert not report.missing and not report.corrupt  # SQLite never names a block that is not there
     print(
         f"\nkill -9 rounds={ROUNDS} writes_ok={writes_ok} writes_failed={writes_failed} "
         f"objects_checked={checked} mismatches={mismatches}"
