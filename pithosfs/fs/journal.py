@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pithosfs import protocol
 from pithosfs.client.errors import NotFound, PithosError, PreconditionFailed
 from pithosfs.client.types import ObjectInfo, ObjectStore
 
@@ -193,6 +194,14 @@ class UploadJournal:
             self._failed(entry, exc)
             raise
         current_hash = current.hash if current is not None else ""
+        if (
+            current is not None
+            and current_hash != entry.base_hash
+            and self._is_ours(store, entry, current)
+        ):
+            # Committed already (a reply lost to a crash, or a later retry by the mount).
+            self.remove(entry)
+            return current
         if current_hash != entry.base_hash:
             why = f"base {entry.base_hash or '(absent)'} is now {current_hash or '(absent)'}"
             raise ReplayConflict(entry, self._keep_as_conflict(entry, why))
@@ -206,6 +215,18 @@ class UploadJournal:
         self.remove(entry)
         log.info("journal: committed %s/%s version %s", entry.container, entry.name, info.version)
         return info
+
+    def _is_ours(self, store: ObjectStore, entry: PendingUpload, current: ObjectInfo) -> bool:
+        if current.size != entry.size:
+            return False
+        geometry = store.container_info(entry.container)
+        digests: list[bytes] = []
+        with open(self.data_path(entry), "rb") as f:
+            while block := f.read(geometry.block_size):
+                digests.append(protocol.block_hash(block, geometry.block_hash))
+        if not digests:
+            digests.append(protocol.block_hash(b"", geometry.block_hash))
+        return protocol.merkle_root(digests, geometry.block_hash).hex() == current.hash
 
     def _failed(self, entry: PendingUpload, exc: Exception) -> None:
         entry.attempts += 1

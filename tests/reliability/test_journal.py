@@ -105,3 +105,15 @@ def test_unfinished_park_is_discarded_and_failed_park_leaves_nothing(tmp_path: P
     with pytest.raises(OSError):
         journal.park("c", "f", None, 10, failing_read)
     assert list(journal.directory.iterdir()) == []
+
+
+def test_entry_already_committed_is_recognised_not_a_conflict(tmp_path: Path) -> None:
+    store = _store()
+    base = store.put_object("c", "f", b"old")
+    journal = UploadJournal(tmp_path)
+    data = os.urandom(3 * BS + 5)
+    _park(journal, data, base=base)
+    store.put_object("c", "f", data)  # the commit went through, but its reply was lost
+    done, conflicts, pending = journal.replay_all(store)
+    assert len(done) == 1 and conflicts == [] and pending == []
+    assert journal.entries() == [] and not (tmp_path / "conflicts").exists()
