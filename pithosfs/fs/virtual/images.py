@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pithosfs.client.errors import NotFound
+from pithosfs.client.errors import BadRequest, NotFound
 from pithosfs.client.images import Image
 from pithosfs.fs import nodes
 from pithosfs.fs.errors import NoEntry, ReadOnly
@@ -84,7 +84,7 @@ class ImagesLayer(VirtualLayer):
         if image is None:
             try:  # not listed yet (just registered): ask for it
                 image = self._registrars.registrar().images.get(image_id)
-            except NotFound:
+            except (NotFound, BadRequest):  # 400: not even an image id
                 raise NoEntry("no such image", path) from None
         if mine and image.owner != self.fs.store.account:
             raise NoEntry("not your image", path)

@@ -26,7 +26,8 @@ from pithosfs.fs.errors import InvalidArgument, NoEntry
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
-from pithosfs.images.flow import Registrar, RegistrationError, image_url_for
+from pithosfs.images.flow import Registrar, RegistrationError, image_url_for, resolve_object
+from pithosfs.images.metafile import SUFFIX
 from pithosfs.images.request import RequestError, parse_line
 
 log = logging.getLogger(__name__)
@@ -172,18 +173,18 @@ class RegisterLayer(VirtualLayer):
         except (RequestError, RegistrationError) as exc:
             return self._fail(handle, line, str(exc))
         self._record(handle.path, f"ok {req.object} {image.id} {image.name}")
-        meta = req.object + ".meta"
-        if not req.no_metafile_upload and not req.object.startswith("pithos://"):
-            self._refresh(handle, meta)
+        if not req.no_metafile_upload:
+            account = self.fs.store.account
+            cont, name = resolve_object(account, handle.container, handle.directory, req.object)
+            self._refresh(cont, name + SUFFIX)
         return None
 
-    def _refresh(self, handle: RegisterHandle, relative: str) -> None:
+    def _refresh(self, container: str, key: str) -> None:
         """Tell the core about the metafile we wrote behind its back."""
-        key = "/".join(p for p in (handle.directory, relative) if p)
         try:
-            self.fs.refresh(Location(Kind.ENTRY, handle.container, key))
+            self.fs.refresh(Location(Kind.ENTRY, container, key))
         except Exception:  # only a cache hint; the next listing finds it anyway
-            log.debug("refresh of %s/%s failed", handle.container, key, exc_info=True)
+            log.debug("refresh of %s/%s failed", container, key, exc_info=True)
 
     def _fail(self, handle: RegisterHandle, line: str, reason: str) -> str:
         log.warning("%s: registration failed: %s (line: %s)", handle.path, reason, line)
