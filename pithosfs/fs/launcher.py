@@ -127,10 +127,11 @@ def ensure_embedded_server() -> EmbeddedAccount:
 def _start_server(home: Path, port: int, user: str, token: str) -> int:
     log_path = home / "server.log"
     cmd = [sys.executable, "-m", "pithosfs", "serve", "--data-dir", str(home / "server"),
-           "--port", str(port), "--user", f"{user}={token}"]  # fmt: skip
+           "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "PITHOSFS_SERVE_USERS": f"{user}={token}"}  # not argv: ps shows argv
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, env=env
         )
     storage = _account(port, user, token, proc.pid).storage_url
     deadline = time.monotonic() + SERVER_START_TIMEOUT

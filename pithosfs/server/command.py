@@ -64,6 +64,7 @@ def load_or_create_users(data_dir: Path) -> dict[str, str]:
     "users",
     multiple=True,
     metavar="UUID=TOKEN",
+    envvar="PITHOSFS_SERVE_USERS",  # whitespace-separated; keeps tokens out of argv (ps)
     callback=_users_option,
     help="A user and its token (repeatable). Without it, a stored or new user is used.",
 )

@@ -3,8 +3,12 @@ and the cache directory is private (0700)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +98,25 @@ def test_fstab_helper_keeps_token_out_of_argv(
     finally:
         run("umount", str(mp), env=env)
         force_unmount(mp)
+
+
+def test_embedded_server_token_stays_out_of_argv(
+    fuse_ok: None,
+    tmp_path: Path,
+    env: dict[str, str],  # noqa: F811
+) -> None:
+    mp = tmp_path / "mnt"
+    state = Path(env["HOME"]) / ".local/share/pithosfs/embedded.json"
+    try:
+        done = run("mount", str(mp), env=env)
+        assert done.returncode == 0, done.stderr
+        token = json.loads(state.read_text())["token"]
+        (mp / "pithos").mkdir(exist_ok=True)  # the account answers with that token
+        leaked = _cmdlines_mentioning(token)
+        assert not leaked, f"embedded server token visible in ps: {leaked}"
+    finally:
+        run("umount", str(mp), env=env)
+        force_unmount(mp)
+        if state.exists() and (pid := json.loads(state.read_text()).get("pid")):
+            os.kill(int(pid), signal.SIGTERM)
+            time.sleep(0.5)
