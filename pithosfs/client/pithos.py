@@ -424,6 +424,8 @@ class PithosClient(ObjectWrites):
         return self._req("GET", self._path(container, name), params=params).content
 
     def get_hashmap(self, container: str, name: str, version: int | None = None) -> Hashmap:
+        # Plain Swift answers ?format=json on an object with its data, not a hashmap.
+        self._require_pithos(container, "a hashmap GET")
         params = {"hashmap": "True", "format": "json"}
         if version is not None:
             params["version"] = str(version)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from pithosfs import protocol
 from pithosfs.client import parsing as p
 from pithosfs.client import validation as v
-from pithosfs.client.errors import BadRequest
+from pithosfs.client.errors import BadRequest, NotFound
 from pithosfs.client.types import ObjectInfo
 
 if TYPE_CHECKING:
@@ -308,11 +308,42 @@ class ObjectWrites:
         content_type: str | None = None,
         recursive: bool = False,
     ) -> None:
+        if not self.supports_pithos(dst_container):  # type: ignore[attr-defined]
+            # Plain Swift ignores X-Move-From (it would store an empty object): COPY + DELETE.
+            self._swift_move(src_container, src_name, dst_container, dst_name, recursive)
+            return
         # Not repeated after a lost reply: the source would be gone (404).
         self._transfer(
             "X-Move-From", src_container, src_name, dst_container, dst_name,
             None, content_type, None, recursive, idempotent=False,
         )  # fmt: skip
+
+    def _swift_move(
+        self, src_container: str, src_name: str, dst_container: str, dst_name: str, recursive: bool
+    ) -> None:
+        """MOVE for plain Swift: server-side copy of each object, then delete the source."""
+        pairs = [(src_name, dst_name)]
+        if recursive:  # a directory: its marker (if any) and everything under it
+            prefix = src_name.rstrip("/") + "/"
+            for obj in self.list_objects(
+                src_container, prefix=prefix, delimiter=None, with_meta=False
+            ):  # type: ignore[attr-defined]
+                pairs.append((obj.name, dst_name.rstrip("/") + "/" + obj.name[len(prefix) :]))
+        for src, dst in pairs:
+            try:
+                self._transfer(
+                    "X-Copy-From", src_container, src, dst_container, dst,
+                    None, None, None, False, idempotent=True,
+                )  # fmt: skip
+            except NotFound:
+                if src == src_name and recursive:
+                    continue  # a directory without a marker object
+                raise
+        for src, _ in reversed(pairs):
+            try:
+                self._req("DELETE", self._path(src_container, src))
+            except NotFound:
+                pass
 
     def delete_object(self, container: str, name: str, recursive: bool = False) -> None:
         params = {"delimiter": "/"} if recursive else None

@@ -418,6 +418,9 @@ class FileTable:
             # after later commits (they are the same at the same index in every version).
             fetch = (lambda i: self._reader(entry).block(i)) if base is not None else None
             geometry = self.fs.container_info(entry.loc.container)
+            supports = getattr(self.fs.store, "supports_pithos", None)
+            if supports is not None and not supports(entry.loc.container):
+                from pithosfs.fs.writeback_swift import SwiftStagedFile as StagedFile  # plain Swift
             entry.staged = StagedFile(
                 self.fs.store, entry.loc.container, entry.loc.key, base, self.staging_dir,
                 fetch, self.fs.upload_pool, content_type=entry.content_type,
