@@ -7,6 +7,7 @@ server drops every property not sent again).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import posixpath
 import re
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DISK_FORMAT = "diskdump"
 DEFAULT_CONTAINER_FORMAT = "bare"
+
+
+_changes = itertools.count(1)
+_last_change = 0  # bumped by every registration made by this process
+
+
+def last_change() -> int:
+    """A number that grows with each registration here (views of the image list use it
+    to drop a cached listing that predates a registration through this mount)."""
+    return _last_change
+
+
+def note_change() -> None:
+    global _last_change
+    _last_change = next(_changes)
 
 
 class RegistrationError(Exception):
@@ -174,5 +190,6 @@ class Registrar:
             )
         except PithosError as exc:
             raise RegistrationError(f"the image service refused: {exc}") from None
+        note_change()
         log.info("registered %s/%s as image %s (%s)", container, name, image.id, image_name)
         return image

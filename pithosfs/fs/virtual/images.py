@@ -24,6 +24,7 @@ from pithosfs.fs.errors import NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.virtual.base import NotMine, VirtualLayer
 from pithosfs.fs.virtual.register import RegisterLayer
+from pithosfs.images.flow import last_change
 from pithosfs.images.metafile import render
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ class ImagesLayer(VirtualLayer):
         super().__init__(fs)
         self._registrars = RegisterLayer(fs)  # for its lazily built Registrar/ImageClient
         self._lock = threading.Lock()
-        self._listing: tuple[float, dict[str, Image]] | None = None  # GUARDED_BY(_lock)
+        # GUARDED_BY(_lock): (when, registration counter then, images by id)
+        self._listing: tuple[float, int, dict[str, Image]] | None = None
 
     def claims(self, path: str) -> bool:
         return path == ROOT or path.startswith(ROOT + "/")
@@ -53,14 +55,15 @@ class ImagesLayer(VirtualLayer):
 
     # -- the model -----------------------------------------------------------------
     def _images(self) -> dict[str, Image]:
-        now = time.monotonic()
+        now, change = time.monotonic(), last_change()
         with self._lock:
-            if self._listing is not None and now - self._listing[0] < self.fs.opts.dir_timeout:
-                return self._listing[1]
+            cached = self._listing
+            if cached and now - cached[0] < self.fs.opts.dir_timeout and cached[1] == change:
+                return cached[2]
         client = self._registrars.registrar().images
         found = {img.id: img for img in client.list(detail=True)}
         with self._lock:
-            self._listing = (now, found)
+            self._listing = (now, change, found)
         return found
 
     def _forget(self) -> None:

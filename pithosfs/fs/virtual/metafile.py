@@ -55,6 +55,8 @@ class MetafileLayer(VirtualLayer):
     def _reregister(self, loc: Location, info: ObjectInfo) -> None:
         registrar = self._registrars.registrar()
         store = self.fs.store
+        if info.size == 0:  # O_TRUNC on the way to a save (or an emptied file): not a save
+            return
         data = store.read_range(loc.container, loc.key, 0, info.size, size=info.size)
         try:
             image = registrar.register_from_metafile(loc.container, loc.key, data)
