@@ -10,4 +10,20 @@ set +e
 status=$?
 set -e
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
+
+# ---- Swift stage (helper X): a throw-away single-node OpenStack Swift, then tests/swift
+# against it. Skip with PITHOSFS_SKIP_SWIFT=1. A failed install/start fails the run with
+# its own message, so it is never mistaken for a test failure.
+if [ "${PITHOSFS_SKIP_SWIFT:-0}" != 1 ]; then
+    swift_start=$SECONDS
+    if creds=$(bash scripts/swift/start.sh); then
+        set -a; eval "$creds"; set +a
+        .venv/bin/python -m pytest -q -ra tests/swift || status=1
+    else
+        echo "SWIFT STAGE: could not install/start Swift (see the messages above)" >&2
+        status=1
+    fi
+    bash scripts/swift/stop.sh || true
+    echo "SWIFT STAGE: $((SECONDS - swift_start)) s" >&2
+fi
 exit $status
