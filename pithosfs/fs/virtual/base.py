@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pithosfs.client.types import ObjectInfo
+from pithosfs.fs.errors import ReadOnly
 from pithosfs.fs.nodes import Node
 
 if TYPE_CHECKING:
@@ -122,3 +123,34 @@ class VirtualLayer:
 
     def after_unlink(self, path: str) -> None:
         """An object was deleted on the ordinary path."""
+
+
+class ReadOnlyLayer(VirtualLayer):
+    """A layer whose entries can be read but never changed: every write is EROFS.
+
+    Subclasses set `readonly_reason`; it is the message of each refusal.
+    """
+
+    readonly_reason = "read-only"
+
+    def _refuse(self, path: str, *_: Any) -> None:
+        raise ReadOnly(self.readonly_reason, path)
+
+    create = _refuse  # type: ignore[assignment]
+    mkdir = _refuse  # type: ignore[assignment]
+    rmdir = _refuse  # type: ignore[assignment]
+    unlink = _refuse  # type: ignore[assignment]
+    symlink = _refuse  # type: ignore[assignment]
+    chmod = _refuse  # type: ignore[assignment]
+    utimens = _refuse  # type: ignore[assignment]
+    setxattr = _refuse  # type: ignore[assignment]
+    removexattr = _refuse  # type: ignore[assignment]
+
+    def truncate(self, path: str, length: int, handle: Any | None) -> None:
+        raise ReadOnly(self.readonly_reason, path)
+
+    def write(self, handle: Any, offset: int, data: bytes) -> int:
+        raise ReadOnly(self.readonly_reason, handle.info.name)
+
+    def rename(self, old: str, new: str) -> None:
+        raise ReadOnly(self.readonly_reason, old if self.claims(old) else new)

@@ -26,7 +26,7 @@ from pithosfs.fs import nodes
 from pithosfs.fs.errors import IsADirectory, NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.reader import ObjectReader
-from pithosfs.fs.virtual.base import VirtualLayer
+from pithosfs.fs.virtual.base import ReadOnlyLayer
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class SnapshotHandle:
     reader: ObjectReader
 
 
-class SnapshotsLayer(VirtualLayer):
+class SnapshotsLayer(ReadOnlyLayer):
+    readonly_reason = "snapshots are read-only"
+
     def __init__(self, fs: Any) -> None:
         super().__init__(fs)
         self._lock = threading.Lock()
@@ -160,28 +162,6 @@ class SnapshotsLayer(VirtualLayer):
         if target is None:
             raise NoEntry("not a symlink stored by pithosfs", path)
         return target
-
-    def _refuse(self, path: str, *_: Any) -> None:
-        raise ReadOnly("snapshots are read-only", path)
-
-    create = _refuse  # type: ignore[assignment]
-    mkdir = _refuse  # type: ignore[assignment]
-    rmdir = _refuse  # type: ignore[assignment]
-    unlink = _refuse  # type: ignore[assignment]
-    symlink = _refuse  # type: ignore[assignment]
-    chmod = _refuse  # type: ignore[assignment]
-    utimens = _refuse  # type: ignore[assignment]
-    setxattr = _refuse  # type: ignore[assignment]
-    removexattr = _refuse  # type: ignore[assignment]
-
-    def truncate(self, path: str, length: int, handle: Any | None) -> None:
-        raise ReadOnly("snapshots are read-only", path)
-
-    def write(self, handle: Any, offset: int, data: bytes) -> int:
-        raise ReadOnly("snapshots are read-only", handle.info.name)
-
-    def rename(self, old: str, new: str) -> None:
-        raise ReadOnly("snapshots are read-only", old if claims(old) else new)
 
     def listxattr(self, path: str) -> list[str]:
         self.getattr(path)

@@ -36,7 +36,7 @@ from pithosfs.fs import nodes
 from pithosfs.fs.errors import NoAttribute, NoEntry, NotADirectory, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.reader import ObjectReader
-from pithosfs.fs.virtual.base import VirtualLayer
+from pithosfs.fs.virtual.base import ReadOnlyLayer
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,10 @@ class VersionHandle:
     reader: ObjectReader
 
 
-class VersionsLayer(VirtualLayer):
+class VersionsLayer(ReadOnlyLayer):
     """History of objects, read-only, under every directory's hidden `.versions`."""
+
+    readonly_reason = "history is read-only"
 
     def __init__(self, fs: Any) -> None:
         super().__init__(fs)
@@ -239,29 +241,6 @@ class VersionsLayer(VirtualLayer):
 
     def handle_attr(self, handle: VersionHandle) -> Node | None:
         return None
-
-    # -- everything else is read-only ------------------------------------------------
-    def _refuse(self, path: str, *_: Any) -> None:
-        raise ReadOnly("history is read-only", path)
-
-    create = _refuse  # type: ignore[assignment]
-    mkdir = _refuse  # type: ignore[assignment]
-    rmdir = _refuse  # type: ignore[assignment]
-    unlink = _refuse  # type: ignore[assignment]
-    symlink = _refuse  # type: ignore[assignment]
-    chmod = _refuse  # type: ignore[assignment]
-    utimens = _refuse  # type: ignore[assignment]
-    setxattr = _refuse  # type: ignore[assignment]
-    removexattr = _refuse  # type: ignore[assignment]
-
-    def truncate(self, path: str, length: int, handle: Any | None) -> None:
-        raise ReadOnly("history is read-only", path)
-
-    def write(self, handle: Any, offset: int, data: bytes) -> int:
-        raise ReadOnly("history is read-only", handle.info.name)
-
-    def rename(self, old: str, new: str) -> None:
-        raise ReadOnly("history is read-only", old if claims(old) else new)
 
     def listxattr(self, path: str) -> list[str]:
         node = self.getattr(path)
