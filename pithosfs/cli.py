@@ -18,6 +18,7 @@ _COMMANDS = {
     "mount": ("pithosfs.fs.command", "mount"),
     "umount": ("pithosfs.fs.command", "umount"),
     "status": ("pithosfs.fs.command", "status"),
+    "config": ("pithosfs.config_cmd", "config"),
 }
 
 

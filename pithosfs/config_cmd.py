@@ -1,0 +1,226 @@
+"""`pithosfs config`: which account a mount would use, and where each setting came from.
+
+Resolves the same precedence as `pithosfs mount` (flags, then PITHOS_* environment,
+then ~/.kamakirc; see pithosfs.client.config), asks the server who the token belongs
+to, and prints the cloud, user UUID and endpoints without mounting anything. With no
+credentials anywhere it describes the embedded server instead (without starting it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+
+from pithosfs.client.config import (
+    CloudConfig,
+    ConfigError,
+    default_kamakirc,
+    load_config,
+    read_kamakirc,
+)
+
+PROBE_TIMEOUT = 10.0  # seconds; `config` answers quickly or says why not
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a mount would use; every field is printable as is (no secrets)."""
+
+    server: str  # "Pithos+", "plain Swift" or "embedded"
+    cloud: str
+    cloud_from: str
+    url: str
+    url_from: str
+    token: str  # masked
+    token_from: str
+    user: str
+    object_store: str
+    images: str
+    containers: int = -1  # -1: not asked (embedded server not running)
+    bytes_used: int = -1
+
+
+def mask_token(token: str) -> str:
+    """Enough to tell two tokens apart, never enough to use one."""
+    if len(token) < 12:
+        return f"**** ({len(token)} chars)"
+    return f"{token[:4]}… ({len(token)} chars)"
+
+
+def origins(
+    url: str | None, token: str | None, cloud: str | None, cfg: CloudConfig,
+    env: Mapping[str, str], rc_path: Path,
+) -> tuple[str, str, str]:  # fmt: skip
+    """(cloud, url, token) origins, by the precedence load_config applies."""
+    in_rc = f'{rc_path} [cloud "{cfg.cloud}"]'
+    url_from = "--url" if url else "PITHOS_URL" if env.get("PITHOS_URL") else in_rc
+    token_from = "--token" if token else "PITHOS_TOKEN" if env.get("PITHOS_TOKEN") else in_rc
+    if not cfg.cloud:
+        cloud_from = "none: URL and token given directly"
+    elif cloud:
+        cloud_from = "--cloud"
+    elif env.get("PITHOS_CLOUD"):
+        cloud_from = "PITHOS_CLOUD"
+    elif read_kamakirc(rc_path)[0] == cfg.cloud:
+        cloud_from = f"[global] default_cloud of {rc_path}"
+    else:
+        cloud_from = f"the only cloud in {rc_path}"
+    return cloud_from, url_from, token_from
+
+
+def _probe_account(storage_url: str, token: str) -> tuple[str, int, int]:
+    """(server kind, containers, bytes used) from one HEAD on the account."""
+    from pithosfs.client.errors import PithosError
+    from pithosfs.client.pithos import PithosClient
+    from pithosfs.client.transport import RetryPolicy
+
+    probe = RetryPolicy(attempts=1, connect_timeout=PROBE_TIMEOUT, read_timeout=PROBE_TIMEOUT)
+    client = PithosClient.from_storage_url(storage_url, token, retry=probe)
+    try:
+        resp = client.transport.request("HEAD")
+        info = client.account_info()
+    except PithosError as exc:
+        exc.path = storage_url  # the transport names paths relative to it
+        raise
+    finally:
+        client.close()
+    # Pithos+ reports the account's quota policy; plain Swift has no such header.
+    kind = "Pithos+" if "X-Account-Policy-Quota" in resp.headers else "plain Swift"
+    return kind, info.container_count, info.bytes_used
+
+
+def resolve_account(
+    url: str | None, token: str | None, cloud: str | None, env: Mapping[str, str]
+) -> Resolved:
+    """The configured account, checked against its server; raises ConfigError/PithosError."""
+    from pithosfs.client.identity import authenticate
+
+    rc_path = default_kamakirc(env)
+    cfg = load_config(url=url, token=token, cloud=cloud, env=env)
+    cloud_from, url_from, token_from = origins(url, token, cloud, cfg, env, rc_path)
+    if cfg.is_storage_url:
+        store, images = cfg.url.rstrip("/"), ""
+        user = store.rsplit("/", 1)[-1]
+    else:
+        eps = authenticate(cfg.url, cfg.token, timeout=PROBE_TIMEOUT)
+        store, images, user = eps.storage_url, eps.image_url, eps.user_uuid
+    kind, containers, used = _probe_account(store, cfg.token)
+    return Resolved(
+        kind, cfg.cloud or "-", cloud_from, cfg.url, url_from, mask_token(cfg.token),
+        token_from, user, store, images or "-", containers, used,
+    )  # fmt: skip
+
+
+def resolve_embedded() -> Resolved:
+    """The embedded server a credential-less mount uses (read from its state, not started)."""
+    from pithosfs.client.errors import PithosError
+    from pithosfs.fs import launcher
+
+    home = launcher.data_home()
+    why = "no --url/--token/--cloud, PITHOS_* or kamakirc cloud"
+    try:
+        state = json.loads((home / "embedded.json").read_text())
+    except (OSError, ValueError):
+        state = {}
+    user, token, port = str(state.get("user", "")), str(state.get("token", "")), state.get("port")
+    base = f"http://127.0.0.1:{port}" if port else ""
+    store = f"{base}/object-store/v1/{user}" if base and user else ""
+    common = dict(cloud="-", cloud_from=why, token_from=str(home / "embedded.json"))
+    if not store:
+        return Resolved(
+            "embedded", url=f"(not started; a mount starts it with its data in {home})",
+            url_from=why, token="-", user="(created at the first mount)", object_store="-",
+            images="-", **common,
+        )  # fmt: skip
+    try:
+        containers, used = _probe_account(store, token)[1:]
+        running = f"running, pid {state.get('pid', '?')}"
+    except PithosError:
+        running, containers, used = "not running; a mount restarts it", -1, -1
+    return Resolved(
+        "embedded", url=f"{base}/identity/v2.0 ({running})", url_from=why,
+        token=mask_token(token), user=user, object_store=store, images=f"{base}/image/v1.0",
+        containers=containers, bytes_used=used, **common,
+    )  # fmt: skip
+
+
+def short_reason(exc: Exception) -> str:
+    """A transport failure as `<method> <url>: <OS reason>`, not urllib3's nested repr."""
+    text = str(exc)
+    errno_text = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if errno_text is None:
+        return text
+    where = getattr(exc, "path", "") or ""
+    return f"{where}: {errno_text.group(1).strip()}" if where else errno_text.group(1).strip()
+
+
+def render(r: Resolved) -> str:
+    rows = [
+        ("cloud", f"{r.cloud}  ({r.cloud_from})"),
+        ("url", f"{r.url}  ({r.url_from})"),
+        ("token", f"{r.token}  ({r.token_from})"),
+        ("server", r.server),
+        ("user", r.user),
+        ("object-store", r.object_store),
+        ("images", r.images),
+    ]
+    if r.containers >= 0:
+        rows.append(("account", f"containers {r.containers}, bytes used {r.bytes_used}"))
+    return "\n".join(f"{key + ':':<14}{value}" for key, value in rows)
+
+
+HELP = """Show the account a mount would use, without mounting.
+
+\b
+Resolves the cloud, URL and token exactly as `pithosfs mount` does (flags,
+then PITHOS_URL/PITHOS_TOKEN/PITHOS_CLOUD, then ~/.kamakirc or $KAMAKIRC),
+asks the server who the token belongs to, and prints where each setting came
+from, the user UUID, and the object-store and image endpoints. The token is
+shown masked. With no credentials anywhere it describes the embedded server
+(without starting it).
+
+\b
+Examples:
+  pithosfs config                      # the default cloud of ~/.kamakirc
+  pithosfs config --cloud okeanos      # one [cloud "okeanos"] of ~/.kamakirc
+  PITHOS_TOKEN=... pithosfs config --url https://accounts.example.org/identity/v2.0
+  pithosfs config --json | jq -r .user
+
+\b
+Exit status:
+  0  resolved and the server accepted the token
+  1  no usable configuration, unknown cloud, bad token, or server unreachable
+     (one line on stderr starting with "pithosfs: ")
+"""
+
+
+@click.command(help=HELP)
+@click.option("--cloud", help='A [cloud "NAME"] of ~/.kamakirc (or $PITHOS_CLOUD).')
+@click.option("--url", help="Identity (Astakos/Keystone v2.0) URL, or a storage URL.")
+@click.option("--token", help="The token (prefer $PITHOS_TOKEN: argv is visible to ps).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+def config(cloud: str | None, url: str | None, token: str | None, as_json: bool) -> None:
+    from pithosfs.client.errors import PithosError, Unauthorized
+    from pithosfs.fs.command import fail
+
+    env = dict(os.environ)
+    try:
+        try:
+            resolved = resolve_account(url, token, cloud, env)
+        except ConfigError:
+            if url or token or cloud or env.get("PITHOS_CLOUD"):
+                raise
+            resolved = resolve_embedded()
+    except ConfigError as exc:
+        fail(str(exc))
+    except Unauthorized as exc:
+        fail(f"bad token: the server refused it ({exc.path or 'identity'})")
+    except PithosError as exc:
+        fail(f"server unreachable or failing: {short_reason(exc)}")
+    click.echo(json.dumps(asdict(resolved), indent=2) if as_json else render(resolved))
