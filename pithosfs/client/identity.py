@@ -89,3 +89,127 @@ def authenticate(identity_url: str, token: str, timeout: float = 30.0) -> Endpoi
     eps = endpoints_from_access(access, token)
     log.debug("identity %s: user %s, storage %s", identity_url, eps.user_uuid, eps.storage_url)
     return eps
+
+
+# -- logging in with a user name and key (plain Swift clusters) -------------------
+@dataclass(frozen=True)
+class Login:
+    """A session obtained with a user name and key: where to send requests, and the token."""
+
+    storage_url: str
+    token: str
+    kind: str  # "tempauth" (Swift v1 auth), "keystone-v2" or "keystone-v3"
+
+
+def login_kind(auth_url: str) -> str:
+    """Which login an auth URL speaks, by its path: `/auth/v1.0` (tempauth, swauth and other
+    Swift v1 auth), `/v3` (Keystone v3) or `/v2.0` (Keystone v2.0 passwordCredentials)."""
+    path = auth_url.split("?", 1)[0].rstrip("/")
+    if path.endswith(("/v1.0", "/v1")) and "/auth" in path:
+        return "tempauth"
+    if path.endswith("/v3"):
+        return "keystone-v3"
+    if path.endswith("/v2.0"):
+        return "keystone-v2"
+    return ""
+
+
+def _refused(resp: requests.Response, url: str, what: str) -> PithosError:
+    cls = error_for_status(resp.status_code)
+    return cls(f"{what} refused the login: {resp.reason}", status=resp.status_code,
+               method=resp.request.method or "", path=url)  # fmt: skip
+
+
+def _send(method: str, url: str, timeout: float, **kw: Any) -> requests.Response:
+    try:
+        return requests.request(method, url, timeout=timeout, **kw)
+    except requests.RequestException as exc:
+        raise TransportError(f"auth: {exc}", method=method, path=url) from exc
+
+
+def tempauth_login(auth_url: str, user: str, key: str, timeout: float = 30.0) -> Login:
+    """Swift v1 auth: GET with X-Auth-User/X-Auth-Key -> X-Storage-Url and X-Auth-Token."""
+    resp = _send("GET", auth_url, timeout, headers={"X-Auth-User": user, "X-Auth-Key": key})
+    if resp.status_code >= 300:
+        raise _refused(resp, auth_url, "Swift auth")
+    url, token = resp.headers.get("X-Storage-Url"), resp.headers.get("X-Auth-Token")
+    if not url or not token:
+        raise PithosError("Swift auth reply has no X-Storage-Url/X-Auth-Token", status=0)
+    log.debug("tempauth %s: user %s, storage %s", auth_url, user, url)
+    return Login(url.rstrip("/"), token, "tempauth")
+
+
+def _catalog_url(catalog: list[dict[str, Any]], v3: bool) -> str:
+    """The public object-store URL of a Keystone catalog (used as is: it names the account)."""
+    for service in catalog:
+        if service.get("type") != OBJECT_STORE_TYPE:
+            continue
+        for endpoint in service.get("endpoints") or []:
+            if v3 and endpoint.get("interface") == "public" and endpoint.get("url"):
+                return str(endpoint["url"]).rstrip("/")
+            if not v3 and endpoint.get("publicURL"):
+                return str(endpoint["publicURL"]).rstrip("/")
+    raise PithosError("identity catalog has no public object-store endpoint", status=0)
+
+
+def keystone_login(
+    auth_url: str,
+    user: str,
+    key: str,
+    project: str = "",
+    user_domain: str = "Default",
+    project_domain: str = "Default",
+    timeout: float = 30.0,
+) -> Login:
+    """Keystone password login (v3 `/auth/tokens`, or v2.0 `/tokens`), scoped to `project`."""
+    base = auth_url.rstrip("/")
+    if login_kind(auth_url) == "keystone-v3":
+        auth: dict[str, Any] = {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": user, "domain": {"name": user_domain}, "password": key}
+                },
+            }
+        }
+        if project:
+            auth["scope"] = {"project": {"name": project, "domain": {"name": project_domain}}}
+        url = base + "/auth/tokens"
+        resp = _send("POST", url, timeout, json={"auth": auth})
+        if resp.status_code >= 300:
+            raise _refused(resp, url, "Keystone")
+        token = resp.headers.get("X-Subject-Token", "")
+        catalog = ((_json(resp, url).get("token") or {}).get("catalog")) or []
+        return Login(_catalog_url(catalog, v3=True), token, "keystone-v3")
+    body: dict[str, Any] = {"passwordCredentials": {"username": user, "password": key}}
+    if project:
+        body["tenantName"] = project
+    url = base + "/tokens"
+    resp = _send("POST", url, timeout, json={"auth": body})
+    if resp.status_code >= 300:
+        raise _refused(resp, url, "Keystone")
+    access = _json(resp, url).get("access") or {}
+    token = str((access.get("token") or {}).get("id") or "")
+    return Login(_catalog_url(access.get("serviceCatalog") or [], v3=False), token, "keystone-v2")
+
+
+def _json(resp: requests.Response, url: str) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError as exc:
+        raise PithosError(f"{url}: the reply is not JSON", status=resp.status_code) from exc
+    return body if isinstance(body, dict) else {}
+
+
+def login(auth_url: str, user: str, key: str, project: str = "", timeout: float = 30.0) -> Login:
+    """Log in by the kind of `auth_url` (see login_kind); the token is checked non-empty."""
+    kind = login_kind(auth_url)
+    if kind == "tempauth":
+        session = tempauth_login(auth_url, user, key, timeout)
+    elif kind:
+        session = keystone_login(auth_url, user, key, project, timeout=timeout)
+    else:
+        raise PithosError(f"{auth_url}: not an auth URL (/auth/v1.0, /v2.0 or /v3)", status=0)
+    if not session.token:
+        raise PithosError(f"{auth_url}: the login reply carries no token", status=0)
+    return session

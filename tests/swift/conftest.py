@@ -7,13 +7,26 @@ Skipped unless PITHOSFS_SWIFT_STORAGE_URL + PITHOSFS_SWIFT_TOKEN, or PITHOSFS_SW
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Mount, fuse_ok, start_mount, stop_mount  # noqa: F401
+from pithosfs.client.pithos import PithosClient
+from tests.integration.conftest import (  # noqa: F401
+    ATTR_TIMEOUT,
+    MOUNT_DEADLINE,
+    Mount,
+    _unmount,
+    fuse_ok,
+    start_mount,
+    stop_mount,
+)
 
 CONTAINER = "pithosfs-swift-tests"
 
@@ -34,6 +47,64 @@ def _credentials() -> tuple[str, str]:
     if not url or not token:
         pytest.skip("no Swift: run scripts/swift/start.sh and export its PITHOSFS_SWIFT_* lines")
     return url, token
+
+
+def auth_settings() -> tuple[str, str, str]:
+    """(tempauth URL, user, key); skips the test without them."""
+    auth = os.environ.get("PITHOSFS_SWIFT_AUTH")
+    if not auth:
+        pytest.skip("no Swift auth URL: run scripts/swift/start.sh and export its lines")
+    user = os.environ.get("PITHOSFS_SWIFT_USER", "test:tester")
+    return auth, user, os.environ.get("PITHOSFS_SWIFT_KEY", "testing")
+
+
+def fresh_client() -> PithosClient:
+    """A client of the test account with a fresh token (for checks behind the mount's back)."""
+    url, token = _credentials()
+    return PithosClient.from_storage_url(url, token)
+
+
+def memcached_address() -> tuple[str, int]:
+    """Where the Swift node keeps its tokens (scripts/swift/start.sh: proxy port + 4)."""
+    auth = urllib.parse.urlsplit(auth_settings()[0])
+    port = int(os.environ.get("PITHOSFS_SWIFT_MEMCACHED_PORT") or (auth.port or 80) + 4)
+    return auth.hostname or "127.0.0.1", port
+
+
+def start_auth_mount(
+    root: Path, *extra: str, env_extra: dict[str, str] | None = None, wait: bool = True
+) -> Mount | subprocess.Popen[bytes]:
+    """`pithosfs mount -f --url <auth URL>` with the user and key in the environment only.
+
+    With wait=False, returns the process as soon as it is started (for refusals)."""
+    auth, user, key = auth_settings()
+    mnt = root / "mnt"
+    mnt.mkdir(parents=True)
+    log = root / "mount.log"
+    env = dict(os.environ, XDG_CACHE_HOME=str(root / "xdg-cache"), PITHOSFS_STATUS_INTERVAL="0.1")
+    for name in ("PITHOS_URL", "PITHOS_TOKEN", "PITHOS_CLOUD", "ST_AUTH", "OS_AUTH_URL"):
+        env.pop(name, None)
+    env.update(PITHOS_AUTH_USER=user, PITHOS_AUTH_KEY=key, KAMAKIRC=str(root / "no-kamakirc"))
+    env.update(env_extra or {})
+    cmd = [
+        sys.executable, "-m", "pithosfs", "mount", "-f", str(mnt), "--url", auth,
+        "--cache-dir", str(root / "cache"), "--attr-timeout", str(ATTR_TIMEOUT),
+        "--dir-timeout", str(ATTR_TIMEOUT), "--log-file", str(log), *extra,
+    ]  # fmt: skip
+    out = open(root / "mount.out", "wb")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if not wait:
+        return proc
+    deadline = time.monotonic() + MOUNT_DEADLINE
+    while not os.path.ismount(mnt):
+        if proc.poll() is not None:
+            text = (root / "mount.out").read_text(errors="replace")
+            pytest.fail(f"mount exited with {proc.returncode}: {text[-2000:]} {log.read_text()}")
+        if time.monotonic() > deadline:
+            _unmount(mnt, proc)
+            pytest.fail("mount not live within the deadline")
+        time.sleep(0.05)
+    return Mount(mnt, proc, log, fresh_client(), env, root / "no-state")
 
 
 class _SwiftAccount:

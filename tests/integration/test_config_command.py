@@ -1,0 +1,133 @@
+"""`pithosfs config` as a user runs it: a temp HOME with a ~/.kamakirc, the embedded server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pithosfs.config_cmd import mask_token
+from tests.conftest import ALICE, BOB
+
+
+def run_config(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pithosfs", "config", *args],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+def config_json(*args: str, env: dict[str, str]) -> dict[str, object]:
+    done = run_config("--json", *args, env=env)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A user with their own HOME and no credentials anywhere yet."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PITHOS_", "XDG_", "KAMAKIRC"))}
+    (tmp_path / "home").mkdir()
+    e["HOME"] = str(tmp_path / "home")
+    return e
+
+
+@pytest.fixture
+def kamakirc(server: object, env: dict[str, str]) -> Path:
+    rc = Path(env["HOME"]) / ".kamakirc"
+    identity = server.identity_url  # type: ignore[attr-defined]
+    rc.write_text(
+        "[global]\ndefault_cloud = lab\n\n"
+        f'[cloud "lab"]\nurl = {identity}\ntoken = {ALICE[1]}\n\n'
+        f'[cloud "other"]\nurl = {identity}\ntoken = {BOB[1]}\n'
+    )
+    return rc
+
+
+def test_default_cloud_of_kamakirc(server: object, env: dict[str, str], kamakirc: Path) -> None:
+    done = run_config(env=env)
+    assert done.returncode == 0, done.stderr
+    assert ALICE[1] not in done.stdout  # the token is masked
+    lines = dict(line.split(":", 1) for line in done.stdout.splitlines())
+    assert lines["cloud"].split() == ["lab", "([global]", "default_cloud", "of", f"{kamakirc})"]
+    assert lines["user"].strip() == ALICE[0]
+    assert lines["object-store"].strip() == server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    assert lines["images"].strip().startswith(server.image_url)  # type: ignore[attr-defined]
+    assert lines["server"].strip() == "Pithos+"
+
+
+def test_flag_beats_env_beats_file(server: object, env: dict[str, str], kamakirc: Path) -> None:
+    picked = config_json("--cloud", "other", env=env)
+    assert (picked["cloud"], picked["cloud_from"], picked["user"]) == ("other", "--cloud", BOB[0])
+    assert picked["url_from"] == picked["token_from"] == f'{kamakirc} [cloud "other"]'
+
+    by_env = config_json(env=dict(env, PITHOS_CLOUD="other"))
+    assert (by_env["cloud_from"], by_env["user"]) == ("PITHOS_CLOUD", BOB[0])
+    flag_wins = config_json("--cloud", "lab", env=dict(env, PITHOS_CLOUD="other"))
+    assert (flag_wins["cloud_from"], flag_wins["user"]) == ("--cloud", ALICE[0])
+
+    # the token from the environment, the URL still from the file
+    token_env = config_json(env=dict(env, PITHOS_TOKEN=BOB[1]))
+    assert (token_env["token_from"], token_env["user"]) == ("PITHOS_TOKEN", BOB[0])
+    assert token_env["url_from"] == f'{kamakirc} [cloud "lab"]'
+    assert token_env["token"] == mask_token(BOB[1])
+
+    bad = run_config(env=dict(env, PITHOS_TOKEN="not-a-token"))
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("pithosfs: bad token") and bad.stderr.count("\n") == 1
+
+
+def test_storage_url_without_identity(server: object, env: dict[str, str]) -> None:
+    storage = server.storage_url(BOB[0])  # type: ignore[attr-defined]
+    got = config_json("--url", storage, env=dict(env, PITHOS_TOKEN=BOB[1]))
+    assert (got["user"], got["object_store"], got["images"]) == (BOB[0], storage, "-")
+    assert (got["url_from"], got["token_from"]) == ("--url", "PITHOS_TOKEN")
+    assert got["cloud_from"] == "none: URL and token given directly"
+
+
+def test_refusals_are_one_line(env: dict[str, str], kamakirc: Path, tmp_path: Path) -> None:
+    unknown = run_config("--cloud", "nope", env=env)
+    assert unknown.returncode == 1
+    assert unknown.stderr == f"pithosfs: cloud 'nope' not found in {kamakirc}\n"
+    started = time.monotonic()
+    gone = run_config("--url", "http://127.0.0.1:9/identity/v2.0", "--token", "t", env=env)
+    assert time.monotonic() - started < 30
+    assert gone.returncode == 1
+    assert gone.stderr.startswith("pithosfs: server unreachable") and gone.stderr.count("\n") == 1
+    assert "Connection refused" in gone.stderr
+
+
+def test_no_credentials_describes_the_embedded_server_without_starting_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    got = config_json(env=env)
+    assert got["server"] == "embedded" and got["object_store"] == "-"
+    data_home = Path(env["HOME"]) / ".local/share/pithosfs"
+    assert not (data_home / "embedded.json").exists()  # config never starts a server
+
+
+def test_no_credentials_with_the_embedded_server_running(
+    server: object, env: dict[str, str]
+) -> None:
+    """The state a credential-less mount left behind: config reports that server's account."""
+    data_home = Path(env["HOME"]) / ".local/share/pithosfs"
+    data_home.mkdir(parents=True)
+    port = server.base_url.rsplit(":", 1)[1]  # type: ignore[attr-defined]
+    (data_home / "embedded.json").write_text(
+        json.dumps({"port": int(port), "user": ALICE[0], "token": ALICE[1], "pid": os.getpid()})
+    )
+    got = config_json(env=env)
+    assert got["server"] == "embedded" and got["user"] == ALICE[0]
+    assert got["object_store"] == server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    assert "running" in str(got["url"]) and "not running" not in str(got["url"])
+    assert got["containers"] != -1 and ALICE[1] not in json.dumps(got)
+
+
+def test_mask_token() -> None:
+    long = "abcdefghijklmnopqrstuvwxyz0123456789"
+    assert mask_token(long) == "abcd… (36 chars)" and mask_token("short") == "**** (5 chars)"
