@@ -126,13 +126,10 @@ class FileTable:
                 for path in [p for p, e in self._by_path.items() if e is entry]:
                     del self._by_path[path]
         if last:
-            try:
-                self.commit(entry)
-            except PithosError as exc:  # the close() that mattered already reported it via flush
-                log.warning("commit at release of %s failed: %s", entry.loc.path, exc)
-            except Exception:
-                log.exception("commit at release of %s failed", entry.loc.path)
-            self._drop(entry)
+            # The close() that mattered already reported a failure via flush; here the
+            # data is made safe: committed, else journalled (durability.py), never dropped.
+            if _commit_or_keep(self, entry, "release"):
+                self._drop(entry)
 
     def close_all(self) -> None:
         with self._lock:
@@ -140,11 +137,8 @@ class FileTable:
             self._by_fh.clear()
             self._by_path.clear()
         for entry in entries:
-            try:
-                self.commit(entry)
-            except Exception:
-                log.error("commit at unmount of %s failed", entry.loc.path, exc_info=True)
-            self._drop(entry)
+            if _commit_or_keep(self, entry, "unmount"):
+                self._drop(entry)
 
     # -- data ------------------------------------------------------------------
     def read(self, fh: int, offset: int, size: int) -> bytes:
@@ -464,3 +458,68 @@ class FileTable:
 def _guess_type(loc: Location) -> str:
     guessed, _ = mimetypes.guess_type(loc.name, strict=False)
     return guessed or protocol.OCTET_STREAM
+
+
+# -- durability of the last commit (release, unmount): see durability.py ----------------
+def _commit_or_keep(table: FileTable, entry: OpenFile, when: str) -> bool:
+    """Commit a file nobody has open any more, or keep its content; True if it may be dropped.
+
+    A failed commit is journalled (the bytes are copied to the cache dir and
+    retried in the background). If that copy is impossible, the guard holds the
+    open file and retries its commit; it drops the file itself once done (False).
+    """
+    from pithosfs.fs.durability import guard_of
+
+    guard = guard_of(table.fs)
+    with guard.uploading(entry.loc.path, entry.staged):
+        try:
+            table.commit(entry)
+            return True
+        except PithosError as exc:  # server down, network gone, quota, changed meanwhile
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("commit at %s of %s failed: %s", when, entry.loc.path, error)
+        except Exception as exc:  # a bug, or the staging disk: the data must survive it too
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("commit at %s of %s failed", when, entry.loc.path)
+    if _journal(table, entry, error):
+        return True
+    guard.hold(
+        entry.loc.path, entry.staged.size if entry.staged is not None else 0,
+        lambda: _retry_held(table, entry), lambda: table._drop(entry), error,
+    )  # fmt: skip
+    return False
+
+
+def _journal(table: FileTable, entry: OpenFile, error: str) -> bool:
+    """Copy the file's content and commit parameters into the journal; False if impossible."""
+    from pithosfs.fs.durability import guard_of
+
+    with entry.lock:
+        if entry.unlinked or not entry.dirty:
+            return True  # nothing left to save (removed, or committed meanwhile)
+        staged = entry.staged
+        base = staged.base if staged is not None else entry.base
+        meta = {**entry.meta, nodes.MTIME_KEY: nodes.format_mtime(entry.mtime_ns)}
+        size = staged.size if staged is not None else 0
+
+        def read(offset: int, length: int) -> bytes:
+            return bytes(staged.read(offset, length))
+
+        kept = guard_of(table.fs).keep(
+            entry.loc.container, entry.loc.key, base, size, read, entry.content_type, meta, error
+        )
+        return kept is not None
+
+
+def _retry_held(table: FileTable, entry: OpenFile) -> None:
+    """One retry of a held file: its commit; on ESTALE its content goes to the journal.
+
+    The journal then keeps it as a conflict; the server's newer version is not overwritten.
+    """
+    from pithosfs.client.errors import PreconditionFailed
+
+    try:
+        table.commit(entry)
+    except PreconditionFailed as exc:
+        if not _journal(table, entry, f"PreconditionFailed: {exc}"):
+            raise

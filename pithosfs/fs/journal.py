@@ -5,12 +5,15 @@ content is copied into `<cache-dir>/journal/<id>.data` and described by
 `<id>.json` (container, name, base hash/version, size, attempts, last error).
 Both are written to a temporary name, fsynced and renamed, so a crash leaves
 either no record or a complete one; a `.data` without its `.json` is an
-unfinished park and is deleted on load.
+unfinished park and is deleted on load. Within one process `_lock` makes the
+rename of the data and the save of its record one step for `entries()`, so a
+park in progress on one thread is never taken for a crash leftover by another.
 
 Replay (`UploadJournal.replay`) uploads an entry conditionally on its base:
-if the object changed on the server meanwhile, the entry is not uploaded but
-moved to `<cache-dir>/conflicts/<container>/<name>` (with a `.json` record
-next to it) for the user to resolve; this is the ESTALE case.
+if the object changed on the server meanwhile (or its container is gone), the
+entry is not uploaded but moved to `<cache-dir>/conflicts/<container>/<name>`
+(with a `.json` record next to it) for the user to resolve; this is the
+ESTALE case.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pithosfs import protocol
 from pithosfs.client.errors import NotFound, PithosError, PreconditionFailed
@@ -84,6 +89,9 @@ class UploadJournal:
         self.directory = Path(cache_dir) / "journal"
         self.conflicts = Path(cache_dir) / "conflicts"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()  # publish (data rename + record) vs. entries()
+        for part in self.directory.glob(".*.part"):  # a park cut off by a crash
+            part.unlink(missing_ok=True)
 
     def data_path(self, entry: PendingUpload) -> Path:
         return self.directory / f"{entry.id}.data"
@@ -120,8 +128,9 @@ class UploadJournal:
             created=time.time(),
         )
         data = self.data_path(entry)
+        part = data.with_name(f".{data.name}.part")
         try:
-            with open(data, "wb") as f:
+            with open(part, "wb") as f:
                 offset = 0
                 while offset < size:
                     chunk = read(offset, min(COPY_CHUNK, size - offset))
@@ -131,8 +140,11 @@ class UploadJournal:
                     offset += len(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            self._save(entry)
+            with self._lock:
+                os.replace(part, data)
+                self._save(entry)
         except BaseException:
+            part.unlink(missing_ok=True)
             data.unlink(missing_ok=True)
             raise
         log.warning("kept %s/%s (%d bytes) in the journal: %s", container, name, size, error)
@@ -144,6 +156,10 @@ class UploadJournal:
 
     def entries(self) -> list[PendingUpload]:
         """Complete entries, oldest first; unfinished parks (data without record) are removed."""
+        with self._lock:
+            return self._entries_locked()
+
+    def _entries_locked(self) -> list[PendingUpload]:
         found: list[PendingUpload] = []
         for record in self.directory.glob("*.json"):
             try:
@@ -165,7 +181,8 @@ class UploadJournal:
         self.data_path(entry).unlink(missing_ok=True)
         _fsync_dir(self.directory)
 
-    def _keep_as_conflict(self, entry: PendingUpload, why: str) -> Path:
+    def keep_as_conflict(self, entry: PendingUpload, why: str) -> Path:
+        """Move the entry's bytes to conflicts/ (the user resolves it); returns where."""
         target = self.conflicts / entry.container / entry.name
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if target.exists():
@@ -180,11 +197,17 @@ class UploadJournal:
         log.error("conflict: %s/%s kept at %s (%s)", entry.container, entry.name, target, why)
         return target
 
-    def replay(self, store: ObjectStore, entry: PendingUpload) -> ObjectInfo:
+    def replay(
+        self,
+        store: ObjectStore,
+        entry: PendingUpload,
+        progress: Callable[[int], None] | None = None,
+    ) -> ObjectInfo:
         """Upload one entry if its base is still current; remove it once committed.
 
-        Raises ReplayConflict (entry moved to conflicts/) if the object changed,
-        or the store's PithosError (entry kept, attempts counted) if it failed.
+        Raises ReplayConflict (entry moved to conflicts/) if the object changed
+        or its container is gone, or the store's PithosError (entry kept,
+        attempts counted) if it failed. `progress(n)` hears of every n bytes sent.
         """
         try:
             current: ObjectInfo | None = store.head_object(entry.container, entry.name)
@@ -204,11 +227,11 @@ class UploadJournal:
             return current
         if current_hash != entry.base_hash:
             why = f"base {entry.base_hash or '(absent)'} is now {current_hash or '(absent)'}"
-            raise ReplayConflict(entry, self._keep_as_conflict(entry, why))
+            raise ReplayConflict(entry, self.keep_as_conflict(entry, why))
         try:
-            info = self._upload(store, entry)
-        except PreconditionFailed as exc:
-            raise ReplayConflict(entry, self._keep_as_conflict(entry, str(exc))) from exc
+            info = self._upload(store, entry, progress or (lambda _n: None))
+        except (PreconditionFailed, NotFound) as exc:  # NotFound: the container is gone
+            raise ReplayConflict(entry, self.keep_as_conflict(entry, str(exc))) from exc
         except PithosError as exc:
             self._failed(entry, exc)
             raise
@@ -233,23 +256,42 @@ class UploadJournal:
         entry.last_error = str(exc)
         self._save(entry)
 
-    def _upload(self, store: ObjectStore, entry: PendingUpload) -> ObjectInfo:
+    def _upload(
+        self, store: ObjectStore, entry: PendingUpload, progress: Callable[[int], None]
+    ) -> ObjectInfo:
         if_match = entry.base_hash or None
         if_none_match = not entry.base_hash
+        supports = getattr(store, "supports_pithos", None)
+        if supports is not None and not supports(entry.container):
+            return self._upload_whole(store, entry, progress)
         block_size = store.container_info(entry.container).block_size
         with open(self.data_path(entry), "rb") as f:
             if entry.size <= block_size:
-                return store.put_object(
+                info = store.put_object(
                     entry.container, entry.name, f.read(), entry.content_type,
                     entry.meta, if_match=if_match, if_none_match=if_none_match,
                 )  # fmt: skip
+                progress(entry.size)
+                return info
             hashes: list[str] = []
             while chunk := f.read(block_size * 4):
                 hashes.extend(store.upload_blocks(entry.container, [chunk]))
+                progress(len(chunk))
         return store.put_hashmap(
             entry.container, entry.name, entry.size, hashes, entry.content_type,
             entry.meta, if_match=if_match, if_none_match=if_none_match,
         )  # fmt: skip
+
+    def _upload_whole(
+        self, store: ObjectStore, entry: PendingUpload, progress: Callable[[int], None]
+    ) -> ObjectInfo:
+        """Plain Swift: one streamed PUT (no If-Match there; the HEAD above checked the base)."""
+        with open(self.data_path(entry), "rb") as f:
+            body = _FileBody(f, entry.size, progress)
+            return store.put_object(
+                entry.container, entry.name, body, entry.content_type,  # type: ignore[arg-type]
+                entry.meta, if_none_match=not entry.base_hash,
+            )  # fmt: skip
 
     def replay_all(
         self, store: ObjectStore
@@ -266,3 +308,21 @@ class UploadJournal:
             except PithosError:
                 pending.append(entry)
         return done, conflicts, pending
+
+
+class _FileBody:
+    """A journal data file as a streamed, replayable PUT body (transport's RewindableBody)."""
+
+    def __init__(self, f: BinaryIO, size: int, progress: Callable[[int], None]) -> None:
+        self._f, self._size, self._progress = f, size, progress
+
+    def __len__(self) -> int:
+        return self._size
+
+    def rewind(self) -> None:
+        self._f.seek(0)
+
+    def read(self, size: int = -1) -> bytes:
+        piece = self._f.read(size if size >= 0 else self._size)
+        self._progress(len(piece))
+        return piece

@@ -1,0 +1,155 @@
+"""The file table's last commit (release, unmount) journals or holds what it cannot commit.
+
+FakeStore with a switch that makes every request fail like a server that is down;
+the retrier (durability.UploadGuard) must upload by itself once it is back.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pithosfs.client.errors import ServerError
+from pithosfs.client.fake import FakeStore
+from pithosfs.fs.core import Filesystem
+from pithosfs.fs.durability import guard_of
+from pithosfs.fs.options import FsOptions
+
+BS = 4096
+
+
+class SwitchableStore(FakeStore):
+    """A FakeStore whose requests all fail while `down` is set (as a stopped server's)."""
+
+    down = False
+
+    def __getattribute__(self, name: str):  # noqa: ANN204
+        attr = super().__getattribute__(name)
+        if name.startswith("_") or not callable(attr) or name in ("stats", "create_container"):
+            return attr
+        if super().__getattribute__("down"):
+
+            def refuse(*_a: object, **_k: object) -> None:
+                raise ServerError(f"{name}: connection refused")
+
+            return refuse
+        return attr
+
+
+@pytest.fixture
+def store() -> SwitchableStore:
+    s = SwitchableStore(block_size=BS)
+    s.create_container("c")
+    return s
+
+
+@pytest.fixture
+def fs(store: SwitchableStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PITHOSFS_RETRY_MAX", "0.2")
+    f = Filesystem(store, FsOptions(cache_dir=tmp_path / "cache", attr_timeout=60, dir_timeout=60))
+    yield f
+    guard_of(f).stop()
+    f.close()
+
+
+def content(store: FakeStore, name: str) -> bytes:
+    info = store.head_object("c", name)
+    return store.read_range("c", name, 0, info.size) if info.size else b""
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def write_new(fs: Filesystem, name: str, data: bytes) -> int:
+    fh = fs.files.create(f"/c/{name}", 0o644, os.O_WRONLY | os.O_CREAT)
+    fs.files.write(fh, 0, data)
+    return fh
+
+
+def test_failed_close_is_journalled_then_uploaded_when_the_server_returns(fs, store) -> None:
+    data = os.urandom(3 * BS + 11)
+    fs.container_info("c")  # known before the server goes away (as on a live mount)
+    fh = write_new(fs, "f", data)
+    store.down = True
+    with pytest.raises(ServerError):
+        fs.files.flush(fh)  # what close() reports
+    fs.files.release(fh)
+    guard = guard_of(fs)
+    (entry,) = guard.journal.entries()
+    assert (entry.container, entry.name, entry.size) == ("c", "f", len(data))
+    assert guard.journal.data_path(entry).read_bytes() == data
+    assert [(u.path, u.state) for u in guard.pending()] == [("/c/f", "journal")]
+    time.sleep(0.5)  # several retries fail meanwhile; the entry stays
+    assert guard.journal.entries() and guard.journal.entries()[0].attempts >= 1
+    store.down = False
+    wait_for(lambda: guard.committed == 1)
+    assert content(store, "f") == data
+    assert guard.pending() == [] and guard.journal.entries() == []
+
+
+def test_entry_whose_object_changed_meanwhile_is_kept_as_conflict(fs, store) -> None:
+    base = store.put_object("c", "f", b"old")
+    fs.container_info("c")
+    fh = fs.files.open("/c/f", os.O_WRONLY | os.O_TRUNC)
+    fs.files.write(fh, 0, b"mine")
+    store.down = True
+    fs.files.release(fh)
+    guard = guard_of(fs)
+    assert guard.journal.entries()[0].base_hash == base.hash
+    store.down = False
+    store.put_object("c", "f", b"theirs")  # someone else, while the entry waited
+    wait_for(lambda: bool(guard.recent_conflicts()))
+    (conflict,) = guard.recent_conflicts()
+    assert conflict["path"] == "/c/f"
+    assert Path(conflict["kept_at"]).read_bytes() == b"mine"
+    assert content(store, "f") == b"theirs"
+    assert guard.journal.entries() == []
+
+
+def test_file_that_cannot_be_journalled_is_held_and_retried(fs, store, monkeypatch) -> None:
+    original = os.urandom(4 * BS)
+    store.put_object("c", "big", original)
+    fs.container_info("c")
+    fh = fs.files.open("/c/big", os.O_RDWR)
+    fs.files.write(fh, BS + 1, b"patch")
+    guard = guard_of(fs)
+
+    def disk_full(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(guard.journal, "park", disk_full)
+    store.down = True
+    fs.files.release(fh)
+    assert list(guard.journal.directory.iterdir()) == []
+    assert [(u.path, u.state) for u in guard.pending()] == [("/c/big", "held")]
+    time.sleep(0.5)
+    assert guard.pending()[0].attempts >= 1  # retried, still failing, still held
+    store.down = False
+    wait_for(lambda: guard.pending() == [])
+    expected = original[: BS + 1] + b"patch" + original[BS + 6 :]
+    assert content(store, "big") == expected
+
+
+def test_unmount_journals_what_it_cannot_commit(fs, store, tmp_path: Path) -> None:
+    fs.container_info("c")
+    write_new(fs, "open-at-unmount", b"still open")
+    store.down = True
+    fs.files.close_all()
+    guard_of(fs).stop()
+    reloaded = Filesystem(store, FsOptions(cache_dir=tmp_path / "cache"))  # the next mount
+    try:
+        store.down = False
+        again = guard_of(reloaded)
+        again.start()
+        wait_for(lambda: not again.journal.entries())
+        assert content(store, "open-at-unmount") == b"still open"
+    finally:
+        guard_of(reloaded).stop()
+        reloaded.close()
