@@ -523,3 +523,14 @@ def _retry_held(table: FileTable, entry: OpenFile) -> None:
     except PreconditionFailed as exc:
         if not _journal(table, entry, f"PreconditionFailed: {exc}"):
             raise
+
+
+def open_files(table: FileTable) -> list[tuple[str, bool, Any]]:
+    """(path, has unsaved changes, StagedFile or None) of every open file, for `status`.
+
+    Read without the files' own locks (a commit may hold one for minutes):
+    the answer is a moment's view, not a consistent one.
+    """
+    with table._lock:
+        entries = list({id(e): e for e in table._by_fh.values()}.values())
+    return [(e.loc.path, not e.unlinked and e.dirty, e.staged) for e in entries]
