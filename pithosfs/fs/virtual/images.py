@@ -7,6 +7,9 @@
 The content is the image in kamaki's metafile form. Listings come from one
 `GET /images/detail`, kept for the mount's directory timeout, so `ls -l` does
 not cost a request per image.
+
+Without an image service (plain Swift: docs/swift.md) every access to `/.images`
+fails with ENOTSUP, logged once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pithosfs.fs import nodes
 from pithosfs.fs.errors import NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.virtual.base import NotMine, VirtualLayer
-from pithosfs.fs.virtual.register import RegisterLayer
+from pithosfs.fs.virtual.register import RegisterLayer, ServiceCheck
 from pithosfs.images.flow import last_change
 from pithosfs.images.metafile import render
 
@@ -46,6 +49,7 @@ class ImagesLayer(VirtualLayer):
         self._lock = threading.Lock()
         # GUARDED_BY(_lock): (when, registration counter then, images by id)
         self._listing: tuple[float, int, dict[str, Image]] | None = None
+        self._service = ServiceCheck(fs, "the image list (/.images)")
 
     def claims(self, path: str) -> bool:
         return path == ROOT or path.startswith(ROOT + "/")
@@ -71,7 +75,8 @@ class ImagesLayer(VirtualLayer):
             self._listing = None
 
     def _parse(self, path: str) -> tuple[bool, str | None]:
-        """(mine?, image id or None for the folder itself)."""
+        """(mine?, image id or None for the folder itself); ENOTSUP with no image service."""
+        self._service.refuse_if_missing(path, None)
         parts = path[len(ROOT) :].strip("/").split("/") if path != ROOT else []
         parts = [p for p in parts if p]
         mine = bool(parts) and parts[0] == MINE

@@ -6,6 +6,10 @@ atomic save), the new bytes are stored first; then the image is re-registered
 user's text stays as the previous one. If the JSON, a field or the object is
 wrong, the close or rename fails with EINVAL and the reason is logged; the image
 keeps its registration and the user's bytes stay stored.
+
+Without an image service (plain Swift: docs/swift.md) a `.meta` file is an
+ordinary file: saving it stores it and registers nothing, logged once per
+container (failing the save would break editors for a file that is only data).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pithosfs.client.types import ObjectInfo
 from pithosfs.fs.errors import InvalidArgument
 from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
-from pithosfs.fs.virtual.register import RegisterLayer
+from pithosfs.fs.virtual.register import RegisterLayer, image_service_missing
 from pithosfs.images.flow import RegistrationError
 from pithosfs.images.metafile import SUFFIX
 
@@ -38,6 +42,7 @@ class MetafileLayer(VirtualLayer):
     def __init__(self, fs: Any) -> None:
         super().__init__(fs)
         self._registrars = RegisterLayer(fs)  # only for its lazily built Registrar
+        self._plain: dict[str, bool] = {}  # container -> no image service (racy but idempotent)
 
     def close(self) -> None:
         self._registrars.close()
@@ -52,11 +57,23 @@ class MetafileLayer(VirtualLayer):
         if loc is not None:
             self._reregister(loc, self.fs.store.head_object(loc.container, loc.key))
 
+    def _without_images(self, loc: Location) -> bool:
+        """Whether `loc`'s container has no image service (logged at its first metafile)."""
+        plain = self._plain.get(loc.container)
+        if plain is None:
+            why = image_service_missing(self.fs.store, loc.container)
+            plain = self._plain[loc.container] = bool(why)
+            if why:
+                log.warning("%s saved as an ordinary file, not registered: %s", loc.path, why)
+        return plain
+
     def _reregister(self, loc: Location, info: ObjectInfo) -> None:
-        registrar = self._registrars.registrar()
-        store = self.fs.store
         if info.size == 0:  # O_TRUNC on the way to a save (or an emptied file): not a save
             return
+        if self._without_images(loc):
+            return
+        registrar = self._registrars.registrar()
+        store = self.fs.store
         data = store.read_range(loc.container, loc.key, 0, info.size, size=info.size)
         try:
             image = registrar.register_from_metafile(loc.container, loc.key, data)

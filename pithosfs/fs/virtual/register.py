@@ -9,6 +9,11 @@ folder (object, image id or error), newest last.
 The reported size is the length of the outcomes text (so `tail` can seek), and a
 write invalidates the kernel's cached attributes, so a `cat` after an `echo` sees
 the new outcome.
+
+Without an image service (a plain OpenStack Swift account, or a storage URL with
+no Plankton next to it) and in plain Swift containers (no Pithos+ hashes, which
+Plankton locations need), `.register` refuses every access with ENOTSUP and one
+log line per container (`image_service_missing` says why; docs/swift.md).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 
 from pithosfs.client.images import ImageClient
 from pithosfs.fs import nodes
-from pithosfs.fs.errors import InvalidArgument, NoEntry
+from pithosfs.fs.errors import InvalidArgument, NoEntry, NotSupported
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
@@ -48,6 +53,45 @@ def split(path: str) -> tuple[str, str] | None:
     return parts[0], "/".join(parts[1:-1])
 
 
+def image_service_missing(store: Any, container: str | None = None) -> str:
+    """Why images cannot be registered on this mount (in `container`), or "" if they can."""
+    if container is not None:
+        supports = getattr(store, "supports_pithos", None)
+        if supports is not None and not supports(container):
+            return f"container {container!r} is plain Swift: no image service (Plankton) there"
+    if getattr(store, "transport", None) is None:  # an in-memory store (unit tests)
+        return ""
+    try:
+        image_url_for(store)
+    except RegistrationError:
+        return "no image service (Plankton) next to this storage URL (plain Swift?)"
+    return ""
+
+
+class ServiceCheck:
+    """`image_service_missing`, remembered per container, logged once per container."""
+
+    def __init__(self, fs: Any, feature: str) -> None:
+        self.fs = fs
+        self.feature = feature
+        self._lock = threading.Lock()
+        self._known: dict[str | None, str] = {}  # GUARDED_BY(_lock)
+
+    def refuse_if_missing(self, path: str, container: str | None) -> None:
+        """NotSupported (ENOTSUP) when there is no image service for `container`."""
+        with self._lock:
+            why = self._known.get(container)
+        if why is None:
+            why = image_service_missing(self.fs.store, container)
+            with self._lock:
+                first = container not in self._known
+                self._known[container] = why
+            if why and first:
+                log.warning("%s unavailable: %s (%s)", self.feature, why, path)
+        if why:
+            raise NotSupported(why, path)
+
+
 @dataclass
 class RegisterHandle:
     container: str
@@ -63,6 +107,7 @@ class RegisterLayer(VirtualLayer):
         self._lock = threading.Lock()
         self._outcomes: dict[str, deque[str]] = {}  # GUARDED_BY(_lock), by folder path
         self._registrar: Registrar | None = None  # GUARDED_BY(_lock)
+        self.service = ServiceCheck(fs, "image registration (.register)")
 
     def claims(self, path: str) -> bool:
         return path.rsplit("/", 1)[-1] == NAME and split(path) is not None
@@ -85,6 +130,7 @@ class RegisterLayer(VirtualLayer):
         if where is None:
             raise NoEntry("no .register here", path)
         container, directory = where
+        self.service.refuse_if_missing(path, container)
         try:  # the folder must exist: .register lives in every real directory
             node = self.fs.lookup(("/" + container + "/" + directory).rstrip("/"))
         except NoEntry:
