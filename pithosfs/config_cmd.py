@@ -53,16 +53,25 @@ def mask_token(token: str) -> str:
     return f"{token[:4]}… ({len(token)} chars)"
 
 
+def _first_env(env: Mapping[str, str], *names: str) -> str:
+    return next((name for name in names if env.get(name)), "")
+
+
 def origins(
     url: str | None, token: str | None, cloud: str | None, cfg: CloudConfig,
     env: Mapping[str, str], rc_path: Path,
 ) -> tuple[str, str, str]:  # fmt: skip
     """(cloud, url, token) origins, by the precedence load_config applies."""
-    in_rc = f'{rc_path} [cloud "{cfg.cloud}"]'
-    url_from = "--url" if url else "PITHOS_URL" if env.get("PITHOS_URL") else in_rc
-    token_from = "--token" if token else "PITHOS_TOKEN" if env.get("PITHOS_TOKEN") else in_rc
+    in_rc = f'{rc_path} [cloud "{cfg.cloud}"]' if cfg.cloud else ""
+    # Last tier: the Swift/OpenStack variables (only when nothing else named a URL).
+    standard = _first_env(env, "ST_AUTH", "OS_AUTH_URL")
+    url_from = "--url" if url else _first_env(env, "PITHOS_URL") or in_rc or standard
+    if cfg.auth_url:  # the token came from a user/key login at that URL
+        token_from = f"login as {cfg.auth_user!r} ({cfg.auth_kind})"
+    else:
+        token_from = "--token" if token else _first_env(env, "PITHOS_TOKEN") or in_rc
     if not cfg.cloud:
-        cloud_from = "none: URL and token given directly"
+        cloud_from = "none: URL and credentials given directly"
     elif cloud:
         cloud_from = "--cloud"
     elif env.get("PITHOS_CLOUD"):
@@ -112,7 +121,7 @@ def resolve_account(
         store, images, user = eps.storage_url, eps.image_url, eps.user_uuid
     kind, containers, used = _probe_account(store, cfg.token)
     return Resolved(
-        kind, cfg.cloud or "-", cloud_from, cfg.url, url_from, mask_token(cfg.token),
+        kind, cfg.cloud or "-", cloud_from, cfg.auth_url or cfg.url, url_from, mask_token(cfg.token),
         token_from, user, store, images or "-", containers, used,
     )  # fmt: skip
 

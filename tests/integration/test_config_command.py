@@ -87,7 +87,7 @@ def test_storage_url_without_identity(server: object, env: dict[str, str]) -> No
     got = config_json("--url", storage, env=dict(env, PITHOS_TOKEN=BOB[1]))
     assert (got["user"], got["object_store"], got["images"]) == (BOB[0], storage, "-")
     assert (got["url_from"], got["token_from"]) == ("--url", "PITHOS_TOKEN")
-    assert got["cloud_from"] == "none: URL and token given directly"
+    assert got["cloud_from"] == "none: URL and credentials given directly"
 
 
 def test_refusals_are_one_line(env: dict[str, str], kamakirc: Path, tmp_path: Path) -> None:
