@@ -58,10 +58,21 @@ def auth_settings() -> tuple[str, str, str]:
     return auth, user, os.environ.get("PITHOSFS_SWIFT_KEY", "testing")
 
 
-def fresh_client() -> PithosClient:
-    """A client of the test account with a fresh token (for checks behind the mount's back)."""
-    url, token = _credentials()
-    return PithosClient.from_storage_url(url, token)
+# The node's second tempauth account (scripts/swift/start.sh): tests that expire tokens use
+# it, so the session mount of the first account keeps its token.
+SECOND_USER = ("test2:tester2", "testing2")
+
+
+def fresh_client(user: tuple[str, str] | None = None) -> PithosClient:
+    """A client with a fresh token (for checks behind the mount's back); the test account
+    unless `user` = (name, key) is given."""
+    if user is None:
+        url, token = _credentials()
+        return PithosClient.from_storage_url(url, token)
+    from pithosfs.client.identity import tempauth_login
+
+    session = tempauth_login(auth_settings()[0], *user)
+    return PithosClient.from_storage_url(session.storage_url, session.token)
 
 
 def memcached_address() -> tuple[str, int]:
@@ -72,12 +83,17 @@ def memcached_address() -> tuple[str, int]:
 
 
 def start_auth_mount(
-    root: Path, *extra: str, env_extra: dict[str, str] | None = None, wait: bool = True
+    root: Path,
+    *extra: str,
+    user: tuple[str, str] = SECOND_USER,
+    env_extra: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Mount | subprocess.Popen[bytes]:
     """`pithosfs mount -f --url <auth URL>` with the user and key in the environment only.
 
     With wait=False, returns the process as soon as it is started (for refusals)."""
-    auth, user, key = auth_settings()
+    auth = auth_settings()[0]
+    user, key = user
     mnt = root / "mnt"
     mnt.mkdir(parents=True)
     log = root / "mount.log"
@@ -104,7 +120,7 @@ def start_auth_mount(
             _unmount(mnt, proc)
             pytest.fail("mount not live within the deadline")
         time.sleep(0.05)
-    return Mount(mnt, proc, log, fresh_client(), env, root / "no-state")
+    return Mount(mnt, proc, log, fresh_client((user, key)), env, root / "no-state")
 
 
 class _SwiftAccount:

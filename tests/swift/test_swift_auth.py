@@ -17,6 +17,7 @@ from pithosfs.client.errors import Unauthorized
 from tests.integration.conftest import Mount, stop_mount
 from tests.swift.conftest import (
     CONTAINER,
+    SECOND_USER,
     auth_settings,
     fresh_client,
     memcached_address,
@@ -35,7 +36,7 @@ def _expire_token(token: str) -> None:
 
 @pytest.fixture
 def auth_mount(fuse_ok: None, tmp_path: Path) -> Mount:  # noqa: F811
-    client = fresh_client()
+    client = fresh_client(SECOND_USER)
     client.create_container(CONTAINER)
     client.close()
     m = start_auth_mount(tmp_path)
@@ -61,7 +62,7 @@ def test_mount_with_auth_url_user_and_key(auth_mount: Mount, unique_name: str) -
     (d / "hello").write_bytes(b"logged in")
     assert auth_mount.client.read_object(CONTAINER, f"{unique_name}/hello") == b"logged in"
     argv = (Path("/proc") / str(auth_mount.proc.pid) / "cmdline").read_bytes().split(b"\0")
-    assert auth_settings()[2].encode() not in argv  # the key travels in the environment only
+    assert SECOND_USER[1].encode() not in argv  # the key travels in the environment only
 
 
 def test_mount_refuses_a_wrong_key_in_one_line(fuse_ok: None, tmp_path: Path) -> None:  # noqa: F811
@@ -77,11 +78,9 @@ def test_expired_token_is_renewed_by_logging_in_again(auth_mount: Mount, unique_
     d = auth_mount.path / CONTAINER / unique_name
     d.mkdir()
     (d / "before").write_bytes(b"one")
-    token = load_config(url=auth_settings()[0], env={
-        "PITHOS_AUTH_USER": auth_settings()[1], "PITHOS_AUTH_KEY": auth_settings()[2],
-    }).token  # fmt: skip # tempauth hands every login of a user the same live token
-    _expire_token(token)
+    # tempauth hands every login of a user the same live token: this is the mount's
+    _expire_token(fresh_client(SECOND_USER).transport.token)
     (d / "after").write_bytes(b"two")  # the mount meets a 401, logs in again, retries
     assert sorted(os.listdir(d)) == ["after", "before"]
-    assert fresh_client().read_object(CONTAINER, f"{unique_name}/after") == b"two"
+    assert fresh_client(SECOND_USER).read_object(CONTAINER, f"{unique_name}/after") == b"two"
     assert "re-authenticating" in auth_mount.log_text()

@@ -15,6 +15,10 @@ Layout, for any directory `<dir>` inside a container (the container root include
   with `cp` takes the copy_file_range fast path (core.copy_range): one hashmap
   PUT, no data on the wire.
 
+On a plain Swift container the versions are those Swift archived through
+`X-Versions-Location`/`X-History-Location` (swift_history.py), plus the current
+object; without either, `.versions` is empty (the reason logged once).
+
 Everything below `.versions` is read-only: writes, creates, renames, removals
 and attribute changes fail with EROFS. `.versions` is hidden (never returned
 by readdir, see paths.RESERVED_NAMES), so find/du/cp -r/rsync never walk it.
@@ -37,6 +41,7 @@ from pithosfs.fs.errors import NoAttribute, NoEntry, NotADirectory, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.reader import ObjectReader
 from pithosfs.fs.virtual.base import ReadOnlyLayer
+from pithosfs.fs.virtual.swift_history import SwiftHistory
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +93,10 @@ def parse(path: str) -> VersionPath:
 
 @dataclass
 class VersionHandle:
-    container: str
+    container: str  # where the version is read from (a Swift archive container, maybe)
     info: ObjectInfo
     reader: ObjectReader
+    copyable: bool = True  # a Pithos+ version: copied back server-side by hashmap
 
 
 class VersionsLayer(ReadOnlyLayer):
@@ -103,8 +109,10 @@ class VersionsLayer(ReadOnlyLayer):
         self._lock = threading.Lock()
         # (container, key) -> (monotonic time, versions); GUARDED_BY(_lock)
         self._lists: dict[tuple[str, str], tuple[float, list[VersionEntry]]] = {}
-        # (container, key, version) -> that version's HEAD; GUARDED_BY(_lock)
-        self._infos: OrderedDict[tuple[str, str, int], ObjectInfo] = OrderedDict()
+        # (container, key, version) -> (container to read from, that version's HEAD);
+        # GUARDED_BY(_lock)
+        self._infos: OrderedDict[tuple[str, str, int], tuple[str, ObjectInfo]] = OrderedDict()
+        self._swift: SwiftHistory | None = None  # built at the first plain Swift container
         # container -> names deleted/renamed away through this mount; GUARDED_BY(_lock)
         self._deleted: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -112,6 +120,22 @@ class VersionsLayer(ReadOnlyLayer):
         return claims(path)
 
     # -- what the server knows -------------------------------------------------
+    def swift(self, container: str) -> SwiftHistory | None:
+        """The Swift history reader when `container` is plain Swift, else None (Pithos+)."""
+        supports = getattr(self.fs.store, "supports_pithos", None)
+        if supports is None or supports(container):
+            return None
+        with self._lock:
+            if self._swift is None:
+                self._swift = SwiftHistory(self.fs.store, self.fs.opts.attr_timeout)
+            return self._swift
+
+    def _list_versions(self, container: str, key: str) -> list[VersionEntry]:
+        swift = self.swift(container)
+        if swift is not None:
+            return swift.versions(container, key)
+        return self.fs.store.list_versions(container, key)
+
     def versions(self, container: str, key: str) -> list[VersionEntry]:
         """The versions of one path (cached for the attribute timeout); NoEntry if none."""
         now = time.monotonic()
@@ -121,7 +145,7 @@ class VersionsLayer(ReadOnlyLayer):
             found = cached[1]
         else:
             try:
-                found = self.fs.store.list_versions(container, key)
+                found = self._list_versions(container, key)
             except NotFound:
                 found = []
             with self._lock:
@@ -133,18 +157,26 @@ class VersionsLayer(ReadOnlyLayer):
         return found
 
     def version_info(self, container: str, key: str, version: int) -> ObjectInfo:
+        return self.version_source(container, key, version)[1]
+
+    def version_source(self, container: str, key: str, version: int) -> tuple[str, ObjectInfo]:
+        """(container holding the version, its HEAD); NoEntry if gone."""
         with self._lock:
-            info = self._infos.get((container, key, version))
-        if info is None:
+            source = self._infos.get((container, key, version))
+        if source is None:
+            swift = self.swift(container)
             try:
-                info = self.fs.store.head_object(container, key, version)
+                if swift is not None:
+                    source = swift.locate(container, key, version)
+                else:
+                    source = (container, self.fs.store.head_object(container, key, version))
             except NotFound:
                 raise NoEntry("no such version", f"/{container}/{key}@{version}") from None
             with self._lock:
-                self._infos[(container, key, version)] = info
+                self._infos[(container, key, version)] = source
                 while len(self._infos) > MAX_INFOS:
                     self._infos.popitem(last=False)
-        return info
+        return source
 
     # -- nodes ---------------------------------------------------------------------
     def _dir_node(self, identity: str, mtime_ns: int) -> Node:
@@ -198,6 +230,9 @@ class VersionsLayer(ReadOnlyLayer):
 
     def _list_names(self, vp: VersionPath, path: str) -> list[tuple[str, Node]]:
         self._require_dir(vp, path)
+        swift = self.swift(vp.container)
+        if swift is not None and swift.archive(vp.container) is None:
+            return []  # Swift keeps no history here (swift_history logs why)
         prefix = vp.directory + "/" if vp.directory else ""
         names: dict[str, Node] = {}
         for item in self.fs.store.list_objects(vp.container, prefix, "/", with_meta=False):
@@ -224,11 +259,12 @@ class VersionsLayer(ReadOnlyLayer):
         if vp.version is None or node.info is None:
             raise ReadOnly("not a version file", path)
         fs = self.fs
+        where, info = self.version_source(vp.container, vp.key, vp.version)
         reader = ObjectReader(
-            fs.store, vp.container, node.info, fs.block_size(vp.container), fs.blocks,
+            fs.store, where, info, fs.block_size(vp.container), fs.blocks,
             fs.read_pool, fs.opts.max_readahead, fs.known_blocks,
         )  # fmt: skip
-        return VersionHandle(vp.container, node.info, reader)
+        return VersionHandle(where, info, reader, copyable=self.swift(vp.container) is None)
 
     def read(self, handle: VersionHandle, offset: int, size: int) -> bytes:
         return handle.reader.read(offset, size)
@@ -237,7 +273,7 @@ class VersionsLayer(ReadOnlyLayer):
         handle.reader.close()
 
     def copy_source(self, handle: VersionHandle) -> tuple[str, ObjectInfo] | None:
-        return handle.container, handle.info
+        return (handle.container, handle.info) if handle.copyable else None
 
     def handle_attr(self, handle: VersionHandle) -> Node | None:
         return None

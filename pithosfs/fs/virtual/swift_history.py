@@ -1,0 +1,144 @@
+"""Object history on a plain OpenStack Swift container, for `.versions` (versions.py).
+
+Swift keeps older versions only when the container names an archive container:
+`X-Versions-Location` (each overwrite copies the old version there) or
+`X-History-Location` (overwrites and deletes; a delete also leaves a marker). The
+archived copy of `<name>` is `<archive>/<%03x len(name in UTF-8)><name>/<timestamp>`,
+where the timestamp is the archived version's `X-Timestamp` (Swift's legacy
+versioned_writes). Version ids here are that timestamp in units of 10 us (Swift's
+own precision), so they are plain integers like Pithos+ version ids and sort by age;
+the current object gets the id of its own `X-Timestamp`.
+
+Swift's newer object versioning (`X-Versions-Enabled`, `?version-id=`) keeps versions
+in a reserved container that only `?versions` listings reach; it is not read here
+(docs/swift.md): such containers show an empty `.versions`, as do containers with
+no versioning at all. The reason is logged once per container.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from pithosfs.client.errors import NotFound
+from pithosfs.client.parsing import quote_name
+from pithosfs.client.types import ObjectInfo, Subdir, VersionEntry
+
+log = logging.getLogger(__name__)
+
+DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
+TICKS = 100_000  # version id units per second (Swift timestamps have 5 decimals)
+
+
+@dataclass(frozen=True)
+class Archive:
+    container: str  # where Swift keeps the older versions
+    header: str  # X-Versions-Location or X-History-Location
+
+
+def version_id(timestamp: float | str) -> int:
+    return round(float(timestamp) * TICKS)
+
+
+def archive_prefix(key: str) -> str:
+    return f"{len(key.encode('utf-8')):03x}{key}/"
+
+
+class SwiftHistory:
+    """The versions of objects in plain Swift containers (read-only, cached briefly)."""
+
+    def __init__(self, store: Any, ttl: float) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        # container -> (monotonic time, archive or None); GUARDED_BY(_lock)
+        self._archives: dict[str, tuple[float, Archive | None]] = {}
+        self._explained: set[str] = set()  # GUARDED_BY(_lock): containers logged about
+
+    def archive(self, container: str) -> Archive | None:
+        """The container's archive, or None (logged once) when Swift keeps no history."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._archives.get(container)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        resp = self.store.transport.request("HEAD", "/" + quote_name(container))
+        found = None
+        for header in ("X-History-Location", "X-Versions-Location"):
+            if resp.headers.get(header):
+                found = Archive(unquote(resp.headers[header]), header)
+                break
+        with self._lock:
+            self._archives[container] = (now, found)
+            first = container not in self._explained
+            self._explained.add(container)
+        if found is None and first:
+            enabled = resp.headers.get("X-Versions-Enabled", "").lower() == "true"
+            why = (
+                "its X-Versions-Enabled versioning is not read by pithosfs"
+                if enabled
+                else "no X-Versions-Location or X-History-Location"
+            )
+            log.info("%s/.versions is empty: plain Swift container with %s", container, why)
+        return found
+
+    def versions(self, container: str, key: str) -> list[VersionEntry]:
+        """Archived versions (oldest first) plus the current object, if any."""
+        archive = self.archive(container)
+        if archive is None:
+            return []
+        found = [VersionEntry(version_id(ts), float(ts)) for ts, _ in self._archived(archive, key)]
+        current = self._current(container, key)
+        if current is not None:
+            found.append(current)
+        return found
+
+    def locate(self, container: str, key: str, version: int) -> tuple[str, ObjectInfo]:
+        """(container, info) to read version `version` of `key` from; NotFound if none."""
+        archive = self.archive(container)
+        current = self._current(container, key)
+        if current is not None and current.version == version:
+            where, name = container, key
+        elif archive is not None:
+            match = [n for ts, n in self._archived(archive, key) if version_id(ts) == version]
+            if not match:
+                raise NotFound("no such version", status=404, path=f"{container}/{key}")
+            where, name = archive.container, match[0]
+        else:
+            raise NotFound("no such version", status=404, path=f"{container}/{key}")
+        info = self.store.head_object(where, name)
+        # The id in `version` names this version (inodes, xattrs); Swift ignores `?version=`.
+        return where, dataclasses.replace(info, version=version)
+
+    def _archived(self, archive: Archive, key: str) -> list[tuple[str, str]]:
+        """(timestamp text, archived object name) of each archived version, oldest first."""
+        prefix = archive_prefix(key)
+        out = []
+        try:
+            items = list(self.store.list_objects(archive.container, prefix, None, with_meta=False))
+        except NotFound:  # the archive container does not exist yet
+            return []
+        for item in items:
+            if isinstance(item, Subdir) or item.content_type.startswith(DELETE_MARKER):
+                continue
+            stamp = item.name[len(prefix) :]
+            try:
+                float(stamp)
+            except ValueError:
+                continue  # not written by versioned_writes
+            out.append((stamp, item.name))
+        return out
+
+    def _current(self, container: str, key: str) -> VersionEntry | None:
+        path = "/" + quote_name(container) + "/" + quote_name(key)
+        try:
+            resp = self.store.transport.request("HEAD", path)
+        except NotFound:
+            return None
+        stamp = resp.headers.get("X-Timestamp")
+        return VersionEntry(version_id(stamp), float(stamp)) if stamp else None
