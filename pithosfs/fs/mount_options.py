@@ -1,0 +1,102 @@
+"""The -o options that decide who sees what: uid=, gid=, umask=/fmask=/dmask=, ro, allow_other.
+
+libfuse implements them: its high-level layer rewrites st_uid/st_gid (uid=, gid=) and
+the permission bits (umask= and, on libfuse >= 3.11, fmask=/dmask=) of every answer,
+`ro` becomes a read-only kernel mount (every write fails with EROFS before it reaches
+us), and `allow_other` lets other users in. What this module adds on top:
+
+- user and group names are accepted (`uid=alice`, `gid=staff`) and turned into numbers;
+- bad values are refused with one line instead of libfuse's usage dump;
+- the filesystem core learns the owner shown, so `chown` to that owner is the no-op
+  `cp -a` and `rsync -a` expect rather than EPERM;
+- `allow_other` by a non-root user is checked against /etc/fuse.conf first, because
+  fusermount3 refuses it there unless `user_allow_other` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import grp
+import os
+import pwd
+from pathlib import Path
+from typing import Any
+
+from pithosfs.fs.options import FsOptions
+
+FUSE_CONF = Path("/etc/fuse.conf")
+_MODE_MASKS = ("umask", "fmask", "dmask")
+
+
+class MountOptionError(ValueError):
+    """A -o value pithosfs cannot use; the message is one line for the user."""
+
+
+def _user_id(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise MountOptionError(f"-o uid={value}: no such user") from None
+
+
+def _group_id(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    try:
+        return grp.getgrnam(value).gr_gid
+    except KeyError:
+        raise MountOptionError(f"-o gid={value}: no such group") from None
+
+
+def _mode_mask(key: str, value: str) -> str:
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        raise MountOptionError(f"-o {key}={value}: not an octal mode mask") from None
+    if not 0 <= mask <= 0o777:
+        raise MountOptionError(f"-o {key}={value}: outside 000..777")
+    return f"{mask:03o}"
+
+
+def user_allow_other(conf: Path = FUSE_CONF) -> bool:
+    """Whether fuse.conf lets non-root users mount with allow_other."""
+    try:
+        lines = conf.read_text(errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.strip() == "user_allow_other" for line in lines)
+
+
+def normalize(
+    fuse_opts: dict[str, Any], euid: int | None = None, conf: Path = FUSE_CONF
+) -> dict[str, Any]:
+    """The options as libfuse wants them (numbers, octal masks); MountOptionError if unusable."""
+    out = dict(fuse_opts)
+    for key in ("uid", "gid", *_MODE_MASKS):
+        if out.get(key) is True:  # parse_o's value for a bare `-o uid`
+            raise MountOptionError(f"-o {key} needs a value ({key}=...)")
+    if "uid" in out:
+        out["uid"] = str(_user_id(str(out["uid"])))
+    if "gid" in out:
+        out["gid"] = str(_group_id(str(out["gid"])))
+    for key in _MODE_MASKS:
+        if key in out:
+            out[key] = _mode_mask(key, str(out[key]))
+    if out.get("ro") and out.get("rw"):
+        raise MountOptionError("-o ro and -o rw together: pick one")
+    euid = os.geteuid() if euid is None else euid
+    if out.get("allow_other") and euid != 0 and not user_allow_other(conf):
+        raise MountOptionError(
+            f"-o allow_other needs 'user_allow_other' in {conf} for non-root mounts "
+            "(add that line as root, or mount without allow_other)"
+        )
+    return out
+
+
+def apply(opts: FsOptions, fuse_opts: dict[str, Any]) -> tuple[FsOptions, dict[str, Any]]:
+    """(core options owning files as uid=/gid= say, the -o options for libfuse)."""
+    out = normalize(fuse_opts)
+    owner = {key: int(out[key]) for key in ("uid", "gid") if key in out}
+    return (dataclasses.replace(opts, **owner) if owner else opts), out
