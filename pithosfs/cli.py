@@ -11,6 +11,8 @@ import importlib
 
 import click
 
+from pithosfs.help_text import EPILOGS
+
 # (module, attribute) of every subcommand; imported lazily so that `pithosfs serve`
 # does not pay for loading the FUSE binding and vice versa.
 _COMMANDS = {
@@ -32,6 +34,8 @@ class _LazyGroup(click.Group):
             return None
         module = importlib.import_module(target[0])
         command = getattr(module, target[1], None)
+        if isinstance(command, click.Command) and not command.epilog:
+            command.epilog = EPILOGS.get(cmd_name)  # examples, exit status (man-page style)
         return command if isinstance(command, click.Command) else None
 
 

@@ -1,0 +1,94 @@
+"""The man-page part of each command's --help: examples, exit status, see also.
+
+A command's own docstring and option help stay next to its code; these epilogs
+hold what a man page adds after them, and `pithosfs.cli` attaches them. `\\b`
+keeps click from rewrapping a paragraph.
+"""
+
+from __future__ import annotations
+
+SEE_ALSO = "See also: README.md, SEMANTICS.md, docs/faq.md, docs/systemd.md."
+
+MOUNT = f"""\b
+Credentials, highest first: --url/--token/--cloud; PITHOS_URL, PITHOS_TOKEN,
+PITHOS_CLOUD; ~/.kamakirc (or $KAMAKIRC). With none of them, the embedded
+server is started (or reused) with its data under ~/.local/share/pithosfs.
+`pithosfs config` shows what would be used, without mounting.
+
+\b
+Mount options (-o, comma-separated, repeatable):
+  ro                 read-only: every write fails with "Read-only file system"
+  uid=N, gid=N       the owner shown for every file (user/group names too)
+  umask=OOO          the permission bits shown: 0777 & ~umask on every entry
+  allow_other        let other users in (non-root: needs user_allow_other
+                     in /etc/fuse.conf)
+  other FUSE options are handed to libfuse (see mount.fuse3(8))
+
+\b
+Examples:
+  pithosfs mount ~/pithos                     # ~/.kamakirc default cloud, else embedded
+  pithosfs mount ~/pithos --cloud okeanos -o ro
+  PITHOS_TOKEN=... pithosfs mount /mnt/p --url https://accounts.example.org/identity/v2.0
+  pithosfs mount /srv/p -o allow_other,uid=1000,gid=1000
+  pithosfs mount -f ~/pithos -v               # foreground, debug log on stderr
+
+\b
+Exit status:
+  0  the mount is live (with -f: it ran and was unmounted)
+  1  refused or failed: one line on stderr starting with "pithosfs: "
+
+{SEE_ALSO}"""
+
+UMOUNT = f"""\b
+Runs fusermount3 -u (umount as root), then waits up to 300 s for the mount
+process to commit every pending upload and exit, so the data is on the
+server when this returns.
+
+\b
+Examples:
+  pithosfs umount ~/pithos
+  fuser -vm ~/pithos            # who keeps it busy
+  fusermount3 -u -z ~/pithos    # after a crash ("Transport endpoint is not connected")
+
+\b
+Exit status:
+  0  unmounted, every upload committed
+  1  not unmounted (busy, not a pithosfs mount), or its process is still
+     committing after 300 s: one line on stderr starting with "pithosfs: "
+
+{SEE_ALSO}"""
+
+STATUS = f"""\b
+Reads the state each live mount keeps in its cache directory (no log parsing,
+no requests to the server).
+
+\b
+Examples:
+  pithosfs status               # every mount of this user
+  pithosfs status ~/pithos
+
+\b
+Exit status:
+  0  printed (also "no pithosfs mounts")
+
+{SEE_ALSO}"""
+
+SERVE = f"""\b
+Runs in the foreground until SIGINT or SIGTERM. Point kamaki or a mount at the
+printed identity URL; the printed tokens are the users' tokens.
+
+\b
+Examples:
+  pithosfs serve --data-dir /srv/pithos --port 8080
+  PITHOSFS_SERVE_USERS=UUID=TOKEN pithosfs serve   # like --user, kept out of ps
+  pithosfs mount ~/pithos --url http://127.0.0.1:8080/identity/v2.0 --token TOKEN
+  kamaki config set cloud.local.url http://127.0.0.1:8080/identity/v2.0
+
+\b
+Exit status:
+  0  stopped by a signal
+  1  could not start (port in use, unusable data directory)
+
+{SEE_ALSO}"""
+
+EPILOGS = {"mount": MOUNT, "umount": UMOUNT, "status": STATUS, "serve": SERVE}
