@@ -10,7 +10,9 @@ us), and `allow_other` lets other users in. What this module adds on top:
 - the filesystem core learns the owner shown, so `chown` to that owner is the no-op
   `cp -a` and `rsync -a` expect rather than EPERM;
 - `allow_other` by a non-root user is checked against /etc/fuse.conf first, because
-  fusermount3 refuses it there unless `user_allow_other` is set.
+  fusermount3 refuses it there unless `user_allow_other` is set;
+- a non-root user who cannot open /dev/fuse (mode 0600 on some hosts and containers;
+  the fuse3 package's udev rule makes it 0666) is told so, not "mount failed: 4".
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from pithosfs.fs.options import FsOptions
 
 FUSE_CONF = Path("/etc/fuse.conf")
+FUSE_DEVICE = Path("/dev/fuse")
 _MODE_MASKS = ("umask", "fmask", "dmask")
 
 
@@ -92,7 +95,19 @@ def normalize(
             f"-o allow_other needs 'user_allow_other' in {conf} for non-root mounts "
             "(add that line as root, or mount without allow_other)"
         )
+    if euid != 0:
+        check_device()
     return out
+
+
+def check_device(device: Path = FUSE_DEVICE) -> None:
+    """libfuse opens the device itself before calling fusermount3: it must be usable."""
+    if device.exists() and not os.access(device, os.R_OK | os.W_OK):
+        raise MountOptionError(
+            f"{device} is not readable and writable by this user (mode "
+            f"{device.stat().st_mode & 0o777:03o}); non-root mounts need it 0666 (chmod 0666 "
+            f"{device} as root, as the fuse3 package's udev rule does)"
+        )
 
 
 def apply(opts: FsOptions, fuse_opts: dict[str, Any]) -> tuple[FsOptions, dict[str, Any]]:
