@@ -4,8 +4,9 @@ Swift has no hashmaps, block uploads or partial updates, so the staged file is
 sent whole at commit: one streamed PUT of the staged content (written blocks from
 the staging file, untouched ones read from the stored object). Background block
 uploads are never queued: Swift would have nowhere to keep loose blocks.
-Objects above the single-PUT limit (5 GiB) are not segmented yet: the commit
-fails with Unsupported instead of sending a body Swift would refuse at the end.
+Objects above the cluster's single-PUT limit (5 GiB by default) are sent as
+segments plus an SLO manifest (swift_segments.py); replacing a segmented object
+deletes its old segments once the new content is in place.
 """
 
 from __future__ import annotations
@@ -14,22 +15,24 @@ import logging
 from collections.abc import Mapping
 
 from pithosfs import protocol
-from pithosfs.client.errors import PreconditionFailed, Unsupported
+from pithosfs.client.errors import PreconditionFailed
 from pithosfs.client.types import ObjectInfo
+from pithosfs.fs import swift_segments
 from pithosfs.fs.writeback import StagedFile
 
 log = logging.getLogger(__name__)
 
-SINGLE_PUT_LIMIT = 5 * 1024**3  # Swift's default max_file_size
 STREAM_PIECE = 1024 * 1024  # bytes read from the staged file per chunk of the PUT body
 
 
 class StagedBody:
-    """The staged content as a streamed, replayable PUT body (transport's RewindableBody)."""
+    """Bytes [start, start + size) of the staged content as a streamed, replayable PUT body
+    (transport's RewindableBody)."""
 
-    def __init__(self, staged: StagedFile, size: int) -> None:
+    def __init__(self, staged: StagedFile, size: int, start: int = 0) -> None:
         self._staged = staged
         self._size = size
+        self._start = start
         self._pos = 0
 
     def __len__(self) -> int:
@@ -42,7 +45,7 @@ class StagedBody:
         want = self._size - self._pos if size < 0 else min(size, self._size - self._pos)
         if want <= 0:
             return b""
-        piece = self._staged.read(self._pos, want)
+        piece = self._staged.read(self._start + self._pos, want)
         if len(piece) < want:  # the file shrank meanwhile: keep Content-Length honest
             piece += bytes(want - len(piece))
         self._pos += len(piece)
@@ -79,11 +82,12 @@ class SwiftStagedFile(StagedFile):
                 "object changed since it was opened", path=f"{self.container}/{self.name}"
             )
         size = self._size
-        if size > SINGLE_PUT_LIMIT:
-            raise Unsupported(f"{self.name}: objects above 5 GiB need segments (not yet on Swift)")
         content_type = self._content_type or (base.content_type if base else protocol.OCTET_STREAM)
+        if size > swift_segments.limits(self._store).single_put:
+            return self._commit_segmented(size, content_type, meta)
         # Swift has no If-Match on PUT; If-None-Match: * still guards creation.
         conditions = {} if base is not None else {"if_none_match": True}
+        old_segments = self._old_segments()
         body: bytes | StagedBody = (
             self.read(0, size) if size <= STREAM_PIECE else StagedBody(self, size)
         )
@@ -97,7 +101,31 @@ class SwiftStagedFile(StagedFile):
         )
         with self._lock:
             self._install_swift(info, size)
+        swift_segments.delete_segments(self._store, self.container, old_segments)
         log.debug("swift commit %s/%s: %d bytes in one PUT", self.container, self.name, size)
+        return info
+
+    def _old_segments(self) -> list[str]:
+        """The segments of the version being replaced, if it is a manifest (one HEAD, and
+        only for objects large enough to be one: small ones were never segmented)."""
+        base = self._base
+        if base is None or base.size <= STREAM_PIECE:
+            return []
+        return swift_segments.manifest_segments(self._store, self.container, self.name)
+
+    def _commit_segmented(
+        self, size: int, content_type: str, meta: Mapping[str, str] | None
+    ) -> ObjectInfo:
+        old_segments = self._old_segments()
+        swift_segments.put_segmented(
+            self._store, self.container, self.name, size,
+            lambda offset, length: StagedBody(self, length, offset),
+            content_type, meta, create_only=self._base is None,
+        )  # fmt: skip
+        info = self._store.head_object(self.container, self.name)
+        with self._lock:
+            self._install_swift(info, size)
+        swift_segments.delete_segments(self._store, self.container, old_segments)
         return info
 
     def _install_swift(self, info: ObjectInfo, size: int) -> None:

@@ -1,0 +1,155 @@
+"""Objects above Swift's single-PUT limit: Static Large Objects (SLO).
+
+Swift refuses a PUT body above its `max_file_size` (5 GiB by default; the
+cluster reports it at `/info`). Such an object is stored as segments of at most
+that size in `<container>_segments` (the name python-swiftclient and rclone use),
+named `<object>/slo/<unix time>/<size>/<segment size>/<index:08>`, and then a
+manifest PUT `?multipart-manifest=put` that lists them; Swift serves GETs and
+ranged GETs of the manifest as the concatenated content.
+
+`PITHOSFS_SWIFT_SEGMENT_SIZE` (bytes) lowers the limit below the cluster's, for
+tests and for clusters behind proxies with a smaller body limit. When a manifest
+is replaced, its old segments are deleted once the new manifest is in place,
+unless the container keeps history (Swift's archived versions still use them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pithosfs.client.errors import NotFound, PithosError, Unsupported
+from pithosfs.client.parsing import meta_headers, quote_name
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SIZE_ENV = "PITHOSFS_SWIFT_SEGMENT_SIZE"
+DEFAULT_MAX_FILE_SIZE = 5 * 1024**3 + 2  # Swift's default max_file_size
+DEFAULT_MAX_SEGMENTS = 1000  # Swift's default slo max_manifest_segments
+HISTORY_HEADERS = ("X-Versions-Location", "X-History-Location", "X-Versions-Enabled")
+
+
+@dataclass(frozen=True)
+class Limits:
+    single_put: int  # the largest body one PUT may carry
+    max_segments: int  # segments one manifest may list
+
+
+_limits: dict[str, Limits] = {}  # GUARDED_BY(_limits_lock): by cluster root URL
+_limits_lock = threading.Lock()
+
+
+def cluster_root(storage_url: str) -> str:
+    """`http://host:8080/v1/AUTH_x` -> `http://host:8080` (where `/info` lives)."""
+    head, sep, _ = storage_url.rpartition("/v1/")
+    return head if sep else storage_url.rsplit("/", 2)[0]
+
+
+def limits(store: Any) -> Limits:
+    """The cluster's limits from `/info` (asked once per cluster), lowered by the env knob."""
+    root = cluster_root(store.transport.base_url)
+    with _limits_lock:
+        found = _limits.get(root)
+    if found is None:
+        max_file, max_segments = DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_SEGMENTS
+        try:
+            info = store.transport.request("GET", absolute_url=root + "/info").json()
+            max_file = int(info.get("swift", {}).get("max_file_size", max_file))
+            max_segments = int(info.get("slo", {}).get("max_manifest_segments", max_segments))
+        except (PithosError, ValueError, TypeError, AttributeError) as exc:
+            log.info("%s/info unreadable (%s): assuming Swift's default limits", root, exc)
+        found = Limits(max_file, max_segments)
+        with _limits_lock:
+            _limits[root] = found
+    override = os.environ.get(SEGMENT_SIZE_ENV)
+    if override:
+        return Limits(min(found.single_put, int(override)), found.max_segments)
+    return found
+
+
+def segments_container(container: str) -> str:
+    return container + "_segments"
+
+
+# A body for bytes [offset, offset + length) of the staged file: (offset, length) -> body.
+BodyFactory = Callable[[int, int], Any]
+
+
+def put_segmented(
+    store: Any,
+    container: str,
+    name: str,
+    size: int,
+    body: BodyFactory,
+    content_type: str,
+    meta: Mapping[str, str] | None,
+    create_only: bool,
+) -> None:
+    """Upload `size` bytes as segments, then the manifest that makes them one object."""
+    lim = limits(store)
+    if size > lim.single_put * lim.max_segments:
+        raise Unsupported(
+            f"{name}: {size} bytes need more than {lim.max_segments} segments", path=container
+        )
+    seg_container = segments_container(container)
+    transport = store.transport
+    transport.request("PUT", "/" + quote_name(seg_container))  # 201 or 202 (exists)
+    prefix = f"{name}/slo/{time.time():.6f}/{size}/{lim.single_put}/"
+    manifest = []
+    for index, offset in enumerate(range(0, size, lim.single_put)):
+        length = min(lim.single_put, size - offset)
+        seg_name = f"{prefix}{index:08d}"
+        path = "/" + quote_name(seg_container) + "/" + quote_name(seg_name)
+        resp = transport.request("PUT", path, data=body(offset, length), idempotent=True)
+        etag = resp.headers.get("ETag", "").strip('"') or None
+        manifest.append({"path": f"/{seg_container}/{seg_name}", "etag": etag,
+                         "size_bytes": length})  # fmt: skip
+    headers = {"Content-Type": content_type, **meta_headers("X-Object-Meta-", meta)}
+    if create_only:
+        headers["If-None-Match"] = "*"
+    transport.request(
+        "PUT",
+        "/" + quote_name(container) + "/" + quote_name(name),
+        params={"multipart-manifest": "put"},
+        headers=headers,
+        data=json.dumps(manifest).encode(),
+        idempotent=True,  # the same manifest again is the same object
+    )
+    log.info("%s/%s: %d bytes stored as %d segments", container, name, size, len(manifest))
+
+
+def manifest_segments(store: Any, container: str, name: str) -> list[str]:
+    """Segment paths (`/container/object`) of `name` if it is an SLO manifest, else []."""
+    path = "/" + quote_name(container) + "/" + quote_name(name)
+    try:
+        head = store.transport.request("HEAD", path)
+        if head.headers.get("X-Static-Large-Object", "").lower() != "true":
+            return []
+        resp = store.transport.request("GET", path, params={"multipart-manifest": "get"})
+        return [str(item["name"]) for item in resp.json()]
+    except NotFound:
+        return []
+
+
+def delete_segments(store: Any, container: str, segments: list[str]) -> None:
+    """Delete a replaced manifest's segments, unless the container archives versions.
+
+    Best effort: the user's write succeeded; a segment left behind is only space."""
+    if not segments:
+        return
+    try:
+        head = store.transport.request("HEAD", "/" + quote_name(container))
+        if any(head.headers.get(h) for h in HISTORY_HEADERS):
+            return  # archived versions of the manifest still read these segments
+        for seg in segments:
+            seg_container, _, seg_name = seg.lstrip("/").partition("/")
+            path = "/" + quote_name(seg_container) + "/" + quote_name(seg_name)
+            store.transport.request("DELETE", path, ok=(404,))
+    except PithosError as exc:
+        log.warning("%s: old segments not all deleted: %s", container, exc)
