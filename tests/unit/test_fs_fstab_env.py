@@ -1,0 +1,36 @@
+"""mount.pithosfs: options that reach `pithosfs mount` through the environment, and mount(8)'s -t."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pithosfs.fs.fstab import translate, translate_with_env
+
+
+def test_token_file_goes_to_the_environment_not_argv(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    args, env = translate_with_env(
+        ["lab", "/mnt/p", "-o", f"token_file={token_file},kamakirc=/etc/pithosfs/kamakirc,ro"]
+    )
+    assert args == ["mount", "/mnt/p", "--cloud", "lab", "-o", "ro"]
+    assert env == {"PITHOSFS_TOKEN": "s3cret-token", "KAMAKIRC": "/etc/pithosfs/kamakirc"}
+    assert "s3cret-token" not in " ".join(args)
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_unreadable_or_empty_token_file_is_one_line(tmp_path: Path, content: str | None) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    with pytest.raises(SystemExit) as info:
+        translate(["lab", "/mnt/p", "-o", f"token_file={token_file}"])
+    assert str(info.value).startswith(f"pithosfs: token_file={token_file}")
+
+
+def test_type_argument_and_vfs_flags() -> None:
+    # mount(8) adds -t when it runs a generic helper; noexec/nosuid/nodev are real mount flags.
+    args = translate(["-t", "fuse.pithosfs", "embedded", "/mnt/p", "-o", "noexec,nosuid,uhelper=x"])
+    assert args == ["mount", "/mnt/p", "-o", "noexec,nosuid"]
