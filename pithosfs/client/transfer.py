@@ -1,13 +1,12 @@
 """Bulk transfers with the block/hashmap protocol (spec 7.4, 7.5).
 
 Memory is bounded by what is in flight, never by file size: bodies are
-streamed one block (uploads) or 1 MiB (downloads) at a time, and the hashing
-pool and the streaming uploader hold at most `2 * workers` blocks.
+streamed 1 MiB at a time, and the streaming uploader holds at most
+`2 * workers` blocks.
 
-- `upload_file`: hash locally (in parallel), `PUT ?hashmap`; on 409 POST only
-  the missing blocks, concatenated into long streamed bodies, then PUT the
-  hashmap again. A file whose blocks the server already has costs one
-  hashmap PUT.
+- `upload_file` (pithosfs.client.uploads): dedup first when the server has
+  the data (a re-upload costs one hashmap PUT), hashing pipelined with the
+  block upload when it does not.
 - `download_file`: pin the version, GET its hashmap, stream runs of needed
   blocks by ranged GETs into the destination, skipping blocks whose local
   bytes already hash right (resume) and writing zero blocks without a request.
@@ -25,10 +24,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from pithosfs import protocol
-from pithosfs.client.errors import MissingBlocks, PithosError, Unsupported
+from pithosfs.client.errors import MissingBlocks
 from pithosfs.client.types import Hashmap, ObjectInfo
 
 if TYPE_CHECKING:
@@ -36,8 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_COMMIT_ROUNDS = 3
-STREAM_BYTES = 256 * 1024 * 1024  # bytes per streamed block POST / ranged GET
+STREAM_BYTES = 256 * 1024 * 1024  # bytes per streamed ranged GET
 DOWNLOAD_STREAMS = 2  # ranged GETs in flight during a download
 
 
@@ -97,114 +95,6 @@ def executor_of(client: object, workers: int) -> Executor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pithos-xfer")
 
 
-class _Reader:
-    """Positional reads from a path or file object (pread when there is a descriptor)."""
-
-    def __init__(self, source: str | Path | BinaryIO) -> None:
-        self._owned = isinstance(source, (str, Path))
-        self._file: BinaryIO = open(source, "rb") if self._owned else source  # type: ignore[arg-type]  # noqa: SIM115
-        self._lock = threading.Lock()
-        try:
-            self._fd: int | None = self._file.fileno()
-            self.size = os.fstat(self._fd).st_size
-        except (OSError, AttributeError, ValueError):
-            self._fd = None
-            self._file.seek(0, os.SEEK_END)
-            self.size = self._file.tell()
-
-    def read(self, offset: int, length: int) -> bytes:
-        if self._fd is not None:
-            return os.pread(self._fd, length, offset)
-        with self._lock:
-            self._file.seek(offset)
-            return self._file.read(length)
-
-    def close(self) -> None:
-        if self._owned:
-            self._file.close()
-
-
-def hash_source(
-    reader: _Reader, block_size: int, algorithm: str, executor: Executor, parallel: int
-) -> list[str]:
-    """Block hashes of the whole source, `parallel` at a time (hashlib drops the GIL)."""
-    count = protocol.block_count(reader.size, block_size)
-    if count == 0:
-        return []
-    hashes: list[str] = [""] * count
-    pool = _BoundedPool(executor, parallel)
-
-    def work(index: int) -> None:
-        block = reader.read(index * block_size, block_size)
-        hashes[index] = protocol.block_hash_hex(block, algorithm)
-
-    try:
-        for index in range(count):
-            pool.submit(work, index)
-        pool.wait()
-    finally:
-        pool.cancel()
-    return hashes
-
-
-def upload_file(
-    client: PithosClient,
-    container: str,
-    name: str,
-    source: str | Path | BinaryIO,
-    content_type: str,
-    meta: Mapping[str, str] | None,
-    if_match: str | None,
-    if_none_match: bool,
-) -> ObjectInfo:
-    block_size, algorithm = client.block_params(container)
-    if not client.supports_pithos(container):  # fail before hashing a large file
-        raise Unsupported("hashmap upload needs Pithos+; use put_object on plain Swift")
-    reader = _Reader(source)
-    try:
-        # Hashing is CPU-bound: more threads than cores only adds switching.
-        hash_workers = max(1, min(client.workers, os.cpu_count() or 1))
-        executor = executor_of(client, client.workers)
-        hashes = hash_source(reader, block_size, algorithm, executor, hash_workers)
-        first_index = {}
-        for i, h in enumerate(hashes):
-            first_index.setdefault(h, i)
-        for _round in range(MAX_COMMIT_ROUNDS):
-            try:
-                return client.put_hashmap(
-                    container,
-                    name,
-                    reader.size,
-                    hashes,
-                    content_type,
-                    meta,
-                    if_match,
-                    if_none_match,
-                )
-            except MissingBlocks as exc:
-                missing = [h for h in exc.hashes if h in first_index]
-                unknown = set(exc.hashes) - set(first_index)
-                if unknown:
-                    raise PithosError(
-                        f"server asked for blocks we never sent: {sorted(unknown)[:3]}"
-                    ) from exc
-                log.debug(
-                    "%s/%s: uploading %d of %d blocks", container, name, len(missing), len(hashes)
-                )
-                _upload_indices(
-                    client,
-                    container,
-                    reader,
-                    block_size,
-                    [first_index[h] for h in missing],
-                )
-        raise PithosError(
-            f"{container}/{name}: blocks still missing after {MAX_COMMIT_ROUNDS} rounds"
-        )
-    finally:
-        reader.close()
-
-
 def runs(indices: list[int], max_blocks: int) -> list[tuple[int, int]]:
     """Sorted indices grouped into (first, count) runs of consecutive blocks, at most max_blocks long."""
     out: list[tuple[int, int]] = []
@@ -214,67 +104,6 @@ def runs(indices: list[int], max_blocks: int) -> list[tuple[int, int]]:
         else:
             out.append((index, 1))
     return out
-
-
-class _BlockStream:
-    """The blocks at `indices` of a source, concatenated, as a streamed request body.
-
-    http.client pulls it in small pieces, so memory is one block whatever the
-    body's length. The server cuts bodies at block size; every block is full
-    except possibly the source's last, which sorts last. `rewind()` lets a
-    retry replay it (block POSTs are content-addressed, so repeating is safe).
-    """
-
-    def __init__(self, reader: _Reader, indices: list[int], block_size: int) -> None:
-        self._reader = reader
-        self._indices = sorted(indices)
-        self._block_size = block_size
-        self._length = sum(self._block_len(i) for i in self._indices)
-        self.rewind()
-
-    def _block_len(self, index: int) -> int:
-        return min(self._block_size, self._reader.size - index * self._block_size)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def rewind(self) -> None:
-        self._next = 0
-        self._buf = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._buf:
-            if self._next >= len(self._indices):
-                return b""
-            index = self._indices[self._next]
-            self._next += 1
-            block = self._reader.read(index * self._block_size, self._block_len(index))
-            self._buf = memoryview(block)
-        take = len(self._buf) if size is None or size < 0 else min(size, len(self._buf))
-        out, self._buf = self._buf[:take], self._buf[take:]
-        return out.tobytes()
-
-
-def _upload_indices(
-    client: PithosClient,
-    container: str,
-    reader: _Reader,
-    block_size: int,
-    indices: list[int],
-) -> None:
-    """POST the blocks at `indices` as a few long streamed bodies.
-
-    Measured on the embedded server (2 cores): one streamed body moves ~1.6x
-    the bytes/s of 4 parallel 16 MiB POSTs and matches curl; bodies are cut at
-    STREAM_BYTES so that a retry after a failure repeats a bounded amount.
-    """
-    per_body = max(1, STREAM_BYTES // block_size)
-    ordered = sorted(indices)
-    for lo in range(0, len(ordered), per_body):
-        body = _BlockStream(reader, ordered[lo : lo + per_body], block_size)
-        got = client.upload_stream(container, body)
-        if len(got) != len(ordered[lo : lo + per_body]):
-            raise PithosError(f"block upload stored {len(got)} blocks, sent {len(body)} bytes")
 
 
 @dataclass(frozen=True)

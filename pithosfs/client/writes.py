@@ -7,8 +7,10 @@ of PithosClient, declared below for type checkers only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -171,6 +173,47 @@ class ObjectWrites:
             data=body,
         )
         return self._write_result(container, name, resp)
+
+    def missing_blocks(
+        self,
+        container: str,
+        name: str,
+        hashes: list[str],
+        content_type: str = OCTET,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> list[str] | None:
+        """Which of `hashes` the server lacks, asked without writing anything; None if it cannot tell.
+
+        Pithos has no block query, but a hashmap PUT with a missing block gets
+        409 and the list of missing hashes, and "nothing is created" (spec
+        7.3). So the probe is a hashmap PUT of `hashes` plus the hash of fresh
+        random bytes, which no server holds: it always fails, and reports
+        which of ours are missing too. It goes to the object being uploaded,
+        with the upload's preconditions, so a server that checks those first
+        refuses the upload here rather than after the data was sent.
+        """
+        self._require_pithos(container, "a block probe")
+        block_size, algorithm = self.block_params(container)
+        sentinel = hashlib.new(algorithm, b"pithosfs probe " + os.urandom(32)).hexdigest()
+        headers = {"Content-Type": content_type, **self._conditions(if_match, if_none_match)}
+        body = json.dumps({"bytes": (len(hashes) + 1) * block_size, "hashes": [*hashes, sentinel]})
+        resp = self._req(
+            "PUT",
+            self._path(container, name),
+            params={"hashmap": "True", "format": "json"},
+            headers=headers,
+            data=body.encode(),
+            ok=(409,),
+        )
+        try:
+            lacking = json.loads(resp.content or b"null") if resp.status_code == 409 else None
+        except ValueError:
+            lacking = None
+        if not isinstance(lacking, list) or sentinel not in lacking:
+            log.warning("%s/%s: block probe got HTTP %d", container, name, resp.status_code)
+            return None
+        return [str(h) for h in lacking if h != sentinel]
 
     def _post_update(
         self,
@@ -392,8 +435,8 @@ class ObjectWrites:
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> ObjectInfo:
-        """Hashmap upload: hash locally, PUT ?hashmap, POST only missing blocks, PUT again."""
-        from pithosfs.client.transfer import upload_file
+        """Hashmap upload: only missing blocks are sent (see pithosfs.client.uploads)."""
+        from pithosfs.client.uploads import upload_file
 
         return upload_file(
             self, container, name, source, content_type, meta, if_match, if_none_match

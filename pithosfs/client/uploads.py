@@ -1,0 +1,372 @@
+"""Whole-file hashmap upload (`PithosClient.upload_file`): dedup first when the
+server has the data, a hashing/uploading pipeline when it does not.
+
+Why two strategies: the hashmap protocol (spec 7.4) wants every block hash
+before the first `PUT ?hashmap`, which is what makes a re-upload cost only the
+hashmap. But hashing 1 GiB takes ~0.7 s of CPU (sha256 at ~1.5 GB/s per core),
+a cost a plain PUT never pays, and uploading cannot start until it is done:
+hash-then-upload measured 0.65-0.70x curl. So:
+
+1. Hash the first PROBE_BLOCKS blocks (the rest keeps hashing in the
+   background on other threads) and ask the server which of them it lacks
+   (`missing_blocks`: a hashmap PUT that cannot succeed, so nothing is written).
+2. The server holds most of them (a re-upload, the resume of an interrupted
+   upload, an edited file): *dedup first*, as kamaki does. Wait for all hashes,
+   PUT the hashmap, POST only the blocks it reports missing, PUT again. Only the
+   hashmap crosses the wire for a file the server already has.
+3. The server lacks them (new data): *pipeline*. Stream the blocks in long
+   block POST bodies while the hashing goes on; before each body, probe the
+   blocks hashed by then and leave out those the server has or this upload
+   already sent. Then PUT the hashmap of the local hashes and upload whatever it
+   still reports missing (MAX_COMMIT_ROUNDS).
+
+Trade-off of the pipeline: a block that hashing has not reached when its body
+starts is sent without asking, so a file whose first blocks are new but whose
+later ones the server already holds may send some of those again (hashing
+usually runs ahead of the upload, so in practice few). It is never wrong: the
+object is always committed from hashes computed here, so a block the server
+stored under another hash (a source changing under us, a corrupted transfer)
+shows up as missing at the hashmap PUT and is sent again, or the upload fails.
+
+Memory is a few blocks whatever the file size: one reusable block buffer per
+hashing thread and one 1 MiB piece for the request body (`readinto`, no
+per-block allocation or copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from pithosfs import protocol
+from pithosfs.client.errors import MissingBlocks, PithosError, Unsupported
+from pithosfs.client.types import ObjectInfo
+
+if TYPE_CHECKING:
+    from pithosfs.client.pithos import PithosClient
+
+log = logging.getLogger(__name__)
+
+MAX_COMMIT_ROUNDS = 3
+STREAM_BYTES = 256 * 1024 * 1024  # bytes per streamed block POST
+PIECE_BYTES = 1024 * 1024  # what the body hands http.client per read (its send size)
+# Blocks hashed before choosing a strategy: enough that one odd block does not
+# decide, few enough that the probe waits ~20 ms for them.
+PROBE_BLOCKS = 8
+
+
+class SourceReader:
+    """Positional reads from a path or file object (pread when there is a descriptor)."""
+
+    def __init__(self, source: str | Path | BinaryIO) -> None:
+        self._owned = isinstance(source, (str, Path))
+        self._file: BinaryIO = open(source, "rb") if self._owned else source  # type: ignore[arg-type]  # noqa: SIM115
+        self._lock = threading.Lock()
+        try:
+            self._fd: int | None = self._file.fileno()
+            self.size = os.fstat(self._fd).st_size
+        except (OSError, AttributeError, ValueError):
+            self._fd = None
+            self._file.seek(0, os.SEEK_END)
+            self.size = self._file.tell()
+
+    def read(self, offset: int, length: int) -> bytes:
+        buf = bytearray(length)
+        return bytes(memoryview(buf)[: self.readinto(offset, memoryview(buf))])
+
+    def readinto(self, offset: int, view: memoryview) -> int:
+        """Fill view from offset; fewer bytes only at the end of the source."""
+        got = 0
+        while got < len(view):
+            if self._fd is not None:
+                n = os.preadv(self._fd, [view[got:]], offset + got)
+            else:
+                with self._lock:
+                    self._file.seek(offset + got)
+                    n = self._file.readinto(view[got:])  # type: ignore[attr-defined]
+            if not n:
+                break
+            got += n
+        return got
+
+    def close(self) -> None:
+        if self._owned:
+            self._file.close()
+
+
+class BlockHasher:
+    """Hashes every block of a source in order, on `parallel` threads, in the background.
+
+    Workers take the next block index in turn, so the hashed prefix grows from
+    the start; each reads into its own reusable buffer (hashlib drops the GIL
+    on large buffers, so the threads really run in parallel).
+    """
+
+    def __init__(
+        self,
+        reader: SourceReader,
+        block_size: int,
+        algorithm: str,
+        executor: Executor,
+        parallel: int,
+    ) -> None:
+        self._reader = reader
+        self._block_size = block_size
+        self._algorithm = algorithm
+        self.count = protocol.block_count(reader.size, block_size)
+        self._hashes: list[str | None] = [None] * self.count  # GUARDED_BY(_cond)
+        self._next = 0  # GUARDED_BY(_cond)
+        self._error: BaseException | None = None  # GUARDED_BY(_cond)
+        self._stopped = False  # GUARDED_BY(_cond)
+        self._cond = threading.Condition()
+        self._workers: list[Future[None]] = [
+            executor.submit(self._work) for _ in range(min(parallel, self.count))
+        ]
+
+    def _work(self) -> None:
+        buf = bytearray(self._block_size)
+        view = memoryview(buf)
+        try:
+            while True:
+                with self._cond:
+                    if self._stopped or self._error or self._next >= self.count:
+                        return
+                    index = self._next
+                    self._next += 1
+                start = index * self._block_size
+                length = min(self._block_size, self._reader.size - start)
+                got = self._reader.readinto(start, view[:length])
+                if got != length:
+                    raise PithosError(f"source shrank while hashing block {index}")
+                digest = protocol.block_hash_buffer(view[:got], self._algorithm).hex()
+                with self._cond:
+                    self._hashes[index] = digest
+                    self._cond.notify_all()
+        except BaseException as exc:
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+
+    def wait(self, lo: int, hi: int) -> list[str]:
+        """Hashes of blocks [lo, hi), waiting for them."""
+        with self._cond:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                window = self._hashes[lo:hi]
+                if all(h is not None for h in window):
+                    return window  # type: ignore[return-value]
+                self._cond.wait()
+
+    def done(self, lo: int, hi: int) -> dict[int, str]:
+        """The hashes of blocks in [lo, hi) computed so far, without waiting."""
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            return {i: h for i, h in enumerate(self._hashes[lo:hi], lo) if h is not None}
+
+    def close(self) -> None:
+        """Stop handing out blocks and wait for the running workers."""
+        with self._cond:
+            self._stopped = True
+        for worker in self._workers:
+            worker.exception()
+
+
+class BlockStream:
+    """The blocks at `indices` of a source, concatenated, as a streamed request body.
+
+    http.client pulls it in PIECE_BYTES reads, each served from one reusable
+    buffer (it sends a piece before asking for the next), so memory is 1 MiB
+    whatever the body's length. The server cuts bodies at block size; every
+    block is full except possibly the source's last, which sorts last.
+    `rewind()` lets a retry replay it (block POSTs are content-addressed, so
+    repeating is safe).
+    """
+
+    def __init__(self, reader: SourceReader, indices: list[int], block_size: int) -> None:
+        self._reader = reader
+        self._indices = sorted(indices)
+        self._block_size = block_size
+        self._length = sum(self._block_len(i) for i in self._indices)
+        self._piece = memoryview(bytearray(min(PIECE_BYTES, max(1, self._length))))
+        self.rewind()
+
+    def _block_len(self, index: int) -> int:
+        return min(self._block_size, self._reader.size - index * self._block_size)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def rewind(self) -> None:
+        self._slot = 0  # position in _indices
+        self._offset = 0  # within that block
+
+    def read(self, size: int = -1) -> memoryview | bytes:
+        while self._slot < len(self._indices):
+            index = self._indices[self._slot]
+            left = self._block_len(index) - self._offset
+            if left > 0:
+                break
+            self._slot += 1
+            self._offset = 0
+        else:
+            return b""
+        take = min(left, len(self._piece), left if size is None or size < 0 else size)
+        got = self._reader.readinto(index * self._block_size + self._offset, self._piece[:take])
+        if got == 0:
+            raise PithosError(f"source shrank while uploading block {index}")
+        self._offset += got
+        return self._piece[:got]
+
+
+def upload_file(
+    client: PithosClient,
+    container: str,
+    name: str,
+    source: str | Path | BinaryIO,
+    content_type: str,
+    meta: Mapping[str, str] | None,
+    if_match: str | None,
+    if_none_match: bool,
+) -> ObjectInfo:
+    from pithosfs.client.transfer import executor_of
+
+    block_size, algorithm = client.block_params(container)
+    if not client.supports_pithos(container):  # fail before hashing a large file
+        raise Unsupported("hashmap upload needs Pithos+; use put_object on plain Swift")
+    reader = SourceReader(source)
+    hasher: BlockHasher | None = None
+    try:
+        # Hashing is CPU-bound: more threads than cores only adds switching.
+        hash_threads = max(1, min(client.workers, os.cpu_count() or 1))
+        executor = executor_of(client, client.workers)
+        hasher = BlockHasher(reader, block_size, algorithm, executor, hash_threads)
+        if hasher.count > PROBE_BLOCKS:
+            first = hasher.wait(0, PROBE_BLOCKS)
+            lacking = client.missing_blocks(
+                container, name, first, content_type, if_match, if_none_match
+            )
+            if lacking is not None and 2 * len(set(lacking)) > len(set(first)):
+                log.debug("%s/%s: new data, pipelined upload", container, name)
+                _pipeline(
+                    client, container, name, reader, hasher, block_size, content_type,
+                    set(lacking),
+                )  # fmt: skip
+        hashes = hasher.wait(0, hasher.count)
+        return _commit(
+            client, container, name, reader, hashes, block_size,
+            content_type, meta, if_match, if_none_match,
+        )  # fmt: skip
+    finally:
+        if hasher is not None:
+            hasher.close()
+        reader.close()
+
+
+def _pipeline(
+    client: PithosClient,
+    container: str,
+    name: str,
+    reader: SourceReader,
+    hasher: BlockHasher,
+    block_size: int,
+    content_type: str,
+    lacking: set[str],
+) -> None:
+    """Stream every block the server may lack, in STREAM_BYTES bodies, while hashing goes on.
+
+    `lacking`: hashes the server was found to lack (not asked about again).
+    """
+    per_body = max(1, STREAM_BYTES // block_size)
+    handled: set[str] = set()  # hashes sent by this upload or found on the server
+    for lo in range(0, hasher.count, per_body):
+        hi = min(hasher.count, lo + per_body)
+        known = hasher.done(lo, hi)
+        fresh = {h for h in known.values() if h not in handled and h not in lacking}
+        if fresh:
+            missing = client.missing_blocks(container, name, sorted(fresh), content_type)
+            if missing is not None:
+                lacking |= set(missing)
+                handled |= fresh - lacking
+        indices = []
+        for index in range(lo, hi):
+            digest = known.get(index)
+            if digest is None or digest not in handled:
+                indices.append(index)
+                if digest is not None:
+                    handled.add(digest)  # a repeat later in the file is not sent twice
+        if indices:
+            _post_blocks(client, container, reader, block_size, indices)
+
+
+def _commit(
+    client: PithosClient,
+    container: str,
+    name: str,
+    reader: SourceReader,
+    hashes: list[str],
+    block_size: int,
+    content_type: str,
+    meta: Mapping[str, str] | None,
+    if_match: str | None,
+    if_none_match: bool,
+) -> ObjectInfo:
+    """PUT the hashmap; POST the blocks it reports missing and PUT again, a few rounds."""
+    first_index: dict[str, int] = {}
+    for i, h in enumerate(hashes):
+        first_index.setdefault(h, i)
+    for _round in range(MAX_COMMIT_ROUNDS):
+        try:
+            return client.put_hashmap(
+                container, name, reader.size, hashes, content_type, meta, if_match, if_none_match
+            )
+        except MissingBlocks as exc:
+            unknown = set(exc.hashes) - set(first_index)
+            if unknown:
+                raise PithosError(
+                    f"server asked for blocks we never sent: {sorted(unknown)[:3]}"
+                ) from exc
+            log.debug(
+                "%s/%s: uploading %d of %d blocks", container, name, len(exc.hashes), len(hashes)
+            )
+            indices = [first_index[h] for h in exc.hashes]
+            _upload_indices(client, container, reader, block_size, indices)
+    raise PithosError(f"{container}/{name}: blocks still missing after {MAX_COMMIT_ROUNDS} rounds")
+
+
+def _upload_indices(
+    client: PithosClient,
+    container: str,
+    reader: SourceReader,
+    block_size: int,
+    indices: list[int],
+) -> None:
+    """POST the blocks at `indices` as a few long streamed bodies.
+
+    Measured on the embedded server (2 cores): one streamed body moves ~1.6x
+    the bytes/s of 4 parallel 16 MiB POSTs and matches curl; bodies are cut at
+    STREAM_BYTES so that a retry after a failure repeats a bounded amount.
+    """
+    per_body = max(1, STREAM_BYTES // block_size)
+    ordered = sorted(set(indices))
+    for lo in range(0, len(ordered), per_body):
+        _post_blocks(client, container, reader, block_size, ordered[lo : lo + per_body])
+
+
+def _post_blocks(
+    client: PithosClient,
+    container: str,
+    reader: SourceReader,
+    block_size: int,
+    indices: list[int],
+) -> None:
+    body = BlockStream(reader, indices, block_size)
+    got = client.upload_stream(container, body)
+    if len(got) != len(indices):
+        raise PithosError(f"block upload stored {len(got)} blocks, sent {len(body)} bytes")

@@ -1,0 +1,146 @@
+"""upload_file's two strategies against the embedded server, bytes on the wire counted.
+
+The strategy switch and the body size are scaled down (PROBE_BLOCKS=2, bodies
+of 3 blocks) so that files of a few 4 MiB blocks take every path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pithosfs import protocol
+from pithosfs.client import PithosClient, uploads
+from pithosfs.client.errors import NotFound
+
+MiB = 1024 * 1024
+BS = 4 * MiB
+
+
+@pytest.fixture
+def client(alice) -> Iterator[PithosClient]:
+    c = PithosClient.from_storage_url(alice.storage_url, alice.token)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def cont(client: PithosClient, unique_name: str) -> str:
+    client.create_container(unique_name)
+    return unique_name
+
+
+@pytest.fixture
+def small_batches(monkeypatch) -> None:
+    monkeypatch.setattr(uploads, "PROBE_BLOCKS", 2)
+    monkeypatch.setattr(uploads, "STREAM_BYTES", 3 * BS)
+
+
+@pytest.fixture
+def hashing_ahead(monkeypatch) -> None:
+    """Make the pipeline see every hash of a body before it starts (hashing ahead of the upload)."""
+    monkeypatch.setattr(
+        uploads.BlockHasher, "done", lambda self, lo, hi: dict(enumerate(self.wait(lo, hi), lo))
+    )
+
+
+def _write(path: Path, data: bytes) -> bytes:
+    path.write_bytes(data)
+    return data
+
+
+def test_missing_blocks_probe_reports_and_writes_nothing(client, cont):
+    stored = client.upload_blocks(cont, [os.urandom(BS)])[0]
+    unknown = protocol.block_hash_hex(os.urandom(100))
+    before = client.stats.snapshot()
+    assert client.missing_blocks(cont, "probed", [stored, unknown]) == [unknown]
+    assert (client.stats.snapshot() - before).count("PUT") == 1
+    with pytest.raises(NotFound):
+        client.head_object(cont, "probed")
+
+
+def test_new_file_is_pipelined_and_each_block_sent_once(client, cont, tmp_path, small_batches):
+    data = _write(tmp_path / "f", os.urandom(7 * BS + 12345))
+    before = client.stats.snapshot()
+    info = client.upload_file(cont, "new", tmp_path / "f", meta={"k": "v"})
+    diff = client.stats.snapshot() - before
+    assert info.size == len(data) and info.hash == protocol.object_hash(data, BS)
+    # 8 blocks in bodies of 3 blocks: 3 POSTs, every byte exactly once.
+    assert diff.count("POST") == 3
+    assert diff.by_method["POST"].bytes_sent == len(data)
+    assert client.read_range(cont, "new", 0, len(data)) == data
+    assert client.head_object(cont, "new").meta == {"K": "v"}
+
+
+def test_reupload_of_a_large_file_sends_only_hashmaps(client, cont, tmp_path, small_batches):
+    data = _write(tmp_path / "f", os.urandom(7 * BS + 1))
+    client.upload_file(cont, "first", tmp_path / "f")
+    before = client.stats.snapshot()
+    client.upload_file(cont, "again", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert diff.count("POST") == 0
+    assert diff.bytes_sent <= 0.01 * len(data)
+    assert client.read_range(cont, "again", 0, len(data)) == data
+
+
+def test_resume_of_a_large_file_sends_only_the_missing_half(
+    client, cont, tmp_path, small_batches
+):
+    data = _write(tmp_path / "f", os.urandom(8 * BS))
+    client.upload_blocks(cont, [data[: 4 * BS]])  # an interrupted upload stored the first half
+    before = client.stats.snapshot()
+    client.upload_file(cont, "resumed", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert diff.by_method["POST"].bytes_sent == 4 * BS
+    assert client.read_range(cont, "resumed", 0, len(data)) == data
+
+
+def test_pipeline_leaves_out_blocks_the_server_has_and_repeats(
+    client, cont, tmp_path, small_batches, hashing_ahead
+):
+    new = [os.urandom(BS) for _ in range(3)]
+    old = [os.urandom(BS) for _ in range(3)]
+    client.upload_blocks(cont, old)  # the server holds blocks 3-5 already
+    # Blocks 0-2 new, 3-5 stored, 6 repeats block 0, 7 new: bodies [0-2] [3-5] [6-7].
+    data = _write(tmp_path / "f", b"".join([*new, *old, new[0], b"tail"]))
+    before = client.stats.snapshot()
+    client.upload_file(cont, "mixed", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert diff.count("POST") == 2  # the middle body had nothing to send
+    assert diff.by_method["POST"].bytes_sent == 3 * BS + len(b"tail")
+    assert client.read_range(cont, "mixed", 0, len(data)) == data
+
+
+def test_pipeline_retries_blocks_the_hashmap_put_still_misses(
+    client, cont, tmp_path, small_batches, monkeypatch
+):
+    """A block lost between upload and commit (or stored under another hash) is sent again."""
+    data = _write(tmp_path / "f", os.urandom(5 * BS))
+    real_post = uploads._post_blocks
+    dropped: list[int] = []
+
+    def lose_block_one(client, container, reader, block_size, indices):
+        if 1 in indices and not dropped:
+            dropped.append(1)
+            indices = [i for i in indices if i != 1]
+        real_post(client, container, reader, block_size, indices)
+
+    monkeypatch.setattr(uploads, "_post_blocks", lose_block_one)
+    before = client.stats.snapshot()
+    client.upload_file(cont, "healed", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert dropped == [1]
+    assert diff.by_method["POST"].bytes_sent == 5 * BS  # block 1 once, in the repair round
+    assert client.read_range(cont, "healed", 0, len(data)) == data
+
+
+def test_upload_from_a_file_object_without_descriptor(client, cont, small_batches):
+    import io
+
+    data = os.urandom(4 * BS + 7)
+    info = client.upload_file(cont, "from-bytesio", io.BytesIO(data))
+    assert info.hash == protocol.object_hash(data, BS)
+    assert client.read_range(cont, "from-bytesio", 0, len(data)) == data
