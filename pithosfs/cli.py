@@ -8,6 +8,7 @@ grows logic of its own.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -25,6 +26,18 @@ _COMMANDS = {
 
 
 class _LazyGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `pithosfs SOURCE MOUNTPOINT -o OPTS` is how mount.fuse3 runs a `fuse.pithosfs`
+        # fstab entry: hand it to the mount.pithosfs translation.
+        if len(args) >= 2 and args[0] not in _COMMANDS and not args[0].startswith("-"):
+            from pithosfs.fs import fstab
+
+            translated = fstab.adopt(args)
+            if sys.argv[1:] == args:  # `mount` re-runs itself from sys.argv when daemonizing
+                sys.argv[1:] = translated
+            args = translated
+        return super().parse_args(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 

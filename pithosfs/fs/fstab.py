@@ -97,10 +97,15 @@ def _read_token(path: str) -> str:
     return token
 
 
+def adopt(argv: list[str]) -> list[str]:
+    """Translate mount(8)-style arguments for the CLI, applying their environment here."""
+    args, env = translate_with_env(argv)
+    os.environ.update(env)
+    return args
+
+
 def main() -> None:
     from pithosfs.cli import main as cli
 
-    args, env = translate_with_env(sys.argv[1:])
-    os.environ.update(env)
-    sys.argv = ["pithosfs", *args]
+    sys.argv = ["pithosfs", *adopt(sys.argv[1:])]
     cli()
