@@ -86,9 +86,7 @@ def test_reupload_of_a_large_file_sends_only_hashmaps(client, cont, tmp_path, sm
     assert client.read_range(cont, "again", 0, len(data)) == data
 
 
-def test_resume_of_a_large_file_sends_only_the_missing_half(
-    client, cont, tmp_path, small_batches
-):
+def test_resume_of_a_large_file_sends_only_the_missing_half(client, cont, tmp_path, small_batches):
     data = _write(tmp_path / "f", os.urandom(8 * BS))
     client.upload_blocks(cont, [data[: 4 * BS]])  # an interrupted upload stored the first half
     before = client.stats.snapshot()
