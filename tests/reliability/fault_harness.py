@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -83,3 +84,32 @@ def killable_server(tmp_path: Path) -> Iterator[KillableServer]:
     yield KillableServer(proc, proxy)
     proxy.stop()
     proc.stop()
+
+
+def journal_records(cache_dir: Path) -> list[dict[str, object]]:
+    """The mount's upload journal entries (`<cache-dir>/journal/<id>.json`)."""
+    import json
+
+    out = []
+    for record in sorted((cache_dir / "journal").glob("*.json")):
+        try:
+            out.append(json.loads(record.read_bytes()))
+        except (OSError, ValueError):
+            continue  # replaced or removed while we looked
+    return out
+
+
+def conflicts(cache_dir: Path) -> list[Path]:
+    """Files the journal kept as conflicts (the ESTALE case)."""
+    root = cache_dir / "conflicts"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def wait_until(check: Callable[[], bool], deadline: float, step: float = 0.2) -> float:
+    """Poll `check` until true; the seconds it took, or AssertionError after `deadline`."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > deadline:
+            raise AssertionError(f"still not so after {deadline:.0f} s")
+        time.sleep(step)
+    return time.monotonic() - start

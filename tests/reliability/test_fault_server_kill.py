@@ -7,8 +7,11 @@ random while, and starts it again. Then:
 
 * the object on the server is exactly the old content or exactly the new one, never a mix or
   a prefix (checked by hash, bypassing the proxy and the mount);
-* `cp` either succeeded, and the server then holds the new content, or failed with a message;
-* in both cases the mount keeps working: a repeated `cp` completes and reads back correctly.
+* `cp` either succeeded, and the server then holds the new content, or failed with a message
+  and the new content was parked in the upload journal (`<cache-dir>/journal`) unless the
+  last commit at release already got through;
+* either way the new content reaches the server without anyone copying again (the journal is
+  replayed in the background), no conflict is left, and the mount reads it back.
 
 Scale: PITHOSFS_FAULT_MIB (default 32) and PITHOSFS_FAULT_TRIALS (default 5); the issue's
 figure is 256 MiB x 10. The run prints its figures.
@@ -28,7 +31,13 @@ import pytest
 from pithosfs.client.errors import NotFound
 from tests.conftest import ALICE
 from tests.integration.conftest import start_mount, stop_mount
-from tests.reliability.fault_harness import KillableServer, env_int
+from tests.reliability.fault_harness import (
+    KillableServer,
+    conflicts,
+    env_int,
+    journal_records,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.mount]
 
@@ -37,7 +46,7 @@ TRIALS = env_int("PITHOSFS_FAULT_TRIALS", 5)
 # Seconds the server stays dead: odd trials within the client's retry window (a few seconds
 # of backoff), even ones well past it, so both outcomes of cp are exercised.
 SHORT_DOWN = (0.0, 1.0)
-LONG_DOWN = (5.0, 8.0)
+LONG_DOWN = (4.0, 6.0)
 CP_DEADLINE = 300.0
 
 
@@ -57,14 +66,38 @@ def _cp(src: Path, dst: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["cp", str(src), str(dst)], stderr=subprocess.PIPE)
 
 
-def _copy_until_done(src: Path, dst: Path) -> int:
-    """cp again until it succeeds (a stale base after a lost reply can need a fresh lookup)."""
-    for attempt in range(4):
-        done = subprocess.run(["cp", str(src), str(dst)], capture_output=True, timeout=CP_DEADLINE)
-        if done.returncode == 0:
-            return attempt
-        time.sleep(1.5)  # past the mount's attribute timeout
-    raise AssertionError(f"cp still failing after the server came back: {done.stderr!r}")
+def _written(pid: int) -> int:
+    """Bytes the process has written so far (/proc/<pid>/io wchar), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _wait_for_progress(cp: subprocess.Popen[bytes], target: int) -> str:
+    """Return once cp has written `target` bytes: "writing", "closing" (all written) or "done"."""
+    size = MIB * 1024 * 1024
+    while cp.poll() is None:
+        written = _written(cp.pid)
+        if written >= target:
+            return "writing" if written < size else "closing"
+        time.sleep(0.001)
+    return "done"
+
+
+def _journal_holds(cache_dir: Path, name: str, digest: str) -> bool:
+    for record in journal_records(cache_dir):
+        if record.get("name") == name:
+            data = cache_dir / "journal" / f"{record['id']}.data"
+            try:
+                return hashlib.sha256(data.read_bytes()).hexdigest() == digest
+            except OSError:
+                return False  # replayed and removed while we looked
+    return False
 
 
 def test_server_killed_during_cp_leaves_old_or_new_object(
@@ -78,14 +111,17 @@ def test_server_killed_during_cp_leaves_old_or_new_object(
     rng = random.Random(int(os.environ.get("PITHOSFS_FAULT_SEED", "7")))
     src = tmp_path / "src.bin"
     dst = m.path / "c" / "big.bin"
-    figures = {"trials": 0, "killed_mid_copy": 0, "cp_ok": 0, "cp_error": 0,
-               "server_old": 0, "server_new": 0, "mismatches": 0, "retries": 0}  # fmt: skip
+    figures = {"trials": 0, "killed_writing": 0, "killed_closing": 0, "killed_done": 0, "cp_ok": 0, "cp_error": 0,
+               "server_old": 0, "server_new": 0, "mismatches": 0, "journalled": 0,
+               "committed_at_release": 0}  # fmt: skip
+    cache_dir = tmp_path / "m" / "cache"
+    resume_times: list[float] = []
     messages: set[str] = set()
     try:
         src.write_bytes(rng.randbytes(MIB * 1024 * 1024))
         started = time.monotonic()
         subprocess.run(["cp", str(src), str(dst)], check=True, timeout=CP_DEADLINE)
-        copy_time = time.monotonic() - started  # calibrates where "the middle" of a copy is
+        copy_time = time.monotonic() - started  # for the figures: an undisturbed copy
         old = hashlib.sha256(src.read_bytes()).hexdigest()
         assert _server_digest(srv, "c", "big.bin") == old
         for trial in range(TRIALS):
@@ -93,8 +129,10 @@ def test_server_killed_during_cp_leaves_old_or_new_object(
             src.write_bytes(new_data)
             new = hashlib.sha256(new_data).hexdigest()
             cp = _cp(src, dst)
-            time.sleep(rng.uniform(0.05, 0.9) * copy_time)
-            figures["killed_mid_copy"] += cp.poll() is None
+            # A random point of the copy by bytes written; the top tenth is during close().
+            size = MIB * 1024 * 1024
+            phase = _wait_for_progress(cp, min(int(rng.uniform(0.02, 1.1) * size), size))
+            figures[f"killed_{phase}"] += 1
             srv.kill()
             time.sleep(rng.uniform(*(LONG_DOWN if trial % 2 == 0 else SHORT_DOWN)))
             srv.restart()
@@ -109,17 +147,38 @@ def test_server_killed_during_cp_leaves_old_or_new_object(
                 assert err.strip(), "cp failed without a message"
                 messages.add(err.decode(errors="replace").strip().split(": ")[-1])
                 ok = on_server in (old, new)
+                # The last release commits again or parks the data: one of the two, soon.
+                wait_until(
+                    lambda d=new: (
+                        _journal_holds(cache_dir, "big.bin", d)
+                        or _server_digest(srv, "c", "big.bin") == d
+                    ),
+                    deadline=10,
+                    step=0.05,
+                )
+                if _journal_holds(cache_dir, "big.bin", new):
+                    figures["journalled"] += 1
+                else:
+                    figures["committed_at_release"] += 1
             figures["server_new"] += on_server == new
             figures["server_old"] += on_server == old
             if not ok:
                 figures["mismatches"] += 1
             assert ok, f"trial {trial}: cp rc {cp.returncode} {err!r}, server holds {on_server}"
-            figures["retries"] += _copy_until_done(src, dst)
-            assert _server_digest(srv, "c", "big.bin") == new
+            # Nobody copies again: the journal's background replay brings the data home.
+            resume_times.append(
+                wait_until(
+                    lambda d=new: _server_digest(srv, "c", "big.bin") == d, deadline=90, step=0.5
+                )
+            )
+            wait_until(lambda: not journal_records(cache_dir), deadline=10)
+            assert conflicts(cache_dir) == []
+            time.sleep(1.1)  # past the attribute timeout: the mount looks at the server again
             assert hashlib.sha256(dst.read_bytes()).hexdigest() == new
             old = new
         print(f"\nserver kill during cp ({MIB} MiB, {copy_time:.1f} s a copy): {figures}; "
-              f"cp errors: {sorted(messages)}")  # fmt: skip
+              f"cp errors: {sorted(messages)}; longest wait for the server to hold the new "
+              f"content: {max(resume_times):.1f} s")  # fmt: skip
         assert m.proc.poll() is None, "the mount process died"
     finally:
         stop_mount(m)
