@@ -1,0 +1,174 @@
+"""-o ro, uid=, gid=, umask=, allow_other on real mounts, and a real fstab entry through mount(8)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ALICE
+from tests.integration.conftest import Mount, start_mount, stop_mount
+
+pytestmark = pytest.mark.mount
+
+NOBODY = 65534
+_SETPRIV = shutil.which("setpriv")
+
+
+def as_nobody(*cmd: str) -> subprocess.CompletedProcess[str]:
+    """Run a command as uid/gid 65534 (no new account: `nobody` exists everywhere)."""
+    assert _SETPRIV
+    priv = [_SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    return subprocess.run([*priv, *cmd], capture_output=True, text=True, timeout=30)
+
+
+def with_content(m: Mount, container: str, name: str, data: bytes) -> Path:
+    m.client.create_container(container)
+    m.client.put_object(container, name, data)
+    return m.path / container / name
+
+
+def test_ro_refuses_every_write_with_erofs(
+    mount_factory: Callable[..., Mount], unique_name: str
+) -> None:
+    m = mount_factory("-o", "ro")
+    path = with_content(m, unique_name, "kept", b"original")
+    assert path.read_bytes() == b"original"
+    writes: list[Callable[[], object]] = [
+        lambda: path.write_bytes(b"changed"),
+        lambda: open(path, "ab").close(),
+        lambda: os.truncate(path, 0),
+        lambda: (path.parent / "new").write_bytes(b"x"),
+        lambda: (path.parent / "dir").mkdir(),
+        lambda: path.unlink(),
+        lambda: path.rename(path.parent / "moved"),
+        lambda: os.chmod(path, 0o600),
+        lambda: os.utime(path, (1, 1)),
+        lambda: os.setxattr(path, "user.note", b"x"),
+        lambda: (m.path / f"{unique_name}-c").mkdir(),
+    ]
+    for write in writes:
+        with pytest.raises(OSError) as info:
+            write()
+        assert info.value.errno == errno.EROFS
+    assert m.client.read_object(unique_name, "kept") == b"original"
+    assert sorted(os.listdir(path.parent)) == ["kept"]
+
+
+def test_uid_gid_and_umask_are_what_every_entry_shows(
+    mount_factory: Callable[..., Mount], unique_name: str
+) -> None:
+    m = mount_factory("-o", "uid=1234,gid=2345,umask=027")
+    path = with_content(m, unique_name, "f", b"data")
+    (path.parent / "made-here").write_bytes(b"y")  # root passes default_permissions
+    for entry in (m.path, path.parent, path, path.parent / "made-here"):
+        st = os.stat(entry)
+        assert (st.st_uid, st.st_gid) == (1234, 2345), entry
+        assert stat.S_IMODE(st.st_mode) == 0o750, entry  # libfuse: 0777 & ~umask
+
+
+@pytest.fixture
+def public_root() -> Iterator[Path]:
+    """A mount parent other users can reach (pytest's own tmp dirs are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="pithosfs-allow-other-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not _SETPRIV, reason="needs root and setpriv")
+@pytest.mark.parametrize("allow_other", [True, False])
+def test_allow_other_lets_other_users_in(
+    fuse_ok: None, server: object, public_root: Path, unique_name: str, allow_other: bool
+) -> None:
+    extra = ("-o", "allow_other") if allow_other else ()
+    m = start_mount(server, ALICE, public_root / "m", *extra)
+    try:
+        os.chmod(public_root / "m", 0o755)
+        path = with_content(m, unique_name, "readme", b"for everyone")
+        read = as_nobody("cat", str(path))
+        if allow_other:
+            assert read.returncode == 0 and read.stdout == "for everyone", read.stderr
+            write = as_nobody("touch", str(path.parent / "by-nobody"))  # mode 755: not theirs
+            assert write.returncode != 0 and "Permission denied" in write.stderr
+        else:
+            assert read.returncode != 0 and "Permission denied" in read.stderr
+    finally:
+        stop_mount(m)
+
+
+STD_PATH_BIN = Path("/usr/local/bin")  # on the PATH mount(8) gives its helpers
+
+
+@pytest.fixture
+def pithosfs_on_std_path() -> Iterator[None]:
+    """mount.fuse3 runs `pithosfs` from mount(8)'s standard PATH: link the venv's there."""
+    if os.geteuid() != 0:
+        pytest.skip("mount(8) of an fstab entry needs root")
+    ours = Path(sys.executable).parent / "pithosfs"
+    link = STD_PATH_BIN / "pithosfs"
+    created = False
+    if not link.exists():
+        link.symlink_to(ours)
+        created = True
+    elif link.resolve() != ours.resolve():
+        pytest.skip(f"{link} is another installation")
+    try:
+        yield
+    finally:
+        if created and link.is_symlink() and link.resolve() == ours.resolve():
+            link.unlink()
+
+
+def test_fstab_entry_through_mount8(
+    fuse_ok: None, server: object, pithosfs_on_std_path: None, tmp_path: Path, unique_name: str
+) -> None:
+    """`mount MOUNTPOINT` of a fuse.pithosfs fstab line: cloud from a kamakirc, token never in -o."""
+    if not Path("/sbin/mount.fuse3").exists() and not Path("/sbin/mount.fuse").exists():
+        pytest.skip("no mount.fuse3 (fuse3 package)")
+    rc = tmp_path / "kamakirc"
+    identity = server.identity_url  # type: ignore[attr-defined]
+    rc.write_text(f'[cloud "lab"]\nurl = {identity}\ntoken = {ALICE[1]}\n')
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    fstab = tmp_path / "fstab"
+    fstab.write_text(
+        f"lab {mnt} fuse.pithosfs noauto,_netdev,kamakirc={rc},ro,uid=1234,"
+        f"cache_dir={tmp_path / 'cache'},log_file={tmp_path / 'log'} 0 0\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PITHOS_", "KAMAKIRC"))}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    from pithosfs.client.pithos import PithosClient
+
+    client = PithosClient.from_storage_url(server.storage_url(ALICE[0]), ALICE[1])  # type: ignore[attr-defined]
+    client.create_container(unique_name)
+    try:
+        done = subprocess.run(
+            ["mount", "-T", str(fstab), str(mnt)], capture_output=True, text=True, timeout=90,
+            env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert os.path.ismount(mnt)  # live when mount(8) returns
+        mountinfo = [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines()
+                     if f" {mnt} " in ln]  # fmt: skip
+        assert mountinfo and " fuse.pithosfs " in mountinfo[0] and " ro," in mountinfo[0]
+        assert unique_name in os.listdir(mnt)
+        assert os.stat(mnt / unique_name).st_uid == 1234
+        with pytest.raises(OSError) as info:
+            (mnt / unique_name / "x").write_bytes(b"x")
+        assert info.value.errno == errno.EROFS
+        done = subprocess.run(["umount", str(mnt)], capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert not os.path.ismount(mnt)
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
+        client.close()
