@@ -154,8 +154,11 @@ def _reason_from_log(log_file: Path, start: int) -> str:
     return reasons[-1] if reasons else (lines[-1] if lines else "")
 
 
-def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
-    """Refresh the mount's state file every 2 s (for `status`, `umount` and request-counting tests)."""
+def _status_writer(core: Any, mountpoint: Path, log_file: str | None, control: str) -> None:
+    """Refresh the mount's state file every 2 s (for `status`, `umount` and request-counting tests).
+
+    The file says where the control socket is; live figures come from there.
+    """
     from pithosfs.fs import launcher
 
     while True:
@@ -165,6 +168,8 @@ def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
             mountpoint,
             pid=os.getpid(),
             log_file=log_file or "",
+            control=control,
+            cache_dir=str(core.opts.cache_dir),
             pending_bytes=core.files.pending_bytes(),
             requests=snap.requests if snap else 0,
             bytes_sent=snap.bytes_sent if snap else 0,
@@ -174,6 +179,26 @@ def _status_writer(core: Any, mountpoint: Path, log_file: str | None) -> None:
             updated=time.time(),
         )
         time.sleep(float(os.environ.get("PITHOSFS_STATUS_INTERVAL", "2")))
+
+
+def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any]:
+    """Journal retrier and control socket of a starting mount: (guard, control server or None)."""
+    from pithosfs.fs import control, launcher
+    from pithosfs.fs.durability import guard_of
+
+    started = time.time()
+    errors = control.ErrorLog()
+    logging.getLogger().addHandler(errors)
+    guard = guard_of(core)
+    guard.start()  # uploads left by an earlier mount resume now, in the background
+    try:
+        path = control.socket_path(core.opts.cache_dir, launcher.mount_id(mountpoint))
+        server = control.ControlServer(path, lambda: control.snapshot(core, guard, errors, started))
+        server.start()
+    except OSError as exc:
+        log.error("no control channel (pithosfs status will not see this mount): %s", exc)
+        return guard, None
+    return guard, server
 
 
 @click.command()
@@ -235,7 +260,11 @@ def _mount_foreground(
     )  # fmt: skip
     core = Filesystem(store, opts)
     log.info("mounting %s on %s", where, mountpoint)
-    threading.Thread(target=_status_writer, args=(core, mountpoint, log_file), daemon=True).start()
+    guard, control = _start_control(core, mountpoint)
+    where_control = str(control.path) if control is not None else ""
+    threading.Thread(
+        target=_status_writer, args=(core, mountpoint, log_file, where_control), daemon=True
+    ).start()
     try:
         fsmount.run(core, mountpoint, fsmount.parse_o(options))
     except RuntimeError as exc:
@@ -243,6 +272,9 @@ def _mount_foreground(
     finally:
         from pithosfs.fs import launcher
 
+        guard.stop()  # what is still journalled resumes at the next mount
+        if control is not None:
+            control.close()
         launcher.state_path(mountpoint).unlink(missing_ok=True)
 
 
@@ -255,12 +287,29 @@ def _unmount_command(mountpoint: Path, lazy: bool = False) -> list[str]:
 
 @click.command()
 @click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
-def umount(mountpoint: Path) -> None:
-    """Unmount once every upload is committed (the mount exits only after that)."""
-    from pithosfs.fs import launcher
+@click.option(
+    "--force", is_flag=True,
+    help="Unmount even with uploads pending (they stay in the journal for the next mount).",
+)  # fmt: skip
+def umount(mountpoint: Path, force: bool) -> None:
+    """Unmount once every upload is committed (the mount exits only after that).
+
+    Refuses, naming the files, while uploads are pending: files open with
+    unsaved changes, commits in flight, or closed files kept in the journal
+    because the server could not take them. `--force` unmounts anyway; the
+    journal keeps their data and the next mount uploads it.
+    """
+    from pithosfs.fs import launcher, mount_status
 
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}
+    pending = mount_status.pending(state)
+    if pending and not force:
+        fail(
+            f"busy: {len(pending)} upload(s) pending: {mount_status.names(pending)}; "
+            f"see `pithosfs status {mountpoint}`, or use --force to unmount and keep them "
+            "in the journal for the next mount"
+        )
     done = subprocess.run(_unmount_command(mountpoint), capture_output=True, text=True)
     if done.returncode != 0:
         fail(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unmount failed")
@@ -270,26 +319,36 @@ def umount(mountpoint: Path) -> None:
         time.sleep(0.1)  # the mount process commits what is left, then exits
     if pid and launcher.pid_alive(pid):
         fail(f"unmounted, but process {pid} is still finishing uploads")
+    kept = mount_status.journalled(state)
+    if kept:
+        click.echo(
+            f"pithosfs: {len(kept)} upload(s) kept in the journal for the next mount: "
+            f"{mount_status.names(kept)}",
+            err=True,
+        )
 
 
 @click.command()
 @click.argument("mountpoint", required=False, type=click.Path(path_type=Path))
-def status(mountpoint: Path | None) -> None:
-    """Live mounts: pending uploads, traffic and cache figures."""
-    from pithosfs.fs import launcher
+@click.option("--watch", is_flag=True, help="Refresh until interrupted.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--json", "as_json", is_flag=True, help="The raw snapshot(s), as JSON.")
+def status(mountpoint: Path | None, watch: bool, interval: float, as_json: bool) -> None:
+    """Live mounts: pending uploads with progress, open files, cache, traffic, last errors.
 
-    states = launcher.all_states()
-    if mountpoint is not None:
-        wanted = str(mountpoint.expanduser().resolve())
-        states = [s for s in states if s.get("mountpoint") == wanted]
-    if not states:
-        click.echo("no pithosfs mounts")
-        return
-    for s in states:
-        alive = launcher.pid_alive(int(s.get("pid", 0)))
-        click.echo(
-            f"{s.get('mountpoint')}: pid {s.get('pid')} {'running' if alive else 'gone'}, "
-            f"pending {s.get('pending_bytes', 0)} B, requests {s.get('requests', 0)}, "
-            f"sent {s.get('bytes_sent', 0)} B, received {s.get('bytes_received', 0)} B, "
-            f"block cache {s.get('cache_bytes', 0)} B"
-        )
+    Figures come from each mount's control socket (see pithosfs/fs/control.py).
+    """
+    from pithosfs.fs import mount_status
+
+    wanted = str(mountpoint.expanduser().absolute()) if mountpoint is not None else None
+    while True:
+        text = mount_status.status_text(wanted, as_json)
+        if watch:
+            click.clear()
+        click.echo(text)
+        if not watch:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return

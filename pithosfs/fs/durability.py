@@ -161,6 +161,12 @@ class UploadGuard:
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         """Replay what earlier mounts left in the journal, then keep retrying (background)."""
+        left = self.journal.entries()
+        if left:
+            log.warning(
+                "journal: %d upload(s) left by an earlier mount, resuming: %s", len(left),
+                ", ".join(_mount_path(e.container, e.name) for e in left),
+            )  # fmt: skip
         self._kick()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -173,10 +173,15 @@ def all_states() -> list[dict[str, Any]]:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust the signal probe
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]

@@ -1,0 +1,194 @@
+"""The mount's control channel: a Unix socket that answers `pithosfs status` and `umount`.
+
+The socket is `<cache-dir>/control.sock` (the cache dir is 0700, the socket
+0600), or, when that path is too long for a socket address (108 bytes),
+`$XDG_RUNTIME_DIR/pithosfs-<mount id>.sock` (else a private
+`/tmp/pithosfs-<uid>/`). The mount's state file (launcher.py) records where.
+A client connects, sends one line (`status`), and reads one JSON document
+until the mount closes the connection. Only the mount's own user (or root)
+is answered (SO_PEERCRED): file names are private.
+
+The document is a snapshot taken in memory: pending uploads with bytes
+sent/total/rate/ETA (durability.py and the open files' byte counters), open
+files, block cache size and hit rate, requests and bytes per HTTP method since
+the mount started (the client's TransferStats), the last warnings and errors
+(`ErrorLog`, a logging handler), and recent journal conflicts. Nothing is read
+from log files.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_SOCKET_PATH = 100  # sun_path is 108 bytes including the NUL; keep a margin
+CLIENT_TIMEOUT = 10.0
+ERRORS_KEPT = 10
+
+
+def socket_path(cache_dir: Path, mount_id: str) -> Path:
+    """Where the control socket of a mount with this cache dir lives."""
+    preferred = Path(cache_dir) / "control.sock"
+    if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH:
+        return preferred
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = (
+        Path(runtime)
+        if runtime and os.path.isdir(runtime)
+        else Path(f"/tmp/pithosfs-{os.getuid()}")
+    )
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid():
+        raise OSError(f"{base} belongs to another user: not putting the control socket there")
+    return base / f"pithosfs-{mount_id}.sock"
+
+
+class ErrorLog(logging.Handler):
+    """The last warnings and errors of this process, kept in memory for `status`."""
+
+    def __init__(self, kept: int = ERRORS_KEPT) -> None:
+        super().__init__(logging.WARNING)
+        self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=kept)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad log call must not break logging
+            message = str(record.msg)
+        self._records.append(
+            {"time": record.created, "level": record.levelname, "message": message}
+        )
+
+    def recent(self) -> list[dict[str, Any]]:
+        return list(self._records)
+
+
+def snapshot(core: Any, guard: Any, errors: ErrorLog | None, started: float) -> dict[str, Any]:
+    """Everything `pithosfs status` shows, as plain JSON-able data."""
+    from pithosfs.fs.durability import Upload
+    from pithosfs.fs.files import open_files
+
+    now = time.time()
+    uploads = [u.as_dict(now) for u in guard.pending()]
+    opened = []
+    for path, dirty, staged in open_files(core.files):
+        opened.append({"path": path, "dirty": dirty})
+        if dirty:
+            size = int(getattr(staged, "size", 0)) if staged is not None else 0
+            sent = int(getattr(staged, "bg_uploaded_bytes", 0)) if staged is not None else 0
+            uploads.append(Upload(path, "open", size, min(sent, size), started).as_dict(now))
+    stats = getattr(core.store, "stats", None)
+    snap = stats.snapshot() if stats is not None else None
+    blocks = core.blocks
+    looked = blocks.hits + blocks.misses
+    return {
+        "pid": os.getpid(),
+        "since": started,
+        "now": now,
+        "uploads": uploads,
+        "open_files": opened,
+        "cache": {
+            "bytes": blocks.used_bytes,
+            "max_bytes": blocks.max_bytes,
+            "hits": blocks.hits,
+            "misses": blocks.misses,
+            "hit_rate": blocks.hits / looked if looked else None,
+        },  # fmt: skip
+        "requests": {
+            m: {"requests": v.requests, "sent": v.bytes_sent, "received": v.bytes_received}
+            for m, v in sorted((snap.by_method if snap else {}).items())
+        },
+        "retries": snap.retries if snap else 0,
+        "reauths": snap.reauths if snap else 0,
+        "errors": errors.recent() if errors is not None else [],
+        "conflicts": guard.recent_conflicts(),
+        "journal_dir": str(guard.journal.directory),
+        "conflicts_dir": str(guard.journal.conflicts),
+    }
+
+
+class ControlServer:
+    """Serves `snapshot()` on the control socket from a daemon thread."""
+
+    def __init__(self, path: Path, build: Any) -> None:
+        self.path = path
+        self._build = build  # () -> dict
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path.unlink(missing_ok=True)  # a leftover of a crashed mount
+        old = os.umask(0o177)
+        try:
+            self._sock.bind(str(path))
+        finally:
+            os.umask(old)
+        self._sock.listen(8)
+        self._thread = threading.Thread(target=self._serve, name="pithosfs-control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed at unmount
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(CLIENT_TIMEOUT)
+                if not _same_user(conn):
+                    conn.sendall(b'{"error": "not your mount"}')
+                    return
+                command = conn.makefile("rb").readline(64).strip()
+                if command != b"status":
+                    conn.sendall(json.dumps({"error": f"unknown command {command!r}"}).encode())
+                    return
+                conn.sendall(json.dumps(self._build()).encode())
+            except Exception:  # noqa: BLE001 - one bad client must not stop the channel
+                log.exception("control channel request failed")
+
+
+def _same_user(conn: socket.socket) -> bool:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid in (os.getuid(), 0)
+
+
+def query(
+    path: Path | str, command: str = "status", timeout: float = CLIENT_TIMEOUT
+) -> dict[str, Any]:
+    """Ask a mount over its control socket; raises OSError if it does not answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    try:
+        answer = json.loads(b"".join(chunks))
+    except ValueError as exc:
+        raise OSError(f"bad answer from {path}: {exc}") from None
+    if not isinstance(answer, dict):
+        raise OSError(f"bad answer from {path}")
+    if "error" in answer:
+        raise OSError(str(answer["error"]))
+    return answer

@@ -1,0 +1,93 @@
+"""The command side of `status` and `umount`: ask live mounts, fall back to their journal on disk.
+
+A mount's state file (launcher.py) names its control socket and cache dir.
+A mount that answers is asked over the socket (control.py); one that does not
+(gone, or hung) still has its journal on disk, which is read directly, so
+`umount` never forgets a journalled file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pithosfs.fs import control, launcher, status_view
+
+
+def ask(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The mount's snapshot, or None if it has no control channel or does not answer."""
+    path = state.get("control")
+    if not path:
+        return None
+    try:
+        return control.query(path)
+    except OSError:
+        return None
+
+
+def journalled(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entries of the mount's journal, read from its cache dir (no mount needed)."""
+    cache_dir = state.get("cache_dir")
+    if not cache_dir:
+        return []
+    found = []
+    for record in sorted((Path(cache_dir) / "journal").glob("*.json")):
+        try:
+            e = json.loads(record.read_bytes())
+            found.append(
+                {
+                    "path": f"/{e['container']}/{e['name']}",
+                    "state": "journal",
+                    "total": int(e["size"]),
+                    "sent": 0,
+                    "rate": 0.0,
+                    "eta": None,
+                    "attempts": int(e.get("attempts", 0)),
+                    "last_error": e.get("last_error", ""),
+                }  # fmt: skip
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a record being replaced right now, or a broken one (journal.py keeps it)
+    return found
+
+
+def pending(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Uploads not finished: from the live mount if it answers, else from its journal."""
+    snap = ask(state)
+    if snap is not None:
+        return list(snap.get("uploads", []))
+    return journalled(state)
+
+
+def names(uploads: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{u['path']} ({u['state']})" for u in uploads)
+
+
+def status_text(wanted: str | None, as_json: bool) -> str:
+    """What `pithosfs status [MOUNTPOINT]` prints for the live mounts (or the one wanted)."""
+    states = launcher.all_states()
+    if wanted is not None:
+        states = [s for s in states if s.get("mountpoint") == wanted]
+    if not states:
+        return "no pithosfs mounts" if wanted is None else f"no pithosfs mount on {wanted}"
+    reports: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for state in states:
+        snap = ask(state)
+        mountpoint = str(state.get("mountpoint"))
+        if snap is not None:
+            reports.append({"mountpoint": mountpoint, **snap})
+            lines += status_view.render(mountpoint, snap)
+            continue
+        alive = launcher.pid_alive(int(state.get("pid", 0)))
+        kept = journalled(state)
+        reports.append({"mountpoint": mountpoint, "answering": False, "uploads": kept})
+        lines.append(
+            f"{mountpoint}: pid {state.get('pid')} {'not answering' if alive else 'gone'}; "
+            f"last seen {time.ctime(float(state.get('updated', 0)))}"
+        )
+        lines.append(f" journalled uploads: {len(kept)}")
+        lines += [status_view.upload_line(u) for u in kept]
+    return json.dumps(reports, indent=2) if as_json else "\n".join(lines)
