@@ -12,7 +12,7 @@ us), and `allow_other` lets other users in. What this module adds on top:
 - `allow_other` by a non-root user is checked against /etc/fuse.conf first, because
   fusermount3 refuses it there unless `user_allow_other` is set;
 - a non-root user who cannot open /dev/fuse (mode 0600 on some hosts and containers;
-  the fuse3 package's udev rule makes it 0666) is told so, not "mount failed: 4".
+  udev's default rules make it 0666) is told so, not "mount failed: 4".
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def check_device(device: Path = FUSE_DEVICE) -> None:
         raise MountOptionError(
             f"{device} is not readable and writable by this user (mode "
             f"{device.stat().st_mode & 0o777:03o}); non-root mounts need it 0666 (chmod 0666 "
-            f"{device} as root, as the fuse3 package's udev rule does)"
+            f"{device} as root, as udev's default rules do)"
         )
 
 
