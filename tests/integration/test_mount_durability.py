@@ -130,6 +130,7 @@ def test_failed_close_is_journalled_and_uploaded_when_the_server_returns(
     data = os.urandom(6 * 1024 * 1024 + 123)
     took = write_through_outage(m, srv, m.path / unique_name / "f.bin", data)
     assert took < CLOSE_BOUND
+    print(f"close() against the stopped server failed with EIO after {took:.1f} s")
     cache = tmp_path / "cache"
     wait_for(lambda: journal_records(cache), 60, "the release journals the file")
     (record,) = journal_records(cache)
@@ -223,19 +224,45 @@ def test_status_shows_an_open_file_with_unsaved_changes_and_its_progress(
 ) -> None:
     m = mounts()
     (m.path / unique_name).mkdir()
-    with open(m.path / unique_name / "big", "wb") as f:
-        f.write(os.urandom(9 * 1024 * 1024))  # whole blocks go up in the background
-        f.flush()
+    target = m.path / unique_name / "big"
+    # The writer is its own process: a child forked from this one would inherit the open
+    # file and close it at exec, which is a FUSE flush (a commit).
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target), str(9 * 1024 * 1024)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
 
-        def shown() -> dict[str, object]:
+        def shown() -> dict:  # type: ignore[type-arg]
             return json.loads(cli(m, "status", str(m.path), "--json").stdout)[0]
 
         wait_for(lambda: shown()["uploads"] and shown()["uploads"][0]["sent"] > 0, 30, "progress")
         (upload,) = shown()["uploads"]
         assert upload["path"] == f"/{unique_name}/big" and upload["state"] == "open"
-        assert upload["total"] == 9 * 1024 * 1024 and upload["rate"] > 0
+        assert upload["total"] == 9 * 1024 * 1024 and 0 < upload["sent"] <= upload["total"]
+        assert upload["rate"] > 0 and upload["eta"] is not None
+        assert shown()["open_files"] == [{"path": f"/{unique_name}/big", "dirty": True}]
         text = cli(m, "status", str(m.path)).stdout
-        assert f"/{unique_name}/big" in text and "%" in text and "[#" in text, text
+        assert f"/{unique_name}/big" in text and "[#" in text and "unsaved changes" in text, text
         refused = cli(m, "umount", str(m.path))
         assert refused.returncode == 1 and f"/{unique_name}/big (open)" in refused.stderr
+    finally:
+        assert writer.stdin is not None
+        writer.stdin.write("close\n")
+        writer.stdin.flush()
+        assert writer.wait(60) == 0
     wait_for(lambda: shown()["uploads"] == [], 30, "committed at close")
+    assert target.stat().st_size == 9 * 1024 * 1024
+
+
+# Writes SIZE random bytes to PATH, says so, and keeps the file open until told to close.
+WRITER = """
+import os, sys
+f = open(sys.argv[1], "wb")
+f.write(os.urandom(int(sys.argv[2])))
+f.flush()
+print("written", flush=True)
+sys.stdin.readline()
+f.close()
+"""

@@ -1,0 +1,75 @@
+"""Status plumbing without a mount: the control socket, progress figures and their rendering."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from pithosfs.fs import control, status_view
+from pithosfs.fs.durability import Upload
+
+
+def test_upload_rate_and_eta_come_from_bytes_sent_since_start() -> None:
+    u = Upload("/c/f", "journal", total=1000, sent=250, started=100.0)
+    shown = u.as_dict(now=105.0)
+    assert shown["rate"] == pytest.approx(50.0)
+    assert shown["eta"] == pytest.approx(15.0)
+    waiting = Upload("/c/g", "journal", total=1000, sent=0, started=100.0).as_dict(now=105.0)
+    assert waiting["rate"] == 0.0 and waiting["eta"] is None
+
+
+def test_progress_bar_and_upload_line() -> None:
+    assert status_view.progress_bar(0, 100, width=10) == "[..........]   0.0%"
+    assert status_view.progress_bar(50, 100, width=10) == "[#####.....]  50.0%"
+    assert status_view.progress_bar(100, 100, width=10) == "[##########] 100.0%"
+    line = status_view.upload_line(
+        Upload("/c/f", "journal", 4 << 20, 1 << 20, 0.0, 2, "refused").as_dict(now=2.0)
+    )
+    assert "1.0 MiB / 4.0 MiB" in line and "512.0 KiB/s" in line and "ETA 6s" in line
+    assert line.endswith("/c/f  (tries 2: refused)")
+
+
+def test_control_socket_answers_status_and_refuses_other_commands(tmp_path: Path) -> None:
+    path = control.socket_path(tmp_path, "abc")
+    server = control.ControlServer(path, lambda: {"uploads": [{"path": "/c/f"}]})
+    server.start()
+    try:
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert control.query(path) == {"uploads": [{"path": "/c/f"}]}
+        with pytest.raises(OSError, match="unknown command"):
+            control.query(path, "shutdown")
+    finally:
+        server.close()
+    assert not path.exists()
+    with pytest.raises(OSError):
+        control.query(path)
+
+
+def test_long_cache_dir_puts_the_socket_in_a_private_runtime_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 120)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    path = control.socket_path(deep, "abc")
+    assert path == runtime / "pithosfs-abc.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))  # short enough to be a socket address
+
+
+def test_error_log_keeps_the_last_warnings() -> None:
+    import logging
+
+    errors = control.ErrorLog(kept=2)
+    logger = logging.getLogger("h4-test-error-log")
+    logger.addHandler(errors)
+    try:
+        logger.info("not kept")
+        for i in range(3):
+            logger.warning("failure %d", i)
+    finally:
+        logger.removeHandler(errors)
+    assert [e["message"] for e in errors.recent()] == ["failure 1", "failure 2"]
