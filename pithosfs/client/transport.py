@@ -6,8 +6,9 @@ congested proxy, but must never apply an append twice):
   the caller marks `idempotent=True`, e.g. a block POST or an explicit-range
   overwrite) are retried on connection errors, timeouts, 408, 429 and 5xx.
 - Non-idempotent requests (MOVE, appends) are retried only when the request
-  cannot have reached the server: the connection was never established, or the
-  server answered 429.
+  cannot have been applied: the connection was never established, or the
+  server answered 429; and they are resent once, at once, on a fresh
+  connection when they died on a stale keep-alive connection (below).
 - Backoff is exponential with full jitter: sleep uniform(0, base * 2**attempt),
   capped at `max_backoff`.
 - A 401 triggers one re-authentication (the `reauthenticate` callback returns
@@ -15,10 +16,31 @@ congested proxy, but must never apply an append twice):
 
 Every request, including each retry, goes through `stats.record` with its body
 bytes sent and received.
+
+Stale keep-alive connections. A server closes an idle keep-alive connection
+whenever it likes (RFC 9112 9.5); urllib3 checks a pooled connection before
+reusing it, but a close that crosses our request on the wire is only seen
+after sending. Then a request fails although the server never read it, and an
+append must not surface that as an error. A non-idempotent request is resent
+once, on a fresh connection, in two cases:
+- Its bytes did not all leave (sending failed): the server never saw a
+  complete request, so it cannot have applied it (a body shorter than its
+  Content-Length is refused, never applied). This holds on any connection.
+- It went out on a reused connection, and the server closed it in an orderly
+  way (FIN) before any byte of a response: `RemoteDisconnected`, or EPIPE
+  when its kernel then refused our bytes. That is what a server closing an
+  idle connection looks like: it closes only between requests, so the close
+  was decided before our request arrived and the request went unread. A
+  server that was working on our request answers (even 5xx), times out, or
+  aborts with a reset (ECONNRESET); none of these is resent. What remains
+  indistinguishable is a server process that read the whole request, applied
+  it and died before answering on a reused connection; hence at most once and
+  only on reused connections, the trade-off browsers make for the same race.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -30,8 +52,10 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connection
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from pithosfs.client.errors import (
     MissingBlocks,
@@ -78,12 +102,90 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_backoff, self.base_backoff * 2**attempt))
 
 
+# How the last request of this thread went out, noted by _TrackedConnection.
+_sent = threading.local()
+
+
+class _TrackedConnection:
+    """Notes, per thread, whether a request reused a keep-alive connection and was sent whole.
+
+    Mixed into urllib3's connection classes. `_served` counts requests since
+    the socket was (re)opened; urllib3 reuses a connection object after
+    closing it, which resets the count.
+    """
+
+    _served = 0
+    sock: Any
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _sent.tracked = True
+        _sent.reused = self.sock is not None and self._served > 0
+        _sent.whole = False
+        self._served += 1
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        _sent.whole = True
+
+    def close(self) -> None:
+        self._served = 0
+        super().close()  # type: ignore[misc]
+
+
+class _TrackedHTTPConnection(_TrackedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_TrackedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
 class _BigBlockAdapter(HTTPAdapter):
-    """Connections that send streamed bodies in 1 MiB pieces (http.client's default is 16 KiB)."""
+    """Connections that send streamed bodies in 1 MiB pieces (http.client's default is 16 KiB)
+    and note how each request went out (see `_unapplied_on_stale_connection`)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("blocksize", SEND_BLOCKSIZE)
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _TrackedHTTPPool,
+            "https": _TrackedHTTPSPool,
+        }
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and the exceptions it wraps (requests and urllib3 nest them in args)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo.extend([*e.args, e.__cause__, e.__context__, getattr(e, "reason", None)])
+    return seen
+
+
+def _unapplied_on_stale_connection(exc: requests.RequestException) -> bool:
+    """Whether a failed request certainly or (stale keep-alive) almost certainly went unread.
+
+    See the module docstring for why each case is safe to send once more.
+    """
+    if not getattr(_sent, "tracked", False):
+        return False  # not sent through our connections (e.g. a proxy): know nothing
+    if not _sent.whole:
+        return True
+    if not _sent.reused:
+        return False
+    return any(
+        isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError)) for e in _causes(exc)
+    )
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -193,6 +295,7 @@ class Transport:
             idempotent = method in IDEMPOTENT_METHODS
         accepted = set(ok)
         reauthed = False
+        resent = False  # the one resend of a non-idempotent request (stale connection)
         attempt = 0
         while True:
             url = absolute_url or (self.base_url + path)
@@ -204,6 +307,13 @@ class Transport:
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
                 self.stats.record(method, _body_len(data), 0)
+                if not idempotent and not resent and _unapplied_on_stale_connection(exc):
+                    resent = True
+                    log.info("%s %s: connection closed under it (%r); resending once on a "
+                             "fresh connection", method, _path_of(url), exc)  # fmt: skip
+                    self.stats.record_retry()
+                    self._drop_pooled_connections()
+                    continue
                 can_retry = idempotent or _never_sent(exc)
                 if can_retry and attempt + 1 < self.retry.attempts:
                     self._backoff(method, url, attempt, repr(exc))
@@ -241,6 +351,7 @@ class Transport:
         data: bytes | RewindableBody | None,
     ) -> requests.Response:
         sess = self.session()
+        _sent.tracked = False
         prep = sess.prepare_request(
             requests.Request(method, url, params=params, headers=dict(headers), data=data)
         )
@@ -257,6 +368,13 @@ class Transport:
             allow_redirects=False,
             **settings,
         )
+
+    def _drop_pooled_connections(self) -> None:
+        """Close this thread's idle connections: they may be as stale as the one that failed."""
+        sess = getattr(self._local, "session", None)
+        if sess is not None:
+            for adapter in sess.adapters.values():
+                adapter.close()  # clears the pools; new ones open on demand
 
     def _backoff(self, method: str, url: str, attempt: int, why: str) -> None:
         delay = self.retry.sleep_for(attempt)

@@ -6,11 +6,16 @@ empty, `default` answers. Actions:
     ("reset",)                    close the socket with RST, no response
     ("sleep", seconds, action)    wait, then perform `action`
     ("default",)                  let `default` answer this one
-Every request is recorded in `requests` as (method, path, headers, body).
+    ("close_unread",)             act as a server whose keep-alive idle timeout fires
+                                  as the next request arrives: close the connection
+                                  (FIN) without reading that request; counted in
+                                  `unread`, not recorded in `requests`
+Every request read is recorded in `requests` as (method, path, headers, body).
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import threading
@@ -32,6 +37,7 @@ class FlakyServer:
         self.script: list[Action] = []
         self.default = default
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.unread = 0  # requests met by ("close_unread",)
         self._lock = threading.Lock()
         outer = self
 
@@ -40,6 +46,20 @@ class FlakyServer:
 
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
+
+            def handle_one_request(self) -> None:
+                with outer._lock:
+                    close = bool(outer.script) and outer.script[0] == ("close_unread",)
+                if not close:
+                    super().handle_one_request()
+                    return
+                # Wait for the request's first bytes, then close without reading them.
+                select.select([self.connection], [], [], 10)
+                with outer._lock:
+                    outer.script.pop(0)
+                    outer.unread += 1
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_WR)
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

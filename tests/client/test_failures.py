@@ -71,6 +71,51 @@ def test_append_is_not_repeated_after_a_reset(flaky: FlakyServer):
     assert flaky.count("POST") == 1
 
 
+WRITTEN: Action = ("reply", 204, {"X-Object-Version": "7"}, b"")
+# The container HEAD answered with "Connection: close": the next request opens a fresh connection.
+PITHOS_CONTAINER_CLOSE: Action = (
+    PITHOS_CONTAINER[0],
+    PITHOS_CONTAINER[1],
+    {**PITHOS_CONTAINER[2], "Connection": "close"},
+    PITHOS_CONTAINER[3],
+)
+
+
+def test_append_on_a_stale_keepalive_connection_is_resent_once(flaky: FlakyServer):
+    # The server's idle timeout closes the kept-alive connection as the append
+    # arrives, unread: the client resends it once on a fresh connection.
+    flaky.script = [PITHOS_CONTAINER, ("close_unread",), WRITTEN, HEAD_OK]
+    client = _client(flaky)
+    info = client.append("c", "o", b"more")
+    assert info.version == 7
+    assert flaky.unread == 1
+    assert [(m, body) for m, _, _, body in flaky.requests if m == "POST"] == [("POST", b"more")]
+    assert client.stats.snapshot().retries == 1
+
+
+def test_append_closed_unanswered_on_a_fresh_connection_is_not_resent(flaky: FlakyServer):
+    # Same close, but on a new connection: no idle timeout explains it, so the
+    # server may have applied the append before dying: report, do not repeat.
+    flaky.script = [PITHOS_CONTAINER_CLOSE, ("close_unread",), WRITTEN, HEAD_OK]
+    client = _client(flaky)
+    with pytest.raises(TransportError) as exc:
+        client.append("c", "o", b"more")
+    assert exc.value.method == "POST"
+    assert flaky.unread == 1 and flaky.count("POST") == 0
+
+
+def test_append_cut_off_while_sending_is_resent(flaky: FlakyServer):
+    # The connection dies while the body is still going out (fresh connection):
+    # the server never had the complete request, so sending it again is safe.
+    data = os.urandom(32 * 1024 * 1024)  # more than socket buffers hold
+    flaky.script = [PITHOS_CONTAINER_CLOSE, ("close_unread",), WRITTEN, HEAD_OK]
+    client = _client(flaky)
+    client.append("c", "o", data)
+    assert flaky.unread == 1
+    posts = [body for m, _, _, body in flaky.requests if m == "POST"]
+    assert posts == [data]
+
+
 def test_move_is_not_repeated_after_a_503(flaky: FlakyServer):
     # move_object HEADs the container first (plain-Swift check), then sends the one PUT.
     flaky.script = [PITHOS_CONTAINER, ("reply", 503, {}, b"")]
