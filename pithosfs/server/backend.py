@@ -88,10 +88,15 @@ class Backend(ObjectUpdates, ObjectListing):
         ).fetchone()
 
     def _require_container(
-        self, conn: sqlite3.Connection, account: str, container: str
+        self, conn: sqlite3.Connection, account: str, container: str, user: str | None = None
     ) -> sqlite3.Row:
+        """The container's row; 404 if missing, but 403 for a non-owner `user`:
+        a stranger must not learn which container names exist (spec 9.4, as the
+        reference, which checks permissions before looking the container up)."""
         row = self._container_row(conn, account, container)
         if row is None:
+            if user is not None and user != account:
+                raise Forbidden("Not allowed")
             raise NotFound("Container does not exist")
         return row
 
@@ -335,7 +340,7 @@ class Backend(ObjectUpdates, ObjectListing):
         self, user: str, account: str, container: str, until: int | None = None
     ) -> ContainerInfo:
         with self.db.read() as conn:
-            self._require_container(conn, account, container)
+            self._require_container(conn, account, container, user)
             owner = self._check_container_visible(conn, user, account, container)
             if until is not None and not owner:
                 raise Forbidden("Not allowed")

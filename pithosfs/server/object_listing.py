@@ -45,7 +45,7 @@ class ObjectListing(ObjectOps):
         include_meta: bool = False,
     ) -> list[ObjectInfo | Subdir]:
         with self.db.read() as conn:
-            crow = self._require_container(conn, account, container)
+            crow = self._require_container(conn, account, container, user)
             owner = self._check_container_visible(conn, user, account, container)
             if (public or until is not None) and not owner:
                 raise Forbidden("Not allowed")

@@ -145,8 +145,8 @@ class ObjectUpdates(ObjectOps):
         if move and user != src_acc:
             raise Forbidden("Only the owner may move")
         with self.db.write() as conn:
-            self._require_container(conn, src_acc, src_cont)
-            self._require_container(conn, dst_acc, dst_cont)
+            self._require_container(conn, src_acc, src_cont, user)
+            self._require_container(conn, dst_acc, dst_cont, user)
             pairs = [(src_name, dst_name)]
             if delimiter:
                 src_crow = self._require_container(conn, src_acc, src_cont)

@@ -64,7 +64,9 @@ class ObjectOps:
 
     if TYPE_CHECKING:
 
-        def _require_container(self, conn: sqlite3.Connection, a: str, c: str) -> sqlite3.Row: ...
+        def _require_container(
+            self, conn: sqlite3.Connection, a: str, c: str, user: str | None = None
+        ) -> sqlite3.Row: ...
         def _policy(self, conn: sqlite3.Connection, node: int, a: str) -> dict[str, str]: ...
         def _touch(self, conn: sqlite3.Connection, nodes: list[int], mtime: float) -> None: ...
         def _now(self) -> float: ...
@@ -133,7 +135,7 @@ class ObjectOps:
         self, user: str, account: str, container: str, name: str, version: str | None = None
     ) -> ObjectInfo:
         with self.db.read() as conn:
-            self._require_container(conn, account, container)
+            self._require_container(conn, account, container, user)
             path = f"{account}/{container}/{name}"
             allowed, shared_by = self._read_access(conn, user, account, container, name)
             current = self._current_row(conn, path)
@@ -187,7 +189,7 @@ class ObjectOps:
         self, user: str, account: str, container: str, name: str
     ) -> list[tuple[int, float]]:
         with self.db.read() as conn:
-            self._require_container(conn, account, container)
+            self._require_container(conn, account, container, user)
             self._read_access(conn, user, account, container, name)
             path = f"{account}/{container}/{name}"
             if conn.execute("SELECT 1 FROM nodes WHERE path = ?", (path,)).fetchone() is None:
@@ -361,7 +363,7 @@ class ObjectOps:
     def _check_writable(self, user: str, account: str, container: str, name: str) -> None:
         """Fail fast (before reading a body) when the write could never succeed."""
         with self.db.read() as conn:
-            self._require_container(conn, account, container)
+            self._require_container(conn, account, container, user)
             self._read_access(conn, user, account, container, name, need="write")
 
     def _apply_sharing(
@@ -491,7 +493,7 @@ class ObjectOps:
     ) -> int | None:
         """Metadata-only POST; returns the new serial if a version was made."""
         with self.db.write() as conn:
-            self._require_container(conn, account, container)
+            self._require_container(conn, account, container, user)
             self._read_access(conn, user, account, container, name, need="write")
             path = f"{account}/{container}/{name}"
             current = self._current_row(conn, path)
