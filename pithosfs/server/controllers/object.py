@@ -175,7 +175,7 @@ class ObjectController:
         sharing, public, check = sharing_of(req), public_of(req), write_check(req)
         backend = self.ctx.backend
         if req.flag("hashmap"):
-            size, hashes = _read_hashmap(req)
+            size, hashes = _read_hashmap(req, len(backend.blocks.empty_hash))
             info = backend.put_hashmap(
                 req.user,
                 account,
@@ -382,7 +382,9 @@ def _int_header(req: Req, name: str) -> int | None:
     return int(raw)
 
 
-def _read_hashmap(req: Req) -> tuple[int, list[str]]:
+def _read_hashmap(req: Req, hex_len: int) -> tuple[int, list[str]]:
+    """Parse a hashmap PUT body (spec 7.3). Each entry must be a hex digest of the
+    store's length: blocks are files named by hash, so nothing else is ever looked up."""
     body = req.body()
     if body.length is not None and body.length > MAX_HASHMAP_BODY:
         raise BadRequest("Hashmap too large")
@@ -401,7 +403,7 @@ def _read_hashmap(req: Req) -> tuple[int, list[str]]:
         or not isinstance(hashes, list)
     ):
         raise BadRequest("Invalid data formatting")
-    if not all(isinstance(h, str) and is_hex_digest(h) for h in hashes):
+    if not all(isinstance(h, str) and len(h) == hex_len and is_hex_digest(h) for h in hashes):
         raise BadRequest("Invalid hash in hashmap")
     return size, [h.lower() for h in hashes]
 
