@@ -41,31 +41,30 @@ Exit status:
 
 UMOUNT = f"""\b
 Runs fusermount3 -u (umount as root), then waits up to 300 s for the mount
-process to commit every pending upload and exit, so the data is on the
-server when this returns.
+process to commit what is left and exit, so the data is on the server when
+this returns.
 
 \b
 Examples:
   pithosfs umount ~/pithos
-  fuser -vm ~/pithos            # who keeps it busy
-  fusermount3 -u -z ~/pithos    # after a crash ("Transport endpoint is not connected")
+  pithosfs umount --force ~/pithos  # pending uploads wait in the journal
+  fuser -vm ~/pithos                # who keeps it busy
+  fusermount3 -u -z ~/pithos        # after a crash ("Transport endpoint is not connected")
 
 \b
 Exit status:
-  0  unmounted, every upload committed
-  1  not unmounted (busy, not a pithosfs mount), or its process is still
-     committing after 300 s: one line on stderr starting with "pithosfs: "
+  0  unmounted (with --force, uploads still pending are named on stderr)
+  1  not unmounted (uploads pending without --force, busy, not a mount), or
+     its process is still committing after 300 s: one line on stderr
+     starting with "pithosfs: "
 
 {SEE_ALSO}"""
 
 STATUS = f"""\b
-Reads the state each live mount keeps in its cache directory (no log parsing,
-no requests to the server).
-
-\b
 Examples:
-  pithosfs status               # every mount of this user
-  pithosfs status ~/pithos
+  pithosfs status                   # every mount of this user
+  pithosfs status ~/pithos --watch  # progress bars, refreshed every second
+  pithosfs status --json            # the raw snapshots, for scripts
 
 \b
 Exit status:
