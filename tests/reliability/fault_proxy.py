@@ -9,7 +9,8 @@ method and path (a regex on the request target) and fires a limited number of ti
 * `truncate`: the server's answer is forwarded with its full headers but only the first
   `after_bytes` of its body, then the connection is closed (a short read for the client);
 * `cut_upload`: the request head and the first `after_bytes` of its body reach the server,
-  then both connections are reset (an upload cut off mid-body).
+  then both connections are reset (an upload cut off mid-body; when `after_bytes` covers the
+  whole body, the server gets all of it and only its answer is lost).
 
 The upstream can be changed (`retarget`) while the proxy runs, so a test can kill the server
 and start it again on another port while the mount keeps its URL. When the upstream
