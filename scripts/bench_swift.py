@@ -32,6 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 PY = sys.executable
+NOTE = (
+    "rclone uploads a written file after its `--vfs-write-back` delay (5 s by default), which is "
+    "part of its time until durable; its `ls -l` stats each object with a HEAD (Swift listings "
+    "lack the modification time rclone wants), pithosfs uses the listing's fields. The machine "
+    "was shared with other jobs (load above), so absolute figures are noisy; ratios come from "
+    "the same run."
+)
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
 
@@ -252,6 +259,8 @@ def main() -> None:
         f"{args.objects:,} objects, median of {args.repeat} runs, each on a fresh mount "
         f"with empty caches. Load average before: `{load_before}`, after: `{load_after}` "
         f"({os.cpu_count()} CPUs).",
+        "",
+        NOTE,
         "",
         "| measurement | median | runs / ratio |",
         "|---|---|---|",
