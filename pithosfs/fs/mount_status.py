@@ -85,7 +85,7 @@ def status_text(wanted: str | None, as_json: bool) -> str:
         kept = journalled(state)
         reports.append({"mountpoint": mountpoint, "answering": False, "uploads": kept})
         lines.append(
-            f"{mountpoint}: pid {state.get('pid')} {'not answering' if alive else 'gone'}; "
+            f"{mountpoint}: pid {state.get('pid')} {'running but not answering' if alive else 'gone'}; "
             f"last seen {time.ctime(float(state.get('updated', 0)))}"
         )
         lines.append(f" journalled uploads: {len(kept)}")

@@ -53,7 +53,7 @@ def render(mountpoint: str, snap: dict[str, Any]) -> list[str]:
     rate = cache.get("hit_rate")
     since = float(snap.get("since", time.time()))
     lines = [
-        f"{mountpoint}: pid {snap.get('pid')}, mounted {duration(time.time() - since)} ago",
+        f"{mountpoint}: pid {snap.get('pid')} running, mounted {duration(time.time() - since)} ago",
         f" pending uploads: {len(snap.get('uploads', []))}",
     ]
     lines += [upload_line(u) for u in snap.get("uploads", [])]
