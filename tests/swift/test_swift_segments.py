@@ -138,3 +138,21 @@ def test_mv_keeps_a_segmented_file(sdir: Path, client: PithosClient) -> None:
     assert _segments(client, _key(sdir, "b")) == before
     shutil.rmtree(sdir)
     assert not any(_exists(client, s) for s in before)
+
+
+def test_versioned_container_keeps_old_segments_for_its_archive(
+    seg_mount: Mount, client: PithosClient, unique_name: str
+) -> None:
+    client.create_container(f"{unique_name}-archive")
+    client.transport.request(
+        "PUT", f"/{unique_name}", headers={"X-Versions-Location": f"{unique_name}-archive"}
+    )
+    first, second = os.urandom(SIZE), os.urandom(SIZE)
+    f = seg_mount.path / unique_name / "big"
+    f.write_bytes(first)
+    f.write_bytes(second)
+    folder = f.parent / ".versions" / "big"
+    ids = sorted(os.listdir(folder), key=int)
+    assert len(ids) == 2
+    assert (folder / ids[0]).read_bytes() == first  # the archived manifest's segments live on
+    assert f.read_bytes() == second
