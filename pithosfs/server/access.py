@@ -104,6 +104,12 @@ class ContainerPermissions:
         return None, None
 
 
+def may_read(perms: ContainerPermissions, subjects: set[str], name: str) -> bool:
+    """Whether any of `subjects` may read object `name` (own or inherited permissions)."""
+    sharing, _ = perms.effective(name)
+    return sharing is not None and level_for(sharing, subjects) is not None
+
+
 def store_sharing(conn: sqlite3.Connection, path: str, sharing: Sharing | None) -> None:
     conn.execute("DELETE FROM permissions WHERE path = ?", (path,))
     if sharing is None:

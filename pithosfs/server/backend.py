@@ -316,7 +316,7 @@ class Backend(ObjectUpdates, ObjectListing):
                 if marker is not None:
                     names = [n for n in names if n > marker]
                 names = names[:limit]
-            return [self._container_info(conn, account, n, owner, until) for n in names]
+            return [self._container_info(conn, account, n, owner, until, user) for n in names]
 
     def _has_permissions(self, conn: sqlite3.Connection, prefix: str) -> bool:
         return bool(
@@ -344,7 +344,7 @@ class Backend(ObjectUpdates, ObjectListing):
             owner = self._check_container_visible(conn, user, account, container)
             if until is not None and not owner:
                 raise Forbidden("Not allowed")
-            return self._container_info(conn, account, container, owner, until)
+            return self._container_info(conn, account, container, owner, until, user)
 
     def _container_info(
         self,
@@ -353,9 +353,13 @@ class Backend(ObjectUpdates, ObjectListing):
         container: str,
         owner: bool,
         until: int | None,
+        user: str | None = None,
     ) -> ContainerInfo:
         row = self._require_container(conn, account, container)
         node = int(row["node"])
+        if not owner:
+            keys = self._readable_meta_keys(conn, user, account, container, node) if user else []
+            return ContainerInfo(account, container, 0, 0, float(row["mtime"]), {}, {}, keys, False)
         keys = [
             r["key"][len("X-Object-Meta-") :]
             for r in conn.execute(
@@ -365,8 +369,6 @@ class Backend(ObjectUpdates, ObjectListing):
                 (node, CLUSTER_NORMAL),
             )
         ]
-        if not owner:
-            return ContainerInfo(account, container, 0, 0, float(row["mtime"]), {}, {}, keys, False)
         if until is None:
             counted = conn.execute("SELECT count FROM usage WHERE node = ?", (node,)).fetchone()
             count = int(counted["count"]) if counted else 0
@@ -389,6 +391,25 @@ class Backend(ObjectUpdates, ObjectListing):
             keys,
             True,
             until,
+        )
+
+    def _readable_meta_keys(
+        self, conn: sqlite3.Connection, user: str, account: str, container: str, node: int
+    ) -> list[str]:
+        """X-Container-Object-Meta for a non-owner: the user-meta keys of the objects
+        they may read, never those of private objects (the reference restricts it to
+        the caller's allowed paths too)."""
+        perms = access.ContainerPermissions.load(conn, account, container)
+        subjects = access.subjects_of(conn, user)
+        rows = conn.execute(
+            "SELECT DISTINCT n.name, a.key FROM attributes a JOIN versions v ON a.serial = v.serial"
+            " JOIN nodes n ON v.node = n.node WHERE n.parent = ? AND v.cluster = ?"
+            " AND a.domain = 'pithos' AND a.key LIKE 'X-Object-Meta-%'",
+            (node, CLUSTER_NORMAL),
+        )
+        prefix = len("X-Object-Meta-")
+        return sorted(
+            {r["key"][prefix:] for r in rows if access.may_read(perms, subjects, r["name"])}
         )
 
     @staticmethod

@@ -502,3 +502,26 @@ def test_image_members_see_an_image_only_while_members(world: World, shared_cont
     assert_fault(world.bob_img.head(image), 403)
     assert image not in world.bob_img.ids()
     assert_fault(world.bob.get(cont, "vm.raw", account=ALICE[0]), 403)
+
+
+def test_a_grantee_sees_only_the_meta_keys_of_what_it_may_read(
+    world: World, shared_cont: str
+) -> None:
+    """X-Container-Object-Meta names the metadata keys in use; for a grantee, only
+    those of objects it may read (a private object's key names are its data)."""
+    alice, bob, cont = world.alice, world.bob, shared_cont
+    acc = {"account": ALICE[0]}
+    alice.put_object(cont, "private", b"p", headers={"X-Object-Meta-Layoff-List": "yes"})
+    alice.put_object(
+        cont,
+        "doc",
+        b"d",
+        headers={"X-Object-Meta-Topic": "plans", "X-Object-Sharing": f"read={BOB[0]}"},
+    )
+    owner_keys = alice.head(cont).headers["X-Container-Object-Meta"].split(",")
+    assert {"Layoff-List", "Topic"} <= set(owner_keys)
+    head = bob.head(cont, **acc)
+    assert head.status_code == 204 and head.headers["X-Container-Object-Meta"] == "Topic"
+    listing = bob.get(cont, params={"format": "json", "meta": "Layoff-List"}, **acc)
+    assert listing.status_code == 200 and listing.json() == []
+    assert "Layoff" not in bob.get(cont, params={"format": "json", "include_meta": "1"}, **acc).text
