@@ -144,6 +144,14 @@ def test_failed_close_is_journalled_and_uploaded_when_the_server_returns(
     shown = cli(m, "status", str(m.path))
     assert shown.returncode == 0, shown.stderr
     assert f"/{unique_name}/f.bin" in shown.stdout and "journal" in shown.stdout, shown.stdout
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "pithosfs", "status", str(m.path), "--watch", "--interval", "0.3"],
+        stdout=subprocess.PIPE, text=True, env=m.env,
+    )  # fmt: skip
+    time.sleep(3)
+    watch.terminate()
+    watched, _ = watch.communicate(timeout=30)
+    assert watched.count(f"/{unique_name}/f.bin") >= 2, watched  # refreshed, not printed once
     refused = cli(m, "umount", str(m.path))
     assert refused.returncode == 1 and f"/{unique_name}/f.bin" in refused.stderr, refused.stderr
     assert "busy" in refused.stderr and os.path.ismount(m.path)
@@ -160,6 +168,31 @@ def test_failed_close_is_journalled_and_uploaded_when_the_server_returns(
     done = cli(m, "umount", str(m.path))
     assert done.returncode == 0, done.stderr
     assert not os.path.ismount(m.path)
+
+
+def test_close_over_quota_reports_edquot_and_uploads_once_there_is_room(
+    mounts: Callable[..., Mount], srv: RestartableServer, tmp_path: Path, unique_name: str
+) -> None:
+    m = mounts()
+    (m.path / unique_name).mkdir()
+    (m.path / unique_name / "small").write_bytes(b"fits")
+    assert srv.srv is not None
+    backend = srv.srv.backend
+    roomy = backend.account_quota
+    backend.account_quota = m.client.account_info().bytes_used + 10_000
+    data = os.urandom(200_000)
+    with pytest.raises(OSError) as caught:
+        with open(m.path / unique_name / "large", "wb") as f:
+            f.write(data)
+    assert caught.value.errno == errno.EDQUOT
+    cache = tmp_path / "cache"
+    wait_for(lambda: journal_records(cache), 60, "journalled")
+    assert "Quota" in str(journal_records(cache)[0]["last_error"])
+    time.sleep(3)  # retries meanwhile fail the same way; nothing is lost
+    assert server_bytes(m.client, unique_name, "large") is None and journal_records(cache)
+    backend.account_quota = roomy  # the user made room
+    wait_for(lambda: server_bytes(m.client, unique_name, "large") == data, 60, "uploaded")
+    wait_for(lambda: not journal_records(cache), 10, "journal emptied")
 
 
 def test_killed_mount_replays_its_journal_at_the_next_mount(
