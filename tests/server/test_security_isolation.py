@@ -439,6 +439,29 @@ def test_a_write_share_allows_writes_but_not_delete_move_or_sharing(
         bob.put(cont, **acc),
         bob.delete(cont, **acc),
         bob.get(cont, "sibling", **acc),
+        # alice's private sibling copied into the object bob may write
+        bob.put(
+            cont,
+            "doc",
+            headers={
+                "X-Copy-From": f"/{cont}/sibling",
+                "X-Source-Account": ALICE[0],
+                "Content-Length": "0",
+            },
+            **acc,
+        ),
+        bob.post(
+            cont,
+            "doc",
+            params="update",
+            headers={
+                "X-Source-Object": f"/{cont}/sibling",
+                "X-Source-Account": ALICE[0],
+                "Content-Range": "bytes 0-/*",
+            },
+            **acc,
+        ),
+        bob.request("COPY", cont, "sibling", headers={"Destination": f"/{cont}/doc"}, **acc),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert fingerprint(alice) == before
