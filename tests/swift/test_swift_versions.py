@@ -81,3 +81,24 @@ def test_no_versioning_means_an_empty_versions_folder(
     with pytest.raises(FileNotFoundError):
         os.listdir(d / ".versions" / "f")
     assert f"{unique_name}/.versions is empty: plain Swift container" in swift_mount.log_text()
+
+
+def test_object_versioning_x_versions_enabled(
+    swift_mount: Mount, client: PithosClient, unique_name: str
+) -> None:
+    client.transport.request("PUT", "/" + unique_name, headers={"X-Versions-Enabled": "true"})
+    d = swift_mount.path / unique_name
+    f = d / "a b.txt"
+    f.write_bytes(b"v1")
+    f.write_bytes(b"version two")
+    assert _versions_of(f) == [b"v1", b"version two"]
+    os.unlink(f)  # a delete marker: not a version, the history stays reachable by name
+    assert _versions_of(f) == [b"v1", b"version two"]
+    (d / "a b.txt2").write_bytes(b"other")  # same prefix, another object
+    assert _versions_of(f) == [b"v1", b"version two"]
+    folder = d / ".versions" / "a b.txt"
+    oldest = folder / min(os.listdir(folder), key=int)
+    with open(oldest, "rb") as h:
+        h.seek(1)
+        assert h.read(5) == b"1"
+    assert "Traceback" not in swift_mount.log_text()

@@ -9,10 +9,11 @@ versioned_writes). Version ids here are that timestamp in units of 10 us (Swift'
 own precision), so they are plain integers like Pithos+ version ids and sort by age;
 the current object gets the id of its own `X-Timestamp`.
 
-Swift's newer object versioning (`X-Versions-Enabled`, `?version-id=`) keeps versions
-in a reserved container that only `?versions` listings reach; it is not read here
-(docs/swift.md): such containers show an empty `.versions`, as do containers with
-no versioning at all. The reason is logged once per container.
+Swift's newer object versioning (`X-Versions-Enabled: true`) keeps versions in a
+reserved container: they are listed with `GET <container>?versions&prefix=<name>`
+(newest first, each with a `version_id` that is its timestamp) and read with
+`?version-id=`; `VersionIdReads` gives the block reader such reads. Containers with
+no versioning at all show an empty `.versions`; the reason is logged once.
 """
 
 from __future__ import annotations
@@ -25,24 +26,35 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from pithosfs.client.errors import NotFound
-from pithosfs.client.parsing import quote_name
+from pithosfs.client.errors import NotFound, Unsupported
+from pithosfs.client.parsing import object_from_headers, quote_name
 from pithosfs.client.types import ObjectInfo, Subdir, VersionEntry
 
 log = logging.getLogger(__name__)
 
 DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
 TICKS = 100_000  # version id units per second (Swift timestamps have 5 decimals)
+ENABLED = "X-Versions-Enabled"
+MAX_LISTED = 10_000  # versions of one object listed (one page of `?versions`)
 
 
 @dataclass(frozen=True)
 class Archive:
-    container: str  # where Swift keeps the older versions
-    header: str  # X-Versions-Location or X-History-Location
+    container: str  # where Swift keeps the older versions ("" with X-Versions-Enabled)
+    header: str  # X-Versions-Location, X-History-Location or X-Versions-Enabled
+
+    @property
+    def by_version_id(self) -> bool:
+        return self.header == ENABLED
 
 
 def version_id(timestamp: float | str) -> int:
     return round(float(timestamp) * TICKS)
+
+
+def swift_version_id(version: int) -> str:
+    """Our integer id back to Swift's `version_id` (its timestamp, 5 decimals)."""
+    return f"{version // TICKS}.{version % TICKS:05d}"
 
 
 def archive_prefix(key: str) -> str:
@@ -73,18 +85,18 @@ class SwiftHistory:
             if resp.headers.get(header):
                 found = Archive(unquote(resp.headers[header]), header)
                 break
+        if found is None and resp.headers.get(ENABLED, "").lower() == "true":
+            found = Archive("", ENABLED)
         with self._lock:
             self._archives[container] = (now, found)
             first = container not in self._explained
             self._explained.add(container)
         if found is None and first:
-            enabled = resp.headers.get("X-Versions-Enabled", "").lower() == "true"
-            why = (
-                "its X-Versions-Enabled versioning is not read by pithosfs"
-                if enabled
-                else "no X-Versions-Location or X-History-Location"
+            log.info(
+                "%s/.versions is empty: plain Swift container without versioning "
+                "(no X-Versions-Location, X-History-Location or X-Versions-Enabled)",
+                container,
             )
-            log.info("%s/.versions is empty: plain Swift container with %s", container, why)
         return found
 
     def versions(self, container: str, key: str) -> list[VersionEntry]:
@@ -92,6 +104,8 @@ class SwiftHistory:
         archive = self.archive(container)
         if archive is None:
             return []
+        if archive.by_version_id:
+            return [VersionEntry(version_id(v), float(v)) for v in self._listed(container, key)]
         found = [VersionEntry(version_id(ts), float(ts)) for ts, _ in self._archived(archive, key)]
         current = self._current(container, key)
         if current is not None:
@@ -101,6 +115,8 @@ class SwiftHistory:
     def locate(self, container: str, key: str, version: int) -> tuple[str, ObjectInfo]:
         """(container, info) to read version `version` of `key` from; NotFound if none."""
         archive = self.archive(container)
+        if archive is not None and archive.by_version_id:
+            return container, self._head_version(container, key, version)
         current = self._current(container, key)
         if current is not None and current.version == version:
             where, name = container, key
@@ -114,6 +130,38 @@ class SwiftHistory:
         info = self.store.head_object(where, name)
         # The id in `version` names this version (inodes, xattrs); Swift ignores `?version=`.
         return where, dataclasses.replace(info, version=version)
+
+    def reads_for(self, container: str, version: int) -> Any:
+        """The store a reader of `version` in `container` should use."""
+        archive = self.archive(container)
+        if archive is not None and archive.by_version_id:
+            return VersionIdReads(self.store, swift_version_id(version))
+        return self.store
+
+    def _listed(self, container: str, key: str) -> list[str]:
+        """Swift version ids of `key` (delete markers left out), oldest first."""
+        resp = self.store.transport.request(
+            "GET",
+            "/" + quote_name(container),
+            params={"versions": "", "prefix": key, "format": "json", "limit": str(MAX_LISTED)},
+        )
+        items = resp.json() if resp.content else []
+        ids = [
+            str(i["version_id"])
+            for i in items
+            if i.get("name") == key
+            and i.get("version_id") not in (None, "null")
+            and not str(i.get("content_type", "")).startswith(DELETE_MARKER)
+        ]
+        return sorted(ids, key=float)
+
+    def _head_version(self, container: str, key: str, version: int) -> ObjectInfo:
+        path = "/" + quote_name(container) + "/" + quote_name(key)
+        params = {"version-id": swift_version_id(version)}
+        resp = self.store.transport.request("HEAD", path, params=params)
+        if resp.headers.get("Content-Type", "").startswith(DELETE_MARKER):
+            raise NotFound("a delete marker", status=404, path=f"{container}/{key}")
+        return dataclasses.replace(object_from_headers(key, resp.headers), version=version)
 
     def _archived(self, archive: Archive, key: str) -> list[tuple[str, str]]:
         """(timestamp text, archived object name) of each archived version, oldest first."""
@@ -142,3 +190,40 @@ class SwiftHistory:
             return None
         stamp = resp.headers.get("X-Timestamp")
         return VersionEntry(version_id(stamp), float(stamp)) if stamp else None
+
+
+class VersionIdReads:
+    """A store whose reads of objects name one Swift `version_id` (the block reader's view).
+
+    Only what ObjectReader calls is overridden; anything else goes to the real store."""
+
+    def __init__(self, store: Any, swift_version: str) -> None:
+        self._store = store
+        self._version = swift_version
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get_hashmap(self, container: str, name: str, version: int | None = None) -> Any:
+        raise Unsupported("no hashmaps on plain Swift", path=container)
+
+    def read_range(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        version: int | None = None,
+        size: int | None = None,
+    ) -> bytes:
+        if length <= 0 or (size is not None and offset >= size):
+            return b""
+        end = offset + length - 1 if size is None else min(offset + length, size) - 1
+        resp = self._store.transport.request(
+            "GET",
+            "/" + quote_name(container) + "/" + quote_name(name),
+            params={"version-id": self._version},
+            headers={"Range": f"bytes={offset}-{end}"},
+            ok=(416,),
+        )
+        return b"" if resp.status_code == 416 else bytes(resp.content)

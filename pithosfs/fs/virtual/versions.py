@@ -15,9 +15,10 @@ Layout, for any directory `<dir>` inside a container (the container root include
   with `cp` takes the copy_file_range fast path (core.copy_range): one hashmap
   PUT, no data on the wire.
 
-On a plain Swift container the versions are those Swift archived through
-`X-Versions-Location`/`X-History-Location` (swift_history.py), plus the current
-object; without either, `.versions` is empty (the reason logged once).
+On a plain Swift container the versions are those Swift keeps through
+`X-Versions-Location`/`X-History-Location` (plus the current object) or
+`X-Versions-Enabled` (swift_history.py); without versioning, `.versions` is empty
+(the reason logged once).
 
 Everything below `.versions` is read-only: writes, creates, renames, removals
 and attribute changes fail with EROFS. `.versions` is hidden (never returned
@@ -260,8 +261,10 @@ class VersionsLayer(ReadOnlyLayer):
             raise ReadOnly("not a version file", path)
         fs = self.fs
         where, info = self.version_source(vp.container, vp.key, vp.version)
+        swift = self.swift(vp.container)
+        store = swift.reads_for(vp.container, vp.version) if swift is not None else fs.store
         reader = ObjectReader(
-            fs.store, where, info, fs.block_size(vp.container), fs.blocks,
+            store, where, info, fs.block_size(vp.container), fs.blocks,
             fs.read_pool, fs.opts.max_readahead, fs.known_blocks,
         )  # fmt: skip
         return VersionHandle(where, info, reader, copyable=self.swift(vp.container) is None)
