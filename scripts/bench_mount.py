@@ -15,10 +15,12 @@ scripts/bench_results.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +30,7 @@ import threading
 import time
 import urllib.request
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PY = sys.executable
@@ -147,6 +149,36 @@ def rclone_mount(srv: Server, work: Path, name: str) -> Mounted:
     )  # fmt: skip
 
 
+def fill_many(srv: Server) -> float:
+    """10,000 one-byte objects in container `many`; returns the raw listing time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv.request("PUT", "/many")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: srv.request("PUT", f"/many/f{i:05d}", b"x"), range(10_000)))
+    return timed(lambda: srv.request("GET", "/many?format=json&limit=10000"))
+
+
+@contextlib.contextmanager
+def profiled(m: Mounted, out_dir: Path | None, name: str) -> Iterator[None]:
+    """Sample the mount with py-spy while the block runs (when asked: it costs CPU)."""
+    if out_dir is None:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--threads", "--idle", "-p", str(m.proc.pid),
+         "-o", str(out_dir / f"{name}.txt"), "-f", "raw"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
 def make_tree(path: Path, files: int) -> Path:
     src = path / "tree"
     for i in range(files):
@@ -173,6 +205,11 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         return value
 
     mbs = args.size_mib
+    only = set(args.only.split(",")) if args.only else None
+
+    def wanted(section: str) -> bool:
+        return only is None or section in only
+
     try:
         srv.request("PUT", "/bench")
         # -- raw curl --------------------------------------------------------
@@ -184,76 +221,86 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         raw_put = row("raw curl PUT", mbs / t, "MiB/s")
         t = timed(lambda: srv.curl(f"{srv.url}/bench/raw"))
         raw_get = row("raw curl GET", mbs / t, "MiB/s")
+        ceiling = raw_get_ratio = 0.0
+        p_write = p_read = r_write = r_read = 0.0
         # -- null FUSE ceiling -----------------------------------------------
-        null = Mounted(
-            [PY, str(ROOT / "scripts/null_fuse.py"), str(work / "null"), str(size)], work / "null"
-        )
-        t = timed(lambda: sh(f"cat {work}/null/zeros > /dev/null"))
-        ceiling = row("null mfusepy fs read (ceiling)", mbs / t, "MiB/s")
-        null.stop()
+        if wanted("read"):
+            null = Mounted(
+                [PY, str(ROOT / "scripts/null_fuse.py"), str(work / "null"), str(size)],
+                work / "null",
+            )
+            t = timed(lambda: sh(f"cat {work}/null/zeros > /dev/null"))
+            ceiling = row("null mfusepy fs read (ceiling)", mbs / t, "MiB/s")
+            null.stop()
         # -- pithosfs --------------------------------------------------------
-        m = pithosfs_mount(srv, work, "p1")
-        t = timed(lambda: sh(f"cp {src} {m.path}/bench/p"))  # durable when cp's close() returns
-        assert srv.size_of("bench", "p") == size
-        p_write = row(
-            "pithosfs write until durable", mbs / t, "MiB/s", f"{mbs / t / raw_put:.2f}x raw PUT"
-        )
-        t = timed(lambda: sh(f"cp {src} {m.path}/bench/p-again"))
-        row("pithosfs identical re-copy", t, "s")
-        t = timed(
-            lambda: sh(
-                f"printf Z | dd of={m.path}/bench/p bs=1 seek={size // 2} conv=notrunc status=none"
+        if wanted("write"):
+            m = pithosfs_mount(srv, work, "p1")
+            t = timed(lambda: sh(f"cp {src} {m.path}/bench/p"))  # durable when close() returns
+            assert srv.size_of("bench", "p") == size
+            p_write = row("pithosfs write until durable", mbs / t, "MiB/s",
+                          f"{mbs / t / raw_put:.2f}x raw PUT")  # fmt: skip
+            t = timed(lambda: sh(f"cp {src} {m.path}/bench/p-again"))
+            row("pithosfs identical re-copy", t, "s")
+            t = timed(
+                lambda: sh(
+                    f"printf Z | dd of={m.path}/bench/p bs=1 seek={size // 2} "
+                    "conv=notrunc status=none"
+                )  # fmt: skip
             )
-        )
-        row("pithosfs 1-byte edit (dd conv=notrunc)", t, "s")
-        m.stop()
-        m = pithosfs_mount(srv, work, "p2")
-        t = timed(lambda: sh(f"cat {m.path}/bench/raw > /dev/null"))
-        p_read = row("pithosfs cold read", mbs / t, "MiB/s",
-                     f"{mbs / t / ceiling:.2f}x null fs, {mbs / t / raw_get:.2f}x raw GET")  # fmt: skip
-        m.stop()
+            row("pithosfs 1-byte edit (dd conv=notrunc)", t, "s")
+            m.stop()
+        if wanted("read"):
+            m = pithosfs_mount(srv, work, "p2")
+            with profiled(m, args.profile, "read"):
+                t = timed(lambda: sh(f"cat {m.path}/bench/raw > /dev/null"))
+            raw_get_ratio = mbs / t / raw_get
+            p_read = row("pithosfs cold read", mbs / t, "MiB/s",
+                         f"{mbs / t / ceiling:.2f}x null fs, {raw_get_ratio:.2f}x raw GET")  # fmt: skip
+            m.stop()
         # -- rclone ----------------------------------------------------------
-        r = rclone_mount(srv, work, "r1")
-        t = timed(lambda: (sh(f"cp {src} {r.path}/bench/r"),
-                           wait_for(lambda: srv.size_of("bench", "r") == size, 1800)))  # fmt: skip
-        r_write = row("rclone write until durable", mbs / t, "MiB/s")
-        r.stop()
-        r = rclone_mount(srv, work, "r2")
-        t = timed(lambda: sh(f"cat {r.path}/bench/raw > /dev/null"))
-        r_read = row("rclone cold read", mbs / t, "MiB/s")
-        r.stop()
-        rows.append(
-            (
-                "pithosfs / rclone",
-                f"write {p_write / r_write:.2f}x, read {p_read / r_read:.2f}x",
-                "",
-            )
-        )
+        if wanted("write") and not args.no_rclone:
+            r = rclone_mount(srv, work, "r1")
+            t = timed(lambda: (sh(f"cp {src} {r.path}/bench/r"),
+                               wait_for(lambda: srv.size_of("bench", "r") == size, 1800)))  # fmt: skip
+            r_write = row("rclone write until durable", mbs / t, "MiB/s")
+            r.stop()
+        if wanted("read") and not args.no_rclone:
+            r = rclone_mount(srv, work, "r2")
+            t = timed(lambda: sh(f"cat {r.path}/bench/raw > /dev/null"))
+            r_read = row("rclone cold read", mbs / t, "MiB/s")
+            r.stop()
+        ratios = [f"{what} {p / r:.2f}x" for what, p, r in
+                  (("write", p_write, r_write), ("read", p_read, r_read)) if p and r]  # fmt: skip
+        if ratios:
+            rows.append(("pithosfs / rclone", ", ".join(ratios), ""))
         # -- listing ---------------------------------------------------------
-        srv.request("PUT", "/many")
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: srv.request("PUT", f"/many/f{i:05d}", b"x"), range(10_000)))
-        t_raw = timed(lambda: srv.request("GET", "/many?format=json&limit=10000"))
-        row("raw listing of 10,000 objects", t_raw, "s")
-        m = pithosfs_mount(srv, work, "p3")
-        t = timed(lambda: sh(f"ls -l {m.path}/many > /dev/null"))
-        row("pithosfs ls -l of 10,000 objects, cold", t, "s", f"{t / t_raw:.2f}x raw listing")
-        tar = make_tree(work, 2000)
-        (m.path / "bench" / "untar-p").mkdir()
-        t = timed(lambda: sh(f"tar -C {m.path}/bench/untar-p -xf {tar}"))
-        row("pithosfs untar of 2,000 files", t, "s")
-        m.stop()
-        r = rclone_mount(srv, work, "r3")
-        t = timed(lambda: sh(f"ls -l {r.path}/many > /dev/null"))
-        row("rclone ls -l of 10,000 objects, cold", t, "s")
-        (r.path / "bench" / "untar-r").mkdir()
-        t = timed(lambda: sh(f"tar -C {r.path}/bench/untar-r -xf {tar}"))
-        row("rclone untar of 2,000 files (local cache; uploads after)", t, "s")
-        r.stop()
+        tar = make_tree(work, 2000) if wanted("untar") else None
+        if wanted("ls") or wanted("untar"):
+            m = pithosfs_mount(srv, work, "p3")
+            if wanted("ls"):
+                t_raw = fill_many(srv)
+                row("raw listing of 10,000 objects", t_raw, "s")
+                with profiled(m, args.profile, "ls"):
+                    t = timed(lambda: sh(f"ls -l {m.path}/many > /dev/null"))
+                row("pithosfs ls -l of 10,000 objects, cold", t, "s",
+                    f"{t / t_raw:.2f}x raw listing")  # fmt: skip
+            if tar is not None:
+                (m.path / "bench" / "untar-p").mkdir()
+                t = timed(lambda: sh(f"tar -C {m.path}/bench/untar-p -xf {tar}"))
+                row("pithosfs untar of 2,000 files", t, "s")
+            m.stop()
+            if not args.no_rclone:
+                r = rclone_mount(srv, work, "r3")
+                if wanted("ls"):
+                    t = timed(lambda: sh(f"ls -l {r.path}/many > /dev/null"))
+                    row("rclone ls -l of 10,000 objects, cold", t, "s")
+                if tar is not None:
+                    (r.path / "bench" / "untar-r").mkdir()
+                    t = timed(lambda: sh(f"tar -C {r.path}/bench/untar-r -xf {tar}"))
+                    row("rclone untar of 2,000 files (local cache; uploads after)", t, "s")
+                r.stop()
         # -- memory ----------------------------------------------------------
-        if args.rss_gib:
+        if args.rss_gib and wanted("rss"):
             big = work / "rss.bin"
             src.unlink()
             sh(f"head -c {args.rss_gib * 1024 * MiB} /dev/urandom > {big}")
@@ -281,22 +328,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rss-gib", type=int, default=4, help="0 skips the RSS measurement")
-    parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "bench_results.md")
+    parser.add_argument("--out", type=Path, help="default scripts/bench_results.md (full runs)")
+    parser.add_argument("--only", default="", help="comma list of read,write,ls,untar,rss")
+    parser.add_argument("--no-rclone", action="store_true", help="skip the rclone mounts")
+    parser.add_argument("--profile", type=Path, help="py-spy flame graphs of the mount here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     rows = bench(args)
     load_after = os.getloadavg()[0]
     lines = [
         "# pithosfs benchmark (latest run)", "",
-        f"`scripts/bench_mount.py --size-mib {args.size_mib} --rss-gib {args.rss_gib}`, "
+        f"`scripts/bench_mount.py {' '.join(sys.argv[1:])}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
         f"embedded server on localhost; load average {load_before:.1f} before, "
         f"{load_after:.1f} after (other work on the machine skews absolute numbers).", "",
         "| measurement | value | note |", "|---|---|---|",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
     ]  # fmt: skip
-    args.out.write_text("\n".join(lines) + "\n")
-    print(json.dumps({"written": str(args.out)}))
+    out = args.out or (None if args.only else ROOT / "scripts" / "bench_results.md")
+    if out is not None:
+        out.write_text("\n".join(lines) + "\n")
+        print(json.dumps({"written": str(out)}))
 
 
 if __name__ == "__main__":

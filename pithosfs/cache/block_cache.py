@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pithosfs import protocol
+from pithosfs.cache.block_file import BlockFileWriter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class BlockCache:
         self.max_pending = 16 * 1024 * 1024
         self._pending = 0  # GUARDED_BY(_lock)
         self._writer = ThreadPoolExecutor(1, "pithosfs-cache")
+        self._files = BlockFileWriter()  # O_DIRECT where possible: see block_file.py
         self._load_existing()
 
     def _path(self, block_hash: str) -> Path:
@@ -82,13 +84,14 @@ class BlockCache:
                 self._used -= self._index.pop(block_hash, 0)
             return None
 
-    def put(self, block_hash: str, block: bytes, trusted: bool = False) -> bool:
+    def put(self, block_hash: str, block: bytes | memoryview, trusted: bool = False) -> bool:
         """Store a block under its hash; False (and nothing stored) if it does not match.
 
         `trusted`: the caller knows the content is the block's (a whole block read from
-        a pinned version), so hashing it again is skipped.
+        a pinned version), so hashing it again is skipped. `block` may be a view into a
+        larger buffer: it is written as is, without a copy, unless it ends in NULs.
         """
-        data = block.rstrip(b"\0")
+        data = _strip_trailing_nuls(block)
         if not trusted and protocol.block_hash_hex(data, self.algorithm) != block_hash:
             return False
         if len(data) > self.max_bytes:
@@ -101,8 +104,10 @@ class BlockCache:
         target.parent.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            try:
+                self._files.write(fd, data)
+            finally:
+                os.close(fd)
             os.replace(tmp, target)
         except OSError:
             log.warning("block cache write failed for %s", block_hash, exc_info=True)
@@ -115,7 +120,7 @@ class BlockCache:
             self._evict()
         return True
 
-    def put_later(self, block_hash: str, block: bytes, trusted: bool = False) -> None:
+    def put_later(self, block_hash: str, block: bytes | memoryview, trusted: bool = False) -> None:
         """`put` on a background thread; dropped when too much is already waiting.
 
         Readers call this so that hashing and the disk write never delay a read.
@@ -130,7 +135,7 @@ class BlockCache:
             self._pending += len(block)
         self._writer.submit(self._put_pending, block_hash, block, trusted)
 
-    def _put_pending(self, block_hash: str, block: bytes, trusted: bool) -> None:
+    def _put_pending(self, block_hash: str, block: bytes | memoryview, trusted: bool) -> None:
         try:
             self.put(block_hash, block, trusted)
         finally:
@@ -155,3 +160,10 @@ class BlockCache:
             victim, size = self._index.popitem(last=False)
             self._used -= size
             self._path(victim).unlink(missing_ok=True)
+
+
+def _strip_trailing_nuls(block: bytes | memoryview) -> bytes | memoryview:
+    """The block as stored (spec 7.1); no copy when it does not end in NUL, the usual case."""
+    if not block or block[-1] != 0:
+        return block
+    return bytes(block).rstrip(b"\0")

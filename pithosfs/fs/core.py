@@ -447,7 +447,7 @@ class Filesystem:
         fh = self.layers.open(path, "create", mode, flags)
         return self.files.create(path, mode, flags) if fh is None else fh
 
-    def read(self, fh: int, offset: int, size: int) -> bytes:
+    def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
         if self.layers.owns(fh):
             layer, handle = self.layers.handle(fh)
             return layer.read(handle, offset, size)

@@ -131,6 +131,7 @@ def plus_fuse_class(fuse: ModuleType) -> type:
     The binding fills entries with their type only, so after a readdir the kernel
     still sends one LOOKUP per name that `ls -l` stats. Filling attributes (which
     the listing brought anyway) lets the kernel skip those round trips.
+    Also used on libfuse 2 (which never calls readdir_fuse_3) for its `read`.
     """
 
     class PlusFUSE(fuse.FUSE):  # type: ignore[misc,name-defined]
@@ -164,6 +165,27 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             with self._plus_lock:
                 self._plus_pending.pop(decoded, None)  # listed to the end
             return 0
+
+        def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+            """The binding's read, also taking the views the reader hands out (no copy).
+
+            The binding's own wrapper accepts only bytes; a view is copied straight
+            into the kernel's buffer instead of being turned into bytes first.
+            """
+            fh = fip.contents if self.raw_fi else fip.contents.fh
+            text = None if path is None else path.decode(self.encoding, self.errors)
+            data = self.operations.read(text, size, offset, fh)
+            count = len(data)
+            if count > size:
+                raise ValueError(f"read returned {count} bytes, more than the {size} asked")
+            if count == 0:
+                return 0
+            if isinstance(data, bytes):
+                ctypes.memmove(buf, data, count)
+            else:
+                target = (ctypes.c_char * count).from_address(ctypes.addressof(buf.contents))
+                memoryview(target).cast("B")[:] = data
+            return count
 
         def copy_file_range(
             self, path_in: bytes | None, fip_in: Any, off_in: int, path_out: bytes | None,
@@ -209,7 +231,7 @@ def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> No
         target=raise_kernel_readahead, args=(mountpoint, KERNEL_READAHEAD_KIB), daemon=True
     ).start()
     try:
-        fuse_class = plus_fuse_class(fuse) if major == 3 else fuse.FUSE
+        fuse_class = plus_fuse_class(fuse)
         fuse_class(Operations(core), str(mountpoint), foreground=True, nothreads=False, **options)
     finally:
         core.close()

@@ -142,7 +142,7 @@ class Operations(fuse.Operations):
         return self.core.create(path, mode, flags)
 
     @_op
-    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+    def read(self, path: str, size: int, offset: int, fh: int) -> bytes | memoryview:
         return self.core.read(fh, offset, size)
 
     @_op
