@@ -181,24 +181,26 @@ def _status_writer(core: Any, mountpoint: Path, log_file: str | None, control: s
         time.sleep(float(os.environ.get("PITHOSFS_STATUS_INTERVAL", "2")))
 
 
-def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any]:
-    """Journal retrier and control socket of a starting mount: (guard, control server or None)."""
+def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
+    """Journal retrier, status monitor and control socket of a starting mount.
+
+    Returns (guard, monitor, control server or None if the socket cannot be made).
+    """
     from pithosfs.fs import control, launcher
     from pithosfs.fs.durability import guard_of
 
-    started = time.time()
-    errors = control.ErrorLog()
-    logging.getLogger().addHandler(errors)
     guard = guard_of(core)
     guard.start()  # uploads left by an earlier mount resume now, in the background
+    monitor = control.Monitor(core, guard)
+    monitor.start()
     try:
         path = control.socket_path(core.opts.cache_dir, launcher.mount_id(mountpoint))
-        server = control.ControlServer(path, lambda: control.snapshot(core, guard, errors, started))
+        server = control.ControlServer(path, monitor.snapshot)
         server.start()
     except OSError as exc:
         log.error("no control channel (pithosfs status will not see this mount): %s", exc)
-        return guard, None
-    return guard, server
+        return guard, monitor, None
+    return guard, monitor, server
 
 
 @click.command()
@@ -260,7 +262,7 @@ def _mount_foreground(
     )  # fmt: skip
     core = Filesystem(store, opts)
     log.info("mounting %s on %s", where, mountpoint)
-    guard, control = _start_control(core, mountpoint)
+    guard, monitor, control = _start_control(core, mountpoint)
     where_control = str(control.path) if control is not None else ""
     threading.Thread(
         target=_status_writer, args=(core, mountpoint, log_file, where_control), daemon=True
@@ -273,6 +275,7 @@ def _mount_foreground(
         from pithosfs.fs import launcher
 
         guard.stop()  # what is still journalled resumes at the next mount
+        monitor.stop()
         if control is not None:
             control.close()
         launcher.state_path(mountpoint).unlink(missing_ok=True)

@@ -8,8 +8,9 @@ A client connects, sends one line (`status`), and reads one JSON document
 until the mount closes the connection. Only the mount's own user (or root)
 is answered (SO_PEERCRED): file names are private.
 
-The document is a snapshot taken in memory: pending uploads with bytes
-sent/total/rate/ETA (durability.py and the open files' byte counters), open
+The document is a snapshot taken in memory (`Monitor`): pending uploads with
+bytes sent/total, a rate measured over the last seconds and the ETA it implies
+(durability.py and the open files' byte counters, sampled every second), open
 files, block cache size and hit rate, requests and bytes per HTTP method since
 the mount started (the client's TransferStats), the last warnings and errors
 (`ErrorLog`, a logging handler), and recent journal conflicts. Nothing is read
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes including the NUL; keep a margin
 CLIENT_TIMEOUT = 10.0
 ERRORS_KEPT = 10
+SAMPLE_INTERVAL = 1.0  # seconds between progress samples (for rates)
+RATE_WINDOW = 5.0  # seconds of samples a rate is measured over
+MIN_RATE_SPAN = 0.5  # a rate needs samples at least this far apart
 
 
 def socket_path(cache_dir: Path, mount_id: str) -> Path:
@@ -73,48 +77,117 @@ class ErrorLog(logging.Handler):
         return list(self._records)
 
 
-def snapshot(core: Any, guard: Any, errors: ErrorLog | None, started: float) -> dict[str, Any]:
-    """Everything `pithosfs status` shows, as plain JSON-able data."""
-    from pithosfs.fs.durability import Upload
-    from pithosfs.fs.files import open_files
+class RateMeter:
+    """Bytes per second of each upload over the last `window` seconds, from repeated samples."""
 
-    now = time.time()
-    uploads = [u.as_dict(now) for u in guard.pending()]
-    opened = []
-    for path, dirty, staged in open_files(core.files):
-        opened.append({"path": path, "dirty": dirty})
-        if dirty:
-            size = int(getattr(staged, "size", 0)) if staged is not None else 0
-            sent = int(getattr(staged, "bg_uploaded_bytes", 0)) if staged is not None else 0
-            uploads.append(Upload(path, "open", size, min(sent, size), started).as_dict(now))
-    stats = getattr(core.store, "stats", None)
-    snap = stats.snapshot() if stats is not None else None
-    blocks = core.blocks
-    looked = blocks.hits + blocks.misses
-    return {
-        "pid": os.getpid(),
-        "since": started,
-        "now": now,
-        "uploads": uploads,
-        "open_files": opened,
-        "cache": {
-            "bytes": blocks.used_bytes,
-            "max_bytes": blocks.max_bytes,
-            "hits": blocks.hits,
-            "misses": blocks.misses,
-            "hit_rate": blocks.hits / looked if looked else None,
-        },  # fmt: skip
-        "requests": {
-            m: {"requests": v.requests, "sent": v.bytes_sent, "received": v.bytes_received}
-            for m, v in sorted((snap.by_method if snap else {}).items())
-        },
-        "retries": snap.retries if snap else 0,
-        "reauths": snap.reauths if snap else 0,
-        "errors": errors.recent() if errors is not None else [],
-        "conflicts": guard.recent_conflicts(),
-        "journal_dir": str(guard.journal.directory),
-        "conflicts_dir": str(guard.journal.conflicts),
-    }
+    def __init__(self, window: float = RATE_WINDOW) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._samples: dict[str, collections.deque[tuple[float, int]]] = {}  # GUARDED_BY(_lock)
+
+    def observe(self, key: str, sent: int, now: float) -> float:
+        with self._lock:
+            samples = self._samples.setdefault(key, collections.deque())
+            if samples and sent < samples[-1][1]:
+                samples.clear()  # a new upload under the same name
+            samples.append((now, sent))
+            while len(samples) > 2 and now - samples[1][0] >= self.window:
+                samples.popleft()
+            first_time, first_sent = samples[0]
+        span = now - first_time
+        return (sent - first_sent) / span if span >= MIN_RATE_SPAN else 0.0
+
+    def keep_only(self, keys: set[str]) -> None:
+        with self._lock:
+            for gone in set(self._samples) - keys:
+                del self._samples[gone]
+
+
+class Monitor:
+    """What `status` shows, built in memory; samples uploads every second so rates are current.
+
+    Rates are measured over the last few seconds (RateMeter), so a one-shot
+    `status` shows the current speed, and an upload that stalled shows none.
+    """
+
+    def __init__(self, core: Any, guard: Any) -> None:
+        self.core = core
+        self.guard = guard
+        self.started = time.time()
+        self.errors = ErrorLog()
+        self._meter = RateMeter()
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        logging.getLogger().addHandler(self.errors)
+        threading.Thread(target=self._sample, name="pithosfs-status", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        logging.getLogger().removeHandler(self.errors)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            try:
+                self.uploads()
+            except Exception:  # noqa: BLE001 - sampling must never take the mount down
+                log.debug("status sampling failed", exc_info=True)
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """Every unfinished upload with its current rate and ETA."""
+        from pithosfs.fs.durability import Upload, sent_by
+        from pithosfs.fs.files import open_files
+
+        now = time.time()
+        found = list(self.guard.pending())
+        for path, dirty, staged in open_files(self.core.files):
+            if dirty:
+                size = int(getattr(staged, "size", 0)) if staged is not None else 0
+                found.append(Upload(path, "open", size, min(sent_by(staged), size), self.started))
+        keys = set()
+        out = []
+        for upload in found:
+            key = f"{upload.state}:{upload.path}"
+            keys.add(key)
+            out.append(upload.as_dict(now, self._meter.observe(key, upload.sent, now)))
+        self._meter.keep_only(keys)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything `pithosfs status` shows, as plain JSON-able data."""
+        from pithosfs.fs.files import open_files
+
+        core, guard = self.core, self.guard
+        uploads = self.uploads()
+        opened = [{"path": p, "dirty": d} for p, d, _ in open_files(core.files)]
+        stats = getattr(core.store, "stats", None)
+        snap = stats.snapshot() if stats is not None else None
+        blocks = core.blocks
+        looked = blocks.hits + blocks.misses
+        return {
+            "pid": os.getpid(),
+            "since": self.started,
+            "now": time.time(),
+            "uploads": uploads,
+            "open_files": opened,
+            "cache": {
+                "bytes": blocks.used_bytes,
+                "max_bytes": blocks.max_bytes,
+                "hits": blocks.hits,
+                "misses": blocks.misses,
+                "hit_rate": blocks.hits / looked if looked else None,
+            },  # fmt: skip
+            "requests": {
+                m: {"requests": v.requests, "sent": v.bytes_sent, "received": v.bytes_received}
+                for m, v in sorted((snap.by_method if snap else {}).items())
+            },
+            "retries": snap.retries if snap else 0,
+            "reauths": snap.reauths if snap else 0,
+            "errors": self.errors.recent(),
+            "conflicts": guard.recent_conflicts(),
+            "journal_dir": str(guard.journal.directory),
+            "conflicts_dir": str(guard.journal.conflicts),
+        }
 
 
 class ControlServer:

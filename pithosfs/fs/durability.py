@@ -56,9 +56,11 @@ class Upload:
     attempts: int = 0
     last_error: str = ""
 
-    def as_dict(self, now: float) -> dict[str, Any]:
-        elapsed = max(now - self.started, 1e-6)
-        rate = self.sent / elapsed if self.sent else 0.0
+    def as_dict(self, now: float, rate: float | None = None) -> dict[str, Any]:
+        """`rate`: bytes/s measured by the caller; default the average since `started`."""
+        if rate is None:
+            elapsed = max(now - self.started, 1e-6)
+            rate = self.sent / elapsed if self.sent else 0.0
         left = max(self.total - self.sent, 0)
         eta = left / rate if rate > 0 else None
         return {
@@ -91,7 +93,8 @@ def _mount_path(container: str, name: str) -> str:
     return f"/{container}/{name}"
 
 
-def _sent_by(staged: Any) -> int:
+def sent_by(staged: Any) -> int:
+    """Bytes a StagedFile sent so far (background and commit uploads; 0 if none)."""
     if staged is None:
         return 0
     return int(getattr(staged, "bg_uploaded_bytes", 0)) + int(
@@ -283,7 +286,7 @@ class UploadGuard:
             held = list(self._held)
             replaying = dict(self._replaying)
         out = [
-            Upload(f.path, "uploading", getattr(f.staged, "size", 0), _sent_by(f.staged), f.started)
+            Upload(f.path, "uploading", getattr(f.staged, "size", 0), sent_by(f.staged), f.started)
             for f in flights
         ]
         out += [

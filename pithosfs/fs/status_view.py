@@ -36,7 +36,7 @@ def progress_bar(sent: int, total: int, width: int = BAR_WIDTH) -> str:
 def upload_line(u: dict[str, Any]) -> str:
     rate = float(u.get("rate") or 0.0)
     eta = u.get("eta")
-    tail = f"{human(rate)}/s" if rate else "waiting"
+    tail = f"{human(rate)}/s" if rate else "stalled" if u["sent"] else "waiting"
     if eta is not None and rate:
         tail += f" ETA {duration(float(eta))}"
     line = (

@@ -258,23 +258,28 @@ def test_status_shows_an_open_file_with_unsaved_changes_and_its_progress(
     m = mounts()
     (m.path / unique_name).mkdir()
     target = m.path / unique_name / "big"
+    size = 24 * 1024 * 1024
     # The writer is its own process: a child forked from this one would inherit the open
-    # file and close it at exec, which is a FUSE flush (a commit).
+    # file and close it at exec, which is a FUSE flush (a commit). It writes about 4 MiB/s,
+    # so full blocks go up in the background while status watches.
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(target), str(9 * 1024 * 1024)],
+        [sys.executable, "-c", WRITER, str(target), str(size), str(1024 * 1024), "0.25"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+    def shown() -> dict:  # type: ignore[type-arg]
+        return json.loads(cli(m, "status", str(m.path), "--json").stdout)[0]
+
+    def moving() -> bool:
+        uploads = shown()["uploads"]
+        return bool(uploads) and uploads[0]["sent"] > 0 and uploads[0]["rate"] > 0
+
     try:
-        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
-
-        def shown() -> dict:  # type: ignore[type-arg]
-            return json.loads(cli(m, "status", str(m.path), "--json").stdout)[0]
-
-        wait_for(lambda: shown()["uploads"] and shown()["uploads"][0]["sent"] > 0, 30, "progress")
+        wait_for(moving, 30, "a measured upload rate while the file is written")
         (upload,) = shown()["uploads"]
         assert upload["path"] == f"/{unique_name}/big" and upload["state"] == "open"
-        assert upload["total"] == 9 * 1024 * 1024 and 0 < upload["sent"] <= upload["total"]
-        assert upload["rate"] > 0 and upload["eta"] is not None
+        assert 0 < upload["sent"] <= upload["total"] <= size
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
         assert shown()["open_files"] == [{"path": f"/{unique_name}/big", "dirty": True}]
         text = cli(m, "status", str(m.path)).stdout
         assert f"/{unique_name}/big" in text and "[#" in text and "unsaved changes" in text, text
@@ -286,15 +291,19 @@ def test_status_shows_an_open_file_with_unsaved_changes_and_its_progress(
         writer.stdin.flush()
         assert writer.wait(60) == 0
     wait_for(lambda: shown()["uploads"] == [], 30, "committed at close")
-    assert target.stat().st_size == 9 * 1024 * 1024
+    assert target.stat().st_size == size
 
 
-# Writes SIZE random bytes to PATH, says so, and keeps the file open until told to close.
+# Writes SIZE random bytes to PATH in CHUNKs with PAUSE seconds between them, says so,
+# and keeps the file open until told to close.
 WRITER = """
-import os, sys
-f = open(sys.argv[1], "wb")
-f.write(os.urandom(int(sys.argv[2])))
-f.flush()
+import os, sys, time
+path, size, chunk, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+f = open(path, "wb")
+for _ in range(size // chunk):
+    f.write(os.urandom(chunk))
+    f.flush()
+    time.sleep(pause)
 print("written", flush=True)
 sys.stdin.readline()
 f.close()

@@ -73,3 +73,16 @@ def test_error_log_keeps_the_last_warnings() -> None:
     finally:
         logger.removeHandler(errors)
     assert [e["message"] for e in errors.recent()] == ["failure 1", "failure 2"]
+
+
+def test_rate_meter_measures_the_last_seconds_and_sees_a_stall() -> None:
+    meter = control.RateMeter(window=5.0)
+    assert meter.observe("k", 0, now=0.0) == 0.0  # one sample: no rate yet
+    assert meter.observe("k", 1000, now=1.0) == pytest.approx(1000.0)
+    assert meter.observe("k", 3000, now=2.0) == pytest.approx(1500.0)
+    for t in range(3, 9):
+        rate = meter.observe("k", 3000, now=float(t))  # stalled from t=2 on
+    assert rate == 0.0
+    assert meter.observe("k", 10, now=9.0) == 0.0  # a new upload under the same key restarts
+    meter.keep_only(set())
+    assert meter.observe("k", 500, now=10.0) == 0.0
