@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +23,20 @@ from tests.integration.conftest import Mount, start_mount, stop_mount
 pytestmark = pytest.mark.mount
 
 NOBODY = 65534
+REPO = Path(__file__).resolve().parents[2]
 _SETPRIV = shutil.which("setpriv")
 
 
-def as_nobody(*cmd: str) -> subprocess.CompletedProcess[str]:
+def as_nobody(
+    *cmd: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run a command as uid/gid 65534 (no new account: `nobody` exists everywhere)."""
     assert _SETPRIV
     priv = [_SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    return subprocess.run([*priv, *cmd], capture_output=True, text=True, timeout=30)
+    full_env = None if env is None else {"PATH": "/usr/bin:/bin", **env}
+    return subprocess.run(
+        [*priv, *cmd], capture_output=True, text=True, timeout=timeout, env=full_env
+    )
 
 
 def with_content(m: Mount, container: str, name: str, data: bytes) -> Path:
@@ -81,7 +90,9 @@ def public_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="pithosfs-allow-other-"))
     root.chmod(0o755)
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    assert f" {root}/" not in mountinfo, f"a mount under {root} was left behind"
+    shutil.rmtree(root, ignore_errors=True)  # never through a live mount (checked above)
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not _SETPRIV, reason="needs root and setpriv")
@@ -209,3 +220,103 @@ def test_unusable_option_is_refused_in_one_line(
     assert done.returncode == 1
     assert done.stderr == "pithosfs: -o uid=no-such-user-h7: no such user\n"
     assert not os.path.ismount(mnt)
+
+
+def _python_for(uid: int) -> tuple[list[str], dict[str, str]] | None:
+    """An interpreter (and environment) in which `uid` can import pithosfs and its deps."""
+    candidates = [([sys.executable], {})]
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if system.exists():  # same minor version: this venv's packages load in it
+        deps = sysconfig.get_path("purelib")
+        candidates.append(([str(system)], {"PYTHONPATH": f"{REPO}:{deps}"}))
+    for argv, env in candidates:
+        # The daemonizing mount re-runs sys.executable: probe that too, not just the first exec.
+        code = "import subprocess, sys; import pithosfs.fs.command, mfusepy; " \
+               "subprocess.run([sys.executable, '-c', 'import pithosfs'], check=True)"  # fmt: skip
+        probe = as_nobody(*argv, "-c", code, env=env)
+        if probe.returncode == 0:
+            return argv, env
+    return None
+
+
+ACL_XATTR = "system.posix_acl_access"
+
+
+def mounted(path: Path) -> bool:
+    """From /proc/self/mountinfo: os.path.ismount says False for a mount root may not enter."""
+    return any(
+        f" {path} " in line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
+
+
+@pytest.fixture
+def fuse_device_for_nobody() -> Iterator[None]:
+    """Let uid 65534 (only) open /dev/fuse, with a POSIX ACL removed afterwards.
+
+    Distributions make /dev/fuse 0666; some containers leave it 0600, where no user
+    could mount. An ACL entry for one uid is the narrowest way to test the user path.
+    """
+    device = Path("/dev/fuse")
+    mode = device.stat().st_mode & 0o7777
+    if mode & 0o006 == 0o006:
+        yield  # already open to every user
+        return
+    undefined = 0xFFFFFFFF
+    entries = [(0x01, 6, undefined), (0x02, 6, NOBODY), (0x04, 0, undefined),
+               (0x10, 6, undefined), (0x20, 0, undefined)]  # fmt: skip
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+    try:
+        os.setxattr(device, ACL_XATTR, acl)
+    except OSError as exc:
+        pytest.skip(f"/dev/fuse is {mode:o} and takes no ACL ({exc.strerror})")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.removexattr(device, ACL_XATTR)
+        os.chmod(device, mode)  # the ACL mask changed the group bits
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not _SETPRIV or not shutil.which("fusermount3"),
+    reason="needs root (to act as uid 65534), setpriv and fusermount3",
+)
+def test_non_root_mount_through_fusermount3(
+    fuse_ok: None, server: object, public_root: Path, fuse_device_for_nobody: None,
+    unique_name: str,
+) -> None:  # fmt: skip
+    """A user mounts, writes and unmounts with no privileges: fusermount3 does the mount."""
+    found = _python_for(NOBODY)
+    if found is None:
+        pytest.skip("no interpreter uid 65534 can run pithosfs from")
+    python, py_env = found
+    home, mnt = public_root / "home", public_root / "mnt"
+    for d in (home, mnt):
+        d.mkdir()
+        os.chown(d, NOBODY, NOBODY)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), **py_env,
+           "PITHOS_URL": server.storage_url(ALICE[0]), "PITHOS_TOKEN": ALICE[1]}  # type: ignore[attr-defined]  # fmt: skip
+    from pithosfs.client.pithos import PithosClient
+
+    client = PithosClient.from_storage_url(env["PITHOS_URL"], ALICE[1])
+    client.create_container(unique_name)
+    try:
+        done = as_nobody(*python, "-m", "pithosfs", "mount", str(mnt), env=env, timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert mounted(mnt)
+        line = next(ln for ln in Path("/proc/self/mountinfo").read_text().splitlines()
+                    if f" {mnt} " in ln)  # fmt: skip
+        assert f"user_id={NOBODY}" in line and "nosuid" in line and "nodev" in line
+        target = mnt / unique_name / "by-nobody.txt"
+        wrote = as_nobody("sh", "-c", f"echo written by a user > {target}")
+        assert wrote.returncode == 0, wrote.stderr
+        owner = as_nobody("stat", "-c", "%u", str(target))  # root may not look in: no allow_other
+        assert owner.stdout.strip() == str(NOBODY), owner.stderr
+        done = as_nobody(*python, "-m", "pithosfs", "umount", str(mnt), env=env, timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert not mounted(mnt)
+        assert client.read_object(unique_name, "by-nobody.txt") == b"written by a user\n"
+    finally:
+        if mounted(mnt):  # the mount process exits once unmounted
+            subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True, timeout=30)
+        client.close()
