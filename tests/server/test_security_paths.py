@@ -17,7 +17,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -301,3 +301,20 @@ def test_hashmap_entries_are_hashes_not_paths(world: World, prepared: dict) -> N
     )
     assert_fault(resp, 400)
     check_data_dir(world, prepared["top"])
+
+
+def test_control_characters_in_names_cannot_split_responses(world: World, prepared: dict) -> None:
+    """A name is echoed in Content-Disposition (and X-Object-* headers): CR/LF in it
+    must not start a new response header, for the owner or through a public link.
+    A newline cannot be routed (400); a lone CR is stored and percent-encoded out."""
+    assert put_raw(world, object_target(world, f"{MARK}\r\nX-Evil: 1"), b"x").status == 400
+    name = f"{MARK}\rSet-Cookie: h6=1\rX-Evil: 1"  # CR alone is a legal name character
+    target = object_target(world, name)
+    put = put_raw(world, target, b"data", {"X-Object-Public": "true"})
+    assert put.status == 201, put.status
+    got = get_raw(world, target)
+    assert got.status == 200 and got.body == b"data"
+    head = raw_request(world.base_url, "HEAD", target, {"X-Auth-Token": world.alice.token or ""})
+    public = urlsplit(head.headers["x-object-public"]).path.encode()
+    for resp in (got, head, raw_request(world.base_url, "GET", public)):
+        assert "set-cookie" not in resp.headers and "x-evil" not in resp.headers, resp.headers
