@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -255,26 +256,29 @@ def fuse_device_for_nobody() -> Iterator[None]:
 
     Distributions make /dev/fuse 0666; some containers leave it 0600, where no user
     could mount. An ACL entry for one uid is the narrowest way to test the user path.
+    A lock serialises concurrent test runs, so one never restores the other's state.
     """
     device = Path("/dev/fuse")
-    mode = device.stat().st_mode & 0o7777
-    if mode & 0o006 == 0o006:
-        yield  # already open to every user
-        return
-    undefined = 0xFFFFFFFF
-    entries = [(0x01, 6, undefined), (0x02, 6, NOBODY), (0x04, 0, undefined),
-               (0x10, 6, undefined), (0x20, 0, undefined)]  # fmt: skip
-    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
-    try:
-        os.setxattr(device, ACL_XATTR, acl)
-    except OSError as exc:
-        pytest.skip(f"/dev/fuse is {mode:o} and takes no ACL ({exc.strerror})")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.removexattr(device, ACL_XATTR)
-        os.chmod(device, mode)  # the ACL mask changed the group bits
+    with open(Path(tempfile.gettempdir()) / "pithosfs-dev-fuse-acl.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mode = device.stat().st_mode & 0o7777
+        if mode & 0o006 == 0o006:
+            yield  # already open to every user
+            return
+        undefined = 0xFFFFFFFF
+        entries = [(0x01, 6, undefined), (0x02, 6, NOBODY), (0x04, 0, undefined),
+                   (0x10, 6, undefined), (0x20, 0, undefined)]  # fmt: skip
+        acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+        try:
+            os.setxattr(device, ACL_XATTR, acl)
+        except OSError as exc:
+            pytest.skip(f"/dev/fuse is {mode:o} and takes no ACL ({exc.strerror})")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.removexattr(device, ACL_XATTR)
+            os.chmod(device, mode)  # the ACL mask changed the group bits
 
 
 @pytest.mark.skipif(
