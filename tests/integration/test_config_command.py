@@ -131,3 +131,20 @@ def test_no_credentials_with_the_embedded_server_running(
 def test_mask_token() -> None:
     long = "abcdefghijklmnopqrstuvwxyz0123456789"
     assert mask_token(long) == "abcd… (36 chars)" and mask_token("short") == "**** (5 chars)"
+
+
+def test_origins_of_a_swift_login_and_the_standard_variables(tmp_path: Path) -> None:
+    """A token from a user/key login names the login; ST_AUTH counts when nothing else set a URL."""
+    from pithosfs.client.config import CloudConfig
+    from pithosfs.config_cmd import origins
+
+    login = CloudConfig(
+        "http://swift/v1/AUTH_test", "tok", True, auth_url="http://swift/auth/v1.0",
+        auth_user="test:tester", auth_kind="tempauth",
+    )  # fmt: skip
+    env = {"ST_AUTH": "http://swift/auth/v1.0", "ST_USER": "test:tester", "ST_KEY": "k"}
+    cloud_from, url_from, token_from = origins(None, None, None, login, env, tmp_path / "rc")
+    assert (url_from, token_from) == ("ST_AUTH", "login as 'test:tester' (tempauth)")
+    assert cloud_from == "none: URL and credentials given directly"
+    flagged = origins("http://swift/auth/v1.0", None, None, login, env, tmp_path / "rc")
+    assert flagged[1] == "--url"
