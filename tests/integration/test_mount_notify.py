@@ -14,9 +14,6 @@ from tests.integration.conftest import Mount
 pytestmark = pytest.mark.mount
 
 
-@pytest.mark.xfail(  # until pithosfs/fs/command.py calls notify (request to H4)
-    strict=True, reason="the mount command does not call notify.notify_when_live yet"
-)
 def test_ready_once_live_and_stopping_at_unmount(
     mount_factory: Callable[..., Mount], tmp_path: Path
 ) -> None:

@@ -186,13 +186,6 @@ def test_fstab_entry_through_mount8(
         client.close()
 
 
-# Until pithosfs/fs/command.py calls mount_options.apply (request to H4 in .coord/requests.md).
-NEEDS_HOOK = pytest.mark.xfail(
-    strict=True, reason="the mount command does not call mount_options.apply yet"
-)
-
-
-@NEEDS_HOOK
 def test_owner_by_name_and_chown_to_the_shown_owner(
     mount_factory: Callable[..., Mount], unique_name: str
 ) -> None:
@@ -207,7 +200,6 @@ def test_owner_by_name_and_chown_to_the_shown_owner(
     assert done.returncode == 0, done.stderr
 
 
-@NEEDS_HOOK
 def test_unusable_option_is_refused_in_one_line(
     fuse_ok: None, server: object, tmp_path: Path
 ) -> None:
