@@ -246,7 +246,10 @@ class ObjectOps:
         check: Check | None = None,
     ) -> ObjectInfo:
         """Make a new current version of account/container/name; returns it."""
-        crow = self._require_container(conn, account, container)
+        crow = self._require_container(conn, account, container, user)
+        # Again inside the write transaction: a share revoked while the body was
+        # arriving stops the commit (the reference checks when it commits, too).
+        self._read_access(conn, user, account, container, name, need="write")
         cnode, anode = int(crow["node"]), int(crow["parent"])
         path = f"{account}/{container}/{name}"
         current = self._current_row(conn, path)

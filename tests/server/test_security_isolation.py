@@ -10,9 +10,13 @@ and loses them again.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -548,3 +552,27 @@ def test_a_grantee_sees_only_the_meta_keys_of_what_it_may_read(
     listing = bob.get(cont, params={"format": "json", "meta": "Layoff-List"}, **acc)
     assert listing.status_code == 200 and listing.json() == []
     assert "Layoff" not in bob.get(cont, params={"format": "json", "include_meta": "1"}, **acc).text
+
+
+def test_a_share_revoked_during_an_upload_stops_its_commit(world: World, shared_cont: str) -> None:
+    """Permission is checked again when the new version is committed, not only when
+    the request starts: bob's upload, half sent when alice revokes, is refused."""
+    alice, cont = world.alice, shared_cont
+    alice.put_object(cont, "doc", b"original", headers={"X-Object-Sharing": f"write={BOB[0]}"})
+    body = b"B" * 300_000
+    head = (
+        f"PUT {urlsplit(alice.url(cont, 'doc')).path} HTTP/1.1\r\nHost: localhost\r\n"
+        f"X-Auth-Token: {BOB[1]}\r\nContent-Type: {OCTET}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    parts = urlsplit(world.base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head + body[: len(body) // 2])
+        time.sleep(0.3)  # the server is reading bob's body now
+        assert alice.post_meta(cont, "doc", {"X-Object-Sharing": ""}).status_code == 202
+        sock.sendall(body[len(body) // 2 :])
+        resp = http.client.HTTPResponse(sock, method="PUT")
+        resp.begin()
+        resp.read()
+    assert resp.status == 403, resp.status
+    assert alice.read(cont, "doc") == b"original"
