@@ -11,7 +11,9 @@ figure is the median of --repeat runs, each on a fresh mount with empty caches:
 * sequential write until durable: `cp` of a random file; pithosfs is durable when
   cp's close() returns, rclone when the object has its full size on Swift;
 * cold read: `cat` of an object written by curl;
-* `ls -l` of a folder of --objects small objects, cold.
+* `ls -l` of a folder of --objects small objects, cold;
+* with --segment-mib, the write again in segments of that size (pithosfs: SLO via
+  PITHOSFS_SWIFT_SEGMENT_SIZE; rclone: --swift-chunk-size).
 
 Results (with `cat /proc/loadavg` before and after) go to scripts/bench_swift_results.md.
 """
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,16 +69,20 @@ class Swift:
         with urllib.request.urlopen(req, timeout=600) as resp:
             return bytes(resp.read())
 
-    def size_of(self, container: str, name: str) -> int:
+    def head(self, container: str, name: str) -> dict[str, str]:
+        """The object's headers ({} if absent)."""
         try:
             req = urllib.request.Request(
                 f"{self.url}/{container}/{name}", method="HEAD",
                 headers={"X-Auth-Token": self.token},
             )  # fmt: skip
             with urllib.request.urlopen(req, timeout=30) as resp:
-                return int(resp.headers.get("Content-Length", -1))
+                return dict(resp.headers.items())
         except OSError:
-            return -1
+            return {}
+
+    def size_of(self, container: str, name: str) -> int:
+        return int(self.head(container, name).get("Content-Length", -1))
 
     def curl(self, args: str) -> None:
         sh(f"curl -sf -o /dev/null -H 'X-Auth-Token: {self.token}' {args}")
@@ -119,10 +126,12 @@ class Mounted:
             self.proc.wait(30)
 
 
-def pithosfs_mount(sw: Swift, work: Path, name: str) -> Mounted:
+def pithosfs_mount(sw: Swift, work: Path, name: str, segment: int = 0) -> Mounted:
     cache = work / f"cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, XDG_CACHE_HOME=str(work / "xdg"), PITHOSFS_TOKEN=sw.token)
+    if segment:
+        env["PITHOSFS_SWIFT_SEGMENT_SIZE"] = str(segment)
     return Mounted(
         [PY, "-m", "pithosfs", "mount", "-f", str(work / name), "--url", sw.url,
          "--cache-dir", str(cache), "--log-file", str(work / f"{name}.log")],
@@ -130,13 +139,14 @@ def pithosfs_mount(sw: Swift, work: Path, name: str) -> Mounted:
     )  # fmt: skip
 
 
-def rclone_mount(sw: Swift, work: Path, name: str) -> Mounted:
+def rclone_mount(sw: Swift, work: Path, name: str, segment: int = 0) -> Mounted:
     remote = f":swift,storage_url='{sw.url}',auth_token='{sw.token}':"
     cache = work / f"rclone-cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)
+    chunks = ["--swift-chunk-size", f"{segment // MiB}M"] if segment else []
     return Mounted(
         ["rclone", "mount", remote, str(work / name), "--vfs-cache-mode", "writes",
-         "--cache-dir", str(cache), "--dir-cache-time", "1s"],
+         "--cache-dir", str(cache), "--dir-cache-time", "1s", *chunks],
         work / name,
     )  # fmt: skip
 
@@ -154,6 +164,8 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     src = work / "src.bin"
     sh(f"head -c {size} /dev/urandom > {src}")
     rows: list[tuple[str, str, str]] = []
+    run_id = uuid.uuid4().hex[:8]  # fresh containers: earlier runs' objects would skew the figures
+    bench_c, many_c = f"bench-{run_id}", f"many-{run_id}"
 
     def row(what: str, value: float, unit: str, runs: list[float], note: str = "") -> float:
         shown = ", ".join(f"{v:.2f}" for v in runs)
@@ -162,28 +174,32 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         return value
 
     try:
-        sw.request("PUT", "/bench")
+        sw.request("PUT", f"/{bench_c}")
         put, runs = median_of(args.repeat, lambda i: mbs / timed(
-            lambda: sw.curl(f"-T {src} {sw.url}/bench/raw{i}")))  # fmt: skip
+            lambda: sw.curl(f"-T {src} {sw.url}/{bench_c}/raw{i}")))  # fmt: skip
         raw_put = row("curl PUT (baseline)", put, "MiB/s", runs)
         get, runs = median_of(args.repeat, lambda i: mbs / timed(
-            lambda: sw.curl(f"{sw.url}/bench/raw{i}")))  # fmt: skip
+            lambda: sw.curl(f"{sw.url}/{bench_c}/raw{i}")))  # fmt: skip
         raw_get = row("curl GET (baseline)", get, "MiB/s", runs)
 
-        def p_write(i: int) -> float:
-            m = pithosfs_mount(sw, work, f"pw{i}")
+        def p_write(i: int, segment: int = 0) -> float:
+            m = pithosfs_mount(sw, work, f"pw{segment}-{i}", segment)
+            name = f"p{segment}-{i}"
             try:  # durable when cp's close() returns
-                t = timed(lambda: sh(f"cp {src} {m.path}/bench/p{i}"))
+                t = timed(lambda: sh(f"cp {src} {m.path}/{bench_c}/{name}"))
             finally:
                 m.stop()
-            assert sw.size_of("bench", f"p{i}") == size
+            head = sw.head(bench_c, name)
+            assert int(head.get("Content-Length", -1)) == size
+            assert bool(segment) == (head.get("X-Static-Large-Object") == "True"), head
             return mbs / t
 
-        def r_write(i: int) -> float:
-            m = rclone_mount(sw, work, f"rw{i}")
+        def r_write(i: int, segment: int = 0) -> float:
+            m = rclone_mount(sw, work, f"rw{segment}-{i}", segment)
+            name = f"r{segment}-{i}"
             try:
-                t = timed(lambda: (sh(f"cp {src} {m.path}/bench/r{i}"),
-                                   wait_for(lambda: sw.size_of("bench", f"r{i}") == size)))  # fmt: skip
+                t = timed(lambda: (sh(f"cp {src} {m.path}/{bench_c}/{name}"),
+                                   wait_for(lambda: sw.size_of(bench_c, name) == size)))  # fmt: skip
             finally:
                 m.stop()
             return mbs / t
@@ -194,7 +210,7 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             def run(i: int) -> float:
                 m = mount(sw, work, f"{tag}{i}")
                 try:
-                    return mbs / timed(lambda: sh(f"cat {m.path}/bench/raw{i} > /dev/null"))
+                    return mbs / timed(lambda: sh(f"cat {m.path}/{bench_c}/raw{i} > /dev/null"))
                 finally:
                     m.stop()
 
@@ -204,18 +220,25 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         row("pithosfs write until durable", pw, "MiB/s", runs, f"{pw / raw_put:.2f}x curl PUT")
         rw, runs = median_of(args.repeat, r_write)
         row("rclone write until durable", rw, "MiB/s", runs, f"{rw / raw_put:.2f}x curl PUT")
+        seg = args.segment_mib * MiB
+        if seg:  # both segmented: pithosfs SLO, rclone its own segments
+            label = f"in {args.segment_mib} MiB segments"
+            spw, runs = median_of(args.repeat, lambda i: p_write(i, seg))
+            row(f"pithosfs write {label}", spw, "MiB/s", runs, f"{spw / raw_put:.2f}x curl PUT")
+            srw, runs = median_of(args.repeat, lambda i: r_write(i, seg))
+            row(f"rclone write {label}", srw, "MiB/s", runs, f"{srw / raw_put:.2f}x curl PUT")
         pr, runs = median_of(args.repeat, read_with(pithosfs_mount, "pr"))
         row("pithosfs cold read", pr, "MiB/s", runs, f"{pr / raw_get:.2f}x curl GET")
         rr, runs = median_of(args.repeat, read_with(rclone_mount, "rr"))
         row("rclone cold read", rr, "MiB/s", runs, f"{rr / raw_get:.2f}x curl GET")
 
         n = args.objects
-        sw.request("PUT", "/many")
+        sw.request("PUT", f"/{many_c}")
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: sw.request("PUT", f"/many/f{i:05d}", b"x"), range(n)))
+            list(pool.map(lambda i: sw.request("PUT", f"/{many_c}/f{i:05d}", b"x"), range(n)))
         time.sleep(3)  # the container updater settles the counts
         raw, runs = median_of(args.repeat, lambda i: timed(
-            lambda: sw.request("GET", f"/many?format=json&limit={n}")))  # fmt: skip
+            lambda: sw.request("GET", f"/{many_c}?format=json&limit={n}")))  # fmt: skip
         row(f"raw listing of {n:,} objects (baseline)", raw, "s", runs)
 
         def ls_with(
@@ -224,7 +247,7 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             def run(i: int) -> float:
                 m = mount(sw, work, f"{tag}{i}")
                 try:
-                    return timed(lambda: sh(f"ls -l {m.path}/many > /dev/null"))
+                    return timed(lambda: sh(f"ls -l {m.path}/{many_c} > /dev/null"))
                 finally:
                     m.stop()
 
@@ -234,9 +257,10 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         row(f"pithosfs ls -l of {n:,} objects, cold", pl, "s", runs, f"{pl / raw:.1f}x raw")
         rl, runs = median_of(args.repeat, ls_with(rclone_mount, "rl"))
         row(f"rclone ls -l of {n:,} objects, cold", rl, "s", runs, f"{rl / raw:.1f}x raw")
+        segmented = f", segmented write {spw / srw:.2f}x" if seg else ""
         rows.append(("pithosfs / rclone",
-                     f"write {pw / rw:.2f}x, read {pr / rr:.2f}x, ls -l {rl / pl:.2f}x faster",
-                     "higher is better for pithosfs"))  # fmt: skip
+                     f"write {pw / rw:.2f}x{segmented}, read {pr / rr:.2f}x, "
+                     f"ls -l {rl / pl:.2f}x faster", "higher is better for pithosfs"))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
@@ -247,6 +271,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=128)
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--segment-mib", type=int, default=32,
+                        help="also write in segments of this size (0: skip)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "scripts/bench_swift_results.md")
     args = parser.parse_args()
     load_before = Path("/proc/loadavg").read_text().strip()
