@@ -29,7 +29,9 @@ class _LazyGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # `pithosfs SOURCE MOUNTPOINT -o OPTS` is how mount.fuse3 runs a `fuse.pithosfs`
         # fstab entry: hand it to the mount.pithosfs translation.
-        if len(args) >= 2 and args[0] not in _COMMANDS and not args[0].startswith("-"):
+        # mount(8) always passes -o (at least rw/ro), so a mistyped command is not a mount.
+        mount_form = any(a.startswith("-o") for a in args[2:])
+        if mount_form and args[0] not in _COMMANDS and not args[0].startswith("-"):
             from pithosfs.fs import fstab
 
             translated = fstab.adopt(args)

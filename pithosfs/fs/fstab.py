@@ -1,7 +1,8 @@
 """`mount.pithosfs SOURCE MOUNTPOINT [-o OPTIONS]`: the helper mount(8) runs for fstab and systemd.
 
-    # /etc/fstab; link the helper as /sbin/mount.fuse.pithosfs (type fuse.pithosfs)
-    # and/or /sbin/mount.pithosfs (type pithosfs): mount(8) looks for mount.<type>
+    # /etc/fstab. Type fuse.pithosfs: mount(8) runs fuse3's mount.fuse3, which runs
+    # `pithosfs SOURCE MOUNTPOINT -o OPTIONS` (the CLI hands that form here). Type
+    # pithosfs: link this helper as /sbin/mount.pithosfs. See docs/systemd.md.
     mycloud   /home/me/pithos  fuse.pithosfs  noauto,user,cache_size=4G      0 0
     embedded  /srv/pithos      fuse.pithosfs  _netdev,allow_other,uid=1000   0 0
 
@@ -12,10 +13,11 @@ cache_size=, attr_timeout=, dir_timeout=, log_file=, verbose. The token is best
 left in the kamakirc cloud or in token_file= (read here, handed on through the
 environment): a `token=` in -o is accepted but shows in mount(8)'s ps line and in
 /etc/fstab, which every user can read. mount(8)'s own options (defaults, auto,
-noauto, user, users, _netdev, nofail, x-systemd.*, ...) are dropped; everything
-else (ro, allow_other, uid=, gid=, umask=, noexec, noatime, ...) goes to FUSE as
-`-o`. The mount is daemonized as `pithosfs mount` does: the helper returns once
-it is live, so mount(8) and systemd mount units see a live mount when it exits 0.
+noauto, user, users, _netdev, nofail, x-systemd.*, ...) are dropped, and so are
+`dev` and `suid` (the mount stays nosuid,nodev); everything else (ro,
+allow_other, uid=, gid=, umask=, noexec, noatime, ...) goes to FUSE as `-o`. The
+mount is daemonized as `pithosfs mount` does: the helper returns once it is
+live, so mount(8) and systemd mount units see a live mount when it exits 0.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ PITHOSFS_OPTIONS = {
 MOUNT_ONLY_OPTIONS = {
     "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group", "_netdev",
     "nofail", "comment", "rw", "uhelper", "helper",
+    # mount(8) spells out the defaults `dev,suid` for every entry; passing them on
+    # would let setuid bits and device nodes stored in the account take effect, so
+    # libfuse's nosuid,nodev stay (noexec, nosuid, nodev, exec are passed on).
+    "dev", "suid",
 }  # fmt: skip
 # Options that change the helper's environment instead of the command line.
 ENV_OPTIONS = {"kamakirc": "KAMAKIRC"}

@@ -172,6 +172,8 @@ def test_fstab_entry_through_mount8(
         mountinfo = [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines()
                      if f" {mnt} " in ln]  # fmt: skip
         assert mountinfo and " fuse.pithosfs " in mountinfo[0] and " ro," in mountinfo[0]
+        # mount(8) passes its defaults `dev,suid`; they must not reach the kernel
+        assert ",nosuid,nodev," in mountinfo[0], mountinfo[0]
         assert unique_name in os.listdir(mnt)
         assert os.stat(mnt / unique_name).st_uid == 1234
         with pytest.raises(OSError) as info:

@@ -34,3 +34,24 @@ def test_type_argument_and_vfs_flags() -> None:
     # mount(8) adds -t when it runs a generic helper; noexec/nosuid/nodev are real mount flags.
     args = translate(["-t", "fuse.pithosfs", "embedded", "/mnt/p", "-o", "noexec,nosuid,uhelper=x"])
     assert args == ["mount", "/mnt/p", "-o", "noexec,nosuid"]
+
+
+def test_mount8_defaults_keep_nosuid_nodev() -> None:
+    # mount(8) hands every entry `rw,dev,suid`; setuid bits stored in the account must not count.
+    args = translate(["lab", "/mnt/p", "-o", "rw,dev,suid,allow_other"])
+    assert args == ["mount", "/mnt/p", "--cloud", "lab", "-o", "allow_other"]
+
+
+def test_cli_takes_the_mount_fuse3_form_only_with_options(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    typo = subprocess.run([sys.executable, "-m", "pithosfs", "mout", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert typo.returncode == 2 and "No such command 'mout'" in typo.stderr
+    bad_file = tmp_path / "absent-token"
+    as_helper = subprocess.run(
+        [sys.executable, "-m", "pithosfs", "lab", str(tmp_path), "-o", f"token_file={bad_file}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert as_helper.stderr.startswith(f"pithosfs: token_file={bad_file}")  # the helper read it
