@@ -50,7 +50,9 @@ def check_mountpoint(mountpoint: Path) -> None:
         os.stat(mountpoint)
     except OSError as exc:
         if exc.errno == errno.ENOTCONN:
-            fail(f"mountpoint busy: a dead mount is attached (fusermount3 -u -z {mountpoint})")
+            _detach_dead_mount(mountpoint)
+            check_mountpoint(mountpoint)
+            return
         if exc.errno != errno.ENOENT:
             fail(f"mountpoint not usable: {exc.strerror}")
         mountpoint.mkdir(parents=True)
@@ -60,16 +62,33 @@ def check_mountpoint(mountpoint: Path) -> None:
         fail(f"mountpoint is not a directory: {mountpoint}")
 
 
+def _detach_dead_mount(mountpoint: Path) -> None:
+    """Detach what a killed mount process left ("Transport endpoint is not connected").
+
+    Its journal is in the cache dir, so the new mount resumes its uploads.
+    """
+    done = subprocess.run(_unmount_command(mountpoint, lazy=True), capture_output=True, text=True)
+    try:
+        os.stat(mountpoint)
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+            fail(f"mountpoint busy: a dead mount is attached and could not be detached: {reason}")
+    log.warning("detached a dead mount left on %s", mountpoint)
+
+
 def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[Any, str]:
     """The account to mount (and a description), or the embedded default with no credentials."""
-    from pithosfs.client.config import ConfigError, load_config
+    from pithosfs.client.config import ConfigError
     from pithosfs.client.errors import PithosError, Unauthorized
     from pithosfs.client.pithos import PithosClient
     from pithosfs.fs import launcher
 
     try:
         try:
-            cfg = load_config(url=url, token=token, cloud=cloud)
+            # from_config: on a 401 the client re-reads flags/env/kamakirc and logs in
+            # again, so a token renewed there (or a Swift login) keeps a long mount going.
+            store = PithosClient.from_config(url=url, token=token, cloud=cloud)
         except ConfigError:
             if url or token or cloud or os.environ.get("PITHOS_CLOUD"):
                 raise
@@ -77,12 +96,8 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
             store = PithosClient.from_storage_url(account.storage_url, account.token)
             store.account_info()
             return store, f"embedded server {account.storage_url}"
-        if cfg.is_storage_url:
-            store = PithosClient.from_storage_url(cfg.url, cfg.token)
-        else:
-            store = PithosClient.from_identity(cfg.url, cfg.token)
         store.account_info()
-        return store, f"{store.storage_url} ({cfg.source})"
+        return store, str(store.storage_url)
     except ConfigError as exc:
         fail(str(exc))
     except Unauthorized:
@@ -92,8 +107,15 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
     raise AssertionError("unreachable")
 
 
+def _private_file(path: Path) -> None:
+    """Create `path` 0600 if missing: at -v a mount log names every file the user touches."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+
+
 def setup_logging(verbose: bool, log_file: str | None) -> None:
     handler: logging.Handler
+    if log_file:
+        _private_file(Path(log_file))
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -124,8 +146,11 @@ def _daemonize(mountpoint: Path, args: list[str], log_file: Path, token: str | N
     child_env = dict(os.environ)
     if token:
         child_env[TOKEN_ENV] = token
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    start = log_file.stat().st_size if log_file.exists() else 0
+    child_env.pop("NOTIFY_SOCKET", None)  # only the service's main process may notify systemd
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_file(log_file)
+    os.chmod(log_file, 0o600)  # also a log left readable by an older version
+    start = log_file.stat().st_size
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -209,13 +234,28 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 @click.option("--token", envvar=TOKEN_ENV, help="The account's token (or $PITHOSFS_TOKEN).")
 @click.option("--cloud", help='A [cloud "NAME"] of ~/.kamakirc.')
 @click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground.")
-@click.option("-o", "options", multiple=True, metavar="OPT[,OPT...]", help="FUSE mount options.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "-o", "options", multiple=True, metavar="OPT[,OPT...]",
+    help="FUSE mount options: ro, uid=, gid=, umask=, allow_other... (see below).",
+)  # fmt: skip
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Block cache, upload staging and journal [default: ~/.cache/pithosfs].",
+)  # fmt: skip
 @click.option("--cache-size", default="2G", show_default=True, help="Disk block cache bound.")
-@click.option("--attr-timeout", default=5.0, show_default=True, type=float)
-@click.option("--dir-timeout", default=5.0, show_default=True, type=float)
+@click.option(
+    "--attr-timeout", default=5.0, show_default=True, type=float,
+    help="Seconds a file's attributes are trusted; changes made elsewhere show after it.",
+)  # fmt: skip
+@click.option(
+    "--dir-timeout", default=5.0, show_default=True, type=float,
+    help="Seconds a directory listing is trusted; changes made elsewhere show after it.",
+)  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging (every FUSE call).")
-@click.option("--log-file", type=click.Path(dir_okay=False))
+@click.option(
+    "--log-file", type=click.Path(dir_okay=False),
+    help="Log here instead of stderr (daemon default: ~/.cache/pithosfs/mounts/mount.log).",
+)  # fmt: skip
 def mount(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: str, attr_timeout: float,
@@ -260,6 +300,12 @@ def _mount_foreground(
         attr_timeout=attr_timeout, dir_timeout=dir_timeout,
         cache_dir=(cache_dir or default_cache_dir()).expanduser(), cache_size=cache_size,
     )  # fmt: skip
+    from pithosfs.fs import mount_options, notify
+
+    try:
+        opts, fuse_opts = mount_options.apply(opts, fsmount.parse_o(options))
+    except mount_options.MountOptionError as exc:
+        fail(str(exc))
     core = Filesystem(store, opts)
     log.info("mounting %s on %s", where, mountpoint)
     guard, monitor, control = _start_control(core, mountpoint)
@@ -267,11 +313,13 @@ def _mount_foreground(
     threading.Thread(
         target=_status_writer, args=(core, mountpoint, log_file, where_control), daemon=True
     ).start()
+    notify.notify_when_live(mountpoint)  # systemd Type=notify: READY=1 once live
     try:
-        fsmount.run(core, mountpoint, fsmount.parse_o(options))
+        fsmount.run(core, mountpoint, fuse_opts)
     except RuntimeError as exc:
         fail(f"mount failed: {exc}")
     finally:
+        notify.notify_stopping()
         from pithosfs.fs import launcher
 
         guard.stop()  # what is still journalled resumes at the next mount
