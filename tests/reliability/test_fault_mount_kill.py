@@ -150,12 +150,6 @@ def _cli_mount(srv: ProxiedServer, m: Mount, log: Path) -> subprocess.CompletedP
     return subprocess.run(cmd, env=m.env, capture_output=True, text=True, timeout=90)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pithosfs mount refuses a dead mountpoint ('mountpoint busy: a dead mount is "
-    "attached (fusermount3 -u -z ...)') instead of detaching it and mounting; requested "
-    "from the owner of pithosfs/fs/command.py (check_mountpoint) in .coord/requests.md",
-)
 def test_pithosfs_mount_on_a_dead_mountpoint_recovers_it(
     fuse_ok: None, proxied: ProxiedServer, tmp_path: Path, unique_name: str
 ) -> None:

@@ -71,14 +71,6 @@ def _written(pid: int) -> int:
         return 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the mount's client re-authenticates with the token it started with "
-    "(command.py open_store uses PithosClient.from_identity, whose reauthenticate reuses "
-    "the current token) instead of reloading the configured credentials "
-    "(PithosClient.from_config does); requested from the owner of command.py in "
-    ".coord/requests.md",
-)
 def test_long_copy_survives_a_token_renewal(
     fuse_ok: None, make_server: Callable[..., object], tmp_path: Path
 ) -> None:
