@@ -391,7 +391,7 @@ def status(mountpoint: Path | None, watch: bool, interval: float, as_json: bool)
     """
     from pithosfs.fs import mount_status
 
-    wanted = str(mountpoint.expanduser().absolute()) if mountpoint is not None else None
+    wanted = str(mountpoint.expanduser().resolve()) if mountpoint is not None else None
     while True:
         text = mount_status.status_text(wanted, as_json)
         if watch:
