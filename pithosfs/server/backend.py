@@ -37,7 +37,12 @@ class Backend(ObjectUpdates, ObjectListing):
         algorithm: str = DEFAULT_HASH_ALGORITHM,
         account_quota: int = DEFAULT_ACCOUNT_QUOTA,
     ) -> None:
+        fresh = not (data_dir / "pithos.db").exists()
         data_dir.mkdir(parents=True, exist_ok=True)
+        if fresh:  # every account's data lives here: a new data dir is the server user's alone
+            data_dir.chmod(0o700)
+        elif data_dir.stat().st_mode & 0o077:
+            log.warning("data dir %s is open to other local users; chmod 700 it", data_dir)
         self.db = Database(data_dir / "pithos.db")
         self.blocks = BlockStore(data_dir / "blocks", block_size, algorithm)
         self.block_size = block_size

@@ -318,3 +318,8 @@ def test_control_characters_in_names_cannot_split_responses(world: World, prepar
     public = urlsplit(head.headers["x-object-public"]).path.encode()
     for resp in (got, head, raw_request(world.base_url, "GET", public)):
         assert "set-cookie" not in resp.headers and "x-evil" not in resp.headers, resp.headers
+
+
+def test_a_new_data_dir_is_private(world: World) -> None:
+    """It holds every account's data: other local users may not even list it."""
+    assert world.data_dir.stat().st_mode & 0o777 == 0o700
