@@ -173,12 +173,16 @@ class UploadGuard:
         self._kick()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End the retrier (journal entries wait for the next mount; held files are lost)."""
         self._stop.set()
         self._wake.set()
         with self._lock:
             thread = self._thread
+            held = [h.path for h in self._held]
         if thread is not None:
             thread.join(timeout)
+        if held:
+            log.error("unmounted with files that could not be saved anywhere: %s", ", ".join(held))
 
     def retry_now(self) -> None:
         self._wake.set()

@@ -89,7 +89,10 @@ class UploadJournal:
         self.directory = Path(cache_dir) / "journal"
         self.conflicts = Path(cache_dir) / "conflicts"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock = threading.Lock()  # publish (data rename + record) vs. entries()
+        # Serialises publishing (data rename + record) against entries(); re-entrant because
+        # park() saves the record, and every change drops the cached listing under it.
+        self._lock = threading.RLock()
+        self._cached: list[PendingUpload] | None = None  # GUARDED_BY(_lock)
         for part in self.directory.glob(".*.part"):  # a park cut off by a crash
             part.unlink(missing_ok=True)
 
@@ -153,11 +156,21 @@ class UploadJournal:
     def _save(self, entry: PendingUpload) -> None:
         payload = json.dumps(asdict(entry), sort_keys=True).encode()
         _write_atomically(self._record_path(entry.id), payload)
+        self._changed()
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._cached = None
 
     def entries(self) -> list[PendingUpload]:
-        """Complete entries, oldest first; unfinished parks (data without record) are removed."""
+        """Complete entries, oldest first; unfinished parks (data without record) are removed.
+
+        Read from disk once per change made through this object (status asks every second).
+        """
         with self._lock:
-            return self._entries_locked()
+            if self._cached is None:
+                self._cached = self._entries_locked()
+            return list(self._cached)
 
     def _entries_locked(self) -> list[PendingUpload]:
         found: list[PendingUpload] = []
@@ -180,6 +193,7 @@ class UploadJournal:
         self._record_path(entry.id).unlink(missing_ok=True)
         self.data_path(entry).unlink(missing_ok=True)
         _fsync_dir(self.directory)
+        self._changed()
 
     def keep_as_conflict(self, entry: PendingUpload, why: str) -> Path:
         """Move the entry's bytes to conflicts/ (the user resolves it); returns where."""
@@ -194,6 +208,7 @@ class UploadJournal:
             json.dumps(asdict(entry), sort_keys=True).encode(),
         )
         self._record_path(entry.id).unlink(missing_ok=True)
+        self._changed()
         log.error("conflict: %s/%s kept at %s (%s)", entry.container, entry.name, target, why)
         return target
 
