@@ -176,6 +176,8 @@ def test_a_public_manifest_serves_no_private_parts(world: World, cont: str) -> N
     url = publish(alice, cont, "manifest")
     resp = get(url)
     assert resp.status_code == 200 and b"PRIVATE" not in resp.content
+    head = requests.head(url, timeout=30)  # not even the private parts' size
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(resp.content)
     # Bob may write "notes" and it is published; he points it at alice's parts.
     alice.put_object(
         cont, "notes", b"public notes", headers={"X-Object-Sharing": f"write={BOB[0]}"}
@@ -188,6 +190,9 @@ def test_a_public_manifest_serves_no_private_parts(world: World, cont: str) -> N
     # Parts shared with everyone are what a public manifest may serve.
     alice.post_meta(cont, "parts/2", {"X-Object-Sharing": "read=*"})
     assert get(url).content == b"PRIVATE part two"
+    head = requests.head(url, timeout=30)
+    assert int(head.headers["Content-Length"]) == len(b"PRIVATE part two")
+    assert head.headers["ETag"] == get(url).headers["ETag"]
 
 
 def test_public_tokens_cannot_be_guessed_or_forged(world: World, cont: str) -> None:

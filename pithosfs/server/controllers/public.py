@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pithosfs.server.controllers.base import Context, check_read_conditions
-from pithosfs.server.controllers.object import object_data
+from pithosfs.server.controllers.object import manifest_headers, manifest_parts, object_data
 from pithosfs.server.http_util import http_date
 from pithosfs.server.models import ObjectInfo
 from pithosfs.server.webio import Req, Response
@@ -28,7 +28,13 @@ class PublicController:
     def HEAD(self, req: Req, token: str) -> Response:
         info = self.ctx.backend.resolve_public(token)
         check_read_conditions(req, info)
-        return Response(200, _headers(info), [], info.size)
+        # A manifest's size is that of the parts an anonymous reader may read, as its GET.
+        parts = manifest_parts(self.ctx.backend, req, info)
+        if parts is None:
+            return Response(200, _headers(info), [], info.size)
+        return Response(
+            200, manifest_headers(_headers(info), parts), [], sum(p.size for p in parts)
+        )
 
     def GET(self, req: Req, token: str) -> Response:
         info = self.ctx.backend.resolve_public(token)
