@@ -4,7 +4,8 @@
     .venv/bin/python scripts/bench_client.py [--size-mib 1024] [--workers 4]
 
 Starts `pithosfs serve` as a subprocess (4 MiB blocks) and measures:
-(a) upload: PithosClient.upload_file (hashmap protocol) vs `curl -T` (one PUT),
+(a) upload: PithosClient.upload_file (hashmap protocol; new data takes the
+    pipelined path of pithosfs.client.uploads) vs `curl -T` (one PUT),
     each of its own random file of the same size (different bytes, so the
     client's dedup cannot help it);
 (b) re-upload of the client's file under a new name: bytes on the wire
@@ -174,6 +175,7 @@ def main() -> int:  # noqa: C901 - a linear script
         raise SystemExit("curl is required")
 
     size = args.size_mib * MiB
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-client-"))
     port = unused_port()
     data_dir = tmp / "data"
@@ -237,7 +239,7 @@ def main() -> int:  # noqa: C901 - a linear script
         ("re-upload bytes sent", f"{re_up['bytes_sent']} B", f"{size} B file",
          f"{reup_share * 100:.4f}%", f"<= {REUPLOAD_TARGET * 100:.0f}%", reup_share <= REUPLOAD_TARGET),
         ("client peak RSS upload", f"{up['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
-         "", "bounded: streamed bodies (1 block up, 1 MiB pieces down)", None),
+         "", "bounded: 1 block per hashing thread + 1 MiB piece up, 1 MiB pieces down", None),
         ("client peak RSS download", f"{down['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
          "", "", None),
         ("client RSS idle (floor)", f"{idle['maxrss_kib'] / 1024:.0f} MiB", "", "", "", None),
@@ -261,7 +263,8 @@ def main() -> int:  # noqa: C901 - a linear script
     with RESULTS.open("a") as f:
         f.write(
             f"\n## {stamp}: {args.size_mib} MiB x {args.repeat} rounds, {args.workers} workers, "
-            f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}\n\n"
+            f"{os.cpu_count()} cores, load {load_before:.1f} at start, "
+            f"{os.getloadavg()[0]:.1f} at end\n\n"
             f"{table}\n{details}\n"
         )
     shutil.rmtree(tmp, ignore_errors=True)

@@ -6,6 +6,8 @@ empty, `default` answers. Actions:
     ("reset",)                    close the socket with RST, no response
     ("sleep", seconds, action)    wait, then perform `action`
     ("default",)                  let `default` answer this one
+    ("close",)                    close the connection (FIN) after reading the request,
+                                  without a response (a server dying mid-request)
     ("close_unread",)             act as a server whose keep-alive idle timeout fires
                                   as the next request arrives: close the connection
                                   (FIN) without reading that request; counted in
@@ -77,6 +79,9 @@ class FlakyServer:
                 if kind == "sleep":
                     time.sleep(action[1])
                     self._perform(action[2])
+                elif kind == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_WR)
                 elif kind == "reset":
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)

@@ -143,3 +143,40 @@ def test_upload_from_a_file_object_without_descriptor(client, cont, small_batche
     info = client.upload_file(cont, "from-bytesio", io.BytesIO(data))
     assert info.hash == protocol.object_hash(data, BS)
     assert client.read_range(cont, "from-bytesio", 0, len(data)) == data
+
+
+def test_block_stream_body_reaches_any_http_sender_intact(tmp_path):
+    """Pieces are FileRegions (sendfile through our connections); plain http.client iterates them."""
+    import http.client
+
+    from tests.client.flaky_server import FlakyServer
+
+    data = os.urandom(3 * 1000 + 17)
+    (tmp_path / "f").write_bytes(data)
+    reader = uploads.SourceReader(tmp_path / "f")
+    srv = FlakyServer()
+    try:
+        body = uploads.BlockStream(reader, [3, 0, 2], 1000)  # the short last block sorts last
+        assert len(body) == 2 * 1000 + 17
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port)
+        conn.request("POST", "/x", body=body, headers={"Content-Length": str(len(body))})
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert srv.requests[-1][3] == data[:1000] + data[2000:]
+    finally:
+        srv.stop()
+        reader.close()
+
+
+def test_file_region_of_a_shrunk_file_fails_instead_of_sending_short(tmp_path):
+    from pithosfs.client.transport import FileRegion
+
+    (tmp_path / "f").write_bytes(b"0123456789")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        assert b"".join(FileRegion(fd, 3, 5)) == b"34567"
+        os.truncate(tmp_path / "f", 6)
+        with pytest.raises(OSError, match="shrank"):
+            b"".join(FileRegion(fd, 3, 5))
+    finally:
+        os.close(fd)
