@@ -85,6 +85,7 @@ def serve(
     verbose: bool,
 ) -> None:
     """Serve a Pithos+ object store (and its identity endpoint) from DATA_DIR."""
+    from pithosfs.config_cmd import mask_token
     from pithosfs.server import fsck
     from pithosfs.server.embedded import EmbeddedServer
 
@@ -109,7 +110,10 @@ def serve(
     click.echo(f"Data dir:     {root}")
     click.echo(f"Block size:   {block_size}")
     for uuid, token in table.items():
-        click.echo(f"User {uuid} token {token}  storage {server.storage_url(uuid)}")
+        # A token the caller handed in (--user or PITHOSFS_SERVE_USERS, as the mount's
+        # launcher does) is not echoed: this output often goes to a log file.
+        shown = mask_token(token) if users else token
+        click.echo(f"User {uuid} token {shown}  storage {server.storage_url(uuid)}")
     sys.stdout.flush()  # whoever started us may be waiting for these lines on a pipe
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -114,6 +114,10 @@ def test_embedded_server_token_stays_out_of_argv(
         (mp / "pithos").mkdir(exist_ok=True)  # the account answers with that token
         leaked = _cmdlines_mentioning(token)
         assert not leaked, f"embedded server token visible in ps: {leaked}"
+        # Only the private state file may hold it; not server.log or mount.log.
+        files = _files_containing(Path(env["HOME"]), token.encode())
+        assert [p for p in files if p.name != "embedded.json"] == [], files
+        assert state.stat().st_mode & 0o077 == 0
     finally:
         run("umount", str(mp), env=env)
         force_unmount(mp)

@@ -19,7 +19,7 @@ import requests
 from tests.conftest import ALICE, BOB
 from tests.server.pithos_http import OCTET, assert_fault
 from tests.server.plankton_api import location
-from tests.server.security_world import BAD_TOKENS, World, block_files, fingerprint
+from tests.server.security_world import BAD_TOKENS, CAROL, World, block_files, fingerprint
 from tests.server.security_world import world as world  # noqa: F401 (fixture)
 
 CONT = "authc"
@@ -371,3 +371,12 @@ def test_identity_reveals_nothing_without_a_valid_token(setup: Setup) -> None:
         resp = requests.post(url, json=body, timeout=30)
         assert resp.status_code in (400, 401), resp.status_code
         assert ALICE[1] not in resp.text and ALICE[0] not in resp.text
+
+
+def test_the_server_log_holds_no_token_it_was_given(setup: Setup) -> None:
+    """Tokens handed to `serve` (--user, PITHOSFS_SERVE_USERS) are not echoed: its
+    output usually goes to a log file (the mount's launcher keeps server.log)."""
+    log = setup.world.proc.log_path.read_text()
+    assert "listening on" in log
+    for token in (ALICE[1], BOB[1], CAROL[1]):
+        assert token not in log
