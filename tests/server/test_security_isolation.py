@@ -424,6 +424,7 @@ def test_a_write_share_allows_writes_but_not_delete_move_or_sharing(
     assert resp.status_code == 201
     assert alice.read(cont, "doc") == b"via hashmap"
     assert alice.meta(cont, "doc")["X-Object-Modified-By"] == BOB[0]
+    bob.put_object(cont, "own", b"BOB's own")
     before = fingerprint(alice)
     refused = [
         bob.delete(cont, "doc", **acc),
@@ -466,6 +467,27 @@ def test_a_write_share_allows_writes_but_not_delete_move_or_sharing(
             **acc,
         ),
         bob.request("COPY", cont, "sibling", headers={"Destination": f"/{cont}/doc"}, **acc),
+        # his own object copied in, publishing or re-sharing on the way (one transaction)
+        bob.put(
+            cont,
+            "doc",
+            headers={
+                "X-Copy-From": f"/{cont}/own",
+                "X-Object-Public": "true",
+                "Content-Length": "0",
+            },
+            **acc,
+        ),
+        bob.put(
+            cont,
+            "doc",
+            headers={
+                "X-Copy-From": f"/{cont}/own",
+                "Content-Length": "0",
+                "X-Object-Sharing": f"write={CAROL[0]}",
+            },
+            **acc,
+        ),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert fingerprint(alice) == before
