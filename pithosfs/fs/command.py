@@ -342,7 +342,11 @@ def _unmount_command(mountpoint: Path, lazy: bool = False) -> list[str]:
     "--force", is_flag=True,
     help="Unmount even with uploads pending (they stay in the journal for the next mount).",
 )  # fmt: skip
-def umount(mountpoint: Path, force: bool) -> None:
+@click.option(
+    "--wait", "wait_seconds", default=0.0, show_default=True, metavar="SECONDS",
+    help="Wait up to SECONDS for pending uploads to finish before refusing (or forcing).",
+)  # fmt: skip
+def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     """Unmount once every upload is committed (the mount exits only after that).
 
     Refuses, naming the files, while uploads are pending: files open with
@@ -355,6 +359,10 @@ def umount(mountpoint: Path, force: bool) -> None:
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}
     pending = mount_status.pending(state)
+    waited_until = time.monotonic() + wait_seconds
+    while pending and time.monotonic() < waited_until:
+        time.sleep(min(1.0, max(waited_until - time.monotonic(), 0.0)))
+        pending = mount_status.pending(state)
     if pending and not force:
         fail(
             f"busy: {len(pending)} upload(s) pending: {mount_status.names(pending)}; "

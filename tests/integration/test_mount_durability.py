@@ -191,8 +191,11 @@ def test_close_over_quota_reports_edquot_and_uploads_once_there_is_room(
     time.sleep(3)  # retries meanwhile fail the same way; nothing is lost
     assert server_bytes(m.client, unique_name, "large") is None and journal_records(cache)
     backend.account_quota = roomy  # the user made room
-    wait_for(lambda: server_bytes(m.client, unique_name, "large") == data, 60, "uploaded")
-    wait_for(lambda: not journal_records(cache), 10, "journal emptied")
+    done = cli(m, "umount", "--wait", "60", str(m.path))  # returns once the retrier is through
+    assert done.returncode == 0, done.stderr
+    assert not os.path.ismount(m.path)
+    assert server_bytes(m.client, unique_name, "large") == data
+    assert journal_records(cache) == []
 
 
 def test_killed_mount_replays_its_journal_at_the_next_mount(
