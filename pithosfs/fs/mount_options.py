@@ -1,7 +1,7 @@
-"""The -o options that decide who sees what: uid=, gid=, umask=/fmask=/dmask=, ro, allow_other.
+"""The -o options that decide who sees what: uid=, gid=, umask=, ro, allow_other.
 
 libfuse implements them: its high-level layer rewrites st_uid/st_gid (uid=, gid=) and
-the permission bits (umask= and, on libfuse >= 3.11, fmask=/dmask=) of every answer,
+the permission bits (umask=: 0777 & ~umask, for files and directories alike) of every answer,
 `ro` becomes a read-only kernel mount (every write fails with EROFS before it reaches
 us), and `allow_other` lets other users in. What this module adds on top:
 
@@ -28,7 +28,7 @@ from pithosfs.fs.options import FsOptions
 
 FUSE_CONF = Path("/etc/fuse.conf")
 FUSE_DEVICE = Path("/dev/fuse")
-_MODE_MASKS = ("umask", "fmask", "dmask")
+_MODE_MASKS = ("umask",)  # fmask=/dmask= are unknown to libfuse 3.14 (Debian 12)
 
 
 class MountOptionError(ValueError):

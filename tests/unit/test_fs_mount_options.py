@@ -25,7 +25,7 @@ def test_names_become_numbers_and_masks_octal() -> None:
         ({"gid": "no-such-group-h7"}, "-o gid=no-such-group-h7: no such group"),
         ({"uid": True}, "-o uid needs a value"),
         ({"umask": "0999"}, "-o umask=0999: not an octal mode mask"),
-        ({"dmask": "1777"}, "-o dmask=1777: outside 000..777"),
+        ({"umask": "1777"}, "-o umask=1777: outside 000..777"),
         ({"ro": True, "rw": True}, "-o ro and -o rw together"),
     ],
 )
