@@ -55,6 +55,9 @@ def _check_mount_is_private(mp: Path, home: Path, cache: Path) -> None:
     assert cache.stat().st_mode & 0o777 == 0o700
     logs = [p for p in _files_containing(home, ALICE[1].encode()) if p.suffix == ".log"]
     assert logs == [], f"token written to logs: {logs}"
+    # At -v the log names every path touched: only the user may read it.
+    opened = {p: oct(p.stat().st_mode) for p in home.rglob("*.log") if p.stat().st_mode & 0o077}
+    assert opened == {}, f"logs readable by others: {opened}"
 
 
 def test_daemon_mount_keeps_token_out_of_argv_and_logs(
