@@ -23,6 +23,7 @@ Mount options (-o, comma-separated, repeatable):
   allow_other        let other users in (non-root: needs user_allow_other
                      in /etc/fuse.conf)
   other FUSE options are handed to libfuse (see mount.fuse3(8))
+The kernel checks the permission bits shown (default_permissions, always on).
 
 \b
 Examples:

@@ -106,6 +106,12 @@ def _read_token(path: str) -> str:
 def adopt(argv: list[str]) -> list[str]:
     """Translate mount(8)-style arguments for the CLI, applying their environment here."""
     args, env = translate_with_env(argv)
+    if "--token" in args:
+        print(
+            "pithosfs: warning: token= in mount options is readable by every user (fstab, ps); "
+            "use a kamakirc cloud or token_file=",
+            file=sys.stderr,
+        )
     os.environ.update(env)
     return args
 

@@ -55,3 +55,13 @@ def test_cli_takes_the_mount_fuse3_form_only_with_options(tmp_path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert as_helper.stderr.startswith(f"pithosfs: token_file={bad_file}")  # the helper read it
+
+
+def test_token_in_options_warns(capsys, monkeypatch) -> None:
+    from pithosfs.fs.fstab import adopt
+
+    monkeypatch.setattr("os.environ", {})  # adopt() may add to the environment
+    adopt(["lab", "/mnt/p", "-o", "token=T"])
+    assert "token= in mount options is readable by every user" in capsys.readouterr().err
+    adopt(["lab", "/mnt/p", "-o", "ro"])
+    assert capsys.readouterr().err == ""
