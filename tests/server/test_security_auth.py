@@ -218,6 +218,7 @@ ROUTES = [
         {"X-Image-Meta-Name": "evil", "X-Image-Meta-Location": "{loc}"},
     ),
     Route("image-head", "HEAD", "/image/v1.0/images/{img}", read_only=True),
+    Route("image-get", "GET", "/image/v1.0/images/{img}"),  # 501 with a token
     Route(
         "image-update",
         "PUT",

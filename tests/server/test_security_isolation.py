@@ -315,6 +315,42 @@ def test_unknown_block_hashes_are_refused_and_create_nothing(world: World) -> No
     assert_fault(carol.head("carol-blocks", "guessed"), 404)
 
 
+def test_no_route_serves_a_block_by_its_hash(world: World, alice_data: dict[str, str]) -> None:
+    """Blocks are reachable only through an object's hashmap: a hash in a URL is just
+    a name (of carol's own, missing, object) or an unknown route."""
+    carol = world.carol
+    carol.make_container("carol-hash")
+    for block in block_hashes(SECRET):
+        for url in (
+            carol.url("carol-hash", block),
+            carol.url("carol-hash") + f"?hash={block}",
+            carol.url() + f"/blocks/{block}",
+            world.base_url + f"/blocks/{block}",
+            world.base_url + f"/object-store/v1/blocks/{block}",
+            world.base_url + f"/public/{block}",
+        ):
+            resp = carol.session.get(url, headers={"X-Auth-Token": CAROL[1]}, timeout=30)
+            assert resp.status_code in (204, 400, 403, 404), (url, resp.status_code)
+            assert b"ALICE-SECRET" not in resp.content
+
+
+def test_a_block_is_shared_across_accounts_only_with_who_knows_its_content(
+    world: World, alice_data: dict[str, str]
+) -> None:
+    """The documented choice (docs/server.md, Security): the block store is global, as
+    in the reference, and a hash is as good as the content. Carol, who holds the
+    same bytes herself, may name alice's stored blocks by hash and skip the upload;
+    she gets exactly the bytes she already had, nothing of alice's object."""
+    carol = world.carol
+    carol.make_container("carol-dedup")
+    mine = SECRET[BLOCK_SIZE : 2 * BLOCK_SIZE]  # one block of alice's, known to carol
+    resp = carol.put_hashmap("carol-dedup", "same-bytes", len(mine), block_hashes(mine))
+    assert resp.status_code == 201, (resp.status_code, resp.text)
+    assert carol.read("carol-dedup", "same-bytes") == mine
+    assert carol.meta("carol-dedup", "same-bytes")["X-Object-Modified-By"] == CAROL[0]
+    assert_fault(carol.get(ISO, "secret", account=ALICE[0]), 403)
+
+
 @pytest.fixture
 def shared_cont(world: World, unique_name: str) -> Iterator[str]:
     alice = world.alice
