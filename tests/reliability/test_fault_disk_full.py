@@ -1,0 +1,149 @@
+"""Disk full in the cache directory (an 8 MiB tmpfs): writing a larger file either succeeds
+(committed, exactly) or fails with a clear ENOSPC, and then the server holds the old object or
+exactly what the successful writes made the file, never other bytes; the mount keeps working
+afterwards and reads of objects larger than the cache disk return the right bytes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pithosfs.client.errors import NotFound
+from tests.conftest import ALICE
+from tests.integration.conftest import start_mount, stop_mount
+
+pytestmark = [pytest.mark.slow, pytest.mark.mount]
+
+MIB = 1024 * 1024
+CACHE_FS_MIB = 8
+
+
+@pytest.fixture
+def small_cache(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs to serve as the mount's cache directory (needs root)."""
+    where = tmp_path / "smallfs"
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={CACHE_FS_MIB}m,mode=0700", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield where / "cache"
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _server_bytes(client: object, container: str, name: str) -> bytes | None:
+    try:
+        info = client.head_object(container, name)  # type: ignore[attr-defined]
+    except NotFound:
+        return None
+    return client.read_range(container, name, 0, info.size) if info.size else b""  # type: ignore[attr-defined]
+
+
+def _write_in_order(path: Path, data: bytes, reverse: bool) -> tuple[str, bytes]:
+    """Write `data` over `path` in 1 MiB pieces: ("ok" | "ENOSPC", the file's content as
+    the successful writes made it, which is what the server may hold after close)."""
+    content = bytearray()
+    offsets = list(range(0, len(data), MIB))
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        for offset in reversed(offsets) if reverse else offsets:
+            try:
+                written = os.pwrite(fd, data[offset : offset + MIB], offset)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                return "ENOSPC", bytes(content)
+            end = offset + written
+            content.extend(bytes(max(0, end - len(content))))
+            content[offset:end] = data[offset:end]
+    finally:
+        try:
+            os.close(fd)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc  # the flush after a refused write
+    return "ok", bytes(content)
+
+
+def test_full_cache_disk_gives_enospc_and_nothing_is_corrupted(
+    fuse_ok: None, server: object, small_cache: Path, tmp_path: Path, unique_name: str
+) -> None:
+    m = start_mount(server, ALICE, tmp_path / "m", "--cache-dir", str(small_cache))
+    try:
+        m.client.create_container(unique_name)  # before the mount looks: no foreign change
+        old = os.urandom(MIB)
+        m.client.put_object(unique_name, "big.bin", old)
+        big = os.urandom(4 * CACHE_FS_MIB * MIB)
+        # Sequential: completed blocks go up while the file is written, so the staging area
+        # may keep up; either the whole file gets home or write() says ENOSPC.
+        outcomes = []
+        # Sequential: completed blocks go up while the file is written. Backwards: nothing is
+        # a sequential run, so every byte waits in staging (or in memory once the disk is full).
+        for name, reverse in (("big.bin", False), ("back.bin", True)):
+            if name != "big.bin":
+                m.client.put_object(unique_name, name, old)
+                time.sleep(1.1)  # past the attribute timeout: no foreign change the mount missed
+            outcome, expected = _write_in_order(m.path / unique_name / name, big, reverse)
+            outcomes.append(outcome)
+            on_server = _server_bytes(m.client, unique_name, name)
+            if outcome == "ok":  # close() said so: it is committed
+                assert on_server == expected, (name, len(on_server or b""))
+            else:  # as on a local disk: the file is what the successful writes made it
+                assert on_server in (old, expected), (name, len(on_server or b""))
+        print(f"\nwrites of {len(big) // MIB} MiB on a {CACHE_FS_MIB} MiB cache disk: {outcomes}")
+        time.sleep(1.1)  # the release finishes after close() returned
+
+        # The mount keeps working: small writes commit, listings answer, and reads larger
+        # than the cache disk return the right bytes.
+        (m.path / unique_name / "small.txt").write_bytes(b"room for this")
+        assert _server_bytes(m.client, unique_name, "small.txt") == b"room for this"
+        assert "small.txt" in os.listdir(m.path / unique_name)
+        large = os.urandom(3 * CACHE_FS_MIB * MIB)
+        m.client.put_object(unique_name, "large.bin", large)
+        time.sleep(1.1)  # past the directory timeout: the mount sees the new object
+        assert (m.path / unique_name / "large.bin").read_bytes() == large
+        assert m.proc.poll() is None
+    finally:
+        stop_mount(m)
+    unexpected = _tracebacks(m.log_text(), expected="block cache write failed")
+    assert not unexpected, unexpected[-1]
+
+
+def _tracebacks(log: str, expected: str) -> list[str]:
+    """Log records with a traceback, except those whose first line contains `expected`.
+
+    The block cache logs its refused writes with a traceback; on a full disk that is
+    expected (a one-line message was requested from the cache's owner)."""
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)
+    return [r for r in records if "Traceback" in r and expected not in r.split("\n", 1)[0]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the block cache keeps filling the cache disk (its bound is --cache-size, 2G, not "
+    "the free space) and nothing evicts it when staging a write hits ENOSPC, so once reads "
+    "have filled the disk every new write fails; requested from the cache's owner in "
+    ".coord/requests.md",
+)
+def test_cached_blocks_never_starve_writes(
+    fuse_ok: None, server: object, small_cache: Path, tmp_path: Path, unique_name: str
+) -> None:
+    m = start_mount(server, ALICE, tmp_path / "m", "--cache-dir", str(small_cache))
+    try:
+        m.client.create_container(unique_name)
+        large = os.urandom(3 * CACHE_FS_MIB * MIB)
+        m.client.put_object(unique_name, "large.bin", large)
+        assert (m.path / unique_name / "large.bin").read_bytes() == large  # fills the cache
+        time.sleep(0.5)  # the block cache writes in the background
+        (m.path / unique_name / "small.txt").write_bytes(b"room for this")
+        assert _server_bytes(m.client, unique_name, "small.txt") == b"room for this"
+    finally:
+        stop_mount(m)
