@@ -9,9 +9,12 @@ images and the block store must be exactly as before.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -381,3 +384,41 @@ def test_the_server_log_holds_no_token_it_was_given(setup: Setup) -> None:
     assert "listening on" in log
     for token in (ALICE[1], BOB[1], CAROL[1]):
         assert token not in log
+
+
+def test_undecodable_or_huge_token_headers_change_nothing(setup: Setup) -> None:
+    """Raw non-ASCII bytes in a header are a 400 (spec 1.5), an oversized header a 4xx
+    from the HTTP layer: either way before any data is touched."""
+    world = setup.world
+    before = fingerprint(world.alice, world.alice_img)
+    target = f"{STORE}/{ALICE[0]}/{CONT}/obj".encode()
+    tokens = [b"alice-token\xff", b"\xe2\x80\x8b" + ALICE[1].encode(), b"x" * 300_000]
+    for token in tokens:
+        for method, extra, body in (
+            ("PUT", [("Content-Type", OCTET), ("Content-Length", "3")], b"bad"),
+            ("POST", [("X-Object-Meta-E", "1"), ("Content-Length", "0")], b""),
+            ("DELETE", [("Content-Length", "0")], b""),
+        ):
+            head = [
+                f"{method} {target.decode()} HTTP/1.1".encode(),
+                b"Host: localhost",
+                b"X-Auth-Token: " + token,
+                *(f"{k}: {v}".encode() for k, v in extra),
+                b"Connection: close",
+            ]
+            status = _send_raw(world.base_url, b"\r\n".join(head) + b"\r\n\r\n" + body)
+            assert 400 <= status < 500, (token[:20], method, status)
+    assert fingerprint(world.alice, world.alice_img) == before
+
+
+def _send_raw(base_url: str, request: bytes) -> int:
+    """Status of one raw request (the server may close early on an oversized header)."""
+    parts = urlsplit(base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass  # closed while we were still sending the huge header: its reply is waiting
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        return resp.status
