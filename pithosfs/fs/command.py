@@ -358,7 +358,9 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
 
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}
-    pending = mount_status.pending(state)
+    pid = int(state.get("pid", 0))
+    # A dead mount's journal waits for the next mount: nothing to wait for before detaching it.
+    pending = mount_status.pending(state) if pid and launcher.pid_alive(pid) else []
     waited_until = time.monotonic() + wait_seconds
     while pending and time.monotonic() < waited_until:
         time.sleep(min(1.0, max(waited_until - time.monotonic(), 0.0)))
@@ -372,12 +374,12 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     done = subprocess.run(_unmount_command(mountpoint), capture_output=True, text=True)
     if done.returncode != 0:
         fail(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unmount failed")
-    pid = int(state.get("pid", 0))
     deadline = time.monotonic() + UMOUNT_TIMEOUT
     while pid and launcher.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # the mount process commits what is left, then exits
     if pid and launcher.pid_alive(pid):
         fail(f"unmounted, but process {pid} is still finishing uploads")
+    launcher.state_path(mountpoint).unlink(missing_ok=True)  # a killed mount left it behind
     kept = mount_status.journalled(state)
     if kept:
         click.echo(

@@ -208,7 +208,13 @@ def test_killed_mount_replays_its_journal_at_the_next_mount(
     wait_for(lambda: journal_records(tmp_path / "cache"), 60, "journalled")
     os.kill(m.proc.pid, signal.SIGKILL)
     m.proc.wait(10)
-    subprocess.run(["fusermount3", "-u", "-z", str(m.path)], capture_output=True, timeout=30)
+    shown = cli(m, "status", str(m.path))
+    assert "gone" in shown.stdout and f"/{unique_name}/kept" in shown.stdout, shown.stdout
+    detached = cli(m, "umount", str(m.path))  # a dead mount: nothing to wait for
+    assert detached.returncode == 0, detached.stderr
+    assert f"/{unique_name}/kept" in detached.stderr and "next mount" in detached.stderr
+    assert not os.path.ismount(m.path)
+    assert "no pithosfs mount" in cli(m, "status", str(m.path)).stdout
     srv.start()
     again = mounts()
     client = again.client
