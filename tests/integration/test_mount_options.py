@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from pithosfs.fs import mount_options
 from tests.conftest import ALICE
 from tests.integration.conftest import Mount, start_mount, stop_mount
 
@@ -299,6 +300,12 @@ def test_non_root_mount_through_fusermount3(
     client = PithosClient.from_storage_url(env["PITHOS_URL"], ALICE[1])
     client.create_container(unique_name)
     try:
+        if not mount_options.user_allow_other():  # fusermount3 would refuse: we say why first
+            refused = as_nobody(*python, "-m", "pithosfs", "mount", str(mnt), "-o", "allow_other",
+                                env=env, timeout=90)  # fmt: skip
+            assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+            assert "-o allow_other needs 'user_allow_other' in /etc/fuse.conf" in refused.stderr
+            assert not mounted(mnt)
         done = as_nobody(*python, "-m", "pithosfs", "mount", str(mnt), env=env, timeout=90)
         assert done.returncode == 0, done.stderr
         assert mounted(mnt)
