@@ -153,3 +153,30 @@ def test_unmount_journals_what_it_cannot_commit(fs, store, tmp_path: Path) -> No
     finally:
         guard_of(reloaded).stop()
         reloaded.close()
+
+
+def test_commit_at_release_shows_as_uploading_while_it_runs(fs, store, monkeypatch) -> None:
+    import threading
+
+    gate = threading.Event()
+    entered = threading.Event()
+    real_put_hashmap = store.put_hashmap
+
+    def slow_put_hashmap(*a: object, **k: object):  # noqa: ANN202
+        entered.set()
+        assert gate.wait(10)
+        return real_put_hashmap(*a, **k)
+
+    monkeypatch.setattr(store, "put_hashmap", slow_put_hashmap)
+    data = os.urandom(3 * BS)
+    fh = write_new(fs, "slow", data)
+    closing = threading.Thread(target=fs.files.release, args=(fh,))
+    closing.start()
+    assert entered.wait(10)
+    guard = guard_of(fs)
+    (upload,) = guard.pending()
+    assert (upload.path, upload.state, upload.total) == ("/c/slow", "uploading", len(data))
+    assert upload.sent == len(data)  # the blocks went up before the hashmap PUT
+    gate.set()
+    closing.join(10)
+    assert guard.pending() == [] and content(store, "slow") == data
