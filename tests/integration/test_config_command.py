@@ -148,3 +148,25 @@ def test_origins_of_a_swift_login_and_the_standard_variables(tmp_path: Path) -> 
     assert cloud_from == "none: URL and credentials given directly"
     flagged = origins("http://swift/auth/v1.0", None, None, login, env, tmp_path / "rc")
     assert flagged[1] == "--url"
+
+
+@pytest.mark.mount
+def test_config_names_the_account_a_mount_uses(
+    fuse_ok: None, server: object, env: dict[str, str], kamakirc: Path, tmp_path: Path
+) -> None:
+    """What config prints is what `pithosfs mount` then mounts (same resolution, same server)."""
+    shown = config_json("--cloud", "other", env=env)
+    mnt, log = tmp_path / "mnt", tmp_path / "mount.log"
+    env = dict(env, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    cmd = [sys.executable, "-m", "pithosfs", "mount", str(mnt), "--cloud", "other",
+           "--log-file", str(log)]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
+        assert done.returncode == 0, done.stderr
+        mounted = [ln for ln in log.read_text().splitlines() if " mounting http" in ln]
+        assert mounted and f"mounting {shown['object_store']} " in mounted[0], mounted
+    finally:
+        subprocess.run([sys.executable, "-m", "pithosfs", "umount", str(mnt)],
+                       capture_output=True, timeout=90, env=env)  # fmt: skip
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
