@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -170,3 +172,37 @@ def test_config_names_the_account_a_mount_uses(
                        capture_output=True, timeout=90, env=env)  # fmt: skip
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
+
+
+@pytest.mark.mount
+def test_embedded_server_started_by_a_mount(
+    fuse_ok: None, env: dict[str, str], tmp_path: Path
+) -> None:
+    """No credentials: before the first mount, while its server runs, and after it stopped."""
+    env = dict(env, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    state = Path(env["HOME"]) / ".local/share/pithosfs/embedded.json"
+    mnt = tmp_path / "mnt"
+    assert config_json(env=env)["object_store"] == "-"
+    pithosfs = [sys.executable, "-m", "pithosfs"]
+    try:
+        done = subprocess.run([*pithosfs, "mount", str(mnt)], capture_output=True, text=True,
+                              timeout=90, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (mnt / "pithos").mkdir()
+        server = json.loads(state.read_text())
+        running = config_json(env=env)
+        assert running["user"] == server["user"] and running["containers"] == 1
+        assert f"running, pid {server['pid']}" in str(running["url"])
+        assert running["token"] == mask_token(server["token"])
+        subprocess.run([*pithosfs, "umount", str(mnt)], capture_output=True, timeout=90, env=env)
+        os.kill(int(server["pid"]), signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "not running" not in str(config_json(env=env)["url"]):
+            time.sleep(0.2)
+        assert "not running" in str(config_json(env=env)["url"])
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
+        if state.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(json.loads(state.read_text())["pid"]), signal.SIGTERM)
