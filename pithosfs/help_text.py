@@ -49,17 +49,15 @@ this returns.
 Examples:
   pithosfs umount ~/pithos
   pithosfs umount --wait 600 ~/pithos  # let pending uploads finish first
-  pithosfs umount --force ~/pithos  # pending uploads wait in the journal
-  fuser -vm ~/pithos                # who keeps it busy
-  fusermount3 -u -z ~/pithos        # after a crash ("Transport endpoint is not connected")
+  pithosfs umount --force ~/pithos     # pending uploads wait in the journal
+  fuser -vm ~/pithos                   # who keeps it busy
+  fusermount3 -u -z ~/pithos           # after a crash ("Transport endpoint is not connected")
 
 \b
 Exit status:
   0  unmounted (with --force, uploads still pending are named on stderr)
-  1  not unmounted (uploads still pending without --force, busy, not a
-     mount), or
-     its process is still committing after 300 s: one line on stderr
-     starting with "pithosfs: "
+  1  not unmounted (uploads pending without --force, busy, not a mount), or
+     still committing after 300 s: one line on stderr starting "pithosfs: "
 
 {SEE_ALSO}"""
 
