@@ -24,6 +24,7 @@ import pytest
 from pithosfs.server import fsck
 from tests.conftest import BOB
 from tests.server.pithos_http import OCTET, RawResponse, assert_fault, raw_request, target_path
+from tests.server.plankton_api import image_of
 from tests.server.security_world import BLOCK_SIZE, World, fingerprint
 from tests.server.security_world import world as world  # noqa: F401 (fixture)
 
@@ -323,3 +324,28 @@ def test_control_characters_in_names_cannot_split_responses(world: World, prepar
 def test_a_new_data_dir_is_private(world: World) -> None:
     """It holds every account's data: other local users may not even list it."""
     assert world.data_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_image_locations_cannot_climb(world: World, prepared: dict) -> None:
+    """A Plankton location is pithos://<account>/<container>/<name>: `..` is a plain
+    container or object name, so a location registers at most alice's own object
+    (the first one names her container ".." and object "<bob>/bobs/secret", which
+    an earlier test put there), never bob's."""
+    bob_acc = BOB[0]
+    for loc in (
+        f"pithos://{world.alice.account}/../{bob_acc}/bobs/secret",
+        f"pithos://../{bob_acc}/bobs/secret",
+        f"pithos://{world.alice.account}/%2E%2E/{bob_acc}/bobs/secret",
+        f"pithos://{bob_acc}/bobs/secret",
+        f"pithos://{bob_acc}/bobs/../bobs/secret",
+        "pithos:///etc/passwd",
+        "file:///etc/passwd",
+    ):
+        resp = world.alice_img.register_raw("climb", loc)
+        assert resp.status_code in (200, 400, 403, 404), (loc, resp.status_code)
+        if resp.status_code == 200:
+            image = image_of(resp)
+            assert image["owner"] == world.alice.account, loc
+            assert image["location"].startswith(f"pithos://{world.alice.account}/"), loc
+    assert fingerprint(world.bob) == prepared["bob"]
+    assert world.bob_img.ids() == []
