@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 SEGMENT_SIZE_ENV = "PITHOSFS_SWIFT_SEGMENT_SIZE"
 DEFAULT_MAX_FILE_SIZE = 5 * 1024**3 + 2  # Swift's default max_file_size
 DEFAULT_MAX_SEGMENTS = 1000  # Swift's default slo max_manifest_segments
+PARALLEL_SEGMENTS = 3  # segment PUTs in flight at once
 HISTORY_HEADERS = ("X-Versions-Location", "X-History-Location", "X-Versions-Enabled")
 
 
@@ -101,27 +103,39 @@ def put_segmented(
     transport = store.transport
     transport.request("PUT", "/" + quote_name(seg_container))  # 201 or 202 (exists)
     prefix = f"{name}/slo/{time.time():.6f}/{size}/{lim.single_put}/"
-    manifest = []
-    for index, offset in enumerate(range(0, size, lim.single_put)):
+    offsets = range(0, size, lim.single_put)
+    paths = [f"/{seg_container}/{prefix}{index:08d}" for index in range(len(offsets))]
+
+    def put_segment(index: int) -> dict[str, Any]:
+        offset = offsets[index]
         length = min(lim.single_put, size - offset)
-        seg_name = f"{prefix}{index:08d}"
+        seg_name = paths[index].split("/", 2)[2]
         path = "/" + quote_name(seg_container) + "/" + quote_name(seg_name)
         resp = transport.request("PUT", path, data=body(offset, length), idempotent=True)
         etag = resp.headers.get("ETag", "").strip('"') or None
-        manifest.append({"path": f"/{seg_container}/{seg_name}", "etag": etag,
-                         "size_bytes": length})  # fmt: skip
-    headers = {"Content-Type": content_type, **meta_headers("X-Object-Meta-", meta)}
-    if create_only:
-        headers["If-None-Match"] = "*"
-    transport.request(
-        "PUT",
-        "/" + quote_name(container) + "/" + quote_name(name),
-        params={"multipart-manifest": "put"},
-        headers=headers,
-        data=json.dumps(manifest).encode(),
-        idempotent=True,  # the same manifest again is the same object
-    )
-    log.info("%s/%s: %d bytes stored as %d segments", container, name, size, len(manifest))
+        return {"path": paths[index], "etag": etag, "size_bytes": length}
+
+    try:
+        # A few segments in flight at once: each streams from the staged file, so memory
+        # stays small, and Swift spreads them over its disks.
+        with ThreadPoolExecutor(PARALLEL_SEGMENTS, thread_name_prefix="swift-seg") as pool:
+            manifest = list(pool.map(put_segment, range(len(offsets))))
+        headers = {"Content-Type": content_type, **meta_headers("X-Object-Meta-", meta)}
+        if create_only:
+            headers["If-None-Match"] = "*"
+        transport.request(
+            "PUT",
+            "/" + quote_name(container) + "/" + quote_name(name),
+            params={"multipart-manifest": "put"},
+            headers=headers,
+            data=json.dumps(manifest).encode(),
+            idempotent=True,  # the same manifest again is the same object
+        )
+    except PithosError:
+        # No manifest names these segments: remove them (a retry writes new ones).
+        _delete_paths(store, paths)
+        raise
+    log.info("%s/%s: %d bytes stored as %d segments", container, name, size, len(paths))
 
 
 def manifest_segments(store: Any, container: str, name: str) -> list[str]:
@@ -147,9 +161,18 @@ def delete_segments(store: Any, container: str, segments: list[str]) -> None:
         head = store.transport.request("HEAD", "/" + quote_name(container))
         if any(head.headers.get(h) for h in HISTORY_HEADERS):
             return  # archived versions of the manifest still read these segments
+    except PithosError as exc:
+        log.warning("%s: old segments kept (container HEAD failed: %s)", container, exc)
+        return
+    _delete_paths(store, segments)
+
+
+def _delete_paths(store: Any, segments: list[str]) -> None:
+    """DELETE each `/container/object`; best effort (a segment left behind is only space)."""
+    try:
         for seg in segments:
             seg_container, _, seg_name = seg.lstrip("/").partition("/")
             path = "/" + quote_name(seg_container) + "/" + quote_name(seg_name)
             store.transport.request("DELETE", path, ok=(404,))
     except PithosError as exc:
-        log.warning("%s: old segments not all deleted: %s", container, exc)
+        log.warning("segments not all deleted: %s", exc)

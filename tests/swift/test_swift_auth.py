@@ -74,11 +74,6 @@ def test_mount_refuses_a_wrong_key_in_one_line(fuse_ok: None, tmp_path: Path) ->
     assert not os.path.ismount(tmp_path / "mnt")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs pithosfs mount to build its client with PithosClient.from_config "
-    "(.coord/requests.md: to H4 from H8 and from H5); drop this mark when it lands",
-)
 def test_expired_token_is_renewed_by_logging_in_again(auth_mount: Mount, unique_name: str) -> None:
     d = auth_mount.path / CONTAINER / unique_name
     d.mkdir()

@@ -61,3 +61,36 @@ def test_limits_default_when_info_is_unreadable(monkeypatch: pytest.MonkeyPatch)
     got = swift_segments.limits(store)
     assert got.single_put == swift_segments.DEFAULT_MAX_FILE_SIZE
     assert got.max_segments == swift_segments.DEFAULT_MAX_SEGMENTS
+
+
+class _RecordingTransport:
+    """Answers segment PUTs, refuses the manifest PUT with a 409, records every call."""
+
+    def __init__(self) -> None:
+        self.base_url = f"http://refusing-{id(self)}:8080/v1/AUTH_t"
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str, path: str = "", **kw: Any) -> Any:
+        from pithosfs.client.errors import Conflict
+
+        self.calls.append((method, kw.get("absolute_url", path)))
+        if kw.get("absolute_url"):
+            return SimpleNamespace(json=lambda: {"swift": {"max_file_size": 4}})
+        if (kw.get("params") or {}).get("multipart-manifest") == "put":
+            raise Conflict("manifest refused", status=409)
+        return SimpleNamespace(headers={"ETag": '"abc"'})
+
+
+def test_failed_manifest_put_removes_its_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pithosfs.client.errors import Conflict
+
+    monkeypatch.delenv(swift_segments.SEGMENT_SIZE_ENV, raising=False)
+    transport = _RecordingTransport()
+    store = SimpleNamespace(transport=transport)
+    with pytest.raises(Conflict):
+        swift_segments.put_segmented(
+            store, "c", "obj", 10, lambda off, n: b"x" * n, "text/plain", None, False
+        )
+    puts = [p for m, p in transport.calls if m == "PUT" and p.startswith("/c_segments/obj/slo/")]
+    deletes = [p for m, p in transport.calls if m == "DELETE"]
+    assert len(puts) == 3 and sorted(deletes) == sorted(puts)  # 4 + 4 + 2 bytes

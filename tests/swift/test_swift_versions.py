@@ -47,6 +47,8 @@ def test_overwrites_archived_by_x_versions_location(
     for text in (b"one\n", b"two, longer\n", b"three\n"):
         f.write_bytes(text)
     assert _versions_of(f) == [b"one\n", b"two, longer\n", b"three\n"]
+    f.write_bytes(b"four\n")  # seen at once: the mount forgets what it listed before
+    assert _versions_of(f) == [b"one\n", b"two, longer\n", b"three\n", b"four\n"]
     assert "notes.txt" in os.listdir(d / "sub" / ".versions")
     folder = d / "sub" / ".versions" / "notes.txt"
     oldest = folder / min(os.listdir(folder), key=int)

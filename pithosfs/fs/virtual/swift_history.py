@@ -36,6 +36,7 @@ DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
 TICKS = 100_000  # version id units per second (Swift timestamps have 5 decimals)
 ENABLED = "X-Versions-Enabled"
 MAX_LISTED = 10_000  # versions of one object listed (one page of `?versions`)
+MAX_REMEMBERED = 4096  # recent listings/HEADs kept
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,31 @@ class SwiftHistory:
         # container -> (monotonic time, archive or None); GUARDED_BY(_lock)
         self._archives: dict[str, tuple[float, Archive | None]] = {}
         self._explained: set[str] = set()  # GUARDED_BY(_lock): containers logged about
+        # (what, container, key) -> (monotonic time, answer): one listing and one HEAD per
+        # object serve all its versions while `ttl` lasts; GUARDED_BY(_lock)
+        self._recent: dict[tuple[str, str, str], tuple[float, Any]] = {}
+
+    def forget(self, container: str, key: str) -> None:
+        """`key` changed through this mount: ask Swift again next time."""
+        with self._lock:
+            for what in ("listed", "current"):
+                self._recent.pop((what, container, key), None)
+            archive = self._archives.get(container)
+            if archive is not None and archive[1] is not None:
+                self._recent.pop(("archived", archive[1].container, key), None)
+
+    def _remembered(self, what: str, container: str, key: str, ask: Any) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._recent.get((what, container, key))
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        answer = ask()
+        with self._lock:
+            self._recent[(what, container, key)] = (now, answer)
+            if len(self._recent) > MAX_REMEMBERED:
+                self._recent.pop(next(iter(self._recent)))
+        return answer
 
     def archive(self, container: str) -> Archive | None:
         """The container's archive, or None (logged once) when Swift keeps no history."""
@@ -131,6 +157,12 @@ class SwiftHistory:
         # The id in `version` names this version (inodes, xattrs); Swift ignores `?version=`.
         return where, dataclasses.replace(info, version=version)
 
+    def is_live(self, container: str, source_container: str) -> bool:
+        """Whether a version found in `source_container` is the live object, which an
+        overwrite moves to the archive (archived copies and version-id reads never change)."""
+        archive = self.archive(container)
+        return source_container == container and not (archive and archive.by_version_id)
+
     def reads_for(self, container: str, version: int) -> Any:
         """The store a reader of `version` in `container` should use."""
         archive = self.archive(container)
@@ -139,6 +171,11 @@ class SwiftHistory:
         return self.store
 
     def _listed(self, container: str, key: str) -> list[str]:
+        return list(
+            self._remembered("listed", container, key, lambda: self._ask_listed(container, key))
+        )
+
+    def _ask_listed(self, container: str, key: str) -> list[str]:
         """Swift version ids of `key` (delete markers left out), oldest first."""
         resp = self.store.transport.request(
             "GET",
@@ -164,6 +201,10 @@ class SwiftHistory:
         return dataclasses.replace(object_from_headers(key, resp.headers), version=version)
 
     def _archived(self, archive: Archive, key: str) -> list[tuple[str, str]]:
+        ask = lambda: self._ask_archived(archive, key)  # noqa: E731
+        return list(self._remembered("archived", archive.container, key, ask))
+
+    def _ask_archived(self, archive: Archive, key: str) -> list[tuple[str, str]]:
         """(timestamp text, archived object name) of each archived version, oldest first."""
         prefix = archive_prefix(key)
         out = []
@@ -183,6 +224,10 @@ class SwiftHistory:
         return out
 
     def _current(self, container: str, key: str) -> VersionEntry | None:
+        ask = lambda: self._ask_current(container, key)  # noqa: E731
+        return self._remembered("current", container, key, ask)  # type: ignore[no-any-return]
+
+    def _ask_current(self, container: str, key: str) -> VersionEntry | None:
         path = "/" + quote_name(container) + "/" + quote_name(key)
         try:
             resp = self.store.transport.request("HEAD", path)

@@ -173,6 +173,8 @@ class VersionsLayer(ReadOnlyLayer):
                     source = (container, self.fs.store.head_object(container, key, version))
             except NotFound:
                 raise NoEntry("no such version", f"/{container}/{key}@{version}") from None
+            if swift is not None and swift.is_live(container, source[0]):
+                return source  # Swift moves it to the archive at the next overwrite
             with self._lock:
                 self._infos[(container, key, version)] = source
                 while len(self._infos) > MAX_INFOS:
@@ -305,6 +307,13 @@ class VersionsLayer(ReadOnlyLayer):
             while len(self._deleted) > REMEMBERED_DELETIONS:
                 self._deleted.popitem(last=False)
             self._lists.pop((container, key), None)
+        self._forget_swift(container, key)
+
+    def _forget_swift(self, container: str, key: str) -> None:
+        with self._lock:
+            swift = self._swift
+        if swift is not None:
+            swift.forget(container, key)
 
     def after_unlink(self, path: str) -> None:
         self._remember(path)
@@ -314,11 +323,13 @@ class VersionsLayer(ReadOnlyLayer):
         parts = [p for p in new.split("/") if p]
         with self._lock:
             self._lists.pop((parts[0], "/".join(parts[1:])), None)
+        self._forget_swift(parts[0], "/".join(parts[1:]))
 
     def after_commit(self, path: str, info: ObjectInfo) -> None:
         parts = [p for p in path.split("/") if p]
         with self._lock:  # a new version: the list is out of date
             self._lists.pop((parts[0], "/".join(parts[1:])), None)
+        self._forget_swift(parts[0], "/".join(parts[1:]))
 
 
 SYSTEM_NAMES = ("hash", "uuid", "version", "version_timestamp", "modified_by", "content_type")
