@@ -16,6 +16,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -125,6 +126,41 @@ FUSE_READDIR_PLUS = 1  # readdir flag from libfuse 3: the kernel asks for attrib
 FUSE_FILL_DIR_PLUS = 2  # filler flag: this entry carries full attributes
 
 
+STAT_KEYS = ("st_mode", "st_ino", "st_nlink", "st_uid", "st_gid", "st_size", "st_blksize",
+             "st_blocks")  # fmt: skip
+TIME_KEYS = ("st_atime", "st_mtime", "st_ctime")
+
+
+def stat_filler(fuse: ModuleType, use_ns: bool) -> Callable[[Any, dict[str, Any]], None]:
+    """A function filling the binding's `struct stat` from a getattr-style dict.
+
+    The binding's `set_st_attrs` looks every key up generically; a readdir of
+    10,000 entries fills 10,000 structs, so where the struct has the Linux layout
+    the fields are assigned directly (all of them: no memset needed between uses).
+    """
+    names = {field[0] for field in fuse.c_stat._fields_}
+    known = set(STAT_KEYS) | {key + "spec" for key in TIME_KEYS}
+    if not use_ns or not known <= names:
+
+        def generic(st: Any, attrs: dict[str, Any]) -> None:
+            ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
+            fuse.set_st_attrs(st, attrs, use_ns=use_ns)
+
+        return generic
+
+    def direct(st: Any, attrs: dict[str, Any]) -> None:
+        get = attrs.get
+        st.st_mode, st.st_ino, st.st_nlink = get("st_mode", 0), get("st_ino", 0), get("st_nlink", 0)
+        st.st_uid, st.st_gid, st.st_size = get("st_uid", 0), get("st_gid", 0), get("st_size", 0)
+        st.st_blksize, st.st_blocks = get("st_blksize", 0), get("st_blocks", 0)
+        for spec, ns in ((st.st_atimespec, get("st_atime", 0)),
+                         (st.st_mtimespec, get("st_mtime", 0)),
+                         (st.st_ctimespec, get("st_ctime", 0))):  # fmt: skip
+            spec.tv_sec, spec.tv_nsec = divmod(int(ns), 10**9)
+
+    return direct
+
+
 def plus_fuse_class(fuse: ModuleType) -> type:
     """mfusepy's FUSE, answering libfuse 3 READDIRPLUS with full attributes.
 
@@ -147,6 +183,7 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                 return int(super().readdir_fuse_3(path, buf, filler, offset, fip, flags))
             decoded = path.decode(self.encoding, self.errors)
             st = fuse.c_stat()
+            fill_stat = stat_filler(fuse, self.use_ns)
             # Non-zero offsets: libfuse hands our attributes to the kernel only in this mode
             # (with offset 0 it sends them without node ids, and the kernel looks each name
             # up again). A full buffer makes the kernel call again from the last offset.
@@ -157,8 +194,7 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                 if attrs is None:
                     full = filler(buf, encoded, None, index + 1, 0)
                 else:
-                    ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
-                    fuse.set_st_attrs(st, attrs, use_ns=self.use_ns)
+                    fill_stat(st, attrs)
                     full = filler(buf, encoded, st, index + 1, FUSE_FILL_DIR_PLUS)
                 if full != 0:
                     return 0
