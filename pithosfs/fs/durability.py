@@ -250,6 +250,9 @@ class UploadGuard:
         except PithosError as exc:
             log.info("journal: %s/%s still pending: %s", entry.container, entry.name, exc)
             return False
+        except OSError as exc:  # its data file is gone or unreadable: retrying cannot help
+            self.journal.set_aside(entry, str(exc))
+            return True
         finally:
             with self._lock:
                 self._replaying.pop(entry.id, None)

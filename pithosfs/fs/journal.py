@@ -195,6 +195,16 @@ class UploadJournal:
         _fsync_dir(self.directory)
         self._changed()
 
+    def set_aside(self, entry: PendingUpload, why: str) -> None:
+        """Stop replaying an entry that cannot be read (its record is kept as `<id>.bad`)."""
+        record = self._record_path(entry.id)
+        if record.exists():
+            record.rename(record.with_suffix(".bad"))
+        self._changed()
+        log.error(
+            "journal entry %s (%s/%s) set aside: %s", entry.id, entry.container, entry.name, why
+        )
+
     def keep_as_conflict(self, entry: PendingUpload, why: str) -> Path:
         """Move the entry's bytes to conflicts/ (the user resolves it); returns where."""
         target = self.conflicts / entry.container / entry.name

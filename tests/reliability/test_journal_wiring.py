@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.client.errors import ServerError
+from pithosfs.client.errors import NotFound, ServerError
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.durability import guard_of
@@ -180,3 +180,19 @@ def test_commit_at_release_shows_as_uploading_while_it_runs(fs, store, monkeypat
     gate.set()
     closing.join(10)
     assert guard.pending() == [] and content(store, "slow") == data
+
+
+def test_entry_whose_data_vanished_is_set_aside_not_retried_forever(fs, store) -> None:
+    guard = guard_of(fs)
+    fs.container_info("c")
+    fh = write_new(fs, "gone", b"data")
+    store.down = True
+    fs.files.release(fh)
+    (entry,) = guard.journal.entries()
+    guard.journal.data_path(entry).unlink()  # e.g. removed by hand
+    store.down = False
+    guard.retry_now()
+    wait_for(lambda: guard.journal.entries() == [])
+    assert (guard.journal.directory / f"{entry.id}.bad").exists()
+    with pytest.raises(NotFound):
+        store.head_object("c", "gone")
