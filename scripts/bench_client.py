@@ -239,7 +239,7 @@ def main() -> int:  # noqa: C901 - a linear script
         ("re-upload bytes sent", f"{re_up['bytes_sent']} B", f"{size} B file",
          f"{reup_share * 100:.4f}%", f"<= {REUPLOAD_TARGET * 100:.0f}%", reup_share <= REUPLOAD_TARGET),
         ("client peak RSS upload", f"{up['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
-         "", "bounded: 1 block per hashing thread + 1 MiB piece up, 1 MiB pieces down", None),
+         "", "bounded: 1 block per hashing thread (sendfile up), 1 MiB pieces down", None),
         ("client peak RSS download", f"{down['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
          "", "", None),
         ("client RSS idle (floor)", f"{idle['maxrss_kib'] / 1024:.0f} MiB", "", "", "", None),
