@@ -5,6 +5,9 @@ by every file and version that contains the block, and needs no invalidation.
 Blocks are stored as the server hashes them, with trailing NUL bytes stripped
 (spec 7.1), and padded back by the reader, who knows the block's length.
 
+The bound is `max_bytes` (--cache-size) and also the free space of the cache's
+file system: blocks are evicted rather than fill the disk that staged writes need.
+
 Files live under `<dir>/<hash[:2]>/<hash>` in a directory only the user can
 read (0700): cached blocks are the user's data. Writes go to a temporary name
 and are renamed into place, so a crash never leaves a torn block under its hash.
@@ -12,6 +15,7 @@ and are renamed into place, so a crash never leaves a torn block under its hash.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import tempfile
@@ -24,6 +28,10 @@ from pithosfs import protocol
 from pithosfs.cache.block_file import BlockFileWriter
 
 log = logging.getLogger(__name__)
+
+# Free space the cache leaves on its file system: 64 MiB, or a quarter of a small one.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+MIN_FREE_DIVISOR = 4
 
 
 class BlockCache:
@@ -100,18 +108,25 @@ class BlockCache:
             if block_hash in self._index:
                 self._index.move_to_end(block_hash)
                 return True
+        if not self._make_room(len(data)):
+            return True  # not cached: the disk is needed for other things
         target = self._path(block_hash)
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", dir=target.parent)
+        tmp = None
         try:
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".", dir=target.parent)
             try:
                 self._files.write(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, target)
-        except OSError:
-            log.warning("block cache write failed for %s", block_hash, exc_info=True)
-            Path(tmp).unlink(missing_ok=True)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk is no bug: one line
+                log.warning("block cache: %s, block %s not cached", exc.strerror, block_hash)
+            else:
+                log.warning("block cache write failed for %s", block_hash, exc_info=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             return True
         with self._lock:
             if block_hash not in self._index:
@@ -119,6 +134,29 @@ class BlockCache:
                 self._used += len(data)
             self._evict()
         return True
+
+    def _make_room(self, size: int) -> bool:
+        """Evict least recently used blocks until `size` more bytes leave the disk's reserve.
+
+        The cache is bounded by `max_bytes` and also by its file system's free space:
+        cached blocks must never take the room that staged writes (same disk, by
+        default) or anything else on it needs. False if even an empty cache leaves
+        too little room: the block is then not cached.
+        """
+        while True:
+            try:
+                fs = os.statvfs(self.directory)
+            except OSError:
+                return True  # no answer: the write itself will tell
+            total, free = fs.f_blocks * fs.f_frsize, fs.f_bavail * fs.f_frsize
+            if free - size >= min(MIN_FREE_BYTES, total // MIN_FREE_DIVISOR):
+                return True
+            with self._lock:
+                if not self._index:
+                    return False
+                victim, victim_size = self._index.popitem(last=False)
+                self._used -= victim_size
+                self._path(victim).unlink(missing_ok=True)
 
     def put_later(self, block_hash: str, block: bytes | memoryview, trusted: bool = False) -> None:
         """`put` on a background thread; dropped when too much is already waiting.
