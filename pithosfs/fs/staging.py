@@ -6,7 +6,15 @@ temporary file: regions never written are holes, so a 1-byte edit of a
 is held in memory. The file is unlinked from birth (O_TMPFILE where the
 kernel has it), so a crash or kill leaves no staging garbage behind.
 
-Not thread-safe on its own: the owning `StagedFile` serialises access.
+Small files never get a file at all: bytes within the first
+`MEMORY_LIMIT` are kept in a bytearray until a write reaches past it (then
+they move to the file). Why: an untar creates thousands of small files, and
+creating, writing and closing a temporary file for each was a visible part
+of the mount's time per file.
+
+Not thread-safe on its own: the owning `StagedFile` serialises access, except
+that once `ensure_open()` has run, positional writes of disjoint ranges may
+come from several threads (the in-memory write path's pool tasks).
 """
 
 from __future__ import annotations
@@ -19,14 +27,22 @@ from typing import IO
 
 log = logging.getLogger(__name__)
 
+IOV_MAX = 1024  # Linux limit on buffers per pwritev call
+MEMORY_LIMIT = 256 * 1024  # staged bytes kept in memory before a file is created
+
 
 class StagingFile:
     """Positional reads and writes on a lazily created, self-deleting sparse file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, memory_limit: int = MEMORY_LIMIT) -> None:
         self._directory = Path(directory)
         self._file: IO[bytes] | None = None
         self._closed = False
+        self._memory_limit = memory_limit
+        self._memory = bytearray()  # the content while there is no file (short: zeros follow)
+
+    def _fits_in_memory(self, end: int) -> bool:
+        return self._file is None and end <= self._memory_limit
 
     def _fd(self) -> int:
         if self._closed:
@@ -36,22 +52,58 @@ class StagingFile:
             self._file = tempfile.TemporaryFile(
                 dir=self._directory, prefix=".pithosfs-stage-", buffering=0
             )
+            if self._memory:
+                self._pwrite_all(self._file.fileno(), memoryview(self._memory), 0)
+                self._memory = bytearray()
         return self._file.fileno()
 
-    def write(self, offset: int, data: bytes | memoryview) -> None:
-        fd = self._fd()
-        view = memoryview(data)
+    @staticmethod
+    def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
         while view:
             written = os.pwrite(fd, view, offset)
             view = view[written:]
             offset += written
+
+    def ensure_open(self) -> None:
+        """Create the file now (so that concurrent writers never race to create it)."""
+        self._fd()
+
+    def writev(self, offset: int, chunks: list[memoryview]) -> None:
+        """Write consecutive chunks at `offset` with as few system calls as possible."""
+        if self._fits_in_memory(offset + sum(len(c) for c in chunks)):
+            self._write_memory(offset, b"".join(chunks))
+            return
+        fd = self._fd()
+        views = [memoryview(c) for c in chunks if len(c)]
+        while views:
+            written = os.pwritev(fd, views[:IOV_MAX], offset)
+            offset += written
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if written:
+                views[0] = views[0][written:]
+
+    def write(self, offset: int, data: bytes | memoryview) -> None:
+        if self._fits_in_memory(offset + len(data)):
+            self._write_memory(offset, data)
+            return
+        self._pwrite_all(self._fd(), memoryview(data), offset)
+
+    def _write_memory(self, offset: int, data: bytes | memoryview) -> None:
+        if self._closed:
+            raise ValueError("staging file already closed")
+        if offset > len(self._memory):
+            self._memory.extend(bytes(offset - len(self._memory)))
+        self._memory[offset : offset + len(data)] = data
 
     def read(self, offset: int, length: int) -> bytes:
         """`length` bytes at `offset`; whatever lies past the end of the file reads as zeros."""
         if length <= 0:
             return b""
         if self._file is None:
-            return bytes(length)
+            data = bytes(self._memory[offset : offset + length])
+            return data + bytes(length - len(data))
         fd = self._fd()
         parts: list[bytes] = []
         got = 0
@@ -67,18 +119,22 @@ class StagingFile:
     def shrink(self, length: int) -> None:
         """Cut the file to `length` (if longer), so bytes past it read as zeros again."""
         if self._file is None:
+            del self._memory[length:]
             return
         fd = self._fd()
         if os.fstat(fd).st_size > length:
             os.ftruncate(fd, length)
 
     def allocated_bytes(self) -> int:
-        """Disk space actually used (holes excluded)."""
-        if self._file is None or self._closed:
+        """Space actually used (holes excluded; in memory while the file is small)."""
+        if self._closed:
             return 0
+        if self._file is None:
+            return len(self._memory)
         return os.fstat(self._file.fileno()).st_blocks * 512
 
     def close(self) -> None:
+        self._memory = bytearray()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -43,6 +43,7 @@ serialises commits; lock order is `_commit_lock` -> `_lock` -> `_hashmap_lock`.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import logging
 import threading
@@ -55,6 +56,7 @@ from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES, BackgroundUploads
 from pithosfs.fs.writeback_blocks import LocalBlock, container_geometry
+from pithosfs.fs.writeback_memory import DEFAULT_MEMORY_MIN_BLOCK, MemoryBlock, MemoryWrites
 from pithosfs.fs.writeback_upload import (
     DEFAULT_BATCH_BYTES,
     KnownBlocks,
@@ -71,7 +73,7 @@ MAX_COMMIT_ROUNDS = 4
 DEFAULT_UPLOAD_BUFFER = 16 * 1024 * 1024
 
 
-class StagedFile(BackgroundUploads):
+class StagedFile(MemoryWrites, BackgroundUploads):
     """One open-for-write object. See the module docstring for model and locking."""
 
     def __init__(
@@ -91,6 +93,7 @@ class StagedFile(BackgroundUploads):
         known_blocks: KnownBlocks | None = None,
         upload_buffer_bytes: int = DEFAULT_UPLOAD_BUFFER,
         upload_group_bytes: int = DEFAULT_GROUP_BYTES,
+        memory_min_block: int = DEFAULT_MEMORY_MIN_BLOCK,
     ) -> None:
         """`content_type` None keeps the base's type (octet-stream for a new file).
 
@@ -100,7 +103,8 @@ class StagedFile(BackgroundUploads):
         `upload_buffer_bytes`: block data commit() keeps in flight at once (at
         least one batch). `upload_group_bytes`: block data one background
         task sends in one request (at least one block); a pool worker holds
-        that much at a time.
+        that much at a time. `memory_min_block`: the smallest block size for
+        which sequential writes go through memory (writeback_memory.py).
         """
         self._store = store
         self.container = container
@@ -136,6 +140,10 @@ class StagedFile(BackgroundUploads):
         self._run_end = -1
         self._run_next_block = 0
         self._bg: dict[int, concurrent.futures.Future[None]] = {}
+        self._mem: dict[int, MemoryBlock] = {}  # blocks not yet in the staging file
+        self._fill: int | None = None  # the memory block a sequential run is filling
+        self._memory_min_block = memory_min_block
+        self._mem_inflight: collections.deque[concurrent.futures.Future[None]] = collections.deque()
         self.bg_uploaded_bytes = 0  # statistics: bytes sent by background uploads
         self.commit_uploaded_bytes = 0  # bytes sent by commit() itself
 
@@ -274,7 +282,10 @@ class StagedFile(BackgroundUploads):
                 stop = min(end, (index + 1) * bs)
                 lo, hi = pos - index * bs, stop - index * bs
                 valid = self._base_valid(index, bs)
-                if index in self._local:
+                mem = self._mem.get(index)
+                if mem is not None:
+                    parts.append(mem.read(lo, hi))
+                elif index in self._local:
                     parts.append(self._staging.read(pos, stop - pos))
                 elif lo >= valid or self._known_zero(index):
                     parts.append(bytes(stop - pos))
@@ -300,10 +311,36 @@ class StagedFile(BackgroundUploads):
             return 0
         bs = self._ensure_geometry()[0]
         end = offset + len(data)
-        with self._lock:
-            self._check_open()
+        first, last = offset // bs, (end - 1) // bs
+        while True:
+            with self._lock:
+                self._check_open()
+                busy = self._handed_off_in(first, last)
+                if busy is None:
+                    wait = self._write_locked(offset, data, bs)
+                    break
+            busy.wait()  # a pool task is staging a block this write changes
+        if wait is not None:  # too many blocks of this file in flight: let the uploads catch up
+            concurrent.futures.wait([wait])
+        return len(data)
+
+    def _write_locked(
+        self, offset: int, data: bytes, bs: int
+    ) -> concurrent.futures.Future[None] | None:
+        """write() under `_lock`; returns an upload to wait for (memory bound) or None."""
+        end = offset + len(data)
+        wait = None
+        self._retry_failed_staging()
+        if self._mem_eligible(offset, len(data), bs):
+            for index, mem in self._mem_write(offset, data, bs):
+                self._hand_off(index, mem)
+            wait = self._upload_to_wait_for()
+            self._run_end, self._run_next_block = end, end // bs
+        else:
             for index in range(offset // bs, (end - 1) // bs + 1):
                 blk = self._local.get(index)
+                if index in self._mem:
+                    self._spill(index)  # its memory copy must not land after these bytes
                 if blk is None:
                     lo = max(offset, index * bs) - index * bs
                     hi = min(end, (index + 1) * bs) - index * bs
@@ -311,41 +348,57 @@ class StagedFile(BackgroundUploads):
                 blk.gen += 1
                 blk.dirty = True
             self._staging.write(offset, data)
-            self._size = max(self._size, end)
-            self._dirty = True
             self._note_sequential(offset, end, bs)
-        return len(data)
+        self._size = max(self._size, end)
+        self._dirty = True
+        return wait
 
     def truncate(self, length: int) -> None:
         if length < 0:
             raise ValueError("negative length")
         bs = self._ensure_geometry()[0]
-        with self._lock:
-            self._check_open()
-            if length == self._size:
-                return
-            if length < self._size:
-                keep = protocol.block_count(length, bs)
-                for index in [i for i in self._local if i >= keep]:
-                    del self._local[index]
-                self._staging.shrink(length)
-                self._base_extent = min(self._base_extent, length)
-            edge = self._local.get(min(length, self._size) // bs)
-            if edge is not None:  # the block holding the old/new EOF changed length
-                edge.gen += 1
-                edge.dirty = True
-            self._size = length
-            self._dirty = True
-            self._run_end = -1
+        while True:
+            with self._lock:
+                self._check_open()
+                busy = self._spill_owned()  # the block cut or extended must be staged
+                if not busy:
+                    self._truncate_locked(length, bs)
+                    return
+            for event in busy:
+                event.wait()
+
+    def _truncate_locked(self, length: int, bs: int) -> None:
+        if length == self._size:
+            return
+        if length < self._size:
+            keep = protocol.block_count(length, bs)
+            for index in [i for i in self._local if i >= keep]:
+                del self._local[index]
+            self._staging.shrink(length)
+            self._base_extent = min(self._base_extent, length)
+        edge = self._local.get(min(length, self._size) // bs)
+        if edge is not None:  # the block holding the old/new EOF changed length
+            edge.gen += 1
+            edge.dirty = True
+        self._size = length
+        self._dirty = True
+        self._run_end = -1
 
     # -- commit --------------------------------------------------------------
     def _local_hash(self, index: int, blk: LocalBlock, bs: int, algorithm: str) -> str:
         length = self._block_length(index, bs)
         key = (blk.gen, length)
         if blk.hash_key != key:
-            blk.hash = protocol.block_hash_hex(self._staging.read(index * bs, length), algorithm)
+            blk.hash = protocol.block_hash_hex(self._block_bytes(index, bs, length), algorithm)
             blk.hash_key = key
         return blk.hash
+
+    def _block_bytes(self, index: int, bs: int, length: int) -> bytes:
+        """The first `length` bytes of local block `index` (memory if it could not be staged)."""
+        mem = self._mem.get(index)
+        if mem is not None:
+            return mem.read(0, length)
+        return self._staging.read(index * bs, length)
 
     def _hash_of(self, index: int, bs: int, algorithm: str) -> str:
         """The hashmap entry block `index` gets at commit (may materialise it)."""
@@ -389,16 +442,21 @@ class StagedFile(BackgroundUploads):
         upload error; on failure the staged data stays for a retry.
         """
         with self._commit_lock:
-            self._flush_background()
-            with self._lock:
-                self._check_open()
-                if not self._dirty:
-                    return None
-                self._committing = True
-                try:
-                    return self._commit_locked(meta)
-                finally:
-                    self._committing = False
+            while True:
+                self._flush_background()
+                with self._lock:
+                    self._check_open()
+                    # Blocks still in memory are staged now (if the disk is full they are
+                    # committed from memory); blocks a task is staging are waited for.
+                    if self._spill_owned(strict=False):
+                        continue
+                    if not self._dirty:
+                        return None
+                    self._committing = True
+                    try:
+                        return self._commit_locked(meta)
+                    finally:
+                        self._committing = False
 
     def _commit_locked(self, meta: Mapping[str, str] | None) -> ObjectInfo:
         bs, algorithm = self._ensure_geometry()
@@ -421,7 +479,7 @@ class StagedFile(BackgroundUploads):
             and hashes[0] not in self._known
         ):
             # One block the server probably lacks: a plain PUT is one request, not three.
-            data = self._staging.read(0, size)
+            data = self._block_bytes(0, bs, size)
             info = self._store.put_object(
                 self.container, self.name, data, content_type, meta, **conditions
             )
@@ -484,7 +542,7 @@ class StagedFile(BackgroundUploads):
         def payloads() -> Iterator[tuple[str, bytes]]:
             for h in wanted:
                 index = first_index[h]
-                data = self._staging.read(index * bs, self._block_length(index, bs))
+                data = self._block_bytes(index, bs, self._block_length(index, bs))
                 yield h, data.rstrip(b"\0")
 
         # Several small blocks per request (fewer round trips), but never so
@@ -522,8 +580,14 @@ class StagedFile(BackgroundUploads):
             self._closed = True
             futures = list(self._bg.values())
             self._bg.clear()
+            staging = [(m.future, m.staged) for m in self._mem.values() if m.handed_off]
         for fut in futures:
             fut.cancel()
+        for fut, staged in staging:
+            if fut is not None and not fut.cancelled():
+                staged.wait()  # that task writes the staging file without the lock
         with self._lock:
+            self._mem.clear()
+            self._fill = None
             self._staging.close()
             self._local.clear()

@@ -22,6 +22,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
@@ -61,6 +62,8 @@ class BackgroundUploads:
     _run_end: int
     _run_next_block: int
     _bg: dict[int, concurrent.futures.Future[None]]
+    _mem: dict[int, Any]
+    _spill_owned: Callable[..., list[threading.Event]]
     _group_bytes: int
     bg_uploaded_bytes: int
     commit_uploaded_bytes: int
@@ -126,6 +129,8 @@ class BackgroundUploads:
                     length = self._block_length(index, bs)
                     if blk is None or length == 0 or (length < bs and not at_commit):
                         continue  # truncated away meanwhile; commit() decides
+                    if index in self._mem:
+                        continue  # not staged yet: the memory path sends it
                     key = (blk.gen, length)
                     if blk.on_server != key:
                         picked.append((index, blk, key, self._staging.read(index * bs, length)))
@@ -179,6 +184,7 @@ class BackgroundUploads:
         with self._lock:
             if self._closed or not self._dirty:
                 return
+            self._spill_owned(strict=False)  # a partly filled memory block is staged here
             bs = self._ensure_geometry()[0]
             # One block or less: commit() sends it with a single plain PUT instead.
             if protocol.block_count(self._size, bs) > 1:

@@ -1,0 +1,234 @@
+"""StagedFile's in-memory sequential path (writeback_memory.py) on the FakeStore.
+
+The path is on for every block size here (memory_min_block=1), so tiny blocks
+exercise block boundaries, hand-offs and spills on every few bytes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pithosfs import protocol
+from pithosfs.client.errors import ServerError
+from pithosfs.client.fake import FakeStore
+from pithosfs.fs import writeback_memory
+from pithosfs.fs.staging import StagingFile
+from pithosfs.fs.writeback import StagedFile
+
+BS = 64
+
+
+@pytest.fixture
+def pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+    with concurrent.futures.ThreadPoolExecutor(4) as p:
+        yield p
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    s = FakeStore(account="acc", block_size=BS)
+    s.create_container("c")
+    return s
+
+
+@pytest.fixture
+def open_file(
+    store: FakeStore, pool: concurrent.futures.Executor, tmp_path: Path
+) -> Callable[..., StagedFile]:
+    def opener(name: str, new: bool = True, truncate: bool = False) -> StagedFile:
+        base = None if new else store.head_object("c", name)
+
+        def fetch(index: int) -> bytes:
+            assert base is not None
+            return store.read_range("c", name, index * BS, BS, version=base.version)
+
+        return StagedFile(
+            store, "c", name, base, tmp_path, fetch if base else None, pool,
+            truncate=truncate, upload_group_bytes=BS, memory_min_block=1,
+        )  # fmt: skip
+
+    return opener
+
+
+def payload(n: int, seed: int = 1) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_sequential_blocks_are_uploaded_from_memory_before_commit(open_file, store):
+    f = open_file("seq")
+    data = payload(20 * BS + 10)
+    for off in range(0, len(data), 48):  # writes that straddle block boundaries
+        f.write(off, data[off : off + 48])
+        assert f.read(0, off + 48) == data[: off + 48]  # own writes visible at once
+    # Every complete block went up in the background (the 10-byte tail waits for commit).
+    assert wait_for(lambda: f.bg_uploaded_bytes == 20 * BS)
+    assert f.staged_disk_bytes() > 0  # and was staged: the staging file holds the data
+    before = store.stats.snapshot()
+    info = f.commit()
+    diff = store.stats.snapshot() - before
+    assert info is not None and info.hash == protocol.object_hash(data, BS)
+    assert store.read_range("c", "seq", 0, 1 << 20) == data
+    # The commit sent the tail and the hashmap, not the blocks again.
+    assert diff.by_method["POST"].bytes_sent == 10
+
+
+def test_reads_and_rewrites_of_blocks_in_flight_see_the_newest_bytes(open_file, store):
+    f = open_file("rw")
+    model = bytearray(payload(12 * BS, seed=3))
+    for off in range(0, len(model), BS):
+        f.write(off, bytes(model[off : off + BS]))
+    # Rewrite inside blocks that were just handed off, and inside the last one.
+    for off in (3, BS + 5, 11 * BS + 60, 5 * BS - 2):
+        patch = payload(7, seed=off)
+        f.write(off, patch)
+        model[off : off + 7] = patch
+    assert f.read(0, len(model) + 5) == bytes(model)
+    f.commit()
+    assert store.read_range("c", "rw", 0, 1 << 20) == bytes(model)
+
+
+def test_randomized_sequential_and_random_ops_match_a_model(open_file, store):
+    rng = random.Random(4711)
+    store.put_object("c", "m", payload(5 * BS + 3, seed=9))
+    model = bytearray(store.read_range("c", "m", 0, 1 << 20))
+    f = open_file("m", new=False, truncate=False)
+    pos = len(model)
+    for step in range(2500):
+        op = rng.random()
+        if op < 0.5:  # mostly a sequential stream, often restarting at a block boundary
+            if rng.random() < 0.1:
+                pos = rng.randrange(0, len(model) // BS + 3) * BS
+            data = rng.randbytes(rng.choice([1, 5, BS // 2, BS, BS + 3, 3 * BS]))
+            f.write(pos, data)
+            if pos > len(model):
+                model.extend(bytes(pos - len(model)))
+            model[pos : pos + len(data)] = data
+            pos += len(data)
+        elif op < 0.6:
+            off = rng.randrange(0, len(model) + 2 * BS)
+            data = rng.randbytes(rng.choice([1, 9, BS]))
+            f.write(off, data)
+            if off > len(model):
+                model.extend(bytes(off - len(model)))
+            model[off : off + len(data)] = data
+        elif op < 0.66:
+            length = rng.randrange(0, len(model) + 2 * BS + 1)
+            f.truncate(length)
+            del model[length:]
+            model.extend(bytes(length - len(model)))
+        elif op < 0.94:
+            off = rng.randrange(0, len(model) + BS)
+            n = rng.randrange(0, 5 * BS)
+            assert f.read(off, n) == bytes(model[off : off + n]), f"step {step}"
+        else:
+            f.commit()
+            assert store.read_range("c", "m", 0, 1 << 20) == bytes(model), f"step {step}"
+    f.commit()
+    assert store.read_range("c", "m", 0, 1 << 20) == bytes(model)
+    f.discard()
+
+
+def test_a_failed_background_upload_is_sent_by_the_commit(open_file, store, monkeypatch):
+    calls = {"n": 0}
+    real = store.upload_blocks
+
+    def flaky(container: str, blocks: list[bytes]) -> list[str]:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            raise ServerError("injected", status=503)
+        return real(container, blocks)
+
+    monkeypatch.setattr(store, "upload_blocks", flaky)
+    f = open_file("flaky")
+    data = payload(8 * BS)
+    for off in range(0, len(data), BS):
+        f.write(off, data[off : off + BS])
+    f.commit()
+    assert store.read_range("c", "flaky", 0, 1 << 20) == data
+
+
+def test_a_staging_failure_reaches_the_writer_and_loses_nothing(open_file, store, monkeypatch):
+    real = StagingFile.writev
+    broken = {"on": True}
+
+    def failing(self: StagingFile, offset: int, chunks: list[memoryview]) -> None:
+        if broken["on"]:
+            raise OSError(28, "No space left on device")
+        real(self, offset, chunks)
+
+    monkeypatch.setattr(StagingFile, "writev", failing)
+    f = open_file("full")
+    data = payload(40 * BS + 20)
+    written = 0
+    with pytest.raises(OSError) as info:
+        for off in range(0, len(data), BS):
+            f.write(off, data[off : off + BS])
+            written = off + BS
+            time.sleep(0.01)  # let the staging tasks run (and fail)
+    assert info.value.errno == 28 and 0 < written < len(data)  # from write(), not only close()
+    assert f.read(0, len(data)) == data[:written]  # accepted writes still held in memory
+    # The commit cannot stage them either: it sends them from memory, so what write()
+    # accepted gets home and close() can say so.
+    f.commit()
+    assert store.read_range("c", "full", 0, 1 << 20) == data[:written]
+    with pytest.raises(OSError):
+        f.write(written, b"more")  # the disk is still full: write() keeps saying so
+    broken["on"] = False  # space freed: writing and committing work again
+    f.write(written, b"more")
+    f.commit()
+    assert store.read_range("c", "full", 0, 1 << 20) == data[:written] + b"more"
+
+
+def test_a_writer_ahead_of_the_uploads_waits(open_file, store, monkeypatch, pool):
+    gate = threading.Event()
+    real = store.upload_blocks
+
+    def slow(container: str, blocks: list[bytes]) -> list[str]:
+        gate.wait(10)
+        return real(container, blocks)
+
+    monkeypatch.setattr(store, "upload_blocks", slow)
+    f = open_file("slow")
+    data = payload(30 * BS)
+    progress = {"written": 0}
+
+    def writer() -> None:
+        for off in range(0, len(data), BS):
+            f.write(off, data[off : off + BS])
+            progress["written"] = off + BS
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(0.5)
+    # Held back: a few blocks in flight, not the whole file in memory.
+    assert progress["written"] <= (writeback_memory.MAX_HANDED_OFF + 2) * BS
+    gate.set()
+    t.join(10)
+    assert progress["written"] == len(data)
+    f.commit()
+    assert store.read_range("c", "slow", 0, 1 << 20) == data
+
+
+def test_discard_with_blocks_in_flight_leaves_the_object_alone(open_file, store):
+    store.put_object("c", "keep", b"old")
+    f = open_file("keep", new=False, truncate=True)
+    for off in range(0, 16 * BS, BS):
+        f.write(off, payload(BS, seed=off))
+    f.discard()
+    assert store.read_range("c", "keep", 0, 100) == b"old"
