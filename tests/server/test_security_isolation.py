@@ -147,6 +147,7 @@ def carol_tries_everything(world: World, rec: Recorder, data: dict[str, str]) ->
             "POST", ISO, "secret", **acc, headers={"X-Object-Sharing": f"read={CAROL[0]}"}
         ).status_code,
         rec("POST", ISO, "secret", **acc, headers={"X-Object-Public": "true"}).status_code,
+        rec("POST", ISO, "secret", **acc, files={"X-Object-Data": ("f", b"form")}).status_code,
         rec(
             "POST",
             ISO,
