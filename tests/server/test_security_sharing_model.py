@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from tests.conftest import ALICE, BOB
 from tests.server.pithos_http import DIRECTORY, OCTET, Api
+from tests.server.plankton_api import ImageApi, location
 from tests.server.security_world import CAROL, World
 from tests.server.security_world import world as world  # noqa: F401 (fixture)
 
@@ -25,6 +26,7 @@ STEPS = int(os.environ.get("PITHOSFS_SHARING_STEPS", "60"))
 CONT = "model"
 GROUP = f"{ALICE[0]}:team"
 NAMES = ["a", "a/x", "a/b", "a/b/y", "a/b/z", "c", "c/q", "d"]
+IMAGES = ["a/b/y", "c/q"]  # registered at the start; an image lives until its object is deleted
 SUBJECTS = [BOB[0], CAROL[0], GROUP, "*"]
 
 
@@ -34,6 +36,7 @@ class Model:
     existing: set[str] = field(default_factory=set)
     perms: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)  # read, write
     team: set[str] = field(default_factory=set)
+    images: dict[str, str] = field(default_factory=dict)  # object name -> image id
 
     def subjects(self, user: str) -> set[str]:
         return {user, "*"} | ({GROUP} if user in self.team else set())
@@ -73,7 +76,18 @@ class Driver:
     def __init__(self, world: World, rng: random.Random) -> None:
         self.alice, self.rng, self.model = world.alice, rng, Model()
         self.users = {BOB[0]: world.bob, CAROL[0]: world.carol}
+        self.image_apis = {
+            BOB[0]: world.bob_img,
+            CAROL[0]: ImageApi(world.base_url + "/image", CAROL[1]),
+        }
+        self.alice_img = world.alice_img
         self.requests = 0
+
+    def register(self, name: str) -> None:
+        """Registration resets the object's sharing to read=owner (spec 10.6 step 11)."""
+        image = self.alice_img.register(name, location(ALICE[0], CONT, name))
+        self.model.images[name] = image["id"]
+        self.model.perms[name] = ({ALICE[0]}, set())
 
     def put(self, name: str, directory: bool) -> None:
         ctype = DIRECTORY if directory else OCTET
@@ -111,6 +125,7 @@ class Driver:
             if name in model.existing:
                 assert self.alice.delete(CONT, name).status_code == 204
                 model.existing.discard(name)
+                model.images.pop(name, None)
                 model.directories.discard(name)
                 model.perms.pop(name, None)
         else:
@@ -137,6 +152,23 @@ class Driver:
                 assert resp.headers["X-Object-Allowed-To"] == level, (what, user, name)
             self.check_write(user, api, what)
             self.check_listing(user, api, readable, what)
+            self.check_images(user, what)
+
+    def check_images(self, user: str, what: str) -> None:
+        """HEAD follows read access (inherited too); the list only the object's own
+        permissions (spec 10.3: a share through a folder does not list an image)."""
+        model, images = self.model, self.image_apis[user]
+        listed = set(images.ids()) & set(model.images.values())
+        self.requests += 1
+        expected = set()
+        for name, image in model.images.items():
+            status = images.head(image).status_code
+            self.requests += 1
+            assert status == (200 if model.level(user, name) else 403), (what, user, name, status)
+            own = model.perms.get(name)
+            if own and (own[0] | own[1]) & model.subjects(user):
+                expected.add(image)
+        assert listed == expected, (what, user, listed, expected)
 
     def check_write(self, user: str, api: Api, what: str) -> None:
         """One probe write per check: metadata on a random existing object."""
@@ -166,6 +198,8 @@ def test_sharing_matches_the_model_after_every_random_change(world: World) -> No
     driver = Driver(world, rng)
     for name in NAMES:
         driver.put(name, directory=name in ("a", "a/b"))
+    for name in IMAGES:
+        driver.register(name)
     history: list[str] = []
     for _ in range(STEPS):
         history.append(driver.step())
