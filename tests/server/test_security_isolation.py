@@ -371,6 +371,23 @@ def test_a_read_share_allows_reading_only_that_object_until_revoked(
     # What a read share allows (spec 9.4): every read form, and copying out.
     assert bob.read(cont, "doc", **acc) == b"shared text"
     assert bob.read(cont, "doc", params={"version": old}, **acc) == b"version one"
+    # A version number is global: one of the private sibling's names nothing through "doc".
+    private = str(alice.versions(cont, "sibling")[0][0])
+    for params in ({"version": private}, {"version": private, "hashmap": "", "format": "json"}):
+        resp = bob.get(cont, "doc", params=params, **acc)
+        assert resp.status_code == 404 and b"ALICE-SECRET" not in resp.content, params
+    bob.make_container("bobs")
+    resp = bob.put(
+        "bobs",
+        "ver",
+        headers={
+            "X-Copy-From": f"/{cont}/doc",
+            "X-Source-Account": ALICE[0],
+            "X-Source-Version": private,
+            "Content-Length": "0",
+        },
+    )
+    assert resp.status_code == 404
     assert bob.meta(cont, "doc", **acc)["X-Object-Allowed-To"] == "read"
     hashmap = bob.get(cont, "doc", params={"hashmap": "", "format": "json"}, **acc).json()
     assert hashmap["hashes"] == alice.hashmap(cont, "doc")["hashes"]
@@ -379,7 +396,6 @@ def test_a_read_share_allows_reading_only_that_object_until_revoked(
     assert [o["name"] for o in listed] == ["doc"]  # not the sibling
     containers = bob.get(params={"format": "json"}, **acc).json()
     assert cont in [c["name"] for c in containers]
-    bob.make_container("bobs")
     copied = bob.put(
         "bobs",
         "copy",
