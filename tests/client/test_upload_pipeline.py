@@ -121,11 +121,11 @@ def test_pipeline_retries_blocks_the_hashmap_put_still_misses(
     real_post = uploads._post_blocks
     dropped: list[int] = []
 
-    def lose_block_one(client, container, reader, block_size, indices):
+    def lose_block_one(client, container, reader, block_size, indices, *rest):
         if 1 in indices and not dropped:
             dropped.append(1)
             indices = [i for i in indices if i != 1]
-        real_post(client, container, reader, block_size, indices)
+        real_post(client, container, reader, block_size, indices, *rest)
 
     monkeypatch.setattr(uploads, "_post_blocks", lose_block_one)
     before = client.stats.snapshot()
@@ -180,3 +180,33 @@ def test_file_region_of_a_shrunk_file_fails_instead_of_sending_short(tmp_path):
             b"".join(FileRegion(fd, 3, 5))
     finally:
         os.close(fd)
+
+
+def test_next_body_goes_out_while_the_previous_one_awaits_its_answer(tmp_path):
+    """The server answers a block POST only after fsyncing its blocks: the next body does not wait."""
+    import time
+
+    from tests.client.flaky_server import FlakyServer
+    from tests.client.test_failures import PITHOS_CONTAINER
+
+    (tmp_path / "f").write_bytes(os.urandom(2 * BS))
+    srv = FlakyServer()
+    slow = ("sleep", 3.0, ("reply", 202, {}, b'["a"]'))
+    srv.script = [PITHOS_CONTAINER, slow, ("reply", 202, {}, b'["b"]')]
+    client = PithosClient.from_storage_url(srv.url + "/v1/acc", "tok")
+    reader = uploads.SourceReader(tmp_path / "f")
+    sender = uploads._BodySender(client, "c", reader, BS, client.executor())
+    try:
+        start = time.monotonic()
+        sender.post([0])
+        sender.post([1])  # returns once body 0 is sent, not answered
+        while srv.count("POST") < 2 and time.monotonic() - start < 2.5:
+            time.sleep(0.01)
+        assert srv.count("POST") == 2, "the second body waited for the first answer"
+        sender.wait()
+        assert [len(body) for m, _, _, body in srv.requests if m == "POST"] == [BS, BS]
+    finally:
+        sender.cancel()
+        reader.close()
+        client.close()
+        srv.stop()
