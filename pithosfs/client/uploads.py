@@ -311,6 +311,7 @@ def _pipeline(
     handled: set[str] = set()  # hashes sent by this upload or found on the server
     for lo in range(0, hasher.count, per_body):
         hi = min(hasher.count, lo + per_body)
+        bodies.wait_sent()  # decide as late as possible: hashing has gone further by then
         known = hasher.done(lo, hi)
         fresh = {h for h in known.values() if h not in handled and h not in lacking}
         if fresh:
@@ -391,10 +392,14 @@ class _BodySender:
         self._executor = executor
         self._inflight: list[tuple[Future[None], threading.Event]] = []
 
+    def wait_sent(self) -> None:
+        """Wait until the last body started is sent (or its request ended)."""
+        if self._inflight:
+            self._inflight[-1][1].wait()
+
     def post(self, indices: list[int]) -> None:
         """Start POSTing the blocks at `indices` (one body) once the previous body is sent."""
-        if self._inflight:
-            self._inflight[-1][1].wait()  # set when sent, or when that request ended
+        self.wait_sent()
         if len(self._inflight) >= 2:
             self._inflight.pop(0)[0].result()  # surfaces its error here
         sent = threading.Event()
