@@ -13,7 +13,7 @@ bounded time; every file's final content checks out, through the mount and on th
 * Readers read the shared files all along: every slot must be zeros (not written yet) or
   a complete generation of its owner, never a mix or foreign bytes.
 
-Duration: PITHOSFS_SOAK_SECONDS (default 15). The run prints its figures.
+Duration: PITHOSFS_SOAK_SECONDS (default 10 per test). The run prints its figures.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.integration.conftest import Mount
 
 pytestmark = [pytest.mark.slow, pytest.mark.mount]
 
-SECONDS = float(os.environ.get("PITHOSFS_SOAK_SECONDS") or 15)
+SECONDS = float(os.environ.get("PITHOSFS_SOAK_SECONDS") or 10)
 PRIVATE_THREADS = 3
 WRITERS = 3
 READERS = 2
