@@ -2,14 +2,18 @@
 
     .venv/bin/python scripts/bench_write.py [--size-mib 1024] [--repeat 3] [--files 2000]
                                             [--no-rclone] [--skip-write] [--skip-untar]
+                                            [--base-code DIR]
 
 One `pithosfs serve` subprocess serves every contender, so the ratios compare
 like with like; each measurement is repeated and the median printed, with the
 load average before and after (other work on the machine skews absolute
 numbers). The untar also reports the mount's requests per file, read from the
 mount's own client counters (its status file), so a change in the per-file
-request pattern shows up even when timings are noisy. Reuses the mount and
-server helpers of bench_mount.py (the full benchmark).
+request pattern shows up even when timings are noisy. `--base-code DIR` adds a
+second pithosfs mount running the package in DIR (e.g. `git archive` of an
+older commit), interleaved with the first, for before/after ratios measured
+under the same load. Reuses the mount and server helpers of bench_mount.py
+(the full benchmark).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_mount import (  # noqa: E402 - a sibling script, not a package
+    PY,
     MiB,
     Mounted,
     Server,
@@ -74,9 +79,21 @@ def median_row(what: str, values: list[float], unit: str, note: str = "") -> flo
     return med
 
 
+def base_mount(srv: Server, work: Path, code: Path) -> Mounted:
+    """A pithosfs mount running another checkout's code (PYTHONPATH), for before/after runs."""
+    cache = work / "cache-base"
+    return Mounted(
+        [PY, "-m", "pithosfs", "mount", "-f", str(work / "base"), "--url", srv.url,
+         "--token", srv.token, "--cache-dir", str(cache), "--log-file", str(work / "base.log")],
+        work / "base",
+        env=dict(os.environ, XDG_CACHE_HOME=str(work / "xdg-base"), PYTHONPATH=str(code)),
+    )  # fmt: skip
+
+
 def bench(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="pithosfs-bench-write-"))
-    os.environ["PITHOSFS_STATUS_INTERVAL"] = "0.1"
+    # The mounts' status files carry the request counters; refreshed often enough to read.
+    os.environ["PITHOSFS_STATUS_INTERVAL"] = "0.5"
     size = args.size_mib * MiB
     mbs = args.size_mib
     src = work / "src.bin"
@@ -85,18 +102,24 @@ def bench(args: argparse.Namespace) -> None:
     mounts: list[Mounted] = []
     try:
         srv.request("PUT", "/bench")
+        # (label, mount, XDG_CACHE_HOME of a pithosfs mount or None for rclone)
+        contenders: list[tuple[str, Mounted, Path | None]] = []
         m = pithosfs_mount(srv, work, "p1")
         mounts.append(m)
-        xdg = work / "xdg"
-        r = None
+        contenders.append(("pithosfs", m, work / "xdg"))
+        if args.base_code:
+            b = base_mount(srv, work, args.base_code)
+            mounts.append(b)
+            contenders.append(("pithosfs (base code)", b, work / "xdg-base"))
         if not args.no_rclone:
             r = rclone_mount(srv, work, "r1")
             mounts.append(r)
+            contenders.append(("rclone", r, None))
         if not args.skip_write:
-            sh(f"head -c {size} /dev/urandom > {src}")
-            raw, pfs, rcl = [], [], []
+            raw: list[float] = []
+            speeds: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
             for i in range(args.repeat):
-                # Fresh random content per round, so dedup cannot help pithosfs.
+                # Fresh random content for each copy, so dedup cannot help anyone.
                 sh(f"head -c {size} /dev/urandom > {src}")
                 t = timed(
                     lambda i=i: srv.curl(
@@ -105,46 +128,47 @@ def bench(args: argparse.Namespace) -> None:
                     )
                 )
                 raw.append(mbs / t)
-                sh(f"head -c {size} /dev/urandom > {src}")
-                t = timed(lambda i=i: sh(f"cp {src} {m.path}/bench/p{i}"))
-                assert srv.size_of("bench", f"p{i}") == size
-                pfs.append(mbs / t)
-                if r is not None:
+                for n, (label, mounted, xdg) in enumerate(contenders):
                     sh(f"head -c {size} /dev/urandom > {src}")
-                    name = f"r{i}"
+                    name = f"w{n}-{i}"
                     start = time.monotonic()
-                    sh(f"cp {src} {r.path}/bench/{name}")
-                    # rclone uploads after close: durable once the server has it all.
+                    sh(f"cp {src} {mounted.path}/bench/{name}")
+                    # pithosfs is durable when cp's close() returns; rclone uploads after it.
                     while srv.size_of("bench", name) != size:
+                        assert xdg is None, f"{label}: not on the server after close()"
                         time.sleep(0.05)
-                    rcl.append(mbs / (time.monotonic() - start))
+                    speeds[label].append(mbs / (time.monotonic() - start))
             raw_put = median_row("raw curl PUT", raw, "MiB/s")
-            p = median_row("pithosfs write until durable", pfs, "MiB/s")
-            print(f"  pithosfs / raw PUT = {p / raw_put:.2f}x", flush=True)
-            if rcl:
-                rc = median_row("rclone write until durable", rcl, "MiB/s")
-                print(f"  pithosfs / rclone = {p / rc:.2f}x", flush=True)
+            medians = {
+                label: median_row(f"{label} write until durable", v, "MiB/s")
+                for label, v in speeds.items()
+            }
+            for label, med in medians.items():
+                ratios = f"{med / raw_put:.2f}x raw PUT"
+                if "rclone" in medians and label != "rclone":
+                    ratios += f", {med / medians['rclone']:.2f}x rclone"
+                print(f"  {label}: {ratios}", flush=True)
         if not args.skip_untar:
             tar = make_tree(work, args.files)
-            times, per_file, rtimes = [], [], []
-            counts: dict[str, int] = {}
+            times: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+            per_file: dict[str, list[float]] = {label: [] for label, _, x in contenders if x}
+            counts: dict[str, dict[str, int]] = {}
             for i in range(args.repeat):
-                dest = m.path / "bench" / f"untar-p{i}"
-                dest.mkdir()
-                before = status_counters(m.path, xdg, time.time())
-                times.append(timed(lambda dest=dest: sh(f"tar -C {dest} -xf {tar}")))
-                after = status_counters(m.path, xdg, time.time())
-                counts = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-                per_file.append(sum(counts.values()) / args.files)
-                if r is not None:
-                    dest = r.path / "bench" / f"untar-r{i}"
+                for n, (label, mounted, xdg) in enumerate(contenders):
+                    dest = mounted.path / "bench" / f"untar{n}-{i}"
                     dest.mkdir()
-                    rtimes.append(timed(lambda dest=dest: sh(f"tar -C {dest} -xf {tar}")))
-            median_row(f"pithosfs untar of {args.files} files", times, "s")
-            median_row("pithosfs requests per file", per_file, "")
-            print(f"  last run's requests by method: {counts}", flush=True)
-            if rtimes:
-                median_row("rclone untar (local cache; uploads after)", rtimes, "s")
+                    before = status_counters(mounted.path, xdg, time.time()) if xdg else {}
+                    times[label].append(timed(lambda dest=dest: sh(f"tar -C {dest} -xf {tar}")))
+                    if xdg:
+                        after = status_counters(mounted.path, xdg, time.time())
+                        counts[label] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+                        per_file[label].append(sum(counts[label].values()) / args.files)
+            for label, v in times.items():
+                note = "(local cache; uploads after)" if label == "rclone" else ""
+                median_row(f"{label} untar of {args.files} files", v, "s", note)
+            for label, v in per_file.items():
+                median_row(f"{label} requests per file", v, "")
+                print(f"  last run by method: {counts[label]}", flush=True)
     finally:
         for mounted in mounts:
             mounted.stop()
@@ -163,6 +187,11 @@ def main() -> None:
     ap.add_argument("--skip-write", action="store_true")
     ap.add_argument("--skip-untar", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument(
+        "--base-code",
+        type=Path,
+        help="also mount with the pithosfs package found in this directory (before/after)",
+    )
     bench(ap.parse_args())
 
 

@@ -19,9 +19,12 @@ come from several threads (the in-memory write path's pool tasks).
 
 from __future__ import annotations
 
+import errno
 import logging
+import mmap
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -29,6 +32,39 @@ log = logging.getLogger(__name__)
 
 IOV_MAX = 1024  # Linux limit on buffers per pwritev call
 MEMORY_LIMIT = 256 * 1024  # staged bytes kept in memory before a file is created
+DIRECT_ALIGN = 4096  # O_DIRECT offsets, lengths and buffer addresses are multiples of this
+MAX_DIRECT_BUFFERS = 4  # aligned bounce buffers shared by all staging files (memory bound)
+
+
+class _AlignedBuffers:
+    """A few page-aligned buffers, reused so that their pages stay allocated (cheap to fill)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._free: list[mmap.mmap] = []  # GUARDED_BY(_lock)
+        self._count = 0  # GUARDED_BY(_lock)
+
+    def take(self, size: int) -> mmap.mmap | None:
+        """A buffer of at least `size` bytes, or None if all are in use (caller falls back)."""
+        with self._lock:
+            for i, buf in enumerate(self._free):
+                if len(buf) >= size:
+                    return self._free.pop(i)
+            if self._count >= self._limit:
+                if not self._free:
+                    return None
+                self._free.pop().close()  # too small for this size: replace it
+                self._count -= 1
+            self._count += 1
+        return mmap.mmap(-1, size)
+
+    def give(self, buf: mmap.mmap) -> None:
+        with self._lock:
+            self._free.append(buf)
+
+
+_BUFFERS = _AlignedBuffers(MAX_DIRECT_BUFFERS)
 
 
 class StagingFile:
@@ -40,6 +76,9 @@ class StagingFile:
         self._closed = False
         self._memory_limit = memory_limit
         self._memory = bytearray()  # the content while there is no file (short: zeros follow)
+        self._direct_lock = threading.Lock()
+        self._direct_fd: int | None = None  # GUARDED_BY(_direct_lock); -1: not supported here
+        self._direct_refused: int | None = None  # a descriptor whose writes got EINVAL
 
     def _fits_in_memory(self, end: int) -> bool:
         return self._file is None and end <= self._memory_limit
@@ -83,6 +122,58 @@ class StagingFile:
                 views.pop(0)
             if written:
                 views[0] = views[0][written:]
+
+    def write_direct(self, offset: int, chunks: list[memoryview]) -> None:
+        """writev() of a whole block, bypassing the page cache where the file system allows.
+
+        Why: copying a block into freshly allocated page-cache pages was the
+        largest single cost of a sequential write (perf: 45% of the mount's
+        CPU for a 1 GiB cp), and the block is rarely read back (it is uploaded
+        from memory). Through an aligned bounce buffer that stays allocated,
+        the copy is cheap and the kernel writes straight to disk. Reads stay
+        buffered and see these bytes (the kernel keeps direct and buffered
+        I/O of one file coherent). Falls back to writev() when the range is
+        not aligned, no bounce buffer is free, or the file system refuses
+        O_DIRECT (tmpfs).
+        """
+        length = sum(len(c) for c in chunks)
+        fd = self._open_direct() if not (offset % DIRECT_ALIGN or length % DIRECT_ALIGN) else -1
+        buf = _BUFFERS.take(length) if fd >= 0 else None
+        if buf is None:
+            self.writev(offset, chunks)
+            return
+        try:
+            view = memoryview(buf)
+            pos = 0
+            for chunk in chunks:
+                view[pos : pos + len(chunk)] = chunk
+                pos += len(chunk)
+            try:
+                self._pwrite_all(fd, view[:length], offset)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                log.info("O_DIRECT refused for staging writes: %s", exc)
+                with self._direct_lock:
+                    self._direct_fd = -1  # the descriptor stays open until close()
+                    self._direct_refused = fd
+                self.writev(offset, chunks)
+            finally:
+                view.release()
+        finally:
+            _BUFFERS.give(buf)
+
+    def _open_direct(self) -> int:
+        with self._direct_lock:
+            if self._direct_fd is None:
+                try:
+                    self._direct_fd = os.open(
+                        f"/proc/self/fd/{self._fd()}", os.O_WRONLY | os.O_DIRECT
+                    )
+                except OSError as exc:  # no O_DIRECT here (tmpfs) or no /proc
+                    log.debug("staging without O_DIRECT: %s", exc)
+                    self._direct_fd = -1
+            return self._direct_fd
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
         if self._fits_in_memory(offset + len(data)):
@@ -135,6 +226,12 @@ class StagingFile:
 
     def close(self) -> None:
         self._memory = bytearray()
+        with self._direct_lock:
+            for fd in (self._direct_fd, self._direct_refused):
+                if fd is not None and fd >= 0:
+                    os.close(fd)
+            self._direct_fd = None
+            self._direct_refused = None
         if self._file is not None:
             self._file.close()
             self._file = None
