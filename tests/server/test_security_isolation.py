@@ -370,6 +370,10 @@ def test_a_read_share_allows_reading_only_that_object_until_revoked(
     old = str(alice.versions(cont, "doc")[0][0])
     # What a read share allows (spec 9.4): every read form, and copying out.
     assert bob.read(cont, "doc", **acc) == b"shared text"
+    # Per-user answers must never be served from a shared cache to someone else (spec 1.3).
+    for resp in (bob.get(cont, "doc", **acc), bob.get(cont, params={"format": "json"}, **acc)):
+        assert "no-store" in resp.headers["Cache-Control"], resp.headers
+        assert "X-Auth-Token" in resp.headers["Vary"], resp.headers
     assert bob.read(cont, "doc", params={"version": old}, **acc) == b"version one"
     # A version number is global: one of the private sibling's names nothing through "doc".
     private = str(alice.versions(cont, "sibling")[0][0])
