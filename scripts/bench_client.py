@@ -193,6 +193,7 @@ def main() -> int:  # noqa: C901 - a linear script
             file_client, file_curl = tmp / "client.bin", tmp / "curl.bin"
             sum_client = make_file(file_client, size)
             make_file(file_curl, size)
+            os.sync()  # neither side should compete with the writeback of these files
             obj = f"client-{rep}.bin"
             # (a) upload: curl, then the client, each with its own bytes.
             t_curl_up = curl(["-X", "PUT", *auth, "-H", "Content-Type: application/octet-stream",
