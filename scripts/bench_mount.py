@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -42,6 +43,34 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.monotonic()
     fn()
     return time.monotonic() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU time of this process's finished children (curl, cat, ls and their shells)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def metered(fn: Callable[[], object], in_process: bool = False, **pids: int) -> tuple[float, str]:
+    """Wall time of fn, and the CPU seconds each named process (and the tool) spent.
+
+    On a machine shared with other work the wall time swings with the load; the CPU
+    each side needs per run does not, so it is printed next to every transfer. The
+    tool is the child commands fn runs, or this process when `in_process`.
+    """
+    tool_clock = time.process_time if in_process else children_cpu
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    tool = tool_clock()
+    wall = timed(fn)
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    spent["tool"] = tool_clock() - tool
+    return wall, "cpu s: " + ", ".join(f"{name} {sec:.2f}" for name, sec in spent.items())
 
 
 def sh(cmd: str) -> None:
@@ -149,14 +178,17 @@ def rclone_mount(srv: Server, work: Path, name: str) -> Mounted:
     )  # fmt: skip
 
 
-def fill_many(srv: Server) -> float:
-    """10,000 one-byte objects in container `many`; returns the raw listing time."""
+def fill_many(srv: Server) -> tuple[float, str]:
+    """10,000 one-byte objects in container `many`; the raw listing's time and CPU."""
     from concurrent.futures import ThreadPoolExecutor
 
     srv.request("PUT", "/many")
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: srv.request("PUT", f"/many/f{i:05d}", b"x"), range(10_000)))
-    return timed(lambda: srv.request("GET", "/many?format=json&limit=10000"))
+    return metered(
+        lambda: srv.request("GET", "/many?format=json&limit=10000"),
+        in_process=True, server=srv.proc.pid,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -219,8 +251,8 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             )
         )
         raw_put = row("raw curl PUT", mbs / t, "MiB/s")
-        t = timed(lambda: srv.curl(f"{srv.url}/bench/raw"))
-        raw_get = row("raw curl GET", mbs / t, "MiB/s")
+        t, cpu = metered(lambda: srv.curl(f"{srv.url}/bench/raw"), server=srv.proc.pid)
+        raw_get = row("raw curl GET", mbs / t, "MiB/s", cpu)
         ceiling = raw_get_ratio = 0.0
         p_write = p_read = r_write = r_read = 0.0
         # -- null FUSE ceiling -----------------------------------------------
@@ -229,8 +261,8 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 [PY, str(ROOT / "scripts/null_fuse.py"), str(work / "null"), str(size)],
                 work / "null",
             )
-            t = timed(lambda: sh(f"cat {work}/null/zeros > /dev/null"))
-            ceiling = row("null mfusepy fs read (ceiling)", mbs / t, "MiB/s")
+            t, cpu = metered(lambda: sh(f"cat {work}/null/zeros > /dev/null"), fs=null.proc.pid)
+            ceiling = row("null mfusepy fs read (ceiling)", mbs / t, "MiB/s", cpu)
             null.stop()
         # -- pithosfs --------------------------------------------------------
         if wanted("write"):
@@ -252,10 +284,11 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         if wanted("read"):
             m = pithosfs_mount(srv, work, "p2")
             with profiled(m, args.profile, "read"):
-                t = timed(lambda: sh(f"cat {m.path}/bench/raw > /dev/null"))
+                t, cpu = metered(lambda: sh(f"cat {m.path}/bench/raw > /dev/null"),
+                                 mount=m.proc.pid, server=srv.proc.pid)  # fmt: skip
             raw_get_ratio = mbs / t / raw_get
             p_read = row("pithosfs cold read", mbs / t, "MiB/s",
-                         f"{mbs / t / ceiling:.2f}x null fs, {raw_get_ratio:.2f}x raw GET")  # fmt: skip
+                         f"{mbs / t / ceiling:.2f}x null fs, {raw_get_ratio:.2f}x raw GET; {cpu}")  # fmt: skip
             m.stop()
         # -- rclone ----------------------------------------------------------
         if wanted("write") and not args.no_rclone:
@@ -266,8 +299,9 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             r.stop()
         if wanted("read") and not args.no_rclone:
             r = rclone_mount(srv, work, "r2")
-            t = timed(lambda: sh(f"cat {r.path}/bench/raw > /dev/null"))
-            r_read = row("rclone cold read", mbs / t, "MiB/s")
+            t, cpu = metered(lambda: sh(f"cat {r.path}/bench/raw > /dev/null"),
+                             rclone=r.proc.pid, server=srv.proc.pid)  # fmt: skip
+            r_read = row("rclone cold read", mbs / t, "MiB/s", cpu)
             r.stop()
         ratios = [f"{what} {p / r:.2f}x" for what, p, r in
                   (("write", p_write, r_write), ("read", p_read, r_read)) if p and r]  # fmt: skip
@@ -278,12 +312,13 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         if wanted("ls") or wanted("untar"):
             m = pithosfs_mount(srv, work, "p3")
             if wanted("ls"):
-                t_raw = fill_many(srv)
-                row("raw listing of 10,000 objects", t_raw, "s")
+                t_raw, cpu = fill_many(srv)
+                row("raw listing of 10,000 objects", t_raw, "s", cpu)
                 with profiled(m, args.profile, "ls"):
-                    t = timed(lambda: sh(f"ls -l {m.path}/many > /dev/null"))
+                    t, cpu = metered(lambda: sh(f"ls -l {m.path}/many > /dev/null"),
+                                     mount=m.proc.pid, server=srv.proc.pid)  # fmt: skip
                 row("pithosfs ls -l of 10,000 objects, cold", t, "s",
-                    f"{t / t_raw:.2f}x raw listing")  # fmt: skip
+                    f"{t / t_raw:.2f}x raw listing; {cpu}")  # fmt: skip
             if tar is not None:
                 (m.path / "bench" / "untar-p").mkdir()
                 t = timed(lambda: sh(f"tar -C {m.path}/bench/untar-p -xf {tar}"))

@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 
-from pithosfs.fs.mount import KERNEL_READAHEAD_KIB, load_binding, raise_kernel_readahead
+from pithosfs.fs.mount import load_binding, plus_fuse_class
 
 fuse = load_binding()
 
@@ -45,11 +45,6 @@ class NullFS(fuse.Operations):
 
 if __name__ == "__main__":
     mountpoint, size = sys.argv[1], int(sys.argv[2])
-    import threading
-    from pathlib import Path
-
-    threading.Thread(
-        target=raise_kernel_readahead, args=(Path(mountpoint), KERNEL_READAHEAD_KIB), daemon=True
-    ).start()
     os.makedirs(mountpoint, exist_ok=True)
-    fuse.FUSE(NullFS(size), mountpoint, foreground=True, nothreads=False)
+    # The mount's own FUSE class: the same kernel read-ahead (set at init) and read path.
+    plus_fuse_class(fuse)(NullFS(size), mountpoint, foreground=True, nothreads=False)

@@ -10,8 +10,10 @@ writes are already up to 1 MiB), libfuse 2 needs `big_writes` to go past
 from __future__ import annotations
 
 import ctypes.util
+import errno
 import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -89,6 +91,7 @@ def raise_kernel_readahead(mountpoint: Path, kib: int, timeout: float = 30.0) ->
 
     FUSE can only lower the window at init; the per-device knob in sysfs raises it
     (root only; silently skipped otherwise). Run on a thread: it waits for the mount.
+    The fallback of `set_readahead_at_init`, which has no race with the first reader.
     """
     deadline = time.monotonic() + timeout
     while not os.path.ismount(mountpoint):
@@ -96,12 +99,59 @@ def raise_kernel_readahead(mountpoint: Path, kib: int, timeout: float = 30.0) ->
             return
         time.sleep(0.05)
     dev = os.stat(mountpoint).st_dev
-    knob = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+    _write_readahead_knob(f"{os.major(dev)}:{os.minor(dev)}", kib)
+
+
+def _write_readahead_knob(bdi: str, kib: int) -> bool:
+    knob = Path(f"/sys/class/bdi/{bdi}/read_ahead_kb")
     try:
         knob.write_text(str(kib))
-        log.debug("kernel read-ahead on %s set to %d KiB", mountpoint, kib)
     except OSError as exc:
         log.debug("kernel read-ahead left at its default: %s", exc)
+        return False
+    log.debug("kernel read-ahead of %s set to %d KiB", bdi, kib)
+    return True
+
+
+def mounted_device(mountpoint: Path) -> str | None:
+    """The "major:minor" of the file system mounted on `mountpoint`, from mountinfo.
+
+    Read without touching the mount: during FUSE init a stat of it would wait for
+    the very init reply we are preparing.
+    """
+    # The parent's real path only: resolving the mount point itself would stat it.
+    absolute = Path(os.path.abspath(mountpoint))
+    want = os.path.join(os.path.realpath(absolute.parent), absolute.name)
+    found = None
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4 and _unescape_mountinfo(fields[4]) == want:
+            found = fields[2]  # the last one: a mount stacked over others is listed last
+    return found
+
+
+def _unescape_mountinfo(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def set_readahead_at_init(conn: Any, mountpoint: Path, kib: int) -> None:
+    """In FUSE init: a `kib` KiB kernel read-ahead from the mount's first read on.
+
+    The kernel keeps min(device knob, init reply's max_readahead): both are raised
+    here, before the reply, so no reader opens a file with the 128 KiB default (a
+    file keeps the window it was opened with; a knob written after the mount went
+    live lost that race under load, and whole cold reads ran in 256 KiB requests).
+    """
+    if conn is not None:
+        conn.contents.max_readahead = kib * 1024
+    bdi = mounted_device(mountpoint)
+    if bdi is None or not _write_readahead_knob(bdi, kib):
+        threading.Thread(target=raise_kernel_readahead, args=(mountpoint, kib), daemon=True).start()
 
 
 def limit_malloc_arenas() -> None:
@@ -171,6 +221,19 @@ def plus_fuse_class(fuse: ModuleType) -> type:
     """
 
     class PlusFUSE(fuse.FUSE):  # type: ignore[misc,name-defined]
+        def __init__(self, operations: Any, mountpoint: str, *args: Any, **kwargs: Any) -> None:
+            self.readahead_kib = kwargs.pop("readahead_kib", KERNEL_READAHEAD_KIB)
+            self.mountpoint_path = Path(mountpoint)
+            super().__init__(operations, mountpoint, *args, **kwargs)
+
+        def init_fuse_3(self, conn: Any, config: Any) -> None:
+            set_readahead_at_init(conn, self.mountpoint_path, self.readahead_kib)
+            super().init_fuse_3(conn, config)
+
+        def init_fuse_2(self, conn: Any) -> None:
+            set_readahead_at_init(conn, self.mountpoint_path, self.readahead_kib)
+            super().init_fuse_2(conn)
+
         # path -> entries of a listing being returned in several calls; GUARDED_BY(_plus_lock)
         _plus_pending: dict[str, list[tuple[str, Any]]] = {}
         _plus_lock = threading.Lock()
@@ -201,6 +264,18 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             with self._plus_lock:
                 self._plus_pending.pop(decoded, None)  # listed to the end
             return 0
+
+        def getxattr(self, path: bytes, name: bytes, value: Any, size: int, *args: Any) -> int:
+            """Namespaces other than user. end here, as ENOTSUP (see Operations.getxattr).
+
+            `ls -l` asks this once per device; answering without an exception also keeps
+            the binding from logging a debug traceback for it.
+            """
+            if not name.startswith(b"user."):
+                if log.isEnabledFor(logging.DEBUG):  # counted by the upcall tests
+                    log.debug("getxattr(%r, %r) -> ENOTSUP", path, name)
+                return -errno.ENOTSUP
+            return int(super().getxattr(path, name, value, size, *args))
 
         def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
             """The binding's read, also taking the views the reader hands out (no copy).
@@ -263,9 +338,6 @@ def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> No
     major = int(getattr(fuse, "fuse_version_major", 2))
     options = mount_options(major, core.opts.attr_timeout, dict(extra_options))
     log.info("mounting on %s with libfuse %s, options %s", mountpoint, major, options)
-    threading.Thread(
-        target=raise_kernel_readahead, args=(mountpoint, KERNEL_READAHEAD_KIB), daemon=True
-    ).start()
     try:
         fuse_class = plus_fuse_class(fuse)
         fuse_class(Operations(core), str(mountpoint), foreground=True, nothreads=False, **options)
