@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -135,6 +136,48 @@ def test_kill_with_a_parked_upload_resumes_it_on_the_next_mount(
         wait_until(lambda: not journal_records(cache), deadline=10)
         time.sleep(1.1)  # past the attribute timeout
         assert (m2.path / unique_name / "pending.bin").read_bytes() == data
+    finally:
+        stop_mount(m2)
+    assert "Traceback" not in m2.log_text(), m2.log_text()[-4000:]
+
+
+def test_kill_mid_upload_leaves_old_or_new_object(
+    fuse_ok: None, proxied: ProxiedServer, tmp_path: Path, unique_name: str
+) -> None:
+    """The commit's hashmap PUT is held up in the proxy; the mount dies meanwhile. The PUT
+    then reaches the server whole or cut: either way the object is old or new, never part."""
+    direct = proxied.direct()
+    direct.create_container(unique_name)
+    old, new = os.urandom(6 * MIB), os.urandom(9 * MIB + 5)
+    direct.put_object(unique_name, "f.bin", old)
+    direct.close()
+    m = start_mount(proxied, ALICE, tmp_path / "m1")
+    delay = proxied.proxy.add(Fault("delay", method="PUT", path="/f.bin", seconds=2.0))
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            with open(m.path / unique_name / "f.bin", "wb") as f:
+                f.write(new)
+            outcome.append("closed")
+        except OSError as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: delay.fired > 0, deadline=60, step=0.01)  # the commit is in flight
+        _kill(m)
+        writer.join(timeout=30)
+        assert outcome and outcome[0] != "closed", outcome  # close() never claimed success
+    finally:
+        _lazy_unmount(m.path)
+        m.client.close()
+    time.sleep(3)  # the delayed PUT has gone through (or been cut) by now
+    assert _server_bytes(proxied, unique_name, "f.bin") in (old, new)
+    m2 = start_mount(proxied, ALICE, tmp_path / "m2", "--cache-dir", str(tmp_path / "m1/cache"))
+    try:
+        assert (m2.path / unique_name / "f.bin").read_bytes() in (old, new)
     finally:
         stop_mount(m2)
     assert "Traceback" not in m2.log_text(), m2.log_text()[-4000:]

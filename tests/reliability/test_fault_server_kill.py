@@ -48,6 +48,7 @@ TRIALS = env_int("PITHOSFS_FAULT_TRIALS", 5)
 SHORT_DOWN = (0.0, 1.0)
 LONG_DOWN = (4.0, 6.0)
 CP_DEADLINE = 300.0
+MIB_BYTES = 1024 * 1024
 
 
 def _server_digest(srv: KillableServer, container: str, name: str) -> str | None:
@@ -64,6 +65,11 @@ def _server_digest(srv: KillableServer, container: str, name: str) -> str | None
 
 def _cp(src: Path, dst: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["cp", str(src), str(dst)], stderr=subprocess.PIPE)
+
+
+def _random_file(rng: random.Random, size: int) -> bytes:
+    """`size` random bytes (randbytes itself overflows past a few hundred MiB)."""
+    return b"".join(rng.randbytes(min(MIB_BYTES, size - i)) for i in range(0, size, MIB_BYTES))
 
 
 def _written(pid: int) -> int:
@@ -118,14 +124,14 @@ def test_server_killed_during_cp_leaves_old_or_new_object(
     resume_times: list[float] = []
     messages: set[str] = set()
     try:
-        src.write_bytes(rng.randbytes(MIB * 1024 * 1024))
+        src.write_bytes(_random_file(rng, MIB * MIB_BYTES))
         started = time.monotonic()
         subprocess.run(["cp", str(src), str(dst)], check=True, timeout=CP_DEADLINE)
         copy_time = time.monotonic() - started  # for the figures: an undisturbed copy
         old = hashlib.sha256(src.read_bytes()).hexdigest()
         assert _server_digest(srv, "c", "big.bin") == old
         for trial in range(TRIALS):
-            new_data = rng.randbytes(MIB * 1024 * 1024)
+            new_data = _random_file(rng, MIB * MIB_BYTES)
             src.write_bytes(new_data)
             new = hashlib.sha256(new_data).hexdigest()
             cp = _cp(src, dst)
