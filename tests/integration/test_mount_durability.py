@@ -15,7 +15,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,10 +31,29 @@ from pithosfs.client.pithos import PithosClient
 from pithosfs.server import EmbeddedServer
 from tests.conftest import ALICE
 from tests.integration.conftest import Mount, start_mount, stop_mount
-from tests.server.server_process import free_port
 
 CLOSE_BOUND = 60.0  # seconds close() may take against a dead server (client retries)
 RETRY_MAX = "1"  # the mount's journal retrier backs off up to 1 s (default 30 s)
+
+
+def port_outside_ephemeral_range() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    The server must come back on the same port (the mount knows only that URL); a port
+    from the ephemeral range could meanwhile be handed to some client socket as its own.
+    Not 0 either: cheroot sets SO_REUSEADDR only for a fixed port.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class RestartableServer:
@@ -40,14 +61,23 @@ class RestartableServer:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = free_port()  # not 0: cheroot sets SO_REUSEADDR only for a fixed port
+        self.port = port_outside_ephemeral_range()
         self.srv: EmbeddedServer | None = None
 
-    def start(self) -> None:
-        self.srv = EmbeddedServer(self.data_dir, host="127.0.0.1", port=self.port,
-                                  users=dict([ALICE]))  # fmt: skip
-        self.srv.start()
-        self.port = self.srv.port
+    def start(self, attempts: int = 50) -> None:
+        for attempt in range(attempts):
+            srv = EmbeddedServer(self.data_dir, host="127.0.0.1", port=self.port,
+                                 users=dict([ALICE]))  # fmt: skip
+            try:
+                srv.start()
+            except OSError:  # the port is still held by a closing socket: a moment more
+                srv.backend.close()
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+                continue
+            self.srv = srv
+            return
 
     def stop(self) -> None:
         if self.srv is not None:
