@@ -88,8 +88,10 @@ def start_auth_mount(
     user: tuple[str, str] = SECOND_USER,
     env_extra: dict[str, str] | None = None,
     wait: bool = True,
+    source: tuple[str, ...] = (),
 ) -> Mount | subprocess.Popen[bytes]:
-    """`pithosfs mount -f --url <auth URL>` with the user and key in the environment only.
+    """`pithosfs mount -f --url <auth URL>` with the user and key in the environment only
+    (`source` replaces `--url <auth URL>`, e.g. by `--cloud NAME`).
 
     With wait=False, returns the process as soon as it is started (for refusals)."""
     auth = auth_settings()[0]
@@ -103,7 +105,7 @@ def start_auth_mount(
     env.update(PITHOS_AUTH_USER=user, PITHOS_AUTH_KEY=key, KAMAKIRC=str(root / "no-kamakirc"))
     env.update(env_extra or {})
     cmd = [
-        sys.executable, "-m", "pithosfs", "mount", "-f", str(mnt), "--url", auth,
+        sys.executable, "-m", "pithosfs", "mount", "-f", str(mnt), *(source or ("--url", auth)),
         "--cache-dir", str(root / "cache"), "--attr-timeout", str(ATTR_TIMEOUT),
         "--dir-timeout", str(ATTR_TIMEOUT), "--log-file", str(log), *extra,
     ]  # fmt: skip

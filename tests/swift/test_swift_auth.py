@@ -65,6 +65,30 @@ def test_mount_with_auth_url_user_and_key(auth_mount: Mount, unique_name: str) -
     assert SECOND_USER[1].encode() not in argv  # the key travels in the environment only
 
 
+def test_mount_a_kamakirc_cloud_with_user_and_key(fuse_ok: None, tmp_path: Path) -> None:  # noqa: F811
+    client = fresh_client(SECOND_USER)
+    client.create_container(CONTAINER)
+    rc = tmp_path / "kamakirc"
+    rc.write_text(
+        f'[global]\ndefault_cloud = okeanos\n\n[cloud "okeanos"]\nurl = https://unused/v2.0\n'
+        f"token = unused\n\n"
+        f'[cloud "swift"]\nurl = {auth_settings()[0]}\nuser = {SECOND_USER[0]}\n'
+        f"key = {SECOND_USER[1]}\n"
+    )
+    rc.chmod(0o600)
+    m = start_auth_mount(
+        tmp_path, source=("--cloud", "swift"),
+        env_extra={"KAMAKIRC": str(rc), "PITHOS_AUTH_USER": "", "PITHOS_AUTH_KEY": ""},
+    )  # fmt: skip
+    assert isinstance(m, Mount)
+    try:
+        (m.path / CONTAINER / "from-kamakirc").write_bytes(b"cloud")
+        assert client.read_object(CONTAINER, "from-kamakirc") == b"cloud"
+    finally:
+        stop_mount(m)
+        client.close()
+
+
 def test_mount_refuses_a_wrong_key_in_one_line(fuse_ok: None, tmp_path: Path) -> None:  # noqa: F811
     proc = start_auth_mount(tmp_path, env_extra={"PITHOS_AUTH_KEY": "wrong"}, wait=False)
     assert not isinstance(proc, Mount)
