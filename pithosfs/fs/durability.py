@@ -103,8 +103,16 @@ def sent_by(staged: Any) -> int:
 
 
 class UploadGuard:
-    def __init__(self, store: ObjectStore, cache_dir: Path, retry_max: float | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        cache_dir: Path,
+        retry_max: float | None = None,
+        on_commit: Callable[[str, ObjectInfo], None] | None = None,
+    ) -> None:
+        """`on_commit(path, info)`: told of each journal entry that reached the server."""
         self.store = store
+        self._on_commit = on_commit
         self.journal = UploadJournal(cache_dir)
         env_max = os.environ.get("PITHOSFS_RETRY_MAX")
         self.retry_max = retry_max or (float(env_max) if env_max else DEFAULT_RETRY_MAX)
@@ -243,7 +251,7 @@ class UploadGuard:
                 self._replaying[entry.id] = (started, done + n)
 
         try:
-            self.journal.replay(self.store, entry, progress=sent)
+            info = self.journal.replay(self.store, entry, progress=sent)
         except ReplayConflict as exc:
             self._record_conflict(exc)
             return True
@@ -257,6 +265,11 @@ class UploadGuard:
             with self._lock:
                 self._replaying.pop(entry.id, None)
         self.committed += 1
+        if self._on_commit is not None:
+            try:
+                self._on_commit(_mount_path(entry.container, entry.name), info)
+            except Exception:  # noqa: BLE001 - the upload is done; a stale cache only ages out
+                log.exception("after uploading %s/%s", entry.container, entry.name)
         log.info("journal: %s/%s uploaded (%d bytes)", entry.container, entry.name, entry.size)
         return True
 
@@ -328,6 +341,18 @@ def guard_of(fs: Any) -> UploadGuard:
     with _GUARDS_LOCK:
         guard = _GUARDS.get(fs)
         if guard is None:
-            guard = UploadGuard(fs.store, fs.opts.cache_dir)
+            guard = UploadGuard(fs.store, fs.opts.cache_dir, on_commit=_show_in(fs))
             _GUARDS[fs] = guard
         return guard
+
+
+def _show_in(fs: Any) -> Callable[[str, ObjectInfo], None]:
+    """Make a replayed upload visible in the mount at once (stat cache, virtual layers)."""
+
+    def shown(path: str, info: ObjectInfo) -> None:
+        from pithosfs.fs import nodes
+
+        fs.stats.put(path, nodes.node_from_object(info))
+        fs.layers.after_commit(path, info)
+
+    return shown

@@ -196,3 +196,17 @@ def test_entry_whose_data_vanished_is_set_aside_not_retried_forever(fs, store) -
     assert (guard.journal.directory / f"{entry.id}.bad").exists()
     with pytest.raises(NotFound):
         store.head_object("c", "gone")
+
+
+def test_replayed_upload_is_visible_in_the_mount_at_once(fs, store) -> None:
+    store.put_object("c", "f", b"old")
+    assert fs.lookup("/c/f").size == 3  # cached for the 60 s attribute timeout
+    fh = fs.files.open("/c/f", os.O_WRONLY | os.O_TRUNC)
+    fs.files.write(fh, 0, b"new and longer")
+    store.down = True
+    fs.files.release(fh)
+    assert fs.lookup("/c/f").size == 3  # the server's version while it waits
+    store.down = False
+    guard = guard_of(fs)
+    wait_for(lambda: guard.committed == 1)
+    assert fs.lookup("/c/f").size == len(b"new and longer")
