@@ -25,7 +25,8 @@ or `/v2.0` with a user and key but no token (Keystone v2.0 password) makes
 `load_config` log in and return the storage URL and token it was given. The user
 and key come from the same tiers: arguments `auth_user`/`auth_key`, environment
 `PITHOS_AUTH_USER`/`PITHOS_AUTH_KEY`/`PITHOS_AUTH_PROJECT`, the cloud's `user`,
-`key` (or `password`) and `project` keys; and last, when nothing pithos-specific
+`key` (or `password`), `project` (and for Keystone v3 `user_domain`,
+`project_domain`, default "Default") keys; and last, when nothing pithos-specific
 names a URL, the standard Swift and OpenStack variables (`ST_AUTH`/`ST_USER`/
 `ST_KEY`, `OS_AUTH_URL`/`OS_USERNAME`/`OS_PASSWORD`/`OS_PROJECT_NAME`). Calling
 `load_config` again logs in again: that is how a mount renews an expired token.
@@ -87,7 +88,7 @@ def default_kamakirc(env: Mapping[str, str]) -> Path:
     return Path(env.get("KAMAKIRC") or Path.home() / ".kamakirc")
 
 
-_FIELDS = ("url", "token", "user", "key", "project")
+_FIELDS = ("url", "token", "user", "key", "project", "user_domain", "project_domain")
 _PITHOS_ENV = {
     "url": "PITHOS_URL", "token": "PITHOS_TOKEN", "user": "PITHOS_AUTH_USER",
     "key": "PITHOS_AUTH_KEY", "project": "PITHOS_AUTH_PROJECT",
@@ -96,7 +97,8 @@ _PITHOS_ENV = {
 _STANDARD_ENV = (
     {"url": "ST_AUTH", "user": "ST_USER", "key": "ST_KEY"},
     {"url": "OS_AUTH_URL", "user": "OS_USERNAME", "key": "OS_PASSWORD",
-     "project": "OS_PROJECT_NAME"},
+     "project": "OS_PROJECT_NAME", "user_domain": "OS_USER_DOMAIN_NAME",
+     "project_domain": "OS_PROJECT_DOMAIN_NAME"},
 )  # fmt: skip
 
 
@@ -190,6 +192,7 @@ def _logged_in(got: Mapping[str, str], cloud: str, source: str, login: bool) -> 
     auth = {"auth_url": got["url"], "auth_user": got["user"], "auth_kind": kind}
     if not login:
         return CloudConfig(got["url"], "", False, cloud, source, **auth)
-    session = identity.login(got["url"], got["user"], got["key"], got["project"])
+    domains = {k: got[k] for k in ("user_domain", "project_domain") if got[k]}
+    session = identity.login(got["url"], got["user"], got["key"], got["project"], **domains)
     log.info("logged in at %s as %s (%s)", got["url"], got["user"], kind)
     return CloudConfig(session.storage_url, session.token, True, cloud, source, **auth)

@@ -201,13 +201,23 @@ def _json(resp: requests.Response, url: str) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def login(auth_url: str, user: str, key: str, project: str = "", timeout: float = 30.0) -> Login:
+def login(
+    auth_url: str,
+    user: str,
+    key: str,
+    project: str = "",
+    timeout: float = 30.0,
+    user_domain: str = "Default",
+    project_domain: str = "Default",
+) -> Login:
     """Log in by the kind of `auth_url` (see login_kind); the token is checked non-empty."""
     kind = login_kind(auth_url)
     if kind == "tempauth":
         session = tempauth_login(auth_url, user, key, timeout)
     elif kind:
-        session = keystone_login(auth_url, user, key, project, timeout=timeout)
+        session = keystone_login(
+            auth_url, user, key, project, user_domain, project_domain, timeout=timeout
+        )
     else:
         raise PithosError(f"{auth_url}: not an auth URL (/auth/v1.0, /v2.0 or /v3)", status=0)
     if not session.token:

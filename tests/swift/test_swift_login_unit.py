@@ -103,6 +103,17 @@ def test_keystone_v3_scopes_to_the_project_and_takes_the_public_endpoint(server:
         identity.login(server + "/v3", "alice", "wrong", project="proj")
 
 
+def test_keystone_v3_domains_from_the_openstack_variables(server: str, tmp_path: Path) -> None:
+    env = {"OS_AUTH_URL": server + "/v3", "OS_USERNAME": "alice", "OS_PASSWORD": "secret",
+           "OS_PROJECT_NAME": "proj", "OS_USER_DOMAIN_NAME": "users",
+           "OS_PROJECT_DOMAIN_NAME": "projects"}  # fmt: skip
+    cfg = load_config(kamakirc=tmp_path / "none", env=env)
+    assert (cfg.url, cfg.token, cfg.auth_kind) == (STORE, "tk-v3", "keystone-v3")
+    auth = Scripted.seen[-1][2]["auth"]
+    assert auth["identity"]["password"]["user"]["domain"] == {"name": "users"}
+    assert auth["scope"]["project"]["domain"] == {"name": "projects"}
+
+
 def test_keystone_v2_password_login(server: str) -> None:
     session = identity.login(server + "/v2.0", "alice", "secret", project="proj")
     assert session == identity.Login(STORE, "tk-v2", "keystone-v2")
