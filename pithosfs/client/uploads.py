@@ -400,8 +400,11 @@ class _BodySender:
     def post(self, indices: list[int]) -> None:
         """Start POSTing the blocks at `indices` (one body) once the previous body is sent."""
         self.wait_sent()
+        for future, _sent in self._inflight:
+            if future.done():
+                future.result()  # a failed body stops the upload here, not at the end
         if len(self._inflight) >= 2:
-            self._inflight.pop(0)[0].result()  # surfaces its error here
+            self._inflight.pop(0)[0].result()
         sent = threading.Event()
         future = self._executor.submit(
             _post_blocks, self._client, self._container, self._reader, self.block_size,

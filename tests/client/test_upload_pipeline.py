@@ -210,3 +210,24 @@ def test_next_body_goes_out_while_the_previous_one_awaits_its_answer(tmp_path):
         reader.close()
         client.close()
         srv.stop()
+
+
+def test_failed_block_body_stops_the_upload(client, cont, tmp_path, small_batches, monkeypatch):
+    from pithosfs.client.errors import PithosError
+
+    _write(tmp_path / "f", os.urandom(12 * BS))  # 4 bodies of 3 blocks
+    calls: list[list[int]] = []
+
+    def fail_first(client, container, reader, block_size, indices, on_sent=None):
+        calls.append(indices)
+        if len(calls) == 1:
+            raise PithosError("lost the connection for good")
+        if on_sent is not None:
+            on_sent()
+
+    monkeypatch.setattr(uploads, "_post_blocks", fail_first)
+    with pytest.raises(PithosError, match="for good"):
+        client.upload_file(cont, "doomed", tmp_path / "f")
+    assert len(calls) <= 2  # at most the body already started when the error came in
+    with pytest.raises(NotFound):
+        client.head_object(cont, "doomed")
