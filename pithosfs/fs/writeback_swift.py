@@ -109,7 +109,8 @@ class SwiftStagedFile(StagedFile):
         """The segments of the version being replaced, if it is a manifest (one HEAD, and
         only for objects large enough to be one: small ones were never segmented)."""
         base = self._base
-        if base is None or base.size <= STREAM_PIECE:
+        never_segmented = min(STREAM_PIECE, swift_segments.limits(self._store).single_put)
+        if base is None or base.size <= never_segmented:
             return []
         return swift_segments.manifest_segments(self._store, self.container, self.name)
 
