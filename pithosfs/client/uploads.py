@@ -204,10 +204,13 @@ class BlockStream:
         indices: list[int],
         block_size: int,
         on_sent: Callable[[], None] | None = None,
+        on_nearly_sent: Callable[[], None] | None = None,
     ) -> None:
         self._reader = reader
         self._on_sent = on_sent  # called when the last byte has been handed over
+        self._on_nearly_sent = on_nearly_sent  # ... and when its last quarter starts
         self._indices = sorted(indices)
+        self._last_quarter = len(self._indices) * 3 // 4
         self._block_size = block_size
         self._length = sum(self._block_len(i) for i in self._indices)
         # Only sources without a descriptor are read through this buffer.
@@ -237,6 +240,8 @@ class BlockStream:
             if self._on_sent is not None:
                 self._on_sent()
             return b""
+        if self._slot >= self._last_quarter and self._on_nearly_sent is not None:
+            self._on_nearly_sent()
         fd = self._reader.fd
         if fd is not None:  # the rest of the block, sent by the kernel from the page cache
             self._offset += left
@@ -311,7 +316,9 @@ def _pipeline(
     handled: set[str] = set()  # hashes sent by this upload or found on the server
     for lo in range(0, hasher.count, per_body):
         hi = min(hasher.count, lo + per_body)
-        bodies.wait_sent()  # decide as late as possible: hashing has gone further by then
+        # Decide late, so hashing has gone further, yet while the previous body
+        # still sends its last quarter, so the probe's round trip costs no time.
+        bodies.wait_nearly_sent()
         known = hasher.done(lo, hi)
         fresh = {h for h in known.values() if h not in handled and h not in lacking}
         if fresh:
@@ -390,28 +397,35 @@ class _BodySender:
         self._reader = reader
         self.block_size = block_size
         self._executor = executor
-        self._inflight: list[tuple[Future[None], threading.Event]] = []
+        # (request, body sent, body's last quarter started); both events are
+        # also set when the request ends, whichever way.
+        self._inflight: list[tuple[Future[None], threading.Event, threading.Event]] = []
 
     def wait_sent(self) -> None:
         """Wait until the last body started is sent (or its request ended)."""
         if self._inflight:
             self._inflight[-1][1].wait()
 
+    def wait_nearly_sent(self) -> None:
+        """Wait until the last body started is sending its last quarter (or ended)."""
+        if self._inflight:
+            self._inflight[-1][2].wait()
+
     def post(self, indices: list[int]) -> None:
         """Start POSTing the blocks at `indices` (one body) once the previous body is sent."""
         self.wait_sent()
-        for future, _sent in self._inflight:
+        for future, _sent, _nearly in self._inflight:
             if future.done():
                 future.result()  # a failed body stops the upload here, not at the end
         if len(self._inflight) >= 2:
             self._inflight.pop(0)[0].result()
-        sent = threading.Event()
+        sent, nearly = threading.Event(), threading.Event()
         future = self._executor.submit(
             _post_blocks, self._client, self._container, self._reader, self.block_size,
-            indices, sent.set,
+            indices, sent.set, nearly.set,
         )  # fmt: skip
-        future.add_done_callback(lambda _f: sent.set())
-        self._inflight.append((future, sent))
+        future.add_done_callback(lambda _f: (sent.set(), nearly.set()))
+        self._inflight.append((future, sent, nearly))
 
     def post_all(self, indices: list[int]) -> None:
         """POST the blocks at `indices` as a few long bodies (STREAM_BYTES each)."""
@@ -424,16 +438,16 @@ class _BodySender:
         """Wait for every body; raises the first error."""
         inflight, self._inflight = self._inflight, []
         try:
-            for future, _sent in inflight:
+            for future, *_events in inflight:
                 future.result()
         finally:
-            for future, _sent in inflight:
+            for future, *_events in inflight:
                 future.exception()  # all finished before returning, even on error
 
     def cancel(self) -> None:
         """Wait for the requests still running (their errors are dropped)."""
         inflight, self._inflight = self._inflight, []
-        for future, _sent in inflight:
+        for future, *_events in inflight:
             future.cancel()
             if not future.cancelled():
                 future.exception()
@@ -446,8 +460,9 @@ def _post_blocks(
     block_size: int,
     indices: list[int],
     on_sent: Callable[[], None] | None = None,
+    on_nearly_sent: Callable[[], None] | None = None,
 ) -> None:
-    body = BlockStream(reader, indices, block_size, on_sent)
+    body = BlockStream(reader, indices, block_size, on_sent, on_nearly_sent)
     got = client.upload_stream(container, body)
     if len(got) != len(indices):
         raise PithosError(f"block upload stored {len(got)} blocks, sent {len(body)} bytes")

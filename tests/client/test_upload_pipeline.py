@@ -218,12 +218,12 @@ def test_failed_block_body_stops_the_upload(client, cont, tmp_path, small_batche
     _write(tmp_path / "f", os.urandom(12 * BS))  # 4 bodies of 3 blocks
     calls: list[list[int]] = []
 
-    def fail_first(client, container, reader, block_size, indices, on_sent=None):
+    def fail_first(client, container, reader, block_size, indices, *signals):
         calls.append(indices)
         if len(calls) == 1:
             raise PithosError("lost the connection for good")
-        if on_sent is not None:
-            on_sent()
+        for signal in signals:
+            signal()
 
     monkeypatch.setattr(uploads, "_post_blocks", fail_first)
     with pytest.raises(PithosError, match="for good"):
