@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 MOUNT_TIMEOUT = 60.0
 UMOUNT_TIMEOUT = 300.0
 TOKEN_ENV = "PITHOSFS_TOKEN"  # how the daemon receives --token (kept out of argv)
+_CREDENTIAL_ENV = (
+    "PITHOS_CLOUD", "PITHOS_URL", "PITHOS_AUTH_USER", "ST_AUTH", "OS_AUTH_URL",
+)  # fmt: skip
 _SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -90,7 +94,8 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
             # again, so a token renewed there (or a Swift login) keeps a long mount going.
             store = PithosClient.from_config(url=url, token=token, cloud=cloud)
         except ConfigError:
-            if url or token or cloud or os.environ.get("PITHOS_CLOUD"):
+            # Credentials named anywhere but incomplete: say so, never mount the embedded server.
+            if url or token or cloud or any(os.environ.get(n) for n in _CREDENTIAL_ENV):
                 raise
             account = launcher.ensure_embedded_server()
             store = PithosClient.from_storage_url(account.storage_url, account.token)
@@ -100,8 +105,13 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
         return store, str(store.storage_url)
     except ConfigError as exc:
         fail(str(exc))
-    except Unauthorized:
-        fail("bad token: the server refused it")
+    except Unauthorized as exc:
+        # A Swift/Keystone login names what it refused; a token check has nothing more to say.
+        fail(
+            f"login refused: {exc}"
+            if "login" in str(exc).lower()
+            else "bad token: the server refused it"
+        )
     except (PithosError, launcher.LaunchError) as exc:
         fail(f"server unreachable or failing: {exc}")
     raise AssertionError("unreachable")
@@ -135,6 +145,22 @@ def _without_token(args: list[str]) -> list[str]:
         elif not arg.startswith("--token="):
             kept.append(arg)
     return kept
+
+
+def _reexec_without_token(token: str) -> None:
+    """Run this foreground mount again with --token moved into the environment.
+
+    /proc/<pid>/cmdline (ps) is readable by every local user for as long as the
+    mount runs; exec keeps the pid, so whoever started it still waits on it.
+    """
+    if sys.argv[1:2] != ["mount"]:
+        log.warning("--token is visible in ps for this mount; prefer $PITHOS_TOKEN or kamakirc")
+        return
+    env = {**os.environ, TOKEN_ENV: token}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, "-m", "pithosfs", *_without_token(sys.argv[1:])]
+    os.execve(sys.executable, argv, env)
 
 
 def _daemonize(mountpoint: Path, args: list[str], log_file: Path, token: str | None = None) -> None:
@@ -176,7 +202,12 @@ def _reason_from_log(log_file: Path, start: int) -> str:
         f.seek(start)
         lines = f.read().decode("utf-8", "replace").splitlines()
     reasons = [ln.removeprefix("pithosfs: ") for ln in lines if ln.startswith("pithosfs: ")]
-    return reasons[-1] if reasons else (lines[-1] if lines else "")
+    reason = reasons[-1] if reasons else (lines[-1] if lines else "")
+    if re.fullmatch(r"mount failed: \d+", reason):  # libfuse's exit code: its own line says why
+        said = [ln for ln in lines if ln.startswith(("fuse: ", "fusermount"))]
+        if said:
+            reason = f"mount failed: {said[-1]}"
+    return reason
 
 
 def _status_writer(core: Any, mountpoint: Path, log_file: str | None, control: str) -> None:
@@ -273,6 +304,8 @@ def mount(
             args += ["--log-file", str(logf)]
         _daemonize(mountpoint, args, logf, token)
         return
+    if token and any(a == "--token" or a.startswith("--token=") for a in sys.argv):
+        _reexec_without_token(token)
     os.environ.pop(TOKEN_ENV, None)  # read once; never inherited by children
     _mount_foreground(
         mountpoint, url, token, cloud, options, cache_dir, parse_size(cache_size),
