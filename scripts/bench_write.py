@@ -128,7 +128,8 @@ def bench(args: argparse.Namespace) -> None:
                     )
                 )
                 raw.append(mbs / t)
-                for n, (label, mounted, xdg) in enumerate(contenders):
+                order = list(enumerate(contenders))
+                for n, (label, mounted, xdg) in order if i % 2 == 0 else order[::-1]:
                     sh(f"head -c {size} /dev/urandom > {src}")
                     name = f"w{n}-{i}"
                     start = time.monotonic()
@@ -154,7 +155,9 @@ def bench(args: argparse.Namespace) -> None:
             per_file: dict[str, list[float]] = {label: [] for label, _, x in contenders if x}
             counts: dict[str, dict[str, int]] = {}
             for i in range(args.repeat):
-                for n, (label, mounted, xdg) in enumerate(contenders):
+                # Alternate the order: whoever goes first meets different server state.
+                order = list(enumerate(contenders))
+                for n, (label, mounted, xdg) in order if i % 2 == 0 else order[::-1]:
                     dest = mounted.path / "bench" / f"untar{n}-{i}"
                     dest.mkdir()
                     before = status_counters(mounted.path, xdg, time.time()) if xdg else {}

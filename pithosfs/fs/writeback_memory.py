@@ -162,6 +162,10 @@ class MemoryWrites:
         view = memoryview(data)
         end = offset + len(data)
         complete = []
+        if self._fill is not None and self._fill != offset // bs:
+            # An earlier partial block left behind: stage it now, before anything of this
+            # write is applied (so a failure to do so leaves the write not done at all).
+            self._spill(self._fill)
         for index in range(offset // bs, (end - 1) // bs + 1):
             start = max(offset, index * bs)
             stop = min(end, (index + 1) * bs)
@@ -169,9 +173,7 @@ class MemoryWrites:
             if mem is None:
                 mem = self._mem[index] = MemoryBlock()
                 self._local[index] = LocalBlock()
-            if self._fill is not None and self._fill != index:
-                self._spill(self._fill)  # an earlier partial block left behind: stage it now
-            self._fill = index
+            self._fill = index  # the previous one, if any, was completed by this write
             mem.chunks.append(view[start - offset : stop - offset])
             mem.length += stop - start
             blk = self._local[index]
