@@ -368,7 +368,8 @@ class PithosClient(ObjectWrites):
     ) -> None:
         """GET bytes [offset, offset+length) and pwrite them to `fd` at the same offsets.
 
-        Streams in 1 MiB pieces, so a long range costs no memory. A connection
+        Streams pieces of up to 1 MiB, each written as it arrives, so a long range
+        costs no memory. A connection
         lost mid-body resumes from the last byte written, up to the retry
         policy's attempts; local write errors (disk full) propagate at once.
         """
@@ -384,23 +385,18 @@ class PithosClient(ObjectWrites):
                     raise PithosError(
                         f"expected 206 for a range, got {resp.status_code}", path=path
                     )
-                pending = bytearray()  # received, not yet written: flushed per 1 MiB
-                while done + len(pending) < length:
+                while done < length:
                     try:
                         # read1: whatever has arrived, so a stall loses nothing received.
-                        want = min(_STREAM_PIECE, length - done - len(pending))
+                        want = min(_STREAM_PIECE, length - done)
                         chunk = resp.raw.read1(want, decode_content=False)
                     except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-                        log.warning(
-                            "%s: body interrupted at +%d (%s)", path, done + len(pending), exc
-                        )
+                        log.warning("%s: body interrupted at +%d (%s)", path, done, exc)
                         break
                     if not chunk:
                         break
-                    pending += chunk
-                    if len(pending) >= _STREAM_PIECE:
-                        done += self._flush(fd, offset + done, pending)
-                done += self._flush(fd, offset + done, pending)
+                    # Written as it comes: gathering pieces first copied every byte once more.
+                    done += self._write_at(fd, offset + done, chunk)
             finally:
                 resp.close()
             if done < length:
@@ -411,12 +407,12 @@ class PithosClient(ObjectWrites):
                     )
                 self.stats.record_retry()
 
-    def _flush(self, fd: int, at: int, pending: bytearray) -> int:
-        os.pwrite(fd, pending, at)
-        self.stats.add_received("GET", len(pending))
-        n = len(pending)
-        pending.clear()
-        return n
+    def _write_at(self, fd: int, at: int, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(fd, view, at + len(data) - len(view)) :]
+        self.stats.add_received("GET", len(data))
+        return len(data)
 
     def read_object(self, container: str, name: str, version: int | None = None) -> bytes:
         """The whole object in one GET (no Range, so empty objects are fine)."""
