@@ -279,3 +279,68 @@ def test_writers_sharing_files_with_readers(
     mount_factory: Callable[..., Mount], alice: object, unique_name: str
 ) -> None:
     _soak(mount_factory, alice, unique_name, writers_share=True)
+
+
+@pytest.mark.xfail(
+    strict=False,  # a race
+    reason="FileTable.open() finds the path's OpenFile and only later counts its handle, so a "
+    "concurrent last release can drop that entry (and start its commit) in between; the opener "
+    "then writes into a dropped entry while others open a new one: two staged copies of one "
+    "path, 412s, and acknowledged writes lost; requested from the write path's owner",
+)
+def test_core_writers_sharing_a_path_lose_no_acknowledged_write(
+    server: object, alice: object, tmp_path: Path, unique_name: str
+) -> None:
+    """The shared-writers case without FUSE: Filesystem calls from threads, as libfuse makes.
+
+    Each writer opens the path, writes its own 4 KiB slot, flushes (the close() answer) and
+    releases; a write whose flush succeeded must be on the server at the end."""
+    from pithosfs.client.pithos import PithosClient
+    from pithosfs.fs.core import Filesystem
+    from pithosfs.fs.options import FsOptions
+
+    client = PithosClient.from_storage_url(alice.storage_url, alice.token)  # type: ignore[attr-defined]
+    client.create_container(unique_name)
+    fs = Filesystem(client, FsOptions(cache_dir=tmp_path / "cache", attr_timeout=1, dir_timeout=1))
+    path = f"/{unique_name}/s.bin"
+    fh = fs.create(path, 0o644, os.O_WRONLY | os.O_CREAT)
+    fs.write(fh, 0, bytes(SLOTS_PER_WRITER * WRITERS * SLOT))
+    fs.flush(fh)
+    fs.release(fh)
+    stop = time.monotonic() + 5
+    acknowledged: dict[tuple[int, int], int] = {}
+    refused: Counter[str] = Counter()
+
+    def writer(w: int) -> None:
+        gen = 0
+        while time.monotonic() < stop:
+            gen += 1
+            slot = gen % SLOTS_PER_WRITER
+            handle = fs.open(path, os.O_RDWR)
+            try:
+                fs.write(handle, (slot * WRITERS + w) * SLOT, _slot_bytes(w, slot, gen))
+                fs.flush(handle)
+            except Exception as exc:  # the conflict answer; the slot is simply not acknowledged
+                refused[type(exc).__name__] += 1
+                continue
+            finally:
+                fs.release(handle)
+            acknowledged[(w, slot)] = gen
+
+    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    time.sleep(1.5)  # background retries of refused commits settle (they must not win)
+    info = client.head_object(unique_name, "s.bin")
+    data = client.read_range(unique_name, "s.bin", 0, info.size)
+    lost = [
+        (w, slot, gen)
+        for (w, slot), gen in acknowledged.items()
+        if data[(slot * WRITERS + w) * SLOT :][:SLOT] != _slot_bytes(w, slot, gen)
+    ]
+    fs.files.close_all()
+    client.close()
+    assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged writes lost; {refused}"
+    assert not refused, f"one mount's own writers refused each other: {dict(refused)}"
