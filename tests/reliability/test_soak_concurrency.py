@@ -340,7 +340,7 @@ def test_core_writers_sharing_a_path_lose_no_acknowledged_write(
         for (w, slot), gen in acknowledged.items()
         if data[(slot * WRITERS + w) * SLOT :][:SLOT] != _slot_bytes(w, slot, gen)
     ]
-    fs.files.close_all()
+    fs.close()  # commits what is pending, stops the worker threads
     client.close()
     assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged writes lost; {refused}"
     assert not refused, f"one mount's own writers refused each other: {dict(refused)}"
