@@ -242,6 +242,12 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     def wanted(section: str) -> bool:
         return only is None or section in only
 
+    rclone_in = set(args.rclone_only.split(",")) if args.rclone_only else None
+
+    def rclone_wanted(section: str) -> bool:
+        """rclone's side of a section (slow: its ls -l costs a request per file)."""
+        return not args.no_rclone and (rclone_in is None or section in rclone_in)
+
     try:
         srv.request("PUT", "/bench")
         # -- raw curl --------------------------------------------------------
@@ -291,13 +297,13 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                          f"{mbs / t / ceiling:.2f}x null fs, {raw_get_ratio:.2f}x raw GET; {cpu}")  # fmt: skip
             m.stop()
         # -- rclone ----------------------------------------------------------
-        if wanted("write") and not args.no_rclone:
+        if wanted("write") and rclone_wanted("write"):
             r = rclone_mount(srv, work, "r1")
             t = timed(lambda: (sh(f"cp {src} {r.path}/bench/r"),
                                wait_for(lambda: srv.size_of("bench", "r") == size, 1800)))  # fmt: skip
             r_write = row("rclone write until durable", mbs / t, "MiB/s")
             r.stop()
-        if wanted("read") and not args.no_rclone:
+        if wanted("read") and rclone_wanted("read"):
             r = rclone_mount(srv, work, "r2")
             t, cpu = metered(lambda: sh(f"cat {r.path}/bench/raw > /dev/null"),
                              rclone=r.proc.pid, server=srv.proc.pid)  # fmt: skip
@@ -324,12 +330,12 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 t = timed(lambda: sh(f"tar -C {m.path}/bench/untar-p -xf {tar}"))
                 row("pithosfs untar of 2,000 files", t, "s")
             m.stop()
-            if not args.no_rclone:
+            if rclone_wanted("ls") or rclone_wanted("untar"):
                 r = rclone_mount(srv, work, "r3")
-                if wanted("ls"):
+                if wanted("ls") and rclone_wanted("ls"):
                     t = timed(lambda: sh(f"ls -l {r.path}/many > /dev/null"))
                     row("rclone ls -l of 10,000 objects, cold", t, "s")
-                if tar is not None:
+                if tar is not None and rclone_wanted("untar"):
                     (r.path / "bench" / "untar-r").mkdir()
                     t = timed(lambda: sh(f"tar -C {r.path}/bench/untar-r -xf {tar}"))
                     row("rclone untar of 2,000 files (local cache; uploads after)", t, "s")
@@ -366,6 +372,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="default scripts/bench_results.md (full runs)")
     parser.add_argument("--only", default="", help="comma list of read,write,ls,untar,rss")
     parser.add_argument("--no-rclone", action="store_true", help="skip the rclone mounts")
+    parser.add_argument(
+        "--rclone-only", default="", help="comma list: run rclone in these sections only"
+    )
     parser.add_argument("--profile", type=Path, help="py-spy flame graphs of the mount here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
