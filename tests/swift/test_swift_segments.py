@@ -118,11 +118,6 @@ def test_rewrite_replaces_segments_and_deletes_the_old_ones(
     assert not any(_exists(client, s) for s in new)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the client's delete_object with ?multipart-manifest=delete on plain Swift "
-    "(.coord/requests.md: to H1 from H8); drop this mark when it lands",
-)
 def test_rm_deletes_the_segments(sdir: Path, client: PithosClient) -> None:
     (sdir / "gone").write_bytes(os.urandom(SIZE))
     segments = _segments(client, _key(sdir, "gone"))
@@ -131,11 +126,6 @@ def test_rm_deletes_the_segments(sdir: Path, client: PithosClient) -> None:
     assert not any(_exists(client, s) for s in segments)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the client's _swift_move COPY with ?multipart-manifest=get on plain Swift "
-    "(.coord/requests.md: to H1 from H8); drop this mark when it lands",
-)
 def test_mv_keeps_a_segmented_file(sdir: Path, client: PithosClient) -> None:
     data = os.urandom(SIZE)
     (sdir / "a").write_bytes(data)
