@@ -12,9 +12,19 @@ elsewhere fails with ESTALE instead of being overwritten. Errors of the
 commit surface from close() through flush.
 
 Locking: `FileTable._lock` guards `_by_fh`, `_by_path`, `_next_fh` and each
-OpenFile's `refs`; `OpenFile.lock` guards the rest of that OpenFile and is
-held across its commit (one file's writes wait for its upload; other files
-do not). Never take FileTable._lock while holding an OpenFile.lock.
+OpenFile's `refs` and `closing`; `OpenFile.lock` guards the rest of that
+OpenFile and is held across its commit (one file's writes wait for its
+upload; other files do not). Never take FileTable._lock while holding an
+OpenFile.lock.
+
+Last close: the entry stays in `_by_path`, marked `closing`, until its commit
+ends, so stat shows the file as written and an open of the same path waits
+for the commit and then starts from the version it made. (Taking the entry
+out first let an opener race the commit: two staged copies of one path, the
+later one based on the version before the commit, so ESTALE or, worse, a
+closed file's write overwritten.) A handle is counted in the same critical
+section that finds the entry, so a last release cannot drop an entry that an
+open is about to use.
 """
 
 from __future__ import annotations
@@ -55,6 +65,8 @@ class OpenFile:
     reader_base: ObjectInfo | None = None  # the version the reader reads
     reader_lock: threading.Lock = field(default_factory=threading.Lock)
     unlinked: bool = False  # removed while open: nothing is committed
+    # Set when the last close's commit ends. GUARDED_BY(FileTable._lock)
+    closing: threading.Event | None = None
     mtime_ns: int = field(default_factory=time.time_ns)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -87,17 +99,16 @@ class FileTable:
     def open(self, path: str, flags: int) -> int:
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         loc = paths.parse_for_write(path) if writing else paths.parse(path)
-        entry = self._entry(loc.path)
-        if entry is None:
-            node = self.fs.lookup(loc.path)
-            if node.is_dir:
-                raise IsADirectory("is a directory", loc.path)
-            entry = self._new_entry(loc, node.info)
-        if writing:
-            self._prepare_for_write(entry)
-            if flags & os.O_TRUNC:
-                self.truncate_entry(entry, 0)
-        return self._add_handle(entry)
+        entry, fh = self._open_entry(loc)
+        try:
+            if writing:
+                self._prepare_for_write(entry)
+                if flags & os.O_TRUNC:
+                    self.truncate_entry(entry, 0)
+        except BaseException:
+            self.release(fh)
+            raise
+        return fh
 
     def create(self, path: str, mode: int, flags: int) -> int:
         loc = paths.parse_for_write(path)
@@ -113,7 +124,7 @@ class FileTable:
             self._staged(entry)
         with self._lock:
             self._by_path[loc.path] = entry  # replaces an unlinked-but-open predecessor
-        return self._add_handle(entry)
+            return self._pin(entry)
 
     def release(self, fh: int) -> None:
         with self._lock:
@@ -121,15 +132,20 @@ class FileTable:
             if entry is None:
                 raise BadHandle("unknown file handle")
             entry.refs -= 1
-            last = entry.refs == 0
-            if last:  # by identity: a concurrent rename may be re-keying it right now
-                for path in [p for p, e in self._by_path.items() if e is entry]:
-                    del self._by_path[path]
-        if last:
+            if entry.refs > 0:
+                return
+            entry.closing = closing = threading.Event()  # openers of this path wait for it
+        try:
             # The close() that mattered already reported a failure via flush; here the
             # data is made safe: committed, else journalled (durability.py), never dropped.
-            if _commit_or_keep(self, entry, "release"):
-                self._drop(entry)
+            droppable = _commit_or_keep(self, entry, "release")
+        finally:
+            with self._lock:  # by identity: a concurrent rename may have re-keyed it
+                for path in [p for p, e in self._by_path.items() if e is entry]:
+                    del self._by_path[path]
+            closing.set()
+        if droppable:
+            self._drop(entry)
 
     def close_all(self) -> None:
         with self._lock:
@@ -372,19 +388,34 @@ class FileTable:
         with self._lock:
             return self._by_path.get(path)
 
-    def _new_entry(self, loc: Location, info: ObjectInfo | None) -> OpenFile:
-        content_type = info.content_type if info else _guess_type(loc)
-        entry = OpenFile(loc, info, dict(info.meta or {}) if info else {}, content_type)
-        with self._lock:
-            return self._by_path.setdefault(loc.path, entry)
+    def _open_entry(self, loc: Location) -> tuple[OpenFile, int]:
+        """The path's OpenFile with a new handle counted on it, after any last close ends."""
+        fresh: OpenFile | None = None
+        while True:
+            with self._lock:
+                entry = self._by_path.get(loc.path)
+                if entry is None and fresh is not None:
+                    entry = self._by_path[loc.path] = fresh
+                if entry is not None and entry.closing is None:
+                    return entry, self._pin(entry)
+                closing = entry.closing if entry is not None else None
+            if closing is not None:
+                closing.wait()  # the commit of the last close: then look again
+                fresh = None  # the lookup below sees the version it made
+                continue
+            node = self.fs.lookup(loc.path)
+            if node.is_dir:
+                raise IsADirectory("is a directory", loc.path)
+            info = node.info
+            content_type = info.content_type if info else _guess_type(loc)
+            fresh = OpenFile(loc, info, dict(info.meta or {}) if info else {}, content_type)
 
-    def _add_handle(self, entry: OpenFile) -> int:
-        with self._lock:
-            fh = self._next_fh
-            self._next_fh += 1
-            self._by_fh[fh] = entry
-            entry.refs += 1
-            self._by_path.setdefault(entry.loc.path, entry)
+    def _pin(self, entry: OpenFile) -> int:
+        """A new handle on `entry`. Call with self._lock held."""
+        fh = self._next_fh
+        self._next_fh += 1
+        self._by_fh[fh] = entry
+        entry.refs += 1
         return fh
 
     def _prepare_for_write(self, entry: OpenFile) -> None:

@@ -268,26 +268,12 @@ def test_private_files_and_readers_of_files_being_written(
     _soak(mount_factory, alice, unique_name, writers_share=False)
 
 
-@pytest.mark.xfail(
-    strict=False,  # a race: most runs lose updates, a lucky one may not
-    reason="several threads writing one file through one mount: close() succeeds but later "
-    "commits drop those writes (the file ends with older slots, often its first content), "
-    "and some closes get ESTALE although SEMANTICS.md says all handles of a path share one "
-    "staged copy; requested from the write path's owners in .coord/requests.md",
-)
 def test_writers_sharing_files_with_readers(
     mount_factory: Callable[..., Mount], alice: object, unique_name: str
 ) -> None:
     _soak(mount_factory, alice, unique_name, writers_share=True)
 
 
-@pytest.mark.xfail(
-    strict=False,  # a race
-    reason="FileTable.open() finds the path's OpenFile and only later counts its handle, so a "
-    "concurrent last release can drop that entry (and start its commit) in between; the opener "
-    "then writes into a dropped entry while others open a new one: two staged copies of one "
-    "path, 412s, and acknowledged writes lost; requested from the write path's owner",
-)
 def test_core_writers_sharing_a_path_lose_no_acknowledged_write(
     server: object, alice: object, tmp_path: Path, unique_name: str
 ) -> None:
