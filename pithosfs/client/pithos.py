@@ -50,7 +50,7 @@ _STREAM_PIECE = 1024 * 1024  # bytes per read of a streamed range
 
 
 class PithosClient(ObjectWrites):
-    """ObjectStore over HTTP for one account. Thread-safe (a Session per thread)."""
+    """ObjectStore over HTTP for one account. Thread-safe (a pool of Sessions, see transport)."""
 
     def __init__(
         self,

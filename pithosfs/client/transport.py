@@ -1,4 +1,14 @@
-"""HTTP transport: a requests Session per thread, retries, typed errors, counters.
+"""HTTP transport: a pool of requests Sessions, retries, typed errors, counters.
+
+Sessions. A Session is not thread-safe, so each request checks one out of a
+small LIFO pool for its whole life (all its retries) and returns it after.
+Why not a Session per thread: libfuse 3 starts and ends worker threads as the
+load changes, so per-thread sessions meant a new TCP connection for most FUSE
+callbacks and a leaked, never-closed session per ended thread. The pool keeps
+at most `pool_size` idle sessions (each with its keep-alive connection),
+creates one when none is idle and closes what it cannot keep. A streamed
+response (`stream=True`) keeps its session until the response is closed: its
+connection is still reading the body.
 
 Retry policy (why: the FUSE layer must ride out a server restart or a
 congested proxy, but must never apply an append twice):
@@ -263,6 +273,90 @@ def _reason(resp: requests.Response) -> str:
     return resp.reason or ""
 
 
+def _new_session() -> requests.Session:
+    sess = requests.Session()
+    # One request at a time uses a session (see _SessionPool), so one keep-alive
+    # connection per host is all it needs.
+    adapter = _BigBlockAdapter(pool_connections=4, pool_maxsize=1, max_retries=0)
+    sess.mount("http://", adapter)
+    sess.mount("https://", adapter)
+    # Stored bytes, never a compressed transfer encoding of them.
+    sess.headers["Accept-Encoding"] = "identity"
+    return sess
+
+
+class _SessionPool:
+    """Sessions lent to one request at a time; the most recently returned is lent first.
+
+    LIFO so that a burst's extra sessions sink to the bottom and the busy few
+    keep warm connections. At most `keep` idle sessions are kept; others are
+    closed when returned. No cap on sessions in use: a request never waits
+    for another's session.
+    """
+
+    def __init__(self, make: Callable[[], requests.Session], keep: int) -> None:
+        self._make = make
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._idle: list[requests.Session] = []  # GUARDED_BY(_lock); last = next lent
+        self._busy: set[requests.Session] = set()  # GUARDED_BY(_lock)
+        self._retired: set[requests.Session] = set()  # busy at close(): close when back
+        self.created = 0  # GUARDED_BY(_lock); sessions ever made (tests check reuse)
+
+    def checkout(self) -> requests.Session:
+        with self._lock:
+            if self._idle:
+                sess = self._idle.pop()
+            else:
+                sess = self._make()
+                self.created += 1
+            self._busy.add(sess)
+            return sess
+
+    def checkin(self, sess: requests.Session) -> None:
+        with self._lock:
+            if sess not in self._busy:
+                return  # returned already (a streamed response closed twice)
+            self._busy.discard(sess)
+            keep = sess not in self._retired and len(self._idle) < self._keep
+            self._retired.discard(sess)
+            if keep:
+                self._idle.append(sess)
+                return
+        sess.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._retired |= self._busy
+        for sess in idle:
+            sess.close()
+
+    def counts(self) -> tuple[int, int]:
+        """(idle, in use) sessions right now."""
+        with self._lock:
+            return len(self._idle), len(self._busy)
+
+
+def _checkin_when_closed(resp: requests.Response, checkin: Callable[[], None]) -> None:
+    """Return a streamed response's session once the caller closes it (or `with resp:` ends)."""
+    close = resp.close
+
+    def close_and_checkin() -> None:
+        try:
+            close()
+        finally:
+            checkin()
+
+    resp.close = close_and_checkin  # type: ignore[method-assign]
+
+
+def _drop_pooled_connections(sess: requests.Session) -> None:
+    """Close a session's idle connections: they may be as stale as the one that failed."""
+    for adapter in sess.adapters.values():
+        adapter.close()  # clears the pools; new ones open on demand
+
+
 class Transport:
     """Sends requests relative to a base URL with the token, retries and counters."""
 
@@ -274,46 +368,22 @@ class Transport:
         retry: RetryPolicy | None = None,
         stats: TransferStats | None = None,
         reauthenticate: Reauthenticator | None = None,
-        pool_size: int = 16,
+        pool_size: int = 16,  # idle sessions (keep-alive connections) kept for reuse
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.retry = retry or RetryPolicy()
         self.stats = stats or TransferStats()
         self._reauthenticate = reauthenticate
-        self._pool_size = pool_size
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
+        self._sessions = _SessionPool(_new_session, keep=pool_size)
         self._auth_lock = threading.Lock()
 
     def set_reauthenticator(self, reauthenticate: Reauthenticator | None) -> None:
         self._reauthenticate = reauthenticate
 
-    # A Session is not thread-safe (its cookie jar and adapters are shared
-    # state), so each calling thread gets its own, each with a keep-alive pool.
-    def session(self) -> requests.Session:
-        sess = getattr(self._local, "session", None)
-        if sess is None:
-            sess = requests.Session()
-            adapter = _BigBlockAdapter(
-                pool_connections=4, pool_maxsize=self._pool_size, max_retries=0
-            )
-            sess.mount("http://", adapter)
-            sess.mount("https://", adapter)
-            # Stored bytes, never a compressed transfer encoding of them.
-            sess.headers["Accept-Encoding"] = "identity"
-            self._local.session = sess
-            with self._sessions_lock:
-                self._sessions.append(sess)
-        return sess
-
     def close(self) -> None:
-        with self._sessions_lock:
-            for sess in self._sessions:
-                sess.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        """Close the idle sessions now, and those in use when their requests end."""
+        self._sessions.close()
 
     def request(
         self,
@@ -336,7 +406,34 @@ class Transport:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        accepted = set(ok)
+        sess = self._sessions.checkout()
+        try:
+            resp = self._request(
+                sess, method, path, params, headers, data, idempotent, set(ok), stream, absolute_url
+            )
+        except BaseException:
+            self._sessions.checkin(sess)
+            raise
+        if stream:
+            _checkin_when_closed(resp, lambda: self._sessions.checkin(sess))
+        else:
+            self._sessions.checkin(sess)
+        return resp
+
+    def _request(
+        self,
+        sess: requests.Session,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        data: bytes | RewindableBody | None,
+        idempotent: bool,
+        accepted: set[int],
+        stream: bool,
+        absolute_url: str | None,
+    ) -> requests.Response:
+        """`request` on one checked-out session, all attempts included."""
         reauthed = False
         resent = False  # the one resend of a non-idempotent request (stale connection)
         attempt = 0
@@ -346,7 +443,7 @@ class Transport:
             if isinstance(data, RewindableBody):
                 data.rewind()  # a retry sends the body again from its start
             try:
-                resp = self._send(method, url, params, hdrs, data)
+                resp = self._send(sess, method, url, params, hdrs, data)
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
                 self.stats.record(method, _body_len(data), 0)
@@ -355,7 +452,7 @@ class Transport:
                     log.info("%s %s: connection closed under it (%r); resending once on a "
                              "fresh connection", method, _path_of(url), exc)  # fmt: skip
                     self.stats.record_retry()
-                    self._drop_pooled_connections()
+                    _drop_pooled_connections(sess)
                     continue
                 can_retry = idempotent or _never_sent(exc)
                 if can_retry and attempt + 1 < self.retry.attempts:
@@ -374,6 +471,11 @@ class Transport:
                 )  # fmt: skip
             if status < 300 or status in accepted:
                 return resp
+            if stream:  # an answer we do not hand out: read it (for the error) and free it
+                try:
+                    _read_body(resp)
+                except requests.RequestException:
+                    pass  # closed by _read_body; the status alone decides what follows
             if status == 401 and not reauthed and self._reauthenticate is not None:
                 reauthed = True
                 self._renew_token(hdrs["X-Auth-Token"])
@@ -387,13 +489,13 @@ class Transport:
 
     def _send(
         self,
+        sess: requests.Session,
         method: str,
         url: str,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         data: bytes | RewindableBody | None,
     ) -> requests.Response:
-        sess = self.session()
         _sent.tracked = False
         prep = sess.prepare_request(
             requests.Request(method, url, params=params, headers=dict(headers), data=data)
@@ -411,13 +513,6 @@ class Transport:
             allow_redirects=False,
             **settings,
         )
-
-    def _drop_pooled_connections(self) -> None:
-        """Close this thread's idle connections: they may be as stale as the one that failed."""
-        sess = getattr(self._local, "session", None)
-        if sess is not None:
-            for adapter in sess.adapters.values():
-                adapter.close()  # clears the pools; new ones open on demand
 
     def _backoff(self, method: str, url: str, attempt: int, why: str) -> None:
         delay = self.retry.sleep_for(attempt)

@@ -40,6 +40,7 @@ class FlakyServer:
         self.default = default
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.unread = 0  # requests met by ("close_unread",)
+        self.connections = 0  # TCP connections accepted
         self._lock = threading.Lock()
         outer = self
 
@@ -48,6 +49,11 @@ class FlakyServer:
 
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
+
+            def setup(self) -> None:
+                with outer._lock:
+                    outer.connections += 1
+                super().setup()
 
             def handle_one_request(self) -> None:
                 with outer._lock:
