@@ -29,6 +29,7 @@ from pithosfs.server.errors import (
     Forbidden,
     LengthRequired,
     NotFound,
+    PithosFault,
     UnprocessableEntity,
 )
 from pithosfs.server.http_util import (
@@ -189,7 +190,7 @@ class ObjectController:
                 public=public,
                 check=check,
             )
-            return Response(201, [("ETag", info.etag), ("X-Object-Version", str(info.serial))])
+            return self._write_reply(req, info)
         body = req.body()
         client_md5 = (req.header("ETag") or "").strip().strip('"').lower()
         checksum_of = None
@@ -215,7 +216,25 @@ class ObjectController:
             check=check,
             checksum_of=checksum_of,
         )
-        return Response(201, [("ETag", info.etag), ("X-Object-Version", str(info.serial))])
+        return self._write_reply(req, info)
+
+    def _write_reply(self, req: Req, info: ObjectInfo) -> Response:
+        """201 with ETag and X-Object-Version (spec 4.3), plus the new version's HEAD headers.
+
+        An extension: the reference sends only the two, so its clients HEAD after
+        each write; ours builds the object's info from this reply instead (one
+        request per small file). Content-Type/Length are left out: here they
+        describe this empty reply. Only while the version is still current.
+        """
+        minimal = [("ETag", info.etag), ("X-Object-Version", str(info.serial))]
+        try:
+            now = self.ctx.backend.object_info(req.user, info.account, info.container, info.name)
+        except PithosFault:
+            return Response(201, minimal)
+        if now.serial != info.serial:
+            return Response(201, minimal)
+        full = object_headers(now, base_url(req), req.user == info.account)
+        return Response(201, [h for h in full if h[0] != "Content-Type"])
 
     def _copy(
         self, req: Req, src: tuple[str, str, str], dst: tuple[str, str, str], move: bool
