@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pithosfs.protocol import DEFAULT_HASH_ALGORITHM, block_hash, block_hash_buffer
+from pithosfs.server.buffers import BufferPool
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class BlockStore:
         self._pool = ThreadPoolExecutor(
             max_workers=WRITER_THREADS, thread_name_prefix="block-writer"
         )
+        self._buffers = BufferPool(-(-block_size // ALIGN) * ALIGN)
 
     def _clean_temp_files(self) -> None:
         """Leftovers of a crash mid-write are incomplete by definition: drop them."""
@@ -138,11 +140,12 @@ class BlockStore:
         block lands in a page-aligned buffer, is hashed and written (O_DIRECT when
         the filesystem allows: no page-cache copy, and the final fsync is cheap)
         on the pool while the next block is received. At most
-        MAX_PENDING_BLOCKS buffers exist per call, which bounds memory; with a
-        known `total`, no more (and no larger) buffers than the body needs.
+        MAX_PENDING_BLOCKS buffers are in use per call, which bounds memory; with
+        a known `total`, no more buffers than the body needs. Buffers come from,
+        and go back to, the store's `BufferPool`: already-mapped memory, so a
+        request does not pay page faults and zeroing for fresh pages. Only the
+        pages a body touches count (a 1 KiB body maps one page of its buffer).
         """
-        largest = self.block_size if total is None else max(1, min(self.block_size, total))
-        size = -(-largest // ALIGN) * ALIGN
         consumed = 0
         free: queue.Queue[mmap.mmap] = queue.Queue()
         buffers: list[mmap.mmap] = []
@@ -153,7 +156,7 @@ class BlockStore:
                 if total == 0:
                     break
                 if free.empty() and len(buffers) < MAX_PENDING_BLOCKS:
-                    buffers.append(mmap.mmap(-1, size))
+                    buffers.append(self._buffers.take())
                     free.put(buffers[-1])
                 buf = free.get()
                 view = memoryview(buf)[: min(self.block_size, len(buf))]
@@ -186,11 +189,8 @@ class BlockStore:
             for future in futures:
                 future.exception()  # wait: no worker may still use a buffer
             view = None  # drop our export of the last buffer
-            for buf in buffers:
-                try:
-                    buf.close()
-                except BufferError:  # a traceback still holds a view: freed with it
-                    pass
+            for buf in buffers:  # no worker or reader writes to them any more
+                self._buffers.give(buf)
 
     def _stage_buffer(self, buf: mmap.mmap, n: int) -> tuple[str, Path | None]:
         view = memoryview(buf)
@@ -234,6 +234,7 @@ class BlockStore:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._buffers.close()
 
 
 class BlockBatch:
