@@ -9,6 +9,7 @@ decoded here. Times: RFC 1123 in headers, ISO 8601 or decimal strings in JSON
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -115,6 +116,39 @@ def object_from_headers(name: str, headers: Mapping[str, str]) -> ObjectInfo:
         sharing=_h(headers, "X-Object-Sharing"),
         public_url=_h(headers, "X-Object-Public"),
         allowed_to=_h(headers, "X-Object-Allowed-To"),
+    )
+
+
+# What a write reply must carry besides ETag/X-Object-Version to stand in for a HEAD.
+WRITE_REPLY_NEEDS = (
+    "X-Object-Hash",
+    "X-Object-UUID",
+    "X-Object-Modified-By",
+    "X-Object-Version-Timestamp",
+)
+
+
+def object_from_write_reply(
+    name: str, headers: Mapping[str, str], size: int, content_type: str
+) -> ObjectInfo | None:
+    """The written version's info from a PUT reply, or None when a HEAD is needed.
+
+    Pithos+ answers a PUT with only ETag and X-Object-Version (spec 4.3); the
+    embedded server adds the new version's HEAD headers (its size and type are
+    what we sent: here Content-Length/Type describe the empty reply). Such a
+    server sends X-Object-Sharing/-Public when set, as in a HEAD, so their
+    absence means none. Last-Modified of a reply may be the reply's time
+    (spec 1.3): the version timestamp is the mtime of the version just written.
+    """
+    if any(not headers.get(h) for h in WRITE_REPLY_NEEDS):
+        return None
+    version = _int(headers.get("X-Object-Version"), -1)
+    stamp = parse_http_date(headers.get("X-Object-Version-Timestamp"))
+    if version < 0 or not stamp:
+        return None
+    info = object_from_headers(name, headers)
+    return dataclasses.replace(
+        info, size=size, content_type=content_type, version=version, last_modified=stamp
     )
 
 

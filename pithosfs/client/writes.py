@@ -85,14 +85,27 @@ class ObjectWrites:
             headers["If-None-Match"] = "*"
         return headers
 
-    def _write_result(self, container: str, name: str, resp: Any = None) -> ObjectInfo:
+    def _write_result(
+        self,
+        container: str,
+        name: str,
+        resp: Any = None,
+        size: int | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
         """Full info of the version this write created.
 
-        Write replies carry only ETag and X-Object-Version, so HEAD. If another
+        From the reply when it carries everything (the embedded server's PUT
+        replies, given the `size` and `content_type` we sent), else by HEAD:
+        Pithos+ write replies carry only ETag and X-Object-Version. If another
         writer got in between, the HEAD shows their version; then ask for ours
         by number, so a caller using the result as its next If-Match base never
         silently adopts someone else's write.
         """
+        if resp is not None and size is not None and content_type is not None:
+            built = p.object_from_write_reply(name, resp.headers, size, content_type)
+            if built is not None:
+                return built
         info = self.head_object(container, name)
         written = _version_of(resp)
         if written is not None and info.version != written:
@@ -112,7 +125,7 @@ class ObjectWrites:
         headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
         headers.update(self._conditions(if_match, if_none_match))
         resp = self._req("PUT", self._path(container, name), headers=headers, data=data)
-        return self._write_result(container, name, resp)
+        return self._write_result(container, name, resp, len(data), content_type)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
         """Store blocks with as few POSTs as possible; returns the hashes of all blocks stored.
@@ -172,7 +185,7 @@ class ObjectWrites:
             headers=headers,
             data=body,
         )
-        return self._write_result(container, name, resp)
+        return self._write_result(container, name, resp, size, content_type)
 
     def missing_blocks(
         self,
