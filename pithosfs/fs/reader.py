@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 
 from pithosfs.cache.block_cache import BlockCache
 from pithosfs.client.errors import NotFound, PithosError
@@ -88,7 +88,7 @@ class ObjectReader:
         futures = self._plan(offset, end, first, last)
         parts = []
         for index, fut in zip(range(first, last + 1), futures, strict=True):
-            data = fut.result()
+            data = self._result(index, fut)
             base = index * self.seg_bytes
             parts.append(data[max(offset, base) - base : min(end, base + len(data)) - base])
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -96,9 +96,24 @@ class ObjectReader:
     def block(self, index: int) -> bytes:
         """Block `index` of this version (for the write path's unchanged blocks)."""
         seg = (index * self.block_size) // self.seg_bytes
-        data = self._segment_future(seg).result()
+        data = self._result(seg, self._segment_future(seg))
         lo = index * self.block_size - seg * self.seg_bytes
         return bytes(data[lo : lo + self.block_size])
+
+    def _result(self, index: int, fut: Future[memoryview]) -> memoryview:
+        """Segment `index`'s bytes, fetched again if its fetch was cancelled meanwhile.
+
+        Handles of one file share its reader, so another thread's far read can move
+        the window past a segment this thread waits for, and a commit closes the
+        reader while reads of the old version are in flight: the waiting read still
+        wants its bytes, not EIO. After a few lost races it fetches them itself.
+        """
+        for _ in range(3):
+            try:
+                return fut.result()
+            except CancelledError:
+                fut = self._segment_future(index)
+        return self._fetch_segment(index)
 
     def close(self) -> None:
         with self._lock:

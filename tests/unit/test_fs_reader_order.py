@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -63,3 +65,58 @@ def test_a_far_jump_is_random_and_resets_the_window(pool):
     assert reader._window > 1
     assert reader.read(48 * MiB, MiB) == data[48 * MiB : 49 * MiB]
     assert reader._window == 1
+
+
+class HeldPool:
+    """An executor that starts no task until `release()`: fetches stay pending (cancellable)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued: list[tuple[Future, object, tuple]] = []
+        self._released = False
+        self._pool = ThreadPoolExecutor(4)
+
+    def submit(self, fn, *args):
+        with self._lock:
+            if self._released:
+                return self._pool.submit(fn, *args)
+            fut: Future = Future()
+            self._queued.append((fut, fn, args))
+            return fut
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            queued, self._queued = self._queued, []
+        for fut, fn, args in queued:
+            if fut.set_running_or_notify_cancel():  # a cancelled one is never run
+                self._pool.submit(lambda f=fut, g=fn, a=args: f.set_result(g(*a)))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown()
+
+
+@pytest.mark.parametrize("cancel", ["close", "far read"])
+def test_a_read_whose_fetch_is_cancelled_meanwhile_still_gets_its_bytes(cancel):
+    """A commit closes the shared reader, or another handle jumps far: no EIO for the waiter."""
+    store = FakeStore(block_size=BS)
+    store.create_container("c")
+    data = os.urandom(64 * MiB)
+    store.put_object("c", "big", data)
+    info = store.head_object("c", "big")
+    held = HeldPool()
+    reader = ObjectReader(store, "c", info, BS, None, held, max_readahead=32 * MiB)
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(bytes(reader.read(0, MiB))))
+    waiter.start()
+    time.sleep(0.2)  # the waiter is blocked on segment 0's pending fetch
+    if cancel == "close":
+        reader.close()
+    else:
+        other = threading.Thread(target=reader.read, args=(48 * MiB, MiB))
+        other.start()
+        time.sleep(0.2)
+    held.release()
+    waiter.join(10)
+    held.shutdown()
+    assert got == [data[:MiB]]
