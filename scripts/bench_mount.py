@@ -134,11 +134,17 @@ class Server:
 class Mounted:
     """A mount subprocess (pithosfs, rclone or the null fs), unmounted on stop()."""
 
-    def __init__(self, cmd: list[str], mountpoint: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cmd: list[str],
+        mountpoint: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         mountpoint.mkdir(parents=True, exist_ok=True)
         self.path = mountpoint
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd
         )
         wait_for(lambda: os.path.ismount(mountpoint) or self.proc.poll() is not None, 60)
         if not os.path.ismount(mountpoint):
@@ -153,7 +159,7 @@ class Mounted:
     def stop(self) -> None:
         subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True)
         try:
-            self.proc.wait(120)
+            self.proc.wait(300)  # a mount commits what is pending before it exits
         except subprocess.TimeoutExpired:
             self.proc.kill()
 

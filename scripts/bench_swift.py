@@ -24,7 +24,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,10 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_mount import Mounted, sh, timed, wait_for  # noqa: E402 - a sibling script
 
 PY = sys.executable
 NOTE = (
@@ -114,44 +117,6 @@ class Swift:
         sh(f"curl -sf -o /dev/null -H 'X-Auth-Token: {self.token}' {args}")
 
 
-def sh(cmd: str) -> None:
-    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, timeout=3600)
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.monotonic()
-    fn()
-    return time.monotonic() - start
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.02)
-
-
-class Mounted:
-    def __init__(self, cmd: list[str], mountpoint: Path, env: dict[str, str] | None = None) -> None:
-        mountpoint.mkdir(parents=True, exist_ok=True)
-        self.path = mountpoint
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-        )
-        wait_for(lambda: os.path.ismount(mountpoint) or self.proc.poll() is not None, 60)
-        if not os.path.ismount(mountpoint):
-            raise RuntimeError(f"mount failed: {' '.join(cmd)}")
-
-    def stop(self) -> None:
-        subprocess.run(["fusermount3", "-u", str(self.path)], capture_output=True)
-        try:
-            self.proc.wait(300)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-
-
 def pithosfs_mount(sw: Swift, work: Path, name: str, segment: int = 0) -> Mounted:
     cache = work / f"cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)
@@ -225,7 +190,7 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             name = f"r{segment}-{i}"
             try:
                 t = timed(lambda: (sh(f"cp {src} {m.path}/{bench_c}/{name}"),
-                                   wait_for(lambda: sw.size_of(bench_c, name) == size)))  # fmt: skip
+                                   wait_for(lambda: sw.size_of(bench_c, name) == size, 600)))  # fmt: skip
             finally:
                 m.stop()
             return mbs / t

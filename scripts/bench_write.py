@@ -87,6 +87,7 @@ def base_mount(srv: Server, work: Path, code: Path) -> Mounted:
          "--token", srv.token, "--cache-dir", str(cache), "--log-file", str(work / "base.log")],
         work / "base",
         env=dict(os.environ, XDG_CACHE_HOME=str(work / "xdg-base"), PYTHONPATH=str(code)),
+        cwd=code,  # `python -m` puts the working directory before PYTHONPATH on sys.path
     )  # fmt: skip
 
 
