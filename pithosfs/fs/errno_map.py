@@ -56,7 +56,7 @@ def to_errno(exc: BaseException) -> int:
                 break
             return number
     if isinstance(exc, store.PithosError):  # 5xx after retries, transport failures
-        log.warning("store failure, answering EIO: %s", exc)
+        log.debug("store failure, answering EIO: %s", exc)  # operations logs it with the path
         return errno.EIO
     log.error("unexpected error, answering EIO: %r", exc, exc_info=exc)
     return errno.EIO

@@ -2,7 +2,9 @@
 
 Nothing here decides anything. `_op` turns every exception into a FuseOSError
 with the errno of `errno_map` (EIO by default), so the binding's catch-all,
-which would answer EINVAL, is never reached. Debug logging of each call costs
+which would answer EINVAL, is never reached. A failure of the server or the
+disk (EIO, EDQUOT, ENOSPC, ESTALE, EACCES, ETIMEDOUT) is logged in one line
+naming the operation, the path and the cause. Debug logging of each call costs
 one `isEnabledFor` check when it is off, and never formats data buffers.
 """
 
@@ -26,6 +28,13 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Failures that mean the server or the disk let the user down, as opposed to answers
+# about the namespace (ENOENT, EEXIST, ENOTEMPTY...) that tools provoke all the time.
+_LOGGED_ERRNOS = frozenset(
+    {errno.EIO, errno.EDQUOT, errno.ENOSPC, errno.ESTALE, errno.EACCES, errno.ETIMEDOUT}
+)
+
+
 def _describe(args: tuple[Any, ...]) -> str:
     return ", ".join(f"<{len(a)} bytes>" if isinstance(a, bytes) else repr(a) for a in args)
 
@@ -42,7 +51,13 @@ def _op(method: F) -> F:
         except fuse.FuseOSError:
             raise
         except Exception as exc:
-            raise fuse.FuseOSError(to_errno(exc)) from None
+            number = to_errno(exc)
+            if number in _LOGGED_ERRNOS:  # the user's data did not get through: say why, once
+                log.warning(
+                    "%s(%s) failed with %s: %s",
+                    name, _describe(args[:1]), errno.errorcode.get(number, number), exc,
+                )  # fmt: skip
+            raise fuse.FuseOSError(number) from None
 
     return wrapper  # type: ignore[return-value]
 

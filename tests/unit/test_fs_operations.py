@@ -1,6 +1,7 @@
 """The mfusepy adapter: errno mapping at the boundary, signatures, mount options."""
 
 import errno
+import logging
 import os
 
 import pytest
@@ -38,6 +39,25 @@ def test_errors_become_fuse_errors_never_einval(ops):
     with pytest.raises(fuse.FuseOSError) as info:
         ops.read("/c/x", 10, 0, 1)
     assert info.value.errno == errno.EIO
+
+
+def test_a_failure_of_the_server_is_one_log_line_naming_op_path_and_cause(ops, caplog):
+    """`ls` provoking ENOENT stays quiet; a store failure says which call, which path, why."""
+    from pithosfs.client.errors import ServerError
+
+    with caplog.at_level(logging.WARNING, logger="pithosfs"):
+        with pytest.raises(fuse.FuseOSError):
+            ops.getattr("/c/missing")
+        assert caplog.records == []
+        ops.core.getattr = lambda path, fh=None: (_ for _ in ()).throw(
+            ServerError("503 Service Unavailable", status=503, path=path)
+        )
+        with pytest.raises(fuse.FuseOSError) as info:
+            ops.getattr("/c/f")
+    assert info.value.errno == errno.EIO
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1, lines
+    assert "getattr('/c/f')" in lines[0] and "EIO" in lines[0] and "503" in lines[0]
 
 
 def test_round_trip_through_the_adapter(ops):
