@@ -122,7 +122,8 @@ def _private_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
 
 
-def setup_logging(verbose: bool, log_file: str | None) -> None:
+def setup_logging(verbose: int, log_file: str | None) -> None:
+    """INFO by default; -v adds pithosfs' own debug lines, -vv every FUSE call and urllib3's."""
     handler: logging.Handler
     if log_file:
         _private_file(Path(log_file))
@@ -131,6 +132,9 @@ def setup_logging(verbose: bool, log_file: str | None) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    quiet_below_vv = logging.INFO if verbose < 2 else logging.NOTSET
+    for name in ("pithosfs.fs.operations", "urllib3"):  # one line per call: -vv only
+        logging.getLogger(name).setLevel(quiet_below_vv)
 
 
 def _without_token(args: list[str]) -> list[str]:
@@ -282,7 +286,10 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
     "--dir-timeout", default=5.0, show_default=True, type=float,
     help="Seconds a directory listing is trusted; changes made elsewhere show after it.",
 )  # fmt: skip
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging (every FUSE call).")
+@click.option(
+    "-v", "--verbose", count=True,
+    help="-v: debug logging (requests, commits, cache, journal); -vv: also every FUSE call.",
+)  # fmt: skip
 @click.option(
     "--log-file", type=click.Path(dir_okay=False),
     help="Log here instead of stderr (daemon default: ~/.cache/pithosfs/mounts/mount.log).",
@@ -290,7 +297,7 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 def mount(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: str, attr_timeout: float,
-    dir_timeout: float, verbose: bool, log_file: str | None,
+    dir_timeout: float, verbose: int, log_file: str | None,
 ) -> None:  # fmt: skip
     """Mount a Pithos+ account (or the embedded server's) on MOUNTPOINT."""
     mountpoint = mountpoint.expanduser().absolute()
@@ -316,7 +323,7 @@ def mount(
 def _mount_foreground(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
-    dir_timeout: float, verbose: bool, log_file: str | None,
+    dir_timeout: float, verbose: int, log_file: str | None,
 ) -> None:  # fmt: skip
     from pithosfs.fs import mount as fsmount
     from pithosfs.fs.core import Filesystem

@@ -35,7 +35,7 @@ def verbose_mount(fuse_ok: None, server: object, tmp_path: Path) -> Iterator[Mou
     for every error it returns (ENOTSUP included), so only ERROR lines count here."""
     from tests.conftest import ALICE
 
-    m = start_mount(server, ALICE, tmp_path, "-v", "--attr-timeout", "60", "--dir-timeout", "60")
+    m = start_mount(server, ALICE, tmp_path, "-vv", "--attr-timeout", "60", "--dir-timeout", "60")
     try:
         yield m
     finally:

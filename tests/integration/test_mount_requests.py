@@ -102,7 +102,7 @@ def test_ls_l_shows_stored_modes_and_mtimes_from_the_listing(
 def test_readdirplus_answers_ls_l_without_a_lookup_per_entry(
     mount_factory: Callable[..., Mount], unique_name: str
 ) -> None:
-    m = mount_factory("-v")
+    m = mount_factory("-vv")
     m.client.create_container(unique_name)
     for i in range(50):
         m.client.put_object(unique_name, f"f{i:02d}", b"x")

@@ -71,7 +71,7 @@ def test_daemon_mount_keeps_token_out_of_argv_and_logs(
     storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
     try:
         done = run("mount", str(mp), "--url", storage, "--token", ALICE[1],
-                   "--cache-dir", str(cache), "-v", env=env)  # fmt: skip
+                   "--cache-dir", str(cache), "-vv", env=env)  # fmt: skip
         assert done.returncode == 0, done.stderr
         _check_mount_is_private(mp, tmp_path / "home", cache)
     finally:
