@@ -96,7 +96,11 @@ def serve(
     root = Path(data_dir).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     table = dict(users) if users else load_or_create_users(root)
-    fsck.check(root, block_size=block_size)  # report-only: repair needs the dir to itself
+    lock_fd, alone = fsck.hold_data_dir(root)  # held (open) until the process exits
+    # Alone in the dir: remove what a crash left (temp files, unreferenced blocks);
+    # sharing it with a running server: report only (its uploads may be in flight).
+    fsck.check(root, block_size=block_size, repair=alone)
+    fsck.share(lock_fd)
     server = EmbeddedServer(root, host=host, port=port, users=table, block_size=block_size)
     try:
         server.start()

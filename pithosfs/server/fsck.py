@@ -11,15 +11,19 @@ Run on a stopped server (or at start, before serving). It finds
   `repair=True` (a bad block is worse than a missing one: it would be served).
 
 Repair needs exclusive use of the data dir (a server committing a hashmap
-that names an unreferenced block must not see it vanish), so `serve` only
-reports at start; repair offline:
+that names an unreferenced block must not see it vanish). Every `serve` holds
+a lock on `<data_dir>/serve.lock` while it runs (`hold_data_dir`): the first
+one takes it exclusively, repairs at start, then shares it; a server that
+starts while another holds the dir only reports. Offline, by hand:
 
     python -m pithosfs.server.fsck DATA_DIR [--repair] [--deep]
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +74,27 @@ def _referenced(
     finally:
         conn.close()
     return refs, largest
+
+
+def hold_data_dir(data_dir: Path) -> tuple[int, bool]:
+    """Lock `data_dir` for a server's lifetime: (descriptor to keep open, alone in it).
+
+    Alone (no other server holds it): the lock is exclusive until `share` is
+    called, so a repair at start cannot race another server's uploads. Not
+    alone: a shared lock, taken once no one else is repairing.
+    """
+    fd = os.open(Path(data_dir) / "serve.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, True
+    except BlockingIOError:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a starting server repairs
+        return fd, False
+
+
+def share(fd: int) -> None:
+    """After the repair at start: let other servers open the dir too."""
+    fcntl.flock(fd, fcntl.LOCK_SH)
 
 
 def check(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -50,19 +51,47 @@ def test_fsck_finds_and_repairs_orphans_and_reports_missing_blocks(tmp_path: Pat
     assert [hashes for hashes in report.missing.values()] == [[victim]]
     assert not report.clean and report.removed == 0 and orphan.exists()  # report only
 
-    srv.start()  # serve reports at start, and removes nothing (it may share the dir)
+    other = os.open(data_dir / "serve.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other, fcntl.LOCK_SH)  # another server is using the dir: report only
+    srv.start()
     srv.stop()
+    os.close(other)
     log = (tmp_path / "server.log").read_text()
     assert "1 versions with missing blocks, 2 unreferenced blocks, 1 temp files" in log
-    assert orphan.exists()
+    assert "; 0 files removed" in log and orphan.exists()
+
+    srv.start()  # alone in the dir: the crash leftovers go, the lost data is reported
+    try:
+        c = PithosClient.from_storage_url(srv.storage_url, ALICE[1])
+        assert c.read_range("c", "empty", 0, 10) == b""  # serving as usual after the repair
+    finally:
+        srv.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "; 2 files removed" in log  # the orphan, the bad block (tmp/ went at the last start)
+    assert not orphan.exists() and not (blocks / "ab" / fake).exists()
+    after = fsck.check(data_dir, deep=True)
+    assert not (after.unreferenced or after.temp_files or after.corrupt)
+    assert list(after.missing.values()) == [[victim]]  # lost data is reported, never invented
 
     cli = subprocess.run(
         [sys.executable, "-m", "pithosfs.server.fsck", str(data_dir), "--repair", "--deep"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert cli.returncode == 1  # missing blocks cannot be repaired
-    assert "2 files removed" in cli.stdout  # the orphan and the bad block (serve dropped tmp/)
-    assert not orphan.exists() and not (blocks / "ab" / fake).exists()
-    after = fsck.check(data_dir, deep=True)
-    assert not (after.unreferenced or after.temp_files or after.corrupt)
-    assert list(after.missing.values()) == [[victim]]  # lost data is reported, never invented
+    assert "0 files removed" in cli.stdout
+
+
+def test_a_server_starting_beside_a_running_one_repairs_nothing(tmp_path: Path) -> None:
+    """The lock: only a server alone in its data dir may remove unreferenced blocks."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    fd, alone = fsck.hold_data_dir(data_dir)
+    assert alone
+    fsck.share(fd)
+    fd2, alone2 = fsck.hold_data_dir(data_dir)  # a second server (own open file: own lock)
+    assert not alone2
+    os.close(fd2)
+    os.close(fd)
+    fd3, alone3 = fsck.hold_data_dir(data_dir)  # both gone: alone again
+    assert alone3
+    os.close(fd3)
