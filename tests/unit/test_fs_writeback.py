@@ -6,7 +6,7 @@ import concurrent.futures
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,21 +17,7 @@ from pithosfs.client.fake import FakeStore
 from pithosfs.client.types import ObjectInfo
 from pithosfs.fs.writeback import StagedFile
 from pithosfs.fs.writeback_upload import KnownBlocks
-
-BS = 64  # tiny blocks so that block arithmetic is exercised on every few bytes
-
-
-@pytest.fixture
-def pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
-    with concurrent.futures.ThreadPoolExecutor(4) as p:
-        yield p
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    s = FakeStore(account="acc", block_size=BS)
-    s.create_container("c")
-    return s
+from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 
 class Opener:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +11,7 @@ import pytest
 from pithosfs.client.errors import PreconditionFailed
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.writeback import StagedFile
-
-BS = 64
-
-
-@pytest.fixture
-def pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
-    with concurrent.futures.ThreadPoolExecutor(2) as p:
-        yield p
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    s = FakeStore(account="acc", block_size=BS)
-    s.create_container("c")
-    return s
+from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 
 def lose_first_reply(store: FakeStore, monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:

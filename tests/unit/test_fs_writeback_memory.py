@@ -10,7 +10,7 @@ import concurrent.futures
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,21 +21,7 @@ from pithosfs.client.fake import FakeStore
 from pithosfs.fs import writeback_memory
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback import StagedFile
-
-BS = 64
-
-
-@pytest.fixture
-def pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
-    with concurrent.futures.ThreadPoolExecutor(4) as p:
-        yield p
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    s = FakeStore(account="acc", block_size=BS)
-    s.create_container("c")
-    return s
+from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 
 @pytest.fixture
