@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from pithosfs.client import PithosClient
 from pithosfs.client.errors import Forbidden, NotFound
-
-
-@pytest.fixture
-def client(alice) -> Iterator[PithosClient]:
-    c = PithosClient.from_storage_url(alice.storage_url, alice.token)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def cont(client: PithosClient, unique_name: str) -> str:
-    client.create_container(unique_name)
-    return unique_name
 
 
 def test_append_goes_to_the_current_end(client, cont):

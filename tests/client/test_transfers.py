@@ -7,7 +7,6 @@ without big I/O.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,6 @@ from pithosfs.client.errors import MissingBlocks, PreconditionFailed
 
 MiB = 1024 * 1024
 BS = 4 * MiB
-
-
-@pytest.fixture
-def client(alice) -> Iterator[PithosClient]:
-    c = PithosClient.from_storage_url(alice.storage_url, alice.token)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def cont(client: PithosClient, unique_name: str) -> str:
-    client.create_container(unique_name)
-    return unique_name
 
 
 def _random_file(path: Path, size: int) -> bytes:

@@ -7,7 +7,6 @@ of 3 blocks) so that files of a few 4 MiB blocks take every path.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,6 @@ from pithosfs.client.errors import NotFound
 
 MiB = 1024 * 1024
 BS = 4 * MiB
-
-
-@pytest.fixture
-def client(alice) -> Iterator[PithosClient]:
-    c = PithosClient.from_storage_url(alice.storage_url, alice.token)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def cont(client: PithosClient, unique_name: str) -> str:
-    client.create_container(unique_name)
-    return unique_name
 
 
 @pytest.fixture
