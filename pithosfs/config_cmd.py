@@ -216,14 +216,14 @@ Exit status:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
 def config(cloud: str | None, url: str | None, token: str | None, as_json: bool) -> None:
     from pithosfs.client.errors import PithosError, Unauthorized
-    from pithosfs.fs.command import fail
+    from pithosfs.fs.command import credentials_named, fail
 
     env = dict(os.environ)
     try:
         try:
             resolved = resolve_account(url, token, cloud, env)
         except ConfigError:
-            if url or token or cloud or env.get("PITHOS_CLOUD"):
+            if credentials_named(url, token, cloud):
                 raise
             resolved = resolve_embedded()
     except ConfigError as exc:

@@ -29,8 +29,16 @@ MOUNT_TIMEOUT = 60.0
 UMOUNT_TIMEOUT = 300.0
 TOKEN_ENV = "PITHOSFS_TOKEN"  # how the daemon receives --token (kept out of argv)
 _CREDENTIAL_ENV = (
-    "PITHOS_CLOUD", "PITHOS_URL", "PITHOS_AUTH_USER", "ST_AUTH", "OS_AUTH_URL",
+    "PITHOS_CLOUD", "PITHOS_URL", "PITHOS_TOKEN", "PITHOS_AUTH_USER", "ST_AUTH", "OS_AUTH_URL",
 )  # fmt: skip
+
+
+def credentials_named(url: str | None, token: str | None, cloud: str | None) -> bool:
+    """True if flags or environment name credentials: then an incomplete set is an
+    error, never a reason to fall back to the embedded server (mount and config agree)."""
+    return bool(url or token or cloud or any(os.environ.get(n) for n in _CREDENTIAL_ENV))
+
+
 _SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -95,7 +103,7 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
             store = PithosClient.from_config(url=url, token=token, cloud=cloud)
         except ConfigError:
             # Credentials named anywhere but incomplete: say so, never mount the embedded server.
-            if url or token or cloud or any(os.environ.get(n) for n in _CREDENTIAL_ENV):
+            if credentials_named(url, token, cloud):
                 raise
             account = launcher.ensure_embedded_server()
             store = PithosClient.from_storage_url(account.storage_url, account.token)
@@ -384,6 +392,7 @@ def _unmount_command(mountpoint: Path, lazy: bool = False) -> list[str]:
 )  # fmt: skip
 @click.option(
     "--wait", "wait_seconds", default=0.0, show_default=True, metavar="SECONDS",
+    type=click.FloatRange(min=0),
     help="Wait up to SECONDS for pending uploads to finish before refusing (or forcing).",
 )  # fmt: skip
 def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
@@ -432,7 +441,10 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
 @click.command()
 @click.argument("mountpoint", required=False, type=click.Path(path_type=Path))
 @click.option("--watch", is_flag=True, help="Refresh until interrupted.")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option(
+    "--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.1),
+    help="Seconds between refreshes.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="The raw snapshot(s), as JSON.")
 def status(mountpoint: Path | None, watch: bool, interval: float, as_json: bool) -> None:
     """Live mounts: pending uploads with progress, open files, cache, traffic, last errors.

@@ -1,6 +1,6 @@
 """The mount's control channel: a Unix socket that answers `pithosfs status` and `umount`.
 
-The socket is `<cache-dir>/control.sock` (the cache dir is 0700, the socket
+The socket is `<cache-dir>/control-<mount id>.sock` (the cache dir is 0700, the socket
 0600), or, when that path is too long for a socket address (108 bytes),
 `$XDG_RUNTIME_DIR/pithosfs-<mount id>.sock` (else a private
 `/tmp/pithosfs-<uid>/`). The mount's state file (launcher.py) records where.
@@ -41,8 +41,13 @@ MIN_RATE_SPAN = 0.5  # a rate needs samples at least this far apart
 
 
 def socket_path(cache_dir: Path, mount_id: str) -> Path:
-    """Where the control socket of a mount with this cache dir lives."""
-    preferred = Path(cache_dir) / "control.sock"
+    """Where the control socket of this mount lives.
+
+    Named by mount id: mounts without --cache-dir share the default cache dir, and
+    one socket name there let a second mount unlink and take over the first's
+    (status and umount of the first then spoke to the second).
+    """
+    preferred = Path(cache_dir) / f"control-{mount_id}.sock"
     if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH:
         return preferred
     runtime = os.environ.get("XDG_RUNTIME_DIR")

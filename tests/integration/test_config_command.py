@@ -104,6 +104,17 @@ def test_refusals_are_one_line(env: dict[str, str], kamakirc: Path, tmp_path: Pa
     assert "Connection refused" in gone.stderr
 
 
+@pytest.mark.parametrize("name", ["PITHOS_TOKEN", "PITHOS_URL"])
+def test_half_a_credential_in_the_environment_is_an_error_not_the_embedded_server(
+    env: dict[str, str], name: str
+) -> None:
+    """A user who exported only a token (or only a URL) meant their cloud: say what is missing."""
+    done = run_config(env={**env, name: "x" if name == "PITHOS_TOKEN" else "http://h/identity"})
+    assert done.returncode == 1
+    assert done.stderr.startswith("pithosfs: ") and done.stderr.count("\n") == 1
+    assert "embedded" not in done.stdout + done.stderr
+
+
 def test_no_credentials_describes_the_embedded_server_without_starting_it(
     env: dict[str, str], tmp_path: Path
 ) -> None:

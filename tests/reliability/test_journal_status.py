@@ -47,6 +47,11 @@ def test_control_socket_answers_status_and_refuses_other_commands(tmp_path: Path
         control.query(path)
 
 
+def test_mounts_sharing_a_cache_dir_have_a_control_socket_each(tmp_path: Path) -> None:
+    first, second = control.socket_path(tmp_path, "aaaa"), control.socket_path(tmp_path, "bbbb")
+    assert first != second and first.parent == second.parent == tmp_path
+
+
 def test_long_cache_dir_puts_the_socket_in_a_private_runtime_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
