@@ -82,10 +82,6 @@ class SourceReader:
             self._file.seek(0, os.SEEK_END)
             self.size = self._file.tell()
 
-    def read(self, offset: int, length: int) -> bytes:
-        buf = bytearray(length)
-        return bytes(memoryview(buf)[: self.readinto(offset, memoryview(buf))])
-
     def readinto(self, offset: int, view: memoryview) -> int:
         """Fill view from offset; fewer bytes only at the end of the source."""
         got = 0

@@ -71,6 +71,7 @@ class ObjectReader:
         self._window = 1  # segments to have in flight ahead of the current one
         self._hashes: list[str] | None = None  # GUARDED_BY(_lock) once set
         self._hashes_loaded = False
+        self._closed = False  # GUARDED_BY(_lock)
 
     # -- public ------------------------------------------------------------
     def read(self, offset: int, size: int) -> bytes | memoryview:
@@ -112,11 +113,15 @@ class ObjectReader:
             try:
                 return fut.result()
             except CancelledError:
-                fut = self._segment_future(index)
+                with self._lock:
+                    if self._closed:  # nothing would drop a segment kept now: fetch it here
+                        break
+                    fut = self._segment_future_locked(index)
         return self._fetch_segment(index)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for fut in self._segments.values():
                 fut.cancel()
             self._segments.clear()

@@ -272,16 +272,6 @@ class MemoryWrites:
         send_batch(self._store, self.container, ([block_hash], [payload]))
         return len(payload)
 
-    def _settle_memory(self) -> None:
-        """Make the staging file hold every block (spill, and wait for staging tasks)."""
-        while True:
-            with self._lock:
-                events = self._spill_owned()
-            if not events:
-                return
-            for event in events:
-                event.wait()
-
     def _mem_task(self, index: int, mem: MemoryBlock, gen: int) -> None:
         """Pool task: stage a complete block, then upload it unless the server holds it."""
         bs, algorithm = self._ensure_geometry()
