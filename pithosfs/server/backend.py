@@ -321,7 +321,11 @@ class Backend(ObjectUpdates, ObjectListing):
                 if marker is not None:
                     names = [n for n in names if n > marker]
                 names = names[:limit]
-            return [self._container_info(conn, account, n, owner, until, user) for n in names]
+            # A listing shows no X-Container-Object-Meta: skip the per-container key scan.
+            return [
+                self._container_info(conn, account, n, owner, until, user, with_keys=False)
+                for n in names
+            ]
 
     def _has_permissions(self, conn: sqlite3.Connection, prefix: str) -> bool:
         return bool(
@@ -359,21 +363,31 @@ class Backend(ObjectUpdates, ObjectListing):
         owner: bool,
         until: int | None,
         user: str | None = None,
+        with_keys: bool = True,
     ) -> ContainerInfo:
+        """`with_keys`: also the object metadata keys (a scan of the container's objects)."""
         row = self._require_container(conn, account, container)
         node = int(row["node"])
         if not owner:
-            keys = self._readable_meta_keys(conn, user, account, container, node) if user else []
-            return ContainerInfo(account, container, 0, 0, float(row["mtime"]), {}, {}, keys, False)
-        keys = [
-            r["key"][len("X-Object-Meta-") :]
-            for r in conn.execute(
-                "SELECT DISTINCT a.key FROM attributes a JOIN versions v ON a.serial = v.serial"
-                " JOIN nodes n ON v.node = n.node WHERE n.parent = ? AND v.cluster = ?"
-                " AND a.domain = 'pithos' AND a.key LIKE 'X-Object-Meta-%' ORDER BY a.key",
-                (node, CLUSTER_NORMAL),
+            keys = (
+                self._readable_meta_keys(conn, user, account, container, node)
+                if user and with_keys
+                else []
             )
-        ]
+            return ContainerInfo(account, container, 0, 0, float(row["mtime"]), {}, {}, keys, False)
+        keys = (
+            [
+                r["key"][len("X-Object-Meta-") :]
+                for r in conn.execute(
+                    "SELECT DISTINCT a.key FROM attributes a JOIN versions v ON a.serial = v.serial"
+                    " JOIN nodes n ON v.node = n.node WHERE n.parent = ? AND v.cluster = ?"
+                    " AND a.domain = 'pithos' AND a.key LIKE 'X-Object-Meta-%' ORDER BY a.key",
+                    (node, CLUSTER_NORMAL),
+                )
+            ]
+            if with_keys
+            else []
+        )
         if until is None:
             counted = conn.execute("SELECT count FROM usage WHERE node = ?", (node,)).fetchone()
             count = int(counted["count"]) if counted else 0
