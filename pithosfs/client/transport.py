@@ -447,7 +447,8 @@ class Transport:
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
                 self.stats.record(method, _body_len(data), 0)
-                if not idempotent and not resent and _unapplied_on_stale_connection(exc):
+                stale = not _never_sent(exc) and _unapplied_on_stale_connection(exc)
+                if not idempotent and not resent and stale:  # (refused: backoff below)
                     resent = True
                     log.info("%s %s: connection closed under it (%r); resending once on a "
                              "fresh connection", method, _path_of(url), exc)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -115,6 +116,19 @@ def test_append_cut_off_while_sending_is_resent(flaky: FlakyServer):
     assert flaky.unread == 1
     posts = [body for m, _, _, body in flaky.requests if m == "POST"]
     assert posts == [data]
+
+
+def test_a_refused_append_waits_with_backoff_not_a_stale_connection_resend(caplog):
+    """Nothing listens: the tries are the retry policy's, not an extra instant resend."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections are refused
+    client = PithosClient.from_storage_url(f"http://127.0.0.1:{port}/v1/acc", "tok", retry=FAST)
+    with caplog.at_level(logging.INFO, logger="pithosfs.client"):
+        with pytest.raises(TransportError):
+            client.transport.request("POST", "/c/o", params={"update": ""}, data=b"x")
+    assert not [r for r in caplog.records if "connection closed under it" in r.getMessage()]
+    assert client.transport.stats.snapshot().retries == FAST.attempts - 1
 
 
 def test_move_is_not_repeated_after_a_503(flaky: FlakyServer):
