@@ -113,7 +113,7 @@ class UploadGuard:
         """`on_commit(path, info)`: told of each journal entry that reached the server."""
         self.store = store
         self._on_commit = on_commit
-        self.journal = UploadJournal(cache_dir)
+        self.journal = UploadJournal(cache_dir, account=str(getattr(store, "storage_url", "")))
         env_max = os.environ.get("PITHOSFS_RETRY_MAX")
         self.retry_max = retry_max or (float(env_max) if env_max else DEFAULT_RETRY_MAX)
         self._lock = threading.Lock()

@@ -53,6 +53,7 @@ class PendingUpload:
     attempts: int = 0
     last_error: str = ""
     created: float = 0.0
+    account: str = ""  # the store's account URL ("": written before accounts were recorded)
 
 
 class ReplayConflict(Exception):
@@ -83,9 +84,16 @@ def _write_atomically(path: Path, payload: bytes) -> None:
 
 
 class UploadJournal:
-    """Parks failed commits under `<cache_dir>/journal` and replays them."""
+    """Parks failed commits under `<cache_dir>/journal` and replays them.
 
-    def __init__(self, cache_dir: Path) -> None:
+    Mounts without --cache-dir share one cache dir, possibly for different accounts:
+    each entry names its account (`account`, the store's URL) and a journal opened
+    for an account lists only that account's entries, so a mount never replays
+    another account's file into its own.
+    """
+
+    def __init__(self, cache_dir: Path, account: str = "") -> None:
+        self.account = account
         self.directory = Path(cache_dir) / "journal"
         self.conflicts = Path(cache_dir) / "conflicts"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -129,6 +137,7 @@ class UploadJournal:
             meta=dict(meta or {}),
             last_error=error,
             created=time.time(),
+            account=self.account,
         )
         data = self.data_path(entry)
         part = data.with_name(f".{data.name}.part")
@@ -174,6 +183,7 @@ class UploadJournal:
 
     def _entries_locked(self) -> list[PendingUpload]:
         found: list[PendingUpload] = []
+        known_elsewhere: set[str] = set()
         for record in self.directory.glob("*.json"):
             try:
                 entry = PendingUpload(**json.loads(record.read_bytes()))
@@ -181,8 +191,11 @@ class UploadJournal:
                 log.error("unreadable journal record %s kept aside: %s", record, exc)
                 record.rename(record.with_suffix(".bad"))
                 continue
+            if self.account and entry.account not in ("", self.account):
+                known_elsewhere.add(entry.id)  # another account's, on the same cache dir
+                continue
             found.append(entry)
-        known = {e.id for e in found}
+        known = {e.id for e in found} | known_elsewhere
         for data in self.directory.glob("*.data"):
             if data.stem not in known:
                 log.info("removing unfinished journal data %s", data)

@@ -117,3 +117,20 @@ def test_entry_already_committed_is_recognised_not_a_conflict(tmp_path: Path) ->
     done, conflicts, pending = journal.replay_all(store)
     assert len(done) == 1 and conflicts == [] and pending == []
     assert journal.entries() == [] and not (tmp_path / "conflicts").exists()
+
+
+def test_mounts_of_two_accounts_sharing_a_cache_dir_replay_only_their_own(tmp_path: Path) -> None:
+    """The default cache dir is shared: alice's parked file must never land in bob's account."""
+    alices = UploadJournal(tmp_path, account="http://h/v1/alice")
+    bobs = UploadJournal(tmp_path, account="http://h/v1/bob")
+    entry = _park(alices, b"alice's bytes")
+    assert [e.id for e in UploadJournal(tmp_path, account="http://h/v1/alice").entries()] == [
+        entry.id
+    ]
+    bob_store = _store()
+    assert bobs.entries() == []
+    assert bobs.replay_all(bob_store) == ([], [], [])
+    assert alices.data_path(entry).exists()  # bob's listing did not take it for a leftover
+    alice_store = _store()
+    alices.replay_all(alice_store)
+    assert _content(alice_store, "f") == b"alice's bytes"
