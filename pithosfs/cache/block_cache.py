@@ -48,6 +48,11 @@ class BlockCache:
         # INVARIANT: _used == sum(_index.values()) <= max_bytes after each put.
         self._index: OrderedDict[str, int] = OrderedDict()
         self._used = 0
+        # GUARDED_BY(_lock): hashes whose file a thread is writing (put) or unlinking
+        # (eviction, outside the lock). They are not in _index, and no other thread
+        # touches their file meanwhile: a put of one is skipped rather than racing the
+        # unlink (which could leave an indexed hash with no file).
+        self._busy: set[str] = set()
         self.hits = 0
         self.misses = 0
         # Background writes (put_later): one thread, at most max_pending bytes waiting.
@@ -87,9 +92,11 @@ class BlockCache:
             self.hits += 1
         try:
             return self._path(block_hash).read_bytes()
-        except FileNotFoundError:  # removed behind our back
+        except FileNotFoundError:  # evicted meanwhile, or removed behind our back
             with self._lock:
-                self._used -= self._index.pop(block_hash, 0)
+                # Unless a put has stored it again since: then the entry is good.
+                if not self._path(block_hash).exists():
+                    self._used -= self._index.pop(block_hash, 0)
             return None
 
     def put(self, block_hash: str, block: bytes | memoryview, trusted: bool = False) -> bool:
@@ -104,12 +111,31 @@ class BlockCache:
             return False
         if len(data) > self.max_bytes:
             return True
+        size = len(data)
         with self._lock:
             if block_hash in self._index:
                 self._index.move_to_end(block_hash)
                 return True
-        if not self._make_room(len(data)):
-            return True  # not cached: the disk is needed for other things
+            if block_hash in self._busy:
+                return True  # another thread is writing or unlinking this block's file
+            self._busy.add(block_hash)
+        stored = False
+        try:
+            # Not stored when even an empty cache leaves the disk too little room.
+            stored = self._evict(incoming=size) and self._write_file(block_hash, data)
+        finally:
+            with self._lock:
+                # One step with leaving _busy: an eviction may take it only once indexed.
+                self._busy.discard(block_hash)
+                if stored:
+                    self._index[block_hash] = size
+                    self._used += size
+        if stored:
+            self._evict()  # concurrent puts may together have passed the bound
+        return True
+
+    def _write_file(self, block_hash: str, data: bytes | memoryview) -> bool:
+        """Write the block's file (temporary name, then rename); False if that failed."""
         target = self._path(block_hash)
         tmp = None
         try:
@@ -127,36 +153,49 @@ class BlockCache:
                 log.warning("block cache write failed for %s", block_hash, exc_info=True)
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
-            return True
-        with self._lock:
-            if block_hash not in self._index:
-                self._index[block_hash] = len(data)
-                self._used += len(data)
-            self._evict()
+            return False
         return True
 
-    def _make_room(self, size: int) -> bool:
-        """Evict least recently used blocks until `size` more bytes leave the disk's reserve.
+    def _evict(self, incoming: int = 0) -> bool:
+        """Evict least recently used blocks until `incoming` more bytes fit both bounds.
 
-        The cache is bounded by `max_bytes` and also by its file system's free space:
+        The bounds: `max_bytes`, and the free space of the cache's file system, since
         cached blocks must never take the room that staged writes (same disk, by
-        default) or anything else on it needs. False if even an empty cache leaves
-        too little room: the block is then not cached.
+        default) or anything else on it needs. Victims leave the index under the lock
+        and their files are unlinked outside it (unlinking may wait on the disk;
+        readers and writers of other blocks need not). False if even an empty cache
+        leaves too little free space: the incoming block is then not cached.
         """
         while True:
-            try:
-                fs = os.statvfs(self.directory)
-            except OSError:
-                return True  # no answer: the write itself will tell
-            total, free = fs.f_blocks * fs.f_frsize, fs.f_bavail * fs.f_frsize
-            if free - size >= min(MIN_FREE_BYTES, total // MIN_FREE_DIVISOR):
-                return True
+            disk_short = self._disk_shortfall(incoming)
+            victims: list[str] = []
             with self._lock:
-                if not self._index:
-                    return False
-                victim, victim_size = self._index.popitem(last=False)
-                self._used -= victim_size
-                self._path(victim).unlink(missing_ok=True)
+                excess = max(self._used + incoming - self.max_bytes, disk_short)
+                while excess > 0 and self._index:
+                    victim, size = self._index.popitem(last=False)
+                    self._used -= size
+                    excess -= size
+                    victims.append(victim)
+                self._busy.update(victims)
+            if not victims:
+                return disk_short <= 0
+            try:
+                for victim in victims:
+                    self._path(victim).unlink(missing_ok=True)
+            finally:
+                with self._lock:
+                    self._busy.difference_update(victims)
+            if disk_short <= 0:
+                return True  # the size bound is met; the disk had room already
+
+    def _disk_shortfall(self, incoming: int) -> int:
+        """Bytes to free so that `incoming` more leave the disk's reserve (<= 0: none)."""
+        try:
+            fs = os.statvfs(self.directory)
+        except OSError:
+            return 0  # no answer: the write itself will tell
+        total, free = fs.f_blocks * fs.f_frsize, fs.f_bavail * fs.f_frsize
+        return min(MIN_FREE_BYTES, total // MIN_FREE_DIVISOR) - (free - incoming)
 
     def put_later(self, block_hash: str, block: bytes | memoryview, trusted: bool = False) -> None:
         """`put` on a background thread; dropped when too much is already waiting.
@@ -191,13 +230,6 @@ class BlockCache:
     def used_bytes(self) -> int:
         with self._lock:
             return self._used
-
-    def _evict(self) -> None:
-        """Drop least recently used blocks until under the bound. Call with _lock held."""
-        while self._used > self.max_bytes and self._index:
-            victim, size = self._index.popitem(last=False)
-            self._used -= size
-            self._path(victim).unlink(missing_ok=True)
 
 
 def _strip_trailing_nuls(block: bytes | memoryview) -> bytes | memoryview:
