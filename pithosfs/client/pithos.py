@@ -330,6 +330,20 @@ class PithosClient(ObjectWrites):
         clamps the Range up front. Without it, the range is sent as asked and
         a 416 (end past EOF, or an empty object) costs one HEAD and a retry.
         """
+        params = {"version": str(version)} if version is not None else None
+        return self.read_range_query(container, name, offset, length, params, size)
+
+    def read_range_query(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> bytes:
+        """`read_range` with the query that picks the version given as is: Pithos+
+        `{"version": "7"}`, or Swift object versioning's `{"version-id": ...}`."""
         if offset < 0 or length < 0:
             raise BadRequest("negative offset or length")
         if length == 0:
@@ -339,11 +353,11 @@ class PithosClient(ObjectWrites):
                 return b""
             length = min(length, size - offset)
         path = self._path(container, name)
-        params = {"version": str(version)} if version is not None else None
         try:
             return self._get_range(path, params, offset, length)
         except RangeNotSatisfiable:
-            real = self.head_object(container, name, version).size
+            head = self._req("HEAD", path, params=params)
+            real = p.object_from_headers(name, head.headers).size
             if offset >= real:
                 return b""
             return self._get_range(path, params, offset, min(length, real - offset))
