@@ -133,29 +133,23 @@ def resolve_embedded() -> Resolved:
 
     home = launcher.data_home()
     why = "no --url/--token/--cloud, PITHOS_* or kamakirc cloud"
-    try:
-        state = json.loads((home / "embedded.json").read_text())
-    except (OSError, ValueError):
-        state = {}
-    user, token, port = str(state.get("user", "")), str(state.get("token", "")), state.get("port")
-    base = f"http://127.0.0.1:{port}" if port else ""
-    store = f"{base}/object-store/v1/{user}" if base and user else ""
-    common = dict(cloud="-", cloud_from=why, token_from=str(home / "embedded.json"))
-    if not store:
+    account = launcher.recorded_embedded()
+    common = dict(cloud="-", cloud_from=why, token_from=str(launcher.embedded_state_path()))
+    if account is None:
         return Resolved(
             "embedded", url=f"(not started; a mount starts it with its data in {home})",
             url_from=why, token="-", user="(created at the first mount)", object_store="-",
             images="-", **common,
         )  # fmt: skip
     try:
-        containers, used = _probe_account(store, token)[1:]
-        running = f"running, pid {state.get('pid', '?')}"
+        containers, used = _probe_account(account.storage_url, account.token)[1:]
+        running = f"running, pid {account.pid or '?'}"
     except PithosError:
         running, containers, used = "not running; a mount restarts it", -1, -1
     return Resolved(
-        "embedded", url=f"{base}/identity/v2.0 ({running})", url_from=why,
-        token=mask_token(token), user=user, object_store=store, images=f"{base}/image/v1.0",
-        containers=containers, bytes_used=used, **common,
+        "embedded", url=f"{account.identity_url} ({running})", url_from=why,
+        token=mask_token(account.token), user=account.user, object_store=account.storage_url,
+        images=account.image_url, containers=containers, bytes_used=used, **common,
     )  # fmt: skip
 
 

@@ -47,10 +47,17 @@ def data_home() -> Path:
     return Path(base) / "pithosfs"
 
 
+def embedded_state_path() -> Path:
+    """Where the embedded server's port, user, token and pid are kept (mode 0600)."""
+    return data_home() / "embedded.json"
+
+
 @dataclass(frozen=True)
 class EmbeddedAccount:
+    user: str
     storage_url: str
     identity_url: str
+    image_url: str
     token: str
     pid: int
 
@@ -102,14 +109,33 @@ def _free_port() -> int:
 
 def _account(port: int, user: str, token: str, pid: int) -> EmbeddedAccount:
     base = f"http://127.0.0.1:{port}"
-    return EmbeddedAccount(f"{base}/object-store/v1/{user}", f"{base}/identity/v2.0", token, pid)
+    return EmbeddedAccount(
+        user=user, storage_url=f"{base}/object-store/v1/{user}",
+        identity_url=f"{base}/identity/v2.0", image_url=f"{base}/image/v1.0",
+        token=token, pid=pid,
+    )  # fmt: skip
+
+
+def recorded_embedded() -> EmbeddedAccount | None:
+    """The embedded server's account as its state file records it, without asking the
+    server (it may not be running); None before the first credential-less mount, or
+    when the file is unreadable."""
+    state = _read_json(embedded_state_path()) or {}
+    try:
+        port, pid = int(state.get("port") or 0), int(state.get("pid") or 0)
+    except (TypeError, ValueError):
+        return None
+    user = str(state.get("user") or "")
+    if not port or not user:
+        return None
+    return _account(port, user, str(state.get("token") or ""), pid)
 
 
 def ensure_embedded_server() -> EmbeddedAccount:
     """The running embedded server's account, starting the server if needed."""
     home = data_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    state_path = home / "embedded.json"
+    state_path = embedded_state_path()
     with _locked(home / "embedded.lock"):
         state = _read_json(state_path) or {}
         user = str(state.get("user") or uuidlib.uuid4())
