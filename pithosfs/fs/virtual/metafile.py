@@ -21,7 +21,7 @@ from pithosfs.client.types import ObjectInfo
 from pithosfs.fs.errors import InvalidArgument
 from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
-from pithosfs.fs.virtual.register import RegisterLayer, image_service_missing
+from pithosfs.fs.virtual.register import RegisterLayer, ServiceCheck
 from pithosfs.images.flow import RegistrationError
 from pithosfs.images.metafile import SUFFIX
 
@@ -42,7 +42,10 @@ class MetafileLayer(VirtualLayer):
     def __init__(self, fs: Any) -> None:
         super().__init__(fs)
         self._registrars = RegisterLayer(fs)  # only for its lazily built Registrar
-        self._plain: dict[str, bool] = {}  # container -> no image service (racy but idempotent)
+        self._service = ServiceCheck(
+            fs, "registration of saved .meta files",
+            "%(path)s saved as an ordinary file, not registered: %(why)s",
+        )  # fmt: skip
 
     def close(self) -> None:
         self._registrars.close()
@@ -57,21 +60,11 @@ class MetafileLayer(VirtualLayer):
         if loc is not None:
             self._reregister(loc, self.fs.store.head_object(loc.container, loc.key))
 
-    def _without_images(self, loc: Location) -> bool:
-        """Whether `loc`'s container has no image service (logged at its first metafile)."""
-        plain = self._plain.get(loc.container)
-        if plain is None:
-            why = image_service_missing(self.fs.store, loc.container)
-            plain = self._plain[loc.container] = bool(why)
-            if why:
-                log.warning("%s saved as an ordinary file, not registered: %s", loc.path, why)
-        return plain
-
     def _reregister(self, loc: Location, info: ObjectInfo) -> None:
         if info.size == 0:  # O_TRUNC on the way to a save (or an emptied file): not a save
             return
-        if self._without_images(loc):
-            return
+        if self._service.missing(loc.path, loc.container):
+            return  # an ordinary file there (logged at the container's first metafile)
         registrar = self._registrars.registrar()
         store = self.fs.store
         data = store.read_range(loc.container, loc.key, 0, info.size, size=info.size)

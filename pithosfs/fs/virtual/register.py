@@ -69,16 +69,22 @@ def image_service_missing(store: Any, container: str | None = None) -> str:
 
 
 class ServiceCheck:
-    """`image_service_missing`, remembered per container, logged once per container."""
+    """`image_service_missing`, remembered per container, logged once per container.
 
-    def __init__(self, fs: Any, feature: str) -> None:
+    `message` is the log line, a %-template over `feature`, `why` and `path`.
+    """
+
+    def __init__(
+        self, fs: Any, feature: str, message: str = "%(feature)s unavailable: %(why)s (%(path)s)"
+    ) -> None:
         self.fs = fs
         self.feature = feature
+        self.message = message
         self._lock = threading.Lock()
         self._known: dict[str | None, str] = {}  # GUARDED_BY(_lock)
 
-    def refuse_if_missing(self, path: str, container: str | None) -> None:
-        """NotSupported (ENOTSUP) when there is no image service for `container`."""
+    def missing(self, path: str, container: str | None) -> str:
+        """Why there is no image service for `container`, or "" if there is one."""
         with self._lock:
             why = self._known.get(container)
         if why is None:
@@ -87,7 +93,12 @@ class ServiceCheck:
                 first = container not in self._known
                 self._known[container] = why
             if why and first:
-                log.warning("%s unavailable: %s (%s)", self.feature, why, path)
+                log.warning(self.message, {"feature": self.feature, "why": why, "path": path})
+        return why
+
+    def refuse_if_missing(self, path: str, container: str | None) -> None:
+        """NotSupported (ENOTSUP) when there is no image service for `container`."""
+        why = self.missing(path, container)
         if why:
             raise NotSupported(why, path)
 
