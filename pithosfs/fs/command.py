@@ -48,7 +48,7 @@ def parse_size(text: str) -> int:
     unit = value[-1:] if value[-1:] in _SIZES and not value[-1:].isdigit() else ""
     try:
         return int(float(value[: len(value) - len(unit)]) * _SIZES[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "inf", "1e999"
         raise click.BadParameter(f"not a size: {text!r}") from None
 
 
@@ -308,6 +308,7 @@ def mount(
     dir_timeout: float, verbose: int, log_file: str | None,
 ) -> None:  # fmt: skip
     """Mount a Pithos+ account (or the embedded server's) on MOUNTPOINT."""
+    _check_environment()
     mountpoint = mountpoint.expanduser().absolute()
     if not foreground:
         check_mountpoint(mountpoint)
@@ -326,6 +327,16 @@ def mount(
         mountpoint, url, token, cloud, options, cache_dir, parse_size(cache_size),
         attr_timeout, dir_timeout, verbose, log_file,
     )  # fmt: skip
+
+
+def _check_environment() -> None:
+    """Settings read from the environment, checked before anything is mounted."""
+    from pithosfs.fs.swift_segments import segment_size_override
+
+    try:
+        segment_size_override()
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def _mount_foreground(

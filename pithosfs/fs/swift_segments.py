@@ -7,7 +7,7 @@ named `<object>/slo/<unix time>/<size>/<segment size>/<index:08>`, and then a
 manifest PUT `?multipart-manifest=put` that lists them; Swift serves GETs and
 ranged GETs of the manifest as the concatenated content.
 
-`PITHOSFS_SWIFT_SEGMENT_SIZE` (bytes) lowers the limit below the cluster's, for
+`PITHOSFS_SWIFT_SEGMENT_SIZE` (bytes, or with K/M/G) lowers the limit below the cluster's, for
 tests and for clusters behind proxies with a smaller body limit. When a manifest
 is replaced, its old segments are deleted once the new manifest is in place,
 unless the container keeps history (Swift's archived versions still use them).
@@ -25,8 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import click
+
 from pithosfs.client.errors import NotFound, PithosError, Unsupported
 from pithosfs.client.parsing import meta_headers, quote_name
+from pithosfs.fs.command import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,31 @@ def limits(store: Any) -> Limits:
         found = Limits(max_file, max_segments)
         with _limits_lock:
             _limits[root] = found
-    override = os.environ.get(SEGMENT_SIZE_ENV)
-    if override:
-        return Limits(min(found.single_put, int(override)), found.max_segments)
+    override = segment_size_override()
+    if override is not None:
+        return Limits(min(found.single_put, override), found.max_segments)
     return found
+
+
+def segment_size_override(env: Mapping[str, str] | None = None) -> int | None:
+    """`PITHOSFS_SWIFT_SEGMENT_SIZE` in bytes (`4194304`, `4M`), None when unset.
+
+    ValueError, naming the variable, for anything but a positive size: `mount`
+    checks it at start, so a typo fails the mount instead of every large write.
+    """
+    text = (os.environ if env is None else env).get(SEGMENT_SIZE_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        size = parse_size(text)
+    except click.BadParameter:
+        size = 0
+    if size <= 0:
+        raise ValueError(
+            f"{SEGMENT_SIZE_ENV}={text!r} is not a segment size: "
+            "give a positive number of bytes, or one with K, M or G (4M)"
+        )
+    return size
 
 
 def segments_container(container: str) -> str:
