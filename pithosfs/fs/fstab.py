@@ -26,6 +26,8 @@ import os
 import sys
 from pathlib import Path
 
+from pithosfs.fs.command import TOKEN_ENV  # what `mount --token` reads without the flag
+
 PITHOSFS_OPTIONS = {
     "url": "--url", "token": "--token", "cloud": "--cloud", "cache_dir": "--cache-dir",
     "cache_size": "--cache-size", "attr_timeout": "--attr-timeout",
@@ -41,7 +43,6 @@ MOUNT_ONLY_OPTIONS = {
 }  # fmt: skip
 # Options that change the helper's environment instead of the command line.
 ENV_OPTIONS = {"kamakirc": "KAMAKIRC"}
-TOKEN_ENV = "PITHOSFS_TOKEN"  # what `pithosfs mount --token` reads when the flag is absent
 DEFAULT_SOURCES = {"", "embedded", "pithosfs", "none"}
 
 
