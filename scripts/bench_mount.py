@@ -164,13 +164,17 @@ class Mounted:
             self.proc.kill()
 
 
-def pithosfs_mount(srv: Server, work: Path, name: str) -> Mounted:
+def pithosfs_mount(srv: Server, work: Path, name: str, src: Path | None = None) -> Mounted:
+    """A cold pithosfs mount; `src`: run the pithosfs package found there instead."""
     cache = work / f"cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)  # cold: empty block cache
+    env = dict(os.environ, XDG_CACHE_HOME=str(work / "xdg"))
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     return Mounted(
         [PY, "-m", "pithosfs", "mount", "-f", str(work / name), "--url", srv.url,
          "--token", srv.token, "--cache-dir", str(cache), "--log-file", str(work / f"{name}.log")],
-        work / name, env=dict(os.environ, XDG_CACHE_HOME=str(work / "xdg")),
+        work / name, env=env, cwd=work,
     )  # fmt: skip
 
 
@@ -184,17 +188,33 @@ def rclone_mount(srv: Server, work: Path, name: str) -> Mounted:
     )  # fmt: skip
 
 
-def fill_many(srv: Server) -> tuple[float, str]:
-    """10,000 one-byte objects in container `many`; the raw listing's time and CPU."""
+def fill_many(srv: Server) -> None:
+    """10,000 one-byte objects in container `many`."""
     from concurrent.futures import ThreadPoolExecutor
 
     srv.request("PUT", "/many")
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: srv.request("PUT", f"/many/f{i:05d}", b"x"), range(10_000)))
-    return metered(
-        lambda: srv.request("GET", "/many?format=json&limit=10000"),
-        in_process=True, server=srv.proc.pid,
-    )  # fmt: skip
+
+
+# The raw listing, and the same listing as the mount asks for it (one level, with metadata).
+RAW_LISTING = "/many?format=json&limit=10000"
+MOUNT_LISTING = "/many?format=json&limit=10000&delimiter=%2F&include_meta=1"
+
+
+def median_of(runs: list[tuple[float, str]]) -> tuple[float, str]:
+    """The run with the median wall time (its CPU note with it)."""
+    return sorted(runs)[len(runs) // 2]
+
+
+def ls_cold(srv: Server, work: Path, name: str, src: Path | None) -> tuple[float, str]:
+    """`ls -l` of the 10,000 objects on a fresh mount: wall time and CPU per process."""
+    m = pithosfs_mount(srv, work, name, src)
+    try:
+        return metered(lambda: sh(f"ls -l {m.path}/many > /dev/null"),
+                       mount=m.proc.pid, server=srv.proc.pid)  # fmt: skip
+    finally:
+        m.stop()
 
 
 @contextlib.contextmanager
@@ -205,7 +225,7 @@ def profiled(m: Mounted, out_dir: Path | None, name: str) -> Iterator[None]:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     spy = subprocess.Popen(
-        ["py-spy", "record", "--threads", "--idle", "-p", str(m.proc.pid),
+        [shutil.which("py-spy") or str(Path(PY).parent / "py-spy"), "record", "--threads", "--idle", "-p", str(m.proc.pid),
          "-o", str(out_dir / f"{name}.txt"), "-f", "raw"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -321,21 +341,44 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             rows.append(("pithosfs / rclone", ", ".join(ratios), ""))
         # -- listing ---------------------------------------------------------
         tar = make_tree(work, 2000) if wanted("untar") else None
-        if wanted("ls") or wanted("untar"):
-            m = pithosfs_mount(srv, work, "p3")
-            if wanted("ls"):
-                t_raw, cpu = fill_many(srv)
-                row("raw listing of 10,000 objects", t_raw, "s", cpu)
+        if wanted("ls"):
+            fill_many(srv)
+            n = args.repeat
+            raw = [metered(lambda: srv.request("GET", RAW_LISTING), in_process=True,
+                           server=srv.proc.pid) for _ in range(n)]  # fmt: skip
+            t_raw, cpu = median_of(raw)
+            row("raw listing of 10,000 objects", t_raw, "s", f"median of {n}; {cpu}")
+            t, cpu = median_of([metered(lambda: srv.request("GET", MOUNT_LISTING),
+                                        in_process=True, server=srv.proc.pid)
+                                for _ in range(n)])  # fmt: skip
+            row("raw listing as the mount asks it (delimiter, metadata)", t, "s",
+                f"median of {n}; {t / t_raw:.2f}x raw listing; {cpu}")  # fmt: skip
+            if args.profile is not None:  # one more mount, sampled (py-spy costs CPU)
+                m = pithosfs_mount(srv, work, "p3-profiled")
                 with profiled(m, args.profile, "ls"):
-                    t, cpu = metered(lambda: sh(f"ls -l {m.path}/many > /dev/null"),
-                                     mount=m.proc.pid, server=srv.proc.pid)  # fmt: skip
-                row("pithosfs ls -l of 10,000 objects, cold", t, "s",
-                    f"{t / t_raw:.2f}x raw listing; {cpu}")  # fmt: skip
+                    sh(f"ls -l {m.path}/many > /dev/null")
+                m.stop()
+            # Alternate with the baseline tree, if any, so that load changes hit both.
+            ours, base = [], []
+            for i in range(n):
+                ours.append(ls_cold(srv, work, f"p3-{i}", None))
+                if args.baseline_src is not None:
+                    base.append(ls_cold(srv, work, f"p3-base-{i}", args.baseline_src))
+            t, cpu = median_of(ours)
+            row("pithosfs ls -l of 10,000 objects, cold", t, "s",
+                f"median of {n}; {t / t_raw:.2f}x raw listing; {cpu}")  # fmt: skip
+            if base:
+                t, cpu = median_of(base)
+                row(f"baseline ({args.baseline_src}) ls -l, cold", t, "s",
+                    f"median of {n}; {t / t_raw:.2f}x raw listing; {cpu}")  # fmt: skip
+        if wanted("untar"):
+            m = pithosfs_mount(srv, work, "p3")
             if tar is not None:
                 (m.path / "bench" / "untar-p").mkdir()
                 t = timed(lambda: sh(f"tar -C {m.path}/bench/untar-p -xf {tar}"))
                 row("pithosfs untar of 2,000 files", t, "s")
             m.stop()
+        if wanted("ls") or wanted("untar"):
             if rclone_wanted("ls") or rclone_wanted("untar"):
                 r = rclone_mount(srv, work, "r3")
                 if wanted("ls") and rclone_wanted("ls"):
@@ -382,6 +425,12 @@ def main() -> None:
         "--rclone-only", default="", help="comma list: run rclone in these sections only"
     )
     parser.add_argument("--profile", type=Path, help="py-spy flame graphs of the mount here")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="ls: runs (fresh mount each), median reported"
+    )
+    parser.add_argument(
+        "--baseline-src", type=Path, help="ls: also mount the pithosfs package in this dir"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     rows = bench(args)

@@ -48,11 +48,15 @@ class _Missing:
 MISSING = _Missing()  # what `get` returns for a name known not to exist
 
 
-@dataclass
 class _Entry(Generic[V]):
-    value: V | None  # None = negative entry
-    expires: float
-    stamp: float  # when it was written (to protect own writes from older listings)
+    """One cached path. A plain slotted class: listings create one per entry."""
+
+    __slots__ = ("value", "expires", "stamp")
+
+    def __init__(self, value: V | None, expires: float, stamp: float) -> None:
+        self.value = value  # None = negative entry
+        self.expires = expires
+        self.stamp = stamp  # when it was written (to protect own writes from older listings)
 
 
 @dataclass
@@ -171,11 +175,25 @@ class StatCache(Generic[V]):
         Names cached by own writes after `started` survive even if absent here.
         """
         now = self._clock()
+        prefix = _join(directory, "")
+        entries = self._entries
+        expires = now + self.attr_ttl
         with self._lock:
             names = set(children) - set(self._recent_children_locked(directory, started, False))
             names |= set(self._recent_children_locked(directory, started, True))
+            # _put_locked inlined: this runs once per entry of every listing.
             for name, value in children.items():
-                self._put_locked(_join(directory, name), value, now, from_listing_at=started)
+                path = prefix + name
+                old = entries.get(path)
+                if old is not None:
+                    if old.value is None:
+                        if old.stamp > started:
+                            continue  # deleted by us after the listing was requested
+                    elif old.value.version > value.version:
+                        value = old.value  # never go back to an older version
+                    entries.move_to_end(path)
+                entries[path] = _Entry(value, expires, now)  # a new key goes last already
+            self._trim_locked()
             self._dirs[directory] = _Listing(names, now + self.dir_ttl)
             # Own writes older than this listing's start are in it (or superseded by it).
             self._prune_recent_locked(directory, started)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from pithosfs import protocol
-from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, Subdir
+from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, Subdir, listed_object
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,10 @@ def parse_http_date(value: str | None) -> float:
 def parse_iso_date(value: str | None) -> float:
     if not value:
         return 0.0
+    if value[-1] == "Z":  # Python < 3.11 refuses the Z suffix
+        value = value[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value)
     except ValueError:
         return 0.0
     if dt.tzinfo is None:
@@ -153,29 +155,56 @@ def object_from_write_reply(
 
 
 def entry_from_json(item: Mapping[str, Any], with_meta: bool) -> ObjectInfo | Subdir:
-    """One JSON listing item (spec 5.3) or a `{"subdir": "a/"}` entry."""
-    if "subdir" in item:
+    """One JSON listing item (spec 5.3) or a `{"subdir": "a/"}` entry.
+
+    Runs once per listed object (10,000 per `ls -l` of a big directory), hence the
+    local lookups and the direct construction: same result as the plain version.
+    """
+    get = item.get
+    name = get("name")
+    if name is None or "subdir" in item:
         return Subdir(str(item["subdir"]).rstrip("/"))
     meta: dict[str, str] | None = None
-    raw_meta = item.get("x_object_meta")
-    if with_meta and isinstance(raw_meta, dict):
-        meta = {protocol.format_meta_key(unquote(str(k))): str(v) for k, v in raw_meta.items()}
-    last_modified = parse_iso_date(item.get("last_modified"))
-    return ObjectInfo(
-        name=str(item["name"]),
-        size=_int(item.get("bytes")),
-        content_type=str(item.get("content_type") or protocol.OCTET_STREAM),
-        hash=str(item.get("x_object_hash") or item.get("hash") or ""),
-        uuid=str(item.get("x_object_uuid") or ""),
-        version=_int(item.get("x_object_version")),
-        version_timestamp=_float(item.get("x_object_version_timestamp")) or last_modified,
-        last_modified=last_modified,
-        modified_by=str(item.get("x_object_modified_by") or ""),
-        meta=meta,
-        sharing=str(item.get("x_object_sharing") or ""),
-        public_url=str(item.get("x_object_public") or ""),
-        allowed_to=str(item.get("x_object_allowed_to") or ""),
+    if with_meta:
+        raw_meta = get("x_object_meta")
+        if isinstance(raw_meta, dict):
+            meta = (
+                {_listing_meta_key(str(k)): str(v) for k, v in raw_meta.items()} if raw_meta else {}
+            )
+    last_modified = parse_iso_date(get("last_modified"))
+    stamp = get("x_object_version_timestamp")
+    return listed_object(
+        str(name),
+        _int(get("bytes")),
+        str(get("content_type") or _OCTET_STREAM),
+        str(get("x_object_hash") or get("hash") or ""),
+        str(get("x_object_uuid") or ""),
+        _int(get("x_object_version")),
+        (_float(stamp) if stamp is not None else 0.0) or last_modified,
+        last_modified,
+        str(get("x_object_modified_by") or ""),
+        meta,
+        str(get("x_object_sharing") or ""),
+        str(get("x_object_public") or ""),
+        str(get("x_object_allowed_to") or ""),
     )
+
+
+_OCTET_STREAM = protocol.OCTET_STREAM
+# Raw listing key -> normalised key. A listing repeats the same few keys (this
+# filesystem's mtime and mode on every file), and normalising one costs a microsecond.
+_META_KEYS: dict[str, str] = {}
+_META_KEYS_MAX = 4096
+
+
+def _listing_meta_key(raw: str) -> str:
+    key = _META_KEYS.get(raw)
+    if key is None:
+        key = protocol.format_meta_key(unquote(raw))
+        if len(_META_KEYS) >= _META_KEYS_MAX:  # many distinct keys: start over, stay bounded
+            _META_KEYS.clear()
+        _META_KEYS[raw] = key
+    return key
 
 
 def container_from_headers(name: str, headers: Mapping[str, str]) -> ContainerInfo:

@@ -49,6 +49,55 @@ class ObjectInfo:
         )
 
 
+# A frozen dataclass's __init__ sets each field through object.__setattr__: 13 calls,
+# over a microsecond per ObjectInfo, and a listing of 10,000 objects builds 10,000.
+_new_instance = object.__new__
+_set_attribute = object.__setattr__
+
+
+def listed_object(
+    name: str,
+    size: int,
+    content_type: str,
+    hash: str,
+    uuid: str,
+    version: int,
+    version_timestamp: float,
+    last_modified: float,
+    modified_by: str,
+    meta: Mapping[str, str] | None,
+    sharing: str,
+    public_url: str,
+    allowed_to: str,
+) -> ObjectInfo:
+    """`ObjectInfo(...)` with every field given, built with one attribute store.
+
+    The result is an ordinary ObjectInfo (equality, hashing, `replace` and
+    immutability as usual); tests check that the fields here are the dataclass's.
+    """
+    info = _new_instance(ObjectInfo)
+    _set_attribute(
+        info,
+        "__dict__",
+        {
+            "name": name,
+            "size": size,
+            "content_type": content_type,
+            "hash": hash,
+            "uuid": uuid,
+            "version": version,
+            "version_timestamp": version_timestamp,
+            "last_modified": last_modified,
+            "modified_by": modified_by,
+            "meta": meta,
+            "sharing": sharing,
+            "public_url": public_url,
+            "allowed_to": allowed_to,
+        },
+    )
+    return info
+
+
 @dataclass(frozen=True)
 class Subdir:
     """A virtual directory in a delimiter listing (`{"subdir": "a/b/"}`), name without the slash."""

@@ -41,6 +41,7 @@ from pithosfs.fs.errors import (
     NotSupported,
 )
 from pithosfs.fs.files import FileTable
+from pithosfs.fs.gc_pause import gc_paused
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
@@ -215,11 +216,12 @@ class Filesystem:
 
     def _list_dir(self, loc: Location) -> dict[str, Node]:
         started = self.stats.now()
-        if loc.kind is Kind.ROOT:
-            children = self._list_containers()
-        else:
-            children = self._list_objects(loc)
-        self.stats.fill_dir(loc.path, children, started)
+        with gc_paused():  # a few lasting objects per entry: see gc_pause
+            if loc.kind is Kind.ROOT:
+                children = self._list_containers()
+            else:
+                children = self._list_objects(loc)
+            self.stats.fill_dir(loc.path, children, started)
         return children
 
     def _list_containers(self) -> dict[str, Node]:

@@ -94,30 +94,58 @@ def inode_of(identity: str) -> int:
 # attribute lookups are a visible share of an `ls -l` of 10,000 files.
 _FILE, _DIR, _LINK = NodeKind.FILE, NodeKind.DIR, NodeKind.LINK
 _DIRECTORY_TYPES = ("application/directory", "application/folder")
+_blake2b = hashlib.blake2b
+_from_bytes = int.from_bytes
+# A frozen dataclass's __init__ stores each field through object.__setattr__; a
+# listing builds one Node per entry, so `_node` stores the instance dict at once.
+_new_instance = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _node(kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: ObjectInfo) -> Node:
+    """`Node(kind, size, mtime_ns, mode, ino, info)`, built with one attribute store."""
+    node = _new_instance(Node)
+    _set_attribute(
+        node,
+        "__dict__",
+        {"kind": kind, "size": size, "mtime_ns": mtime_ns, "mode": mode, "ino": ino, "info": info},
+    )
+    return node
+
+
+def _inode_of_uuid(uuid: str) -> int:
+    """inode_of("uuid:" + uuid), without the call overhead (once per listed object)."""
+    digest = _blake2b(("uuid:" + uuid).encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return max(_from_bytes(digest, "big") >> 1, ROOT_INO + 1)
 
 
 def node_from_object(info: ObjectInfo) -> Node:
     """A file, symlink or marker directory from an object's listing entry or HEAD."""
-    base_type = info.content_type.split(";")[0].strip()
-    meta = info.meta or {}
+    content_type = info.content_type
+    if ";" in content_type:
+        content_type = content_type.split(";")[0]
+    base_type = content_type.strip()
+    meta = info.meta
     if base_type.lower() in _DIRECTORY_TYPES:  # as ObjectInfo.is_directory
         kind = _DIR
-    elif base_type == SYMLINK_CONTENT_TYPE or meta.get(SYMLINK_KEY) is not None:
+    elif base_type == SYMLINK_CONTENT_TYPE or (meta and meta.get(SYMLINK_KEY) is not None):
         kind = _LINK
     else:
         kind = _FILE
-    stored_mtime = meta.get(MTIME_KEY)
-    mtime = parse_mtime(stored_mtime) if stored_mtime else None
+    mtime = mode = None
+    if meta:  # a listing without the extension, or an object without metadata, has none
+        stored_mtime = meta.get(MTIME_KEY)
+        mtime = parse_mtime(stored_mtime) if stored_mtime else None
+        stored_mode = meta.get(MODE_KEY)
+        mode = parse_mode(stored_mode) if stored_mode else None
     if mtime is None:
         mtime = int(info.last_modified * 10**9)
-    stored_mode = meta.get(MODE_KEY)
-    mode = parse_mode(stored_mode) if stored_mode else None
     if mode is None:
         mode = DEFAULT_DIR_MODE if kind is _DIR else DEFAULT_FILE_MODE
     size = 0 if kind is _DIR else info.size
     # The UUID survives overwrites and MOVE, so renamed files keep their inode number.
-    ino = inode_of("uuid:" + info.uuid) if info.uuid else inode_of("name:" + info.name)
-    return Node(kind, size, mtime, mode, ino, info)
+    ino = _inode_of_uuid(info.uuid) if info.uuid else inode_of("name:" + info.name)
+    return _node(kind, size, mtime, mode, ino, info)
 
 
 def implied_dir(path: str, mtime_ns: int = 0) -> Node:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.gc_pause import gc_paused
 from pithosfs.fs.mount import load_binding
 from pithosfs.fs.nodes import st_mode
 
@@ -85,7 +86,9 @@ class Operations(fuse.Operations):
     @_op
     def readdir_plus(self, path: str) -> list[tuple[str, dict[str, Any]]]:
         """Entries with full attributes, for libfuse 3's READDIRPLUS (see mount.PlusFUSE)."""
-        return [(n, self.core.stat_of(node)) for n, node in self.core.readdir(path)]
+        with gc_paused():  # one lasting dict per entry: see gc_pause
+            stat_of = self.core.stat_of
+            return [(n, stat_of(node)) for n, node in self.core.readdir(path)]
 
     @_op
     def mkdir(self, path: str, mode: int) -> int:
