@@ -24,6 +24,8 @@ from types import ModuleType
 from typing import Any
 
 from pithosfs.fs.core import Filesystem
+from pithosfs.fs.direct_writes import DirectIoPolicy
+from pithosfs.fs.errors import BadHandle
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +226,23 @@ def plus_fuse_class(fuse: ModuleType) -> type:
         def __init__(self, operations: Any, mountpoint: str, *args: Any, **kwargs: Any) -> None:
             self.readahead_kib = kwargs.pop("readahead_kib", KERNEL_READAHEAD_KIB)
             self.mountpoint_path = Path(mountpoint)
+            self.direct_io = kwargs.pop("direct_io_policy", None)  # DirectIoPolicy or None
             super().__init__(operations, mountpoint, *args, **kwargs)
+
+        def open(self, path: bytes, fip: Any) -> int:
+            result = int(super().open(path, fip))
+            self._choose_direct_io(fip.contents)
+            return result
+
+        def create(self, path: bytes, mode: int, fip: Any) -> int:
+            result = int(super().create(path, mode, fip))
+            self._choose_direct_io(fip.contents)
+            return result
+
+        def _choose_direct_io(self, fi: Any) -> None:
+            """Writers past the kernel's page cache where that stays coherent (direct_writes)."""
+            if self.direct_io is not None and self.direct_io.opened(fi.fh, fi.flags):
+                fi.direct_io = 1
 
         def init_fuse_3(self, conn: Any, config: Any) -> None:
             set_readahead_at_init(conn, self.mountpoint_path, self.readahead_kib)
@@ -329,6 +347,20 @@ def plus_fuse_class(fuse: ModuleType) -> type:
     return PlusFUSE
 
 
+def file_handles(core: Filesystem) -> Callable[[int], int | None]:
+    """For DirectIoPolicy: how many handles a handle's file has open (None: a virtual file)."""
+
+    def handles_of(fh: int) -> int | None:
+        if core.layers.owns(fh):
+            return None
+        try:
+            return core.files.get(fh).refs  # a snapshot is enough (see direct_writes)
+        except BadHandle:  # released already: whatever we answer, nobody writes through it
+            return None
+
+    return handles_of
+
+
 def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> None:
     """Mount and serve until unmounted (blocks). The core is closed on the way out."""
     fuse = load_binding()
@@ -340,6 +372,9 @@ def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> No
     log.info("mounting on %s with libfuse %s, options %s", mountpoint, major, options)
     try:
         fuse_class = plus_fuse_class(fuse)
-        fuse_class(Operations(core), str(mountpoint), foreground=True, nothreads=False, **options)
+        fuse_class(
+            Operations(core), str(mountpoint), foreground=True, nothreads=False,
+            direct_io_policy=DirectIoPolicy(file_handles(core)), **options,
+        )  # fmt: skip
     finally:
         core.close()
