@@ -233,20 +233,23 @@ class Filesystem:
     def _list_objects(self, loc: Location) -> dict[str, Node]:
         """One delimiter listing: objects, markers and implied subdirectories merged."""
         prefix = loc.prefix
+        cut = len(prefix)
         children: dict[str, Node] = {}
+        node_from_object = nodes.node_from_object  # the loop runs once per entry
+        listable = paths.is_listable_name
         for item in self.store.list_objects(loc.container, prefix, "/", with_meta=True):
-            name = item.name[len(prefix) :] if item.name.startswith(prefix) else ""
+            full = item.name
+            name = full[cut:] if full.startswith(prefix) else ""
             if isinstance(item, Subdir):
                 name = name.rstrip("/")
-                if paths.is_listable_name(name) and "/" not in name and name not in children:
+                if listable(name) and "/" not in name and name not in children:
                     children[name] = nodes.implied_dir(loc.child(name).path, self.mount_time_ns)
                 continue
-            if not paths.is_listable_name(name) or "/" in name:
+            if "/" in name or not listable(name):
                 continue  # names with "//", a trailing "/" or reserved names cannot be shown
-            node = nodes.node_from_object(item)
             old = children.get(name)
             if old is None or old.info is None:  # a file or marker wins over an implied dir
-                children[name] = node
+                children[name] = node_from_object(item)
         return children
 
     def mkdir(self, path: str, mode: int) -> None:

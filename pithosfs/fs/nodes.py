@@ -40,7 +40,7 @@ class NodeKind(Enum):
     LINK = "link"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slotted: the stat cache holds one per cached path
 class Node:
     kind: NodeKind
     size: int
@@ -97,19 +97,22 @@ _DIRECTORY_TYPES = ("application/directory", "application/folder")
 _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
 # A frozen dataclass's __init__ stores each field through object.__setattr__; a
-# listing builds one Node per entry, so `_node` stores the instance dict at once.
+# listing builds one Node per entry, so `_node` calls the slots' setters directly.
 _new_instance = object.__new__
-_set_attribute = object.__setattr__
+_set_kind, _set_size, _set_mtime, _set_mode, _set_ino, _set_info = (
+    vars(Node)[name].__set__ for name in ("kind", "size", "mtime_ns", "mode", "ino", "info")
+)
 
 
 def _node(kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: ObjectInfo) -> Node:
-    """`Node(kind, size, mtime_ns, mode, ino, info)`, built with one attribute store."""
+    """`Node(kind, size, mtime_ns, mode, ino, info)`, without the frozen __init__'s detour."""
     node = _new_instance(Node)
-    _set_attribute(
-        node,
-        "__dict__",
-        {"kind": kind, "size": size, "mtime_ns": mtime_ns, "mode": mode, "ino": ino, "info": info},
-    )
+    _set_kind(node, kind)
+    _set_size(node, size)
+    _set_mtime(node, mtime_ns)
+    _set_mode(node, mode)
+    _set_ino(node, ino)
+    _set_info(node, info)
     return node
 
 

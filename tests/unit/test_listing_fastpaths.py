@@ -38,7 +38,9 @@ def test_listed_object_is_the_dataclass_with_every_field() -> None:
     assert fast == plain and hash(dataclasses.replace(fast, meta=None)) == hash(
         dataclasses.replace(plain, meta=None)
     )
-    assert [f.name for f in dataclasses.fields(ObjectInfo)] == list(vars(fast))
+    for field in dataclasses.fields(ObjectInfo):  # each one set (a missed slot raises)
+        assert getattr(fast, field.name) == FIELDS[field.name], field.name
+    assert len(FIELDS) == len(dataclasses.fields(ObjectInfo))
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.size = 8  # type: ignore[misc]
     assert dataclasses.replace(fast, size=1).size == 1
@@ -96,6 +98,8 @@ def test_node_from_listed_object(
     info = listed_object(**{**FIELDS, "content_type": content_type, "meta": meta})  # type: ignore[arg-type]
     node = nodes.node_from_object(info)
     assert type(node) is Node
+    for field in dataclasses.fields(Node):  # each one set (a missed slot raises)
+        getattr(node, field.name)
     assert node == Node(kind, size, 2_500_000_000, mode, nodes.inode_of("uuid:u-1"), info)
     with pytest.raises(dataclasses.FrozenInstanceError):
         node.size = 1  # type: ignore[misc]
