@@ -225,7 +225,7 @@ def profiled(m: Mounted, out_dir: Path | None, name: str) -> Iterator[None]:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     spy = subprocess.Popen(
-        [shutil.which("py-spy") or str(Path(PY).parent / "py-spy"), "record", "--threads", "--idle", "-p", str(m.proc.pid),
+        [shutil.which("py-spy") or str(Path(PY).parent / "py-spy"), "record", "--threads", "--idle", "--rate", "250", "-p", str(m.proc.pid),
          "-o", str(out_dir / f"{name}.txt"), "-f", "raw"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

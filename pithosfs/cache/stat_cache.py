@@ -130,6 +130,32 @@ class StatCache(Generic[V]):
             self._dirs.move_to_end(directory)
             return sorted(listing.names)
 
+    def listed_children(self, directory: str) -> dict[str, V] | None:
+        """Every child of a freshly listed directory with its value, under one lock.
+
+        None when the listing is unknown or expired, or when any child's entry is
+        gone, expired or negative (the caller lists again). What `listing` and a
+        `get` per name give, without a lock and a path split per entry.
+        """
+        now = self._clock()
+        with self._lock:
+            listing = self._dirs.get(directory)
+            if listing is None or listing.expires <= now:
+                return None
+            prefix = _join(directory, "")
+            entries = self._entries
+            out: dict[str, V] = {}
+            for name in listing.names:
+                entry = entries.get(prefix + name)
+                if entry is None or entry.value is None or entry.expires <= now:
+                    return None
+                out[name] = entry.value
+            self._dirs.move_to_end(directory)
+            move_to_end = entries.move_to_end
+            for name in out:
+                move_to_end(prefix + name)
+            return out
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -203,16 +203,8 @@ class Filesystem:
         return sorted(entries.items())
 
     def _cached_listing(self, loc: Location) -> dict[str, Node] | None:
-        names = self.stats.listing(loc.path)
-        if names is None:
-            return None
-        out: dict[str, Node] = {}
-        for name in names:
-            node = self.stats.get(loc.child(name).path)
-            if not isinstance(node, Node):
-                return None  # evicted meanwhile: list again
-            out[name] = node
-        return out
+        """The children of a fresh cached listing, or None (evicted or expired: list again)."""
+        return self.stats.listed_children(loc.path)
 
     def _list_dir(self, loc: Location) -> dict[str, Node]:
         started = self.stats.now()

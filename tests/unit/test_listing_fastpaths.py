@@ -201,3 +201,27 @@ def test_readdir_lists_with_the_collector_paused(tmp_path) -> None:  # type: ign
         fs.close()
     assert store.collector_running == [False] * 3
     assert gc.isenabled()
+
+
+def test_listed_children_is_the_listing_with_each_fresh_value() -> None:
+    t = [100.0]
+    cache: StatCache[V] = StatCache(attr_ttl=5, dir_ttl=10, clock=lambda: t[0])
+    assert cache.listed_children("/c") is None  # never listed
+    cache.fill_dir("/c", {"a": V(1), "b": V(2)}, cache.now())
+    cache.put("/c/n", V(3))  # an own write joins the listing
+    children = cache.listed_children("/c")
+    assert children is not None
+    assert {k: v.version for k, v in children.items()} == {"a": 1, "b": 2, "n": 3}
+    cache.put_missing("/c/b")  # an own delete leaves it
+    children = cache.listed_children("/c")
+    assert children is not None and sorted(children) == ["a", "n"]
+    cache.forget("/c/a")  # an entry gone: list again
+    assert cache.listed_children("/c") is None
+    cache.fill_dir("/c", {"a": V(1)}, cache.now())
+    t[0] += 6  # the entries expire before the listing does
+    assert cache.listing("/c") == ["a"] and cache.listed_children("/c") is None
+    cache.fill_dir("/r", {"x": V(1)}, cache.now())
+    assert cache.listed_children("/") is None
+    root: StatCache[V] = StatCache()
+    root.fill_dir("/", {"c": V(1)}, root.now())  # the root's children are "/c", not "//c"
+    assert list(root.listed_children("/") or {}) == ["c"]
