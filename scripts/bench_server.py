@@ -163,6 +163,190 @@ def render(rows: list[Row], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- GET CPU per GiB (whole and ranged GETs, as a mount reads) ----------------------
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(
+    src: Path | None, data_dir: Path, work: Path, tag: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`pithosfs serve` from this checkout, or from the package tree under `src`."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    port = unused_port()
+    cmd = [sys.executable, "-m", "pithosfs", "serve", "--data-dir", str(data_dir)]
+    cmd += ["--port", str(port), "--user", f"{USER[0]}={USER[1]}"]
+    with (work / f"server-{tag}.log").open("ab") as out:
+        proc = subprocess.Popen(cmd, cwd=src or work, env=env, stdout=out, stderr=subprocess.STDOUT)
+    storage = f"http://127.0.0.1:{port}/object-store/v1/{USER[0]}"
+    wait_listening(storage, proc, {"X-Auth-Token": USER[1]})
+    return proc, storage
+
+
+def evict_page_cache(root: Path) -> None:
+    """Drop the page-cache pages of every file under root (POSIX_FADV_DONTNEED; no root needed).
+
+    Written blocks never enter the page cache (O_DIRECT), so the first read after an
+    upload, which is what a mount's cold read is, finds none of them cached.
+    """
+    for path in root.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def get_transfers(url: str, size: int, piece: int | None) -> list[str]:
+    """curl arguments for one whole GET, or ranged GETs of `piece` bytes over one connection."""
+    common = ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}\\n"]
+    common += ["-H", f"X-Auth-Token: {USER[1]}"]
+    if piece is None:
+        return [*common, url]
+    args: list[str] = []
+    for start in range(0, size, piece):
+        end = min(start + piece, size) - 1
+        if args:
+            args.append("--next")
+        args += [*common, "-r", f"{start}-{end}", url]
+    return args
+
+
+def timed_get(pid: int, url: str, size: int, piece: int | None) -> tuple[float, float, float]:
+    """(wall seconds, server CPU seconds, curl CPU seconds) for reading the whole object once."""
+    args = get_transfers(url, size, piece)
+    cpu0, kids0 = proc_cpu_seconds(pid), os.times()
+    start = time.perf_counter()
+    out = subprocess.run(["curl", *args], check=True, capture_output=True, text=True).stdout
+    wall = time.perf_counter() - start
+    cpu1, kids1 = proc_cpu_seconds(pid), os.times()
+    want = "200" if piece is None else "206"
+    got = 0
+    for line in out.splitlines():
+        code, n = line.split()
+        if code != want:
+            sys.exit(f"GET {url}: HTTP {code}, expected {want}")
+        got += int(float(n))
+    if got != size:
+        sys.exit(f"GET {url}: {got} bytes, expected {size}")
+    curl_cpu = (kids1.children_user + kids1.children_system) - (
+        kids0.children_user + kids0.children_system
+    )
+    return wall, cpu1 - cpu0, curl_cpu
+
+
+class BenchServer:
+    """One `pithosfs serve` (this checkout or another tree) holding the big object."""
+
+    def __init__(self, tag: str, src: Path | None, work: Path) -> None:
+        self.tag, self.src, self.work = tag, src, work
+        self.data = work / f"data-{tag}"
+        self.data.mkdir()
+        self.proc, self.storage = start_server(src, self.data, work, tag)
+        self.url = ""
+
+    def upload(self, path: Path, size: int) -> None:
+        auth = f"X-Auth-Token: {USER[1]}"
+        requests.put(f"{self.storage}/big", headers={"X-Auth-Token": USER[1]}).raise_for_status()
+        ctype = "Content-Type: application/octet-stream"
+        curl(["-T", str(path), "-H", ctype, "-H", auth, f"{self.storage}/big/big.bin"], "201", size)
+        version = requests.head(
+            f"{self.storage}/big/big.bin", headers={"X-Auth-Token": USER[1]}
+        ).headers["X-Object-Version"]
+        self.url = f"{self.storage}/big/big.bin?version={version}"
+
+    def restart(self) -> None:
+        """A fresh process: no memory of blocks served before."""
+        version = self.url.rsplit("=", 1)[1]
+        self.stop()
+        self.proc, self.storage = start_server(self.src, self.data, self.work, self.tag)
+        self.url = f"{self.storage}/big/big.bin?version={version}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# name: (ranged GET size or None for one whole GET, first read after upload)
+GET_MODES: dict[str, tuple[int | None, bool]] = {
+    "first read, whole GET": (None, True),
+    "first read, ranged 16 MiB": (16 << 20, True),
+    "first read, ranged 4 MiB": (4 << 20, True),
+    "re-read, whole GET": (None, False),
+    "re-read, ranged 16 MiB": (16 << 20, False),
+}
+
+
+def get_cpu_bench(args: argparse.Namespace) -> None:
+    """Server CPU per GiB served, this tree vs `--old-src`, interleaved in the same run.
+
+    "first read": the server restarted and the block files dropped from the page
+    cache, as when a mount reads a file back after writing it (blocks are written
+    with O_DIRECT, so they are not cached). "re-read": the same server has just
+    served the object, as often as a run of the modes before it did.
+    """
+    import statistics
+
+    size = args.size_mib * 1024 * 1024
+    gib = size / 1024**3
+    work = Path(tempfile.mkdtemp(prefix="pithos-getcpu-"))
+    servers: list[BenchServer] = []
+    load0 = Path("/proc/loadavg").read_text().split()[:3]
+    samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    try:
+        big = work / "big.bin"
+        make_random_file(big, size)
+        trees = {"new": None, **({"old": Path(args.old_src)} if args.old_src else {})}
+        for tag, src in trees.items():
+            servers.append(BenchServer(tag, src, work))
+            servers[-1].upload(big, size)
+        big.unlink()
+        for _ in range(args.runs):
+            for mode, (piece, first) in GET_MODES.items():
+                for srv in servers:
+                    if first:
+                        srv.restart()
+                        evict_page_cache(srv.data)
+                    samples.setdefault((mode, srv.tag), []).append(
+                        timed_get(srv.proc.pid, srv.url, size, piece)
+                    )
+    finally:
+        for srv in servers:
+            srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    load1 = Path("/proc/loadavg").read_text().split()[:3]
+    lines = [
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+        f"{args.size_mib} MiB object, median of {args.runs} interleaved runs; "
+        f"load average {' '.join(load0)} before, {' '.join(load1)} after.",
+        "",
+        "| mode | tree | server CPU s/GiB | curl CPU s/GiB | MiB/s |",
+        "|---|---|---|---|---|",
+    ]
+    for (mode, tag), runs in samples.items():
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        kid = statistics.median(r[2] for r in runs)
+        lines.append(
+            f"| {mode} | {tag} | {cpu / gib:.2f} | {kid / gib:.2f} | {size / 2**20 / wall:.0f} |"
+        )
+    if len(servers) == 2:
+        lines += ["", "| mode | new/old server CPU | new/old MiB/s |", "|---|---|---|"]
+        for mode in GET_MODES:
+            new, old = samples[(mode, "new")], samples[(mode, "old")]
+            cpu_r = statistics.median(r[1] for r in new) / statistics.median(r[1] for r in old)
+            speed_r = statistics.median(r[0] for r in old) / statistics.median(r[0] for r in new)
+            lines.append(f"| {mode} | {cpu_r:.2f}x | {speed_r:.2f}x |")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="large object size")
@@ -170,8 +354,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="GET repetitions (best is kept)")
     parser.add_argument("--server-args", default="", help="extra args for pithosfs serve")
     parser.add_argument("--no-write", action="store_true", help="do not update the results file")
+    parser.add_argument(
+        "--get-cpu", action="store_true", help="only measure server CPU per GiB of GETs"
+    )
+    parser.add_argument(
+        "--old-src", help="with --get-cpu: also run the server from this tree (holds pithosfs/)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.get_cpu:
+        get_cpu_bench(args)
+        return
 
     size = args.size_mib * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="pithos-bench-"))

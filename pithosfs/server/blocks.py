@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pithosfs.protocol import DEFAULT_HASH_ALGORITHM, block_hash, block_hash_buffer
+from pithosfs.server.block_slices import BlockSlice, RecentBlocks
 from pithosfs.server.buffers import BufferPool
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class BlockStore:
             max_workers=WRITER_THREADS, thread_name_prefix="block-writer"
         )
         self._buffers = BufferPool(-(-block_size // ALIGN) * ALIGN)
+        self._recent = RecentBlocks()
 
     def _clean_temp_files(self) -> None:
         """Leftovers of a crash mid-write are incomplete by definition: drop them."""
@@ -121,17 +123,15 @@ class BlockStore:
 
     def read(self, hex_hash: str, length: int, offset: int = 0) -> bytes:
         """`length` bytes of the block starting at `offset`, zero-padded past its stored end."""
-        if length <= 0:
-            return b""
+        path = None if hex_hash == self.empty_hash else self.path_of(hex_hash)
+        return BlockSlice(path, offset, max(length, 0)).read()
+
+    def slice(self, hex_hash: str, length: int, offset: int = 0) -> BlockSlice:
+        """The same bytes as `read`, not yet read, for a response body (see block_slices)."""
         if hex_hash == self.empty_hash:
-            return bytes(length)
-        with open(self.path_of(hex_hash), "rb", buffering=0) as f:
-            if offset:
-                f.seek(offset)
-            data = f.read(length)
-        if len(data) < length:
-            data += bytes(length - len(data))
-        return data
+            return BlockSlice(None, offset, max(length, 0))
+        again = self._recent.seen_again(hex_hash)
+        return BlockSlice(self.path_of(hex_hash), offset, max(length, 0), self._buffers, again)
 
     def ingest(self, fill: Callable[[memoryview], int], total: int | None = None) -> list[str]:
         """Store a stream block by block; returns the block hashes once all are durable.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pithosfs.protocol import hashmap_length_ok, merkle_root_hex
 from pithosfs.server import access
+from pithosfs.server.block_slices import BlockSlice
 from pithosfs.server.bodies import RequestBody
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_HISTORY, CLUSTER_NORMAL
 from pithosfs.server.errors import (
@@ -175,6 +176,11 @@ class ObjectOps:
 
     def iter_data(self, info: ObjectInfo, offset: int, length: int) -> Iterator[bytes]:
         """Yield object bytes [offset, offset+length) one block (at most) at a time."""
+        for piece in self.iter_slices(info, offset, length):
+            yield piece.read()
+
+    def iter_slices(self, info: ObjectInfo, offset: int, length: int) -> Iterator[BlockSlice]:
+        """The block slices that make up object bytes [offset, offset+length), in order."""
         hashes = self.hashmap(info)
         bs = info.block_size
         end = min(offset + length, info.size)
@@ -182,7 +188,7 @@ class ObjectOps:
         while pos < end:
             index, within = divmod(pos, bs)
             n = min(bs - within, end - pos)
-            yield self.blocks.read(hashes[index], n, within)
+            yield self.blocks.slice(hashes[index], n, within)
             pos += n
 
     def versions(

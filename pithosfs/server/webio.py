@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 from pithosfs.protocol import MAX_UPLOAD_SIZE
+from pithosfs.server.block_slices import BlockSlice
 from pithosfs.server.bodies import RequestBody
 from pithosfs.server.errors import BadRequest, LengthRequired, PithosFault
 from pithosfs.server.http_util import decode_request_header, encode_response_header
@@ -204,11 +205,25 @@ def xml_items(root: str, attrs: dict[str, str], tag: str, items: Iterable[dict[s
     return "".join(parts)
 
 
-def closing_iter(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Wrap a generator so a disconnecting client closes it promptly."""
-    try:
-        yield from chunks
-    finally:
-        close = getattr(chunks, "close", None)
+class DataBody:
+    """A response body of bytes and block slices (object data).
+
+    Iterating yields bytes only, as WSGI wants; fastio.SendfileGateway takes
+    `items()` instead and hands the slices to the socket (BlockSlice.send). `close()` closes the
+    underlying generator at once, so a client that disconnects mid-body stops it.
+    """
+
+    def __init__(self, items: Iterator[bytes | BlockSlice]) -> None:
+        self._items = items
+
+    def items(self) -> Iterator[bytes | BlockSlice]:
+        return self._items
+
+    def __iter__(self) -> Iterator[bytes]:
+        for item in self._items:
+            yield item if isinstance(item, bytes) else item.read()
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
         if close:
             close()

@@ -14,6 +14,7 @@ from werkzeug.formparser import parse_form_data
 
 from pithosfs.protocol import MAX_OBJECT_NAME, MAX_UPLOAD_SIZE, is_hex_digest
 from pithosfs.server.backend import Backend
+from pithosfs.server.block_slices import BlockSlice
 from pithosfs.server.bodies import RequestBody
 from pithosfs.server.controllers.base import (
     Context,
@@ -42,7 +43,7 @@ from pithosfs.server.http_util import (
     parse_range,
 )
 from pithosfs.server.models import ObjectInfo
-from pithosfs.server.webio import Req, Response, closing_iter, json_response, xml_response
+from pithosfs.server.webio import DataBody, Req, Response, json_response, xml_response
 
 SYSTEM_META = ("Content-Encoding", "Content-Disposition", "X-Object-Manifest")
 MAX_HASHMAP_BODY = 64 * 1024 * 1024
@@ -427,7 +428,7 @@ def _read_hashmap(req: Req, hex_len: int) -> tuple[int, list[str]]:
     return size, [h.lower() for h in hashes]
 
 
-Reader = Callable[[int, int], Iterator[bytes]]
+Reader = Callable[[int, int], Iterator[bytes | BlockSlice]]
 
 
 def data_response(
@@ -443,16 +444,16 @@ def data_response(
     if ranges is not None and not _if_range_holds(req, info):
         ranges = None
     if ranges is None:
-        return Response(200, headers, closing_iter(reader(0, size)), size)
+        return Response(200, headers, DataBody(reader(0, size)), size)
     if len(ranges) == 1:
         start, end = ranges[0]
         headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
-        return Response(206, headers, closing_iter(reader(start, end - start + 1)), end - start + 1)
+        return Response(206, headers, DataBody(reader(start, end - start + 1)), end - start + 1)
     boundary = uuidlib.uuid4().hex
     headers = [h for h in headers if h[0] != "Content-Type"]
     headers.append(("Content-Type", f"multipart/byteranges; boundary={boundary}"))
 
-    def parts() -> Iterator[bytes]:
+    def parts() -> Iterator[bytes | BlockSlice]:
         for start, end in ranges:
             yield (
                 f"--{boundary}\r\nContent-Range: bytes {start}-{end}/{size}\r\n"
@@ -462,7 +463,7 @@ def data_response(
             yield b"\r\n"
         yield f"--{boundary}--\r\n".encode()
 
-    return Response(206, headers, parts())
+    return Response(206, headers, DataBody(parts()))
 
 
 def _if_range_holds(req: Req, info: ObjectInfo) -> bool:
@@ -488,18 +489,18 @@ def object_data(
     parts = manifest_parts(backend, req, info)
     if parts is None:
         return data_response(
-            req, info, headers, info.size, lambda o, n: backend.iter_data(info, o, n)
+            req, info, headers, info.size, lambda o, n: backend.iter_slices(info, o, n)
         )
     headers = manifest_headers(headers, parts)
     total = sum(p.size for p in parts)
 
-    def reader(offset: int, length: int) -> Iterator[bytes]:
+    def reader(offset: int, length: int) -> Iterator[bytes | BlockSlice]:
         pos = 0
         end = offset + length
         for part in parts:
             lo, hi = max(offset, pos), min(end, pos + part.size)
             if lo < hi:
-                yield from backend.iter_data(part, lo - pos, hi - lo)
+                yield from backend.iter_slices(part, lo - pos, hi - lo)
             pos += part.size
 
     return data_response(req, info, headers, total, reader)
