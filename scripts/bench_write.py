@@ -35,6 +35,8 @@ from bench_mount import (  # noqa: E402 - a sibling script, not a package
     MiB,
     Mounted,
     Server,
+    children_cpu,
+    cpu_seconds,
     make_tree,
     pithosfs_mount,
     rclone_mount,
@@ -119,9 +121,14 @@ def bench(args: argparse.Namespace) -> None:
         if not args.skip_write:
             raw: list[float] = []
             speeds: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+            # CPU-s per GiB written, per process: (writer = curl or cp, mount, server)
+            cpu: dict[str, list[tuple[float, float, float]]] = {"raw curl PUT": []}
+            cpu.update({label: [] for label, _, _ in contenders})
+            gib = size / 1024**3
             for i in range(args.repeat):
                 # Fresh random content for each copy, so dedup cannot help anyone.
                 sh(f"head -c {size} /dev/urandom > {src}")
+                before = children_cpu(), cpu_seconds(srv.proc.pid)
                 t = timed(
                     lambda i=i: srv.curl(
                         f"-T {src} -H 'Content-Type: application/octet-stream' "
@@ -129,10 +136,16 @@ def bench(args: argparse.Namespace) -> None:
                     )
                 )
                 raw.append(mbs / t)
+                cpu["raw curl PUT"].append(
+                    ((children_cpu() - before[0]) / gib, 0.0,
+                     (cpu_seconds(srv.proc.pid) - before[1]) / gib)
+                )  # fmt: skip
                 order = list(enumerate(contenders))
                 for n, (label, mounted, xdg) in order if i % 2 == 0 else order[::-1]:
                     sh(f"head -c {size} /dev/urandom > {src}")
                     name = f"w{n}-{i}"
+                    pids = (mounted.proc.pid, srv.proc.pid)
+                    before = children_cpu(), *(cpu_seconds(p) for p in pids)
                     start = time.monotonic()
                     sh(f"cp {src} {mounted.path}/bench/{name}")
                     # pithosfs is durable when cp's close() returns; rclone uploads after it.
@@ -140,11 +153,21 @@ def bench(args: argparse.Namespace) -> None:
                         assert xdg is None, f"{label}: not on the server after close()"
                         time.sleep(0.05)
                     speeds[label].append(mbs / (time.monotonic() - start))
+                    after = children_cpu(), *(cpu_seconds(p) for p in pids)
+                    used = [(a - b) / gib for a, b in zip(after, before, strict=True)]
+                    cpu[label].append((used[0], used[1], used[2]))
             raw_put = median_row("raw curl PUT", raw, "MiB/s")
             medians = {
                 label: median_row(f"{label} write until durable", v, "MiB/s")
                 for label, v in speeds.items()
             }
+            for label, rows in cpu.items():
+                writer, mount, server = (statistics.median(r[k] for r in rows) for k in range(3))
+                print(
+                    f"  CPU-s per GiB, {label}: writer {writer:.2f}, mount {mount:.2f}, "
+                    f"server {server:.2f} (medians)",
+                    flush=True,
+                )
             for label, med in medians.items():
                 ratios = f"{med / raw_put:.2f}x raw PUT"
                 if "rclone" in medians and label != "rclone":

@@ -56,7 +56,12 @@ from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES, BackgroundUploads
 from pithosfs.fs.writeback_blocks import LocalBlock, container_geometry
-from pithosfs.fs.writeback_memory import DEFAULT_MEMORY_MIN_BLOCK, MemoryBlock, MemoryWrites
+from pithosfs.fs.writeback_memory import (
+    DEFAULT_MEMORY_MIN_BLOCK,
+    MemoryBlock,
+    MemoryWrites,
+    Unsent,
+)
 from pithosfs.fs.writeback_upload import (
     DEFAULT_BATCH_BYTES,
     KnownBlocks,
@@ -143,7 +148,11 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         self._mem: dict[int, MemoryBlock] = {}  # blocks not yet in the staging file
         self._fill: int | None = None  # the memory block a sequential run is filling
         self._memory_min_block = memory_min_block
-        self._mem_inflight: collections.deque[concurrent.futures.Future[None]] = collections.deque()
+        # Memory-path tasks and how many blocks each holds (writeback_memory.MAX_HELD_BLOCKS).
+        self._mem_inflight: collections.deque[tuple[concurrent.futures.Future[None], int]] = (
+            collections.deque()
+        )
+        self._mem_unsent: list[Unsent] = []  # staged, hashed blocks parked for a group send
         self.bg_uploaded_bytes = 0  # statistics: bytes sent by background uploads
         self.commit_uploaded_bytes = 0  # bytes sent by commit() itself
 
@@ -620,6 +629,9 @@ class StagedFile(MemoryWrites, BackgroundUploads):
                 staged.wait()  # that task writes the staging file without the lock
         with self._lock:
             self._mem.clear()
+            for unsent in self._mem_unsent:
+                unsent.mem.chunks = []
+            self._mem_unsent = []
             self._fill = None
             self._staging.close()
             self._local.clear()

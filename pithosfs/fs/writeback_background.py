@@ -64,6 +64,9 @@ class BackgroundUploads:
     _bg: dict[int, concurrent.futures.Future[None]]
     _mem: dict[int, Any]
     _spill_owned: Callable[..., list[threading.Event]]
+    _queue_unsent: Callable[[bool], list[Any]]
+    _mem_unsent: list[Any]
+    _mem_inflight: Any  # deque of (future, blocks held)
     _group_bytes: int
     bg_uploaded_bytes: int
     commit_uploaded_bytes: int
@@ -179,32 +182,52 @@ class BackgroundUploads:
         the pool (not one by one under the lock), skipping those the server
         is known to hold, so the PUT usually succeeds at once instead of
         costing a 409 round trip. Failures are ignored here: the PUT then
-        names what is missing and commit() sends it, or raises.
+        names what is missing and commit() sends it, or raises. A second
+        pass sends what memory-path tasks parked while the first one waited
+        for them (a third only if a writer keeps writing meanwhile).
         """
-        with self._lock:
-            if self._closed or not self._dirty:
-                return
-            self._spill_owned(strict=False)  # a partly filled memory block is staged here
-            bs = self._ensure_geometry()[0]
-            # One block or less: commit() sends it with a single plain PUT instead.
-            if protocol.block_count(self._size, bs) > 1:
-                todo: list[int] = []
-                for index in sorted(self._local):
-                    blk = self._local[index]
-                    length = self._block_length(index, bs)
-                    if length == 0 or blk.on_server == (blk.gen, length):
-                        continue
-                    fut = self._bg.get(index)
-                    if fut is not None and not fut.done():
-                        # Queued (reads the newest bytes) or sending: sending it again
-                        # would only race it. If the block changed after that task
-                        # read it, the PUT's 409 names it and commit() sends it.
-                        continue
-                    todo.append(index)
-                group = self._group_size(bs)
-                for i in range(0, len(todo), group):
-                    if not self._queue(todo[i : i + group], at_commit=True):
-                        break
-            futures = set(self._bg.values())
-            self._bg.clear()
-        concurrent.futures.wait(futures)
+        with self._lock:  # memory-path tasks first: the blocks they park go up together
+            memory_tasks = [fut for fut, _ in self._mem_inflight]
+        concurrent.futures.wait(memory_tasks)
+        for _ in range(3):
+            with self._lock:
+                if self._closed or not self._dirty:
+                    return
+                futures = self._queue_changed_blocks()
+            concurrent.futures.wait(futures)
+            with self._lock:
+                if not self._mem_unsent:
+                    return
+
+    def _queue_changed_blocks(self) -> set[concurrent.futures.Future[None]]:
+        """_flush_background's queueing, under `_lock`; returns the futures to wait for."""
+        self._spill_owned(strict=False)  # a partly filled memory block is staged here
+        # Parked memory-path blocks go up from memory in one request (or, if the pool
+        # is shut down, from the staging file below).
+        for unsent in self._queue_unsent(True):
+            unsent.mem.chunks = []
+        bs = self._ensure_geometry()[0]
+        # One block or less: commit() sends it with a single plain PUT instead.
+        if protocol.block_count(self._size, bs) > 1:
+            todo: list[int] = []
+            for index in sorted(self._local):
+                blk = self._local[index]
+                length = self._block_length(index, bs)
+                if length == 0 or blk.on_server == (blk.gen, length):
+                    continue
+                fut = self._bg.get(index)
+                if fut is not None and not fut.done():
+                    # Queued (reads the newest bytes) or sending: sending it again
+                    # would only race it. If the block changed after that task
+                    # read it, the PUT's 409 names it and commit() sends it.
+                    continue
+                if index in self._mem:
+                    continue  # being staged: its task parks it for the next pass
+                todo.append(index)
+            group = self._group_size(bs)
+            for i in range(0, len(todo), group):
+                if not self._queue(todo[i : i + group], at_commit=True):
+                    break
+        futures = set(self._bg.values())
+        self._bg.clear()
+        return futures

@@ -28,9 +28,18 @@ Invariants (all under StagedFile._lock):
   next write() stages it itself, so the error (ENOSPC) reaches the writer
   from write(); a commit that cannot stage it either sends it from memory.
 
-Memory: at most `MAX_HANDED_OFF` blocks per file are handed off and the
-writer waits (without the lock) for the oldest before handing off more, so a
-fast writer cannot outrun the uploads by more than a few blocks.
+Sending: a staged and hashed block the server lacks is parked until
+`SEND_GROUP_BLOCKS` of them are, then one pool task sends them in one
+request (commit sends what is parked then). Why: one POST per 4 MiB block
+cost the client about twice and the server about 1.2 times the CPU of one
+per 16 MiB, and moved 440-460 MiB/s against 610 (4 threads, 1 GiB of
+blocks, embedded server, load 4.5). A block ending in a NUL is sent alone
+(the server cuts a body at block boundaries, and it is sent stripped).
+
+Memory: at most `MAX_HELD_BLOCKS` blocks per file are in memory (being
+staged, parked or being sent) and the writer waits (without the lock) for
+the oldest task before handing off more, so a fast writer cannot outrun the
+uploads by more than a few blocks.
 """
 
 from __future__ import annotations
@@ -53,8 +62,11 @@ from pithosfs.fs.writeback_upload import KnownBlocks, send_batch
 
 log = logging.getLogger(__name__)
 
-# Blocks of one file handed to the pool and not yet uploaded; a writer ahead of that waits.
-MAX_HANDED_OFF = 4
+# Blocks of one file held in memory until sent (staging, parked, sending); a writer ahead
+# of that waits. Room for two groups in flight and the next one parking.
+MAX_HELD_BLOCKS = 12
+# Complete blocks the memory path sends in one request (see the module docstring).
+SEND_GROUP_BLOCKS = 4
 # Below this block size the staged path is used: it groups several small blocks per
 # request (writeback_background.py), and per-block tasks would cost more than they save.
 DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
@@ -115,6 +127,23 @@ def chunks_hash(chunks: list[memoryview], algorithm: str) -> str:
     return protocol.block_hash_hex(b"".join(chunks), algorithm)  # trailing NULs: rare
 
 
+def ends_in_nul(chunks: list[memoryview]) -> bool:
+    """Whether the joined chunks end with a NUL byte (or are empty)."""
+    last = next((c for c in reversed(chunks) if len(c)), None)
+    return last is None or last[-1] == 0
+
+
+@dataclass
+class Unsent:
+    """A staged, hashed block waiting to be sent from memory."""
+
+    index: int
+    block: LocalBlock  # the bookkeeping entry it was staged for
+    gen: int
+    hash: str
+    mem: MemoryBlock
+
+
 class MemoryWrites:
     """Mixin: the in-memory half of StagedFile's sequential write path."""
 
@@ -134,7 +163,8 @@ class MemoryWrites:
     _mem: dict[int, MemoryBlock]
     _fill: int | None
     _memory_min_block: int
-    _mem_inflight: collections.deque[concurrent.futures.Future[None]]
+    _mem_inflight: collections.deque[tuple[concurrent.futures.Future[None], int]]
+    _mem_unsent: list[Unsent]
     bg_uploaded_bytes: int
     _ensure_geometry: Callable[[], tuple[int, str]]
     _base_valid: Callable[[int, int], int]
@@ -195,7 +225,7 @@ class MemoryWrites:
             return
         mem.handed_off = True
         self._bg[index] = mem.future
-        self._mem_inflight.append(mem.future)
+        self._mem_inflight.append((mem.future, 1))
 
     def _spill(self, index: int) -> None:
         """Write a file-owned memory block to the staging file and forget the memory."""
@@ -245,35 +275,85 @@ class MemoryWrites:
         return None
 
     def _upload_to_wait_for(self) -> concurrent.futures.Future[None] | None:
-        """The oldest task to wait for when too many blocks of this file are in flight."""
+        """The oldest task to wait for when too many blocks of this file are in memory."""
         inflight = self._mem_inflight
-        while inflight and inflight[0].done():
+        while inflight and inflight[0][0].done():
             inflight.popleft()
-        if sum(1 for f in inflight if not f.done()) > MAX_HANDED_OFF:
-            return inflight[0]
+        held = len(self._mem_unsent) + sum(n for f, n in inflight if not f.done())
+        if held > MAX_HELD_BLOCKS and inflight:
+            return inflight[0][0]
         return None
 
+    def _queue_unsent(self, at_commit: bool) -> list[Unsent]:
+        """Give parked blocks to a send task once a group is full (any number at commit).
+
+        Returns the group for the caller to send itself if the pool is shut down.
+        """
+        if not self._mem_unsent or (len(self._mem_unsent) < SEND_GROUP_BLOCKS and not at_commit):
+            return []
+        group, self._mem_unsent = self._mem_unsent, []
+        try:
+            fut = self._pool.submit(self._send_group, group)
+        except RuntimeError:  # pool shut down (unmount)
+            return group
+        self._mem_inflight.append((fut, len(group)))
+        for unsent in group:
+            self._bg[unsent.index] = fut  # commit's flush waits for it instead of resending
+        return []
+
     # -- without _lock -----------------------------------------------------------
-    def _send_chunks(self, chunks: list[memoryview], block_hash: str) -> int:
-        """Upload one block from its chunks; returns the bytes sent.
+    def _send_blocks(self, group: list[Unsent]) -> int:
+        """Upload the group's blocks in one request; returns the bytes sent.
 
         A store that takes streamed bodies (the HTTP client) gets the chunks
-        as they are, saving a 4 MiB join per block; trailing NULs (stripped
-        from what is sent) and other stores take the joined bytes.
+        as they are, saving a join per block. A block ending in NULs travels
+        alone and stripped (grouping never puts one with others).
         """
+        hashes = [u.hash for u in group]
+        chunks = [c for u in group for c in u.mem.chunks]
         stream = getattr(self._store, "upload_stream", None)
-        if stream is not None and chunks and len(chunks[-1]) and chunks[-1][-1] != 0:
+        if stream is not None and not ends_in_nul(chunks):
             body = ChunksBody(chunks)
             got = stream(self.container, body)
-            if [h.lower() for h in got] != [block_hash]:
+            if [h.lower() for h in got] != hashes:
                 raise PithosError("block upload stored unexpected hashes", method="POST")
             return len(body)
-        payload = b"".join(chunks).rstrip(b"\0")
-        send_batch(self._store, self.container, ([block_hash], [payload]))
-        return len(payload)
+        payloads = [b"".join(u.mem.chunks) for u in group]
+        payloads[-1] = payloads[-1].rstrip(b"\0")
+        send_batch(self._store, self.container, (hashes, payloads))
+        return sum(len(p) for p in payloads)
+
+    def _send_group(self, group: list[Unsent]) -> None:
+        """Pool task: send parked blocks from memory, then note them as on the server."""
+        try:
+            sent = self._send_blocks(group)
+            self._known.add_many(u.hash for u in group)
+        except Exception as exc:  # noqa: BLE001 - commit()'s hashmap PUT names what is missing
+            log.debug(
+                "upload of blocks %s of %s/%s failed: %s",
+                [u.index for u in group], self.container, self.name, exc,
+            )  # fmt: skip
+            return
+        finally:
+            for unsent in group:
+                unsent.mem.chunks = []  # the memory is free once staged and sent
+        self._note_on_server(group, sent)
+
+    def _note_on_server(self, group: list[Unsent], sent: int) -> None:
+        bs = self._ensure_geometry()[0]
+        if not self._acquire_unless_committing():
+            return
+        try:
+            self.bg_uploaded_bytes += sent
+            for u in group:
+                if self._local.get(u.index) is u.block and u.block.gen == u.gen:
+                    key = (u.gen, bs)
+                    u.block.hash_key, u.block.hash, u.block.on_server = key, u.hash, key
+        finally:
+            self._lock.release()
 
     def _mem_task(self, index: int, mem: MemoryBlock, gen: int) -> None:
-        """Pool task: stage a complete block, then upload it unless the server holds it."""
+        """Pool task: stage a complete block, hash it, and park it for sending unless known."""
         bs, algorithm = self._ensure_geometry()
         try:
             self._staging.write_direct(index * bs, mem.chunks)
@@ -295,24 +375,25 @@ class MemoryWrites:
                 return  # changed or gone meanwhile: commit() hashes what is there then
         try:
             self._load_hints()  # a re-copy over the same name: the base's blocks are known
-            block_hash = chunks_hash(mem.chunks, algorithm)
-            sent = 0
-            if block_hash not in self._known:
-                sent = self._send_chunks(mem.chunks, block_hash)
-                self._known.add(block_hash)
-        except Exception as exc:  # noqa: BLE001 - commit()'s hashmap PUT names what is missing
-            log.debug(
-                "upload of block %d of %s/%s failed: %s", index, self.container, self.name, exc
-            )
+            unsent = Unsent(index, blk, gen, chunks_hash(mem.chunks, algorithm), mem)
+        except Exception as exc:  # noqa: BLE001 - commit() hashes and sends it from staging
+            log.debug("hashing block %d of %s/%s failed: %s", index, self.container, self.name, exc)
+            mem.chunks = []
             return
-        finally:
-            mem.chunks = []  # the memory is free once staged and sent
+        if unsent.hash in self._known:
+            mem.chunks = []
+            self._note_on_server([unsent], 0)
+            return
+        if ends_in_nul(mem.chunks):
+            self._send_group([unsent])  # travels alone (see _send_blocks)
+            return
         if not self._acquire_unless_committing():
+            mem.chunks = []  # the commit sends it from the staging file
             return
         try:
-            self.bg_uploaded_bytes += sent
-            if self._local.get(index) is blk and blk.gen == gen:
-                key = (gen, bs)
-                blk.hash_key, blk.hash, blk.on_server = key, block_hash, key
+            self._mem_unsent.append(unsent)
+            leftover = self._queue_unsent(at_commit=False)
         finally:
             self._lock.release()
+        if leftover:
+            self._send_group(leftover)

@@ -203,7 +203,7 @@ def test_a_writer_ahead_of_the_uploads_waits(open_file, store, monkeypatch, pool
     t.start()
     time.sleep(0.5)
     # Held back: a few blocks in flight, not the whole file in memory.
-    assert progress["written"] <= (writeback_memory.MAX_HANDED_OFF + 2) * BS
+    assert progress["written"] <= (writeback_memory.MAX_HELD_BLOCKS + 2) * BS
     gate.set()
     t.join(10)
     assert progress["written"] == len(data)
