@@ -152,6 +152,7 @@ class BlockHasher:
         self._error: BaseException | None = None  # GUARDED_BY(_cond)
         self._stopped = False  # GUARDED_BY(_cond)
         self._helpers_stop = False  # GUARDED_BY(_cond); read unlocked between blocks
+        self._helper_view: memoryview | None = None  # help()'s buffer: one caller at a time
         self._cond = threading.Condition()
         self._workers = [
             threading.Thread(target=self._background, name=f"pithos-hash-{i}", daemon=True)
@@ -210,6 +211,16 @@ class BlockHasher:
                     future.exception()
             with self._cond:
                 self._helpers_stop = False
+
+    def help(self, hi: int) -> bool:
+        """Hash one not yet started block below hi here; False if there is none."""
+        index = self._take(hi)
+        if index is None:
+            return False
+        if self._helper_view is None:
+            self._helper_view = memoryview(bytearray(self._block_size))
+        self._hash(index, self._helper_view)
+        return True
 
     def _help(self, hi: int) -> None:
         view = memoryview(bytearray(self._block_size))
@@ -392,7 +403,8 @@ def _pipeline(
         hi = min(hasher.count, lo + per_body)
         # Decide late, so hashing has gone further, yet while the previous body
         # still sends its last quarter, so the probe's round trip costs no time.
-        bodies.wait_nearly_sent()
+        # Meanwhile keep the hashing up with the bodies already handed out.
+        _wait_helping(bodies.nearly_sent_event(), hasher, lo)
         known = hasher.done(lo, hi)
         fresh = {h for h in known.values() if h not in handled and h not in lacking}
         if fresh:
@@ -409,6 +421,23 @@ def _pipeline(
                     handled.add(digest)  # a repeat later in the file is not sent twice
         if indices:
             bodies.post(indices)
+    _wait_helping(bodies.sent_event(), hasher, hasher.count)
+
+
+def _wait_helping(event: threading.Event | None, hasher: BlockHasher, below: int) -> None:
+    """Wait for `event`, hashing blocks below `below` meanwhile (at this thread's priority).
+
+    Why: the background hasher runs at low priority and starves on a busy
+    machine. Hashing then falls behind the bodies, and this otherwise idle
+    thread takes over the blocks already sent, so the final wait finds little
+    left. On an idle machine the background keeps up and this only waits.
+    """
+    if event is None:
+        return
+    while not event.is_set():
+        if not hasher.help(below):
+            event.wait()
+            return
 
 
 def _commit(
@@ -475,15 +504,18 @@ class _BodySender:
         # also set when the request ends, whichever way.
         self._inflight: list[tuple[Future[None], threading.Event, threading.Event]] = []
 
+    def sent_event(self) -> threading.Event | None:
+        """Set when the last body started is sent (or its request ended); None if none."""
+        return self._inflight[-1][1] if self._inflight else None
+
+    def nearly_sent_event(self) -> threading.Event | None:
+        """Set when the last body started sends its last quarter (or ended); None if none."""
+        return self._inflight[-1][2] if self._inflight else None
+
     def wait_sent(self) -> None:
         """Wait until the last body started is sent (or its request ended)."""
         if self._inflight:
             self._inflight[-1][1].wait()
-
-    def wait_nearly_sent(self) -> None:
-        """Wait until the last body started is sending its last quarter (or ended)."""
-        if self._inflight:
-            self._inflight[-1][2].wait()
 
     def post(self, indices: list[int]) -> None:
         """Start POSTing the blocks at `indices` (one body) once the previous body is sent."""

@@ -139,3 +139,25 @@ def test_a_failure_while_a_caller_hashes_reaches_the_caller():
     finally:
         source.background_gate.set()
         hasher.close()
+
+
+def test_while_a_body_sends_the_pipeline_hashes_the_blocks_already_handed_out():
+    data = os.urandom(30 * BS)
+    source = MemorySource(data, delay=0.001)
+    source.background_gate.clear()  # starved background, as on a busy machine
+    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
+    body_sent = threading.Event()
+    timer = threading.Timer(0.3, body_sent.set)
+    timer.start()
+    try:
+        uploads._wait_helping(body_sent, hasher, 10)
+        assert body_sent.is_set()  # it waited for the body, not only for its own hashing
+        caller = threading.current_thread().name
+        assert source.readers == dict.fromkeys(range(1, 10), caller)  # 0: the stalled thread
+        uploads._wait_helping(body_sent, hasher, 30)  # already sent: no hashing, no wait
+        assert max(source.readers) == 9
+        assert hasher.done(1, 10) == dict(enumerate(expected(data)[1:10], 1))
+    finally:
+        timer.cancel()
+        source.background_gate.set()
+        hasher.close()
