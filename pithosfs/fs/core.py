@@ -27,7 +27,7 @@ from pithosfs.cache.block_cache import BlockCache
 from pithosfs.cache.stat_cache import MISSING, StatCache
 from pithosfs.client.errors import Conflict, NotFound
 from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, ObjectStore, Subdir
-from pithosfs.fs import nodes, paths
+from pithosfs.fs import gc_pause, nodes, paths
 from pithosfs.fs.errors import (
     CrossDevice,
     Exists,
@@ -41,7 +41,6 @@ from pithosfs.fs.errors import (
     NotSupported,
 )
 from pithosfs.fs.files import FileTable
-from pithosfs.fs.gc_pause import gc_paused
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
@@ -208,7 +207,7 @@ class Filesystem:
 
     def _list_dir(self, loc: Location) -> dict[str, Node]:
         started = self.stats.now()
-        with gc_paused():  # a few lasting objects per entry: see gc_pause
+        with gc_pause.gc_paused():  # a few lasting objects per entry: see gc_pause
             if loc.kind is Kind.ROOT:
                 children = self._list_containers()
             else:
@@ -229,7 +228,10 @@ class Filesystem:
         children: dict[str, Node] = {}
         node_from_object = nodes.node_from_object  # the loop runs once per entry
         listable = paths.is_listable_name
-        for item in self.store.list_objects(loc.container, prefix, "/", with_meta=True):
+        items = self.store.list_objects(loc.container, prefix, "/", with_meta=True)
+        for count, item in enumerate(items, 1):
+            if count % gc_pause.YOUNG_EVERY == 0:
+                gc_pause.collect_young()  # a huge directory: see gc_pause
             full = item.name
             name = full[cut:] if full.startswith(prefix) else ""
             if isinstance(item, Subdir):

@@ -18,7 +18,7 @@ from pithosfs.cache.stat_cache import MISSING, StatCache
 from pithosfs.client import parsing as p
 from pithosfs.client.fake import FakeStore
 from pithosfs.client.types import ObjectInfo, listed_object
-from pithosfs.fs import nodes
+from pithosfs.fs import gc_pause, nodes
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.gc_pause import gc_paused
 from pithosfs.fs.nodes import Node, NodeKind
@@ -225,3 +225,26 @@ def test_listed_children_is_the_listing_with_each_fresh_value() -> None:
     root: StatCache[V] = StatCache()
     root.fill_dir("/", {"c": V(1)}, root.now())  # the root's children are "/c", not "//c"
     assert list(root.listed_children("/") or {}) == ["c"]
+
+
+def test_a_long_listing_still_collects_the_young_generations(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Paused or not, other threads' cycles must not wait for a huge listing to end."""
+    store = FakeStore(block_size=1024)
+    store.create_container("c")
+    for i in range(7):
+        store.put_object("c", f"f{i}", b"x")
+    collections: list[tuple[bool, int]] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append((gc.isenabled(), info["generation"]))
+
+    monkeypatch.setattr(gc_pause, "YOUNG_EVERY", 3)
+    fs = Filesystem(store, FsOptions(cache_dir=tmp_path / "cache"))
+    gc.callbacks.append(seen)
+    try:
+        assert len(fs.readdir("/c")) == 7
+    finally:
+        gc.callbacks.remove(seen)
+        fs.close()
+    assert collections.count((False, 1)) == 2  # after entries 3 and 6, while paused
