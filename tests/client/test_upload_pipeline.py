@@ -217,3 +217,16 @@ def test_failed_block_body_stops_the_upload(client, cont, tmp_path, small_batche
     assert len(calls) == 1  # the next body saw the failure before starting
     with pytest.raises(NotFound):
         client.head_object(cont, "doomed")
+
+
+def test_first_body_goes_out_without_a_second_probe(
+    client, cont, tmp_path, small_batches, hashing_ahead
+):
+    """The strategy probe has just asked about the file's start: the first body follows at once."""
+    data = _write(tmp_path / "f", os.urandom(8 * BS))  # bodies [0-2] [3-5] [6-7]
+    before = client.stats.snapshot()
+    client.upload_file(cont, "prompt", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    # PUTs: the strategy probe, one probe before each later body, the commit.
+    assert diff.count("PUT") == 4
+    assert diff.by_method["POST"].bytes_sent == len(data)
