@@ -13,11 +13,13 @@ range instead, and `send` picks the cheapest way to the socket:
 - it is not, and the block was not served recently: one O_DIRECT read into
   a reused, page-aligned buffer, then a send. The disk DMAs into the buffer
   and the page cache is neither filled nor polluted; a buffered read of the
-  same data costs 2-3x the CPU here. A mount reads a file once (it has its
+  same data costs 2-3x the CPU here. After a response's first slice, reads
+  run on a reader thread while the slice before is being sent. A mount reads a file once (it has its
   own cache), so its cold reads take this way;
-- it is not, but the block was served recently (`RecentBlocks`): sendfile
-  anyway, which leaves the block in the page cache, so data that is read again
-  and again (a public link, several readers) is served from memory.
+- it is not, but the block was served recently (`RecentBlocks`): a buffered
+  read into the reused buffer, which leaves the block in the page cache, so
+  data that is read again and again (a public link, several readers) is then
+  served from memory.
 
 Any other consumer calls `read()` and gets the same bytes as ever.
 """
@@ -32,12 +34,15 @@ import os
 import socket
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pithosfs.server.buffers import BufferPool
 
 ALIGN = 4096
+# Reader threads for the slice read ahead while a response sends the one before.
+READER_THREADS = 8
 PAGE = mmap.PAGESIZE
 # Zero padding is sent from one shared buffer, not allocated per slice.
 _ZEROS = bytes(1024 * 1024)
@@ -48,7 +53,7 @@ class BlockSlice:
     """Bytes [offset, offset + length) of a block file, zero-padded past its end.
 
     `path` None is the empty (all-zero) block, which has no file. `buffers`
-    (the block store's pool) lends the buffer for O_DIRECT reads; without it,
+    (the block store's pool) lends the buffer for reads; without it,
     or with `cache` set, uncached bytes are read through the page cache.
     """
 
@@ -76,60 +81,136 @@ class BlockSlice:
 
         Raises what the socket raises (a disconnect or timeout), like sendall.
         """
-        sent = 0
-        if self.path is not None and self.length > 0:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                size = os.fstat(fd).st_size
-                end = min(self.offset + self.length, size)
-                if end > self.offset:
-                    if self.cache or self.buffers is None or _cached(fd, self.offset, end):
-                        sent = _sendfile(sock, fd, self.offset, end - self.offset)
-                    else:
-                        sent = self._send_direct(sock, fd, end)
-            finally:
-                os.close(fd)
-        while sent < self.length:  # the file ended early: zeros, as read() gives
-            n = min(self.length - sent, len(_ZEROS))
-            sock.sendall(memoryview(_ZEROS)[:n])
-            sent += n
-        return sent
+        return self.start().finish(sock)
 
-    def _send_direct(self, sock: socket.socket, fd: int, end: int) -> int:
-        """O_DIRECT read of the aligned span around [offset, end), then one send."""
-        assert self.path is not None and self.buffers is not None
-        start = self.offset - self.offset % ALIGN
-        span = -(-(end - start) // ALIGN) * ALIGN
-        if span > self.buffers.size:
-            return _sendfile(sock, fd, self.offset, end - self.offset)
+    def start(self, ahead: bool = False) -> Outgoing:
+        """Open the slice, choose its way out, and read it if that way needs a read.
+
+        `ahead`: read on a reader thread, to overlap with sending the slice
+        before this one; otherwise read here (a thread hand-off only adds
+        latency when nothing is being sent meanwhile).
+        """
+        if self.path is None or self.length <= 0:
+            return Outgoing(self)
+        fd = os.open(self.path, os.O_RDONLY)
         try:
-            dfd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:  # EINVAL: no O_DIRECT on this filesystem
-                raise
-            return _sendfile(sock, fd, self.offset, end - self.offset)
-        buf = self.buffers.take()
-        view = memoryview(buf)
+            end = min(self.offset + self.length, os.fstat(fd).st_size)
+            if end <= self.offset:
+                os.close(fd)
+                return Outgoing(self)
+            first = self.offset - self.offset % ALIGN
+            span = -(-(end - first) // ALIGN) * ALIGN
+            if self.buffers is None or span > self.buffers.size or _cached(fd, self.offset, end):
+                return Outgoing(self, fd, end)
+            read_fd = fd  # served again: a buffered read, which leaves it in the page cache
+            if not self.cache:
+                try:
+                    read_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:  # EINVAL: no O_DIRECT on this filesystem
+                        raise
+            buf = self.buffers.take()
+            args = (read_fd, read_fd != fd, buf, first, span, end)
+            if ahead:
+                future = _readers().submit(_read_span, *args)
+            else:
+                future = Future()
+                try:
+                    future.set_result(_read_span(*args))
+                except Exception as exc:  # raised again by finish(), as from a reader thread
+                    future.set_exception(exc)
+            return Outgoing(self, fd, end, (future, buf, first))
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+class Outgoing:
+    """A started slice: `finish` sends it, `close` gives up (after its read ends)."""
+
+    def __init__(
+        self,
+        piece: BlockSlice,
+        fd: int | None = None,
+        end: int = 0,
+        read: tuple[Future[int], mmap.mmap, int] | None = None,
+    ) -> None:
+        self.piece, self._fd, self._end, self._read = piece, fd, end, read
+
+    def finish(self, sock: socket.socket) -> int:
+        piece = self.piece
         try:
-            got = 0
-            try:
-                while start + got < end:
-                    n = os.preadv(dfd, [view[got:span]], start + got)
-                    if not n:
-                        break
-                    got += n
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                return _sendfile(sock, fd, self.offset, end - self.offset)
-            have = min(end, start + got) - self.offset
-            if have > 0:
-                sock.sendall(view[self.offset - start : self.offset - start + have])
-            return max(have, 0)
+            sent = 0
+            if self._read is not None:
+                future, buf, first = self._read
+                try:
+                    got = future.result()
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    got = -1  # the filesystem refused O_DIRECT after all: sendfile
+                if got >= 0:
+                    have = max(min(self._end, first + got) - piece.offset, 0)
+                    if have:
+                        at = piece.offset - first
+                        with memoryview(buf) as view:
+                            sock.sendall(view[at : at + have])
+                    sent = have
+                elif self._fd is not None:
+                    sent = _sendfile(sock, self._fd, piece.offset, self._end - piece.offset)
+            elif self._fd is not None:
+                sent = _sendfile(sock, self._fd, piece.offset, self._end - piece.offset)
+            while sent < piece.length:  # the file ended early: zeros, as read() gives
+                n = min(piece.length - sent, len(_ZEROS))
+                sock.sendall(memoryview(_ZEROS)[:n])
+                sent += n
+            return sent
         finally:
-            os.close(dfd)
-            view.release()
-            self.buffers.give(buf)
+            self.close()
+
+    def close(self) -> None:
+        if self._read is not None:
+            future, buf, _ = self._read
+            self._read = None
+            future.exception()  # wait: the reader may still be writing into buf
+            if self.piece.buffers is not None:
+                self.piece.buffers.give(buf)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_span(fd: int, own_fd: bool, buf: mmap.mmap, first: int, span: int, end: int) -> int:
+    """Read file bytes [first, first + span) into buf (stopping at `end`); returns the count.
+
+    `own_fd`: close fd afterwards (the O_DIRECT descriptor opened for this read).
+    """
+    try:
+        got = 0
+        with memoryview(buf) as view:
+            while first + got < end:
+                n = os.preadv(fd, [view[got:span]], first + got)
+                if not n:
+                    break
+                got += n
+        return got
+    finally:
+        if own_fd:
+            os.close(fd)
+
+
+_reader_pool: ThreadPoolExecutor | None = None
+_reader_lock = threading.Lock()
+
+
+def _readers() -> ThreadPoolExecutor:
+    global _reader_pool
+    with _reader_lock:
+        if _reader_pool is None:
+            _reader_pool = ThreadPoolExecutor(
+                max_workers=READER_THREADS, thread_name_prefix="block-reader"
+            )
+        return _reader_pool
 
 
 class RecentBlocks:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cheroot import makefile, wsgi
 
-from pithosfs.server.block_slices import BlockSlice, is_plain_socket
+from pithosfs.server.block_slices import BlockSlice, Outgoing, is_plain_socket
 
 LARGE = 64 * 1024
 
@@ -111,15 +111,31 @@ class SendfileGateway(wsgi.Gateway_10):
         if not callable(items):
             self._respond_rest(response)
             return
+        # One slice ahead: its read (if it needs one) runs while the one before is sent.
+        pending: Outgoing | None = None
         try:
             for chunk in items():
+                if isinstance(chunk, BlockSlice) and self._direct_ok(chunk):
+                    ahead = chunk.start(ahead=pending is not None)
+                    if pending is not None:
+                        self._finish(pending)
+                    pending = ahead
+                    continue
+                if pending is not None:
+                    pending, done = None, pending
+                    self._finish(done)
                 if isinstance(chunk, BlockSlice):
-                    self._send_slice(chunk)
-                elif chunk:
+                    chunk = chunk.read()  # cheroot's write checks and frames it
+                if chunk:
                     if not isinstance(chunk, bytes):
                         raise ValueError("WSGI Applications must yield bytes")
                     self.write(chunk)
+            if pending is not None:
+                pending, done = None, pending
+                self._finish(done)
         finally:
+            if pending is not None:
+                pending.close()
             self.req.ensure_headers_sent()
             response.close()
 
@@ -135,22 +151,19 @@ class SendfileGateway(wsgi.Gateway_10):
             if hasattr(response, "close"):
                 response.close()
 
-    def _send_slice(self, piece: BlockSlice) -> None:
-        if piece.length <= 0:
-            return
-        sock = self.req.conn.socket
+    def _direct_ok(self, piece: BlockSlice) -> bool:
+        """Whether the slice may go to the socket itself, bypassing cheroot's write."""
         rbo = self.remaining_bytes_out
-        if (
-            not self.started_response
-            or self.req.chunked_write
-            or (rbo is not None and piece.length > rbo)
-            or not is_plain_socket(sock)
-        ):
-            # cheroot's write checks and frames it (or reports the overrun).
-            self.write(piece.read())
-            return
+        return (
+            piece.length > 0
+            and self.started_response
+            and not self.req.chunked_write
+            and (rbo is None or piece.length <= rbo)
+            and is_plain_socket(self.req.conn.socket)
+        )
+
+    def _finish(self, outgoing: Outgoing) -> None:
         self.req.ensure_headers_sent()
         wfile = self.req.conn.wfile
-        wfile.flush()  # nothing may be left in its buffer behind the file's bytes
-        piece.send(sock)
-        wfile.bytes_written += piece.length
+        wfile.flush()  # nothing may be left in its buffer behind the slice's bytes
+        wfile.bytes_written += outgoing.finish(self.req.conn.socket)
