@@ -1,6 +1,8 @@
 """Side-by-side benchmark on one embedded server: pithosfs mount vs raw curl vs rclone mount.
 
     .venv/bin/python scripts/bench_mount.py [--size-mib 1024] [--rss-gib 4] [--out FILE]
+    .venv/bin/python scripts/bench_mount.py --only ls --no-rclone --size-mib 1 --rss-gib 0 \
+        --repeat 5 [--baseline-src DIR]   # ls -l only: medians, A/B against another tree
 
 Everything runs in this one invocation against one `pithosfs serve` subprocess,
 so the ratios compare like with like (absolute times depend on the machine).
