@@ -357,9 +357,11 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 f"median of {n}; {t / t_raw:.2f}x raw listing; {cpu}")  # fmt: skip
             if args.profile is not None:  # one more mount, sampled (py-spy costs CPU)
                 m = pithosfs_mount(srv, work, "p3-profiled")
-                with profiled(m, args.profile, "ls"):
-                    sh(f"ls -l {m.path}/many > /dev/null")
-                m.stop()
+                try:
+                    with profiled(m, args.profile, "ls"):
+                        sh(f"ls -l {m.path}/many > /dev/null")
+                finally:
+                    m.stop()  # a failed profile must not leave a mount behind
             # Alternate with the baseline tree, if any, so that load changes hit both.
             ours, base = [], []
             for i in range(n):
