@@ -345,6 +345,30 @@ def get_cpu_bench(args: argparse.Namespace) -> None:
             speed_r = statistics.median(r[0] for r in old) / statistics.median(r[0] for r in new)
             lines.append(f"| {mode} | {cpu_r:.2f}x | {speed_r:.2f}x |")
     print("\n".join(lines))
+    if not args.no_write:
+        section = (
+            f"{GET_SECTION}\n\n`scripts/bench_server.py --get-cpu --old-src OLD_TREE`, "
+            + "\n".join(lines)
+        )
+        RESULTS.write_text(main_results() + "\n" + section + "\n" + get_notes())
+        log.info("wrote %s", RESULTS)
+
+
+GET_SECTION = "## GET CPU per GiB (--get-cpu)"
+NOTES_MARK = "### Notes"
+
+
+def main_results() -> str:
+    """The results file without its --get-cpu section."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    return text.split(GET_SECTION, 1)[0].rstrip("\n") + "\n"
+
+
+def get_notes() -> str:
+    """Hand-written notes kept below the --get-cpu table across runs."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    section = text.split(GET_SECTION, 1)[1] if GET_SECTION in text else ""
+    return ("\n" + NOTES_MARK + section.split(NOTES_MARK, 1)[1]) if NOTES_MARK in section else ""
 
 
 def main() -> None:
@@ -503,7 +527,9 @@ def main() -> None:
     table = render(rows, header)
     print(table)
     if not args.no_write:
-        RESULTS.write_text(table)
+        kept = RESULTS.read_text() if RESULTS.exists() else ""
+        get_part = GET_SECTION + kept.split(GET_SECTION, 1)[1] if GET_SECTION in kept else ""
+        RESULTS.write_text(table + ("\n" + get_part if get_part else ""))
         log.info("wrote %s", RESULTS)
 
 
