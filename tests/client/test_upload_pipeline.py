@@ -183,6 +183,7 @@ def test_next_body_goes_out_while_the_previous_one_awaits_its_answer(tmp_path):
     reader = uploads.SourceReader(tmp_path / "f")
     sender = uploads._BodySender(client, "c", reader, BS, client.executor())
     try:
+        assert client.supports_pithos("c")  # as upload_file does first: the kind is cached
         start = time.monotonic()
         sender.post([0])
         sender.post([1])  # returns once body 0 is sent, not answered
@@ -214,7 +215,8 @@ def test_failed_block_body_stops_the_upload(client, cont, tmp_path, small_batche
     monkeypatch.setattr(uploads, "_post_blocks", fail_first)
     with pytest.raises(PithosError, match="for good"):
         client.upload_file(cont, "doomed", tmp_path / "f")
-    assert len(calls) == 1  # the next body saw the failure before starting
+    # Only the bodies already sending when it failed went out; the next one saw the failure.
+    assert len(calls) <= uploads.SENDING_BODIES < 4
     with pytest.raises(NotFound):
         client.head_object(cont, "doomed")
 
