@@ -8,8 +8,9 @@ a cost a plain PUT never pays, and uploading cannot start until it is done:
 hash-then-upload measured 0.65-0.70x curl. So:
 
 1. Hash the first PROBE_BLOCKS blocks (the rest keeps hashing in the
-   background, at low priority: see below) and ask the server which of them it lacks
-   (`missing_blocks`: a hashmap PUT that cannot succeed, so nothing is written).
+   background, at low priority: see below) and ask the server which of them
+   it lacks (`missing_blocks`: a hashmap PUT that cannot succeed, so nothing
+   is written).
 2. The server holds most of them (a re-upload, the resume of an interrupted
    upload, an edited file): *dedup first*, as kamaki does. Wait for all hashes,
    PUT the hashmap, POST only the blocks it reports missing, PUT again. Only the
@@ -19,18 +20,17 @@ hash-then-upload measured 0.65-0.70x curl. So:
    blocks hashed by then and leave out those the server has or this upload
    already sent. Two bodies send at once, and a body starts as soon as a
    sending slot frees, while the server still fsyncs the previous one's
-   blocks (`_BodySender`). Then PUT the hashmap
-   of the local hashes and upload whatever it still reports missing
-   (MAX_COMMIT_ROUNDS).
+   blocks (`_BodySender`). Then PUT the hashmap of the local hashes and
+   upload whatever it still reports missing (MAX_COMMIT_ROUNDS).
 
 Trade-off of the pipeline: a block that hashing has not reached when its body
 starts is sent without asking, so a file whose first blocks are new but whose
-later ones the server already holds may send some of those again (on an
-idle machine hashing keeps pace with the upload; on a busy one it lags, and
-more of them go unasked). It is never wrong: the
-object is always committed from hashes computed here, so a block the server
-stored under another hash (a source changing under us, a corrupted transfer)
-shows up as missing at the hashmap PUT and is sent again, or the upload fails.
+later ones the server already holds may send some of those again (hashing
+mostly keeps pace with the upload; when it lags, more go unasked). It is
+never wrong: the object is always committed from hashes computed here, so a
+block the server stored under another hash (a source changing under us, a
+corrupted transfer) shows up as missing at the hashmap PUT and is sent
+again, or the upload fails.
 
 CPU matters as much as overlap when client and server share a machine: per
 GiB, sha256 costs ~0.6 s, and each pass of copying the file through Python
@@ -43,17 +43,19 @@ caller helping, the pool helpers of the final wait).
 Where the wall time went (2 cores, client and server on one machine; see
 scripts/bench_client_results.md): per GiB curl's single PUT costs ~1.8 CPU-s
 (server 1.25, curl 0.5) and leaves ~0.5 CPU-s of the two cores idle; this
-upload costs ~2.2 (server 1.3, client 0.9, of which sha256 0.6). With two
+upload costs ~2.2 (server 1.3, client 0.9: sha256 0.6, sendfile and reads
+0.3). The waits (probe 5-30 ms, the last body's answer 25-170 ms, the
+hashmap PUT ~10 ms) are small; what cost time was CPU placement. With two
 hashing threads at normal priority, hashing took both cores for the first
-~0.4 s and took CPU from the server's receive loop, the upload's critical
-path (traced under load: the first body moved at under half the speed of
-the bodies after hashing ended); idle runs measured 0.75-0.88x curl. Now one
-background thread hashes at nice +HASH_NICE, so it runs in the cycles the
-transfer leaves idle, and any thread that needs hashes (the probe, the
-commit) hashes the next blocks itself at normal priority; the final wait
-also brings in a pool thread per further core. On a busy machine the
-background thread starves and the hashing happens at that final wait, on
-all cores, after the bodies: the same CPU, in another order.
+~0.4 s, away from the server's receive loop, the critical path (traced under
+load: the first body moved at under half the speed of the later ones); idle
+runs measured 0.75-0.88x curl. Now one background thread hashes at nice
++HASH_NICE, in the cycles the transfer leaves idle; a thread that needs
+hashes (the probe, the commit, and the pipeline while a body sends, for the
+blocks already handed out) hashes the next ones itself at normal priority,
+so a starved background thread delays nothing; the final wait also brings
+in a pool thread per further core. And two bodies send at once
+(`_BodySender`).
 """
 
 from __future__ import annotations
