@@ -274,13 +274,16 @@ class BenchServer:
         self.proc.wait(10)
 
 
-# name: (ranged GET size or None for one whole GET, first read after upload)
+# name: (ranged GET size or None for one whole GET, first read after upload). In this
+# order, the modes after the first reads are the object's 2nd, 3rd and 4th read by
+# the same server process.
 GET_MODES: dict[str, tuple[int | None, bool]] = {
     "first read, whole GET": (None, True),
     "first read, ranged 16 MiB": (16 << 20, True),
     "first read, ranged 4 MiB": (4 << 20, True),
-    "re-read, whole GET": (None, False),
-    "re-read, ranged 16 MiB": (16 << 20, False),
+    "2nd read, whole GET": (None, False),
+    "3rd read, ranged 16 MiB": (16 << 20, False),
+    "4th read, whole GET": (None, False),
 }
 
 
@@ -289,8 +292,8 @@ def get_cpu_bench(args: argparse.Namespace) -> None:
 
     "first read": the server restarted and the block files dropped from the page
     cache, as when a mount reads a file back after writing it (blocks are written
-    with O_DIRECT, so they are not cached). "re-read": the same server has just
-    served the object, as often as a run of the modes before it did.
+    with O_DIRECT, so they are not cached). "Nth read": the same server process
+    served the object N-1 times before.
     """
     import statistics
 

@@ -6,20 +6,22 @@ that to the socket. Profiled on a 1 GiB object (scripts/bench_server.py
 the kernel filling the page cache from disk (block files are written with
 O_DIRECT, so a block is on disk only until something reads it), faulting in a
 new 4 MiB buffer per block, and the two copies. A `BlockSlice` names the file
-range instead, and `send` picks the cheapest way to the socket:
+range instead, and `send` reads it into a reused, page-aligned buffer (from the
+store's BufferPool: no page faults) and sends that:
 
-- the range is in the page cache (mincore): sendfile(2), no copy through
-  user space;
-- it is not, and the block was not served recently: one O_DIRECT read into
-  a reused, page-aligned buffer, then a send. The disk DMAs into the buffer
-  and the page cache is neither filled nor polluted; a buffered read of the
-  same data costs 2-3x the CPU here. After a response's first slice, reads
-  run on a reader thread while the slice before is being sent. A mount reads a file once (it has its
-  own cache), so its cold reads take this way;
-- it is not, but the block was served recently (`RecentBlocks`): a buffered
-  read into the reused buffer, which leaves the block in the page cache, so
-  data that is read again and again (a public link, several readers) is then
-  served from memory.
+- if the range is in the page cache (mincore), with a plain read;
+- if not, and the block is not hot: with one O_DIRECT read. The disk DMAs into
+  the buffer and the page cache is neither filled nor polluted; a buffered
+  read of the same data costs 2-3x the CPU here. A mount reads a file once (it
+  has its own cache), so its cold reads take this way;
+- if not, but the block was served often lately (`RecentBlocks`): a buffered
+  read, which leaves the block in the page cache for the reads after it.
+
+After a response's first slice, reads run on a reader thread while the slice
+before is being sent. Not sendfile(2): it saved the server ~0.1 s per GiB but
+cost the receiving side (here curl; for a mount, the FUSE process, which is the
+bottleneck) 0.1-0.3 s more, from a warm or a cold cache alike. It remains the
+fallback when no buffer fits.
 
 Any other consumer calls `read()` and gets the same bytes as ever.
 """
@@ -100,10 +102,10 @@ class BlockSlice:
                 return Outgoing(self)
             first = self.offset - self.offset % ALIGN
             span = -(-(end - first) // ALIGN) * ALIGN
-            if self.buffers is None or span > self.buffers.size or _cached(fd, self.offset, end):
+            if self.buffers is None or span > self.buffers.size:
                 return Outgoing(self, fd, end)
-            read_fd = fd  # served again: a buffered read, which leaves it in the page cache
-            if not self.cache:
+            read_fd = fd  # a buffered read: from the page cache, or into it when hot
+            if not self.cache and not _cached(fd, self.offset, end):
                 try:
                     read_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)
                 except OSError as exc:
@@ -214,23 +216,29 @@ def _readers() -> ThreadPoolExecutor:
 
 
 class RecentBlocks:
-    """The last `capacity` block hashes served: a block seen again is worth caching."""
+    """Read counts of the last `capacity` block hashes served.
 
-    def __init__(self, capacity: int = 8192) -> None:
+    A block is worth the page cache once it has been served `cache_after`
+    times recently. Two, not one: an O_DIRECT read is the cheapest read there
+    is (0.05 s of CPU per GiB here), while filling the cache costs 0.4-1.0 s;
+    that pays off only for data read many times, and a file read twice (the
+    same client again, or a check with curl before a mount reads it) is common.
+    """
+
+    def __init__(self, capacity: int = 8192, cache_after: int = 2) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.cache_after = cache_after
+        self._reads: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
-    def seen_again(self, key: str) -> bool:
-        """Record `key`; True when it was among the recent ones already."""
+    def hot(self, key: str) -> bool:
+        """Record a read of `key`; True when it had been read `cache_after` times already."""
         with self._lock:
-            if key in self._seen:
-                self._seen.move_to_end(key)
-                return True
-            self._seen[key] = None
-            if len(self._seen) > self.capacity:
-                self._seen.popitem(last=False)
-            return False
+            before = self._reads.pop(key, 0)
+            self._reads[key] = min(before + 1, self.cache_after)
+            if len(self._reads) > self.capacity:
+                self._reads.popitem(last=False)
+            return before >= self.cache_after
 
 
 def _sendfile(sock: socket.socket, fd: int, offset: int, count: int) -> int:

@@ -130,8 +130,8 @@ class BlockStore:
         """The same bytes as `read`, not yet read, for a response body (see block_slices)."""
         if hex_hash == self.empty_hash:
             return BlockSlice(None, offset, max(length, 0))
-        again = self._recent.seen_again(hex_hash)
-        return BlockSlice(self.path_of(hex_hash), offset, max(length, 0), self._buffers, again)
+        hot = self._recent.hot(hex_hash)
+        return BlockSlice(self.path_of(hex_hash), offset, max(length, 0), self._buffers, hot)
 
     def ingest(self, fill: Callable[[memoryview], int], total: int | None = None) -> list[str]:
         """Store a stream block by block; returns the block hashes once all are durable.

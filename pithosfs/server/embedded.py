@@ -21,7 +21,7 @@ from pithosfs.protocol import DEFAULT_BLOCK_SIZE
 from pithosfs.server.app import PithosApp
 from pithosfs.server.backend import Backend
 from pithosfs.server.controllers.base import Context
-from pithosfs.server.fastio import SendfileGateway, fast_makefile
+from pithosfs.server.fastio import SliceGateway, fast_makefile
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class EmbeddedServer:
             shutdown_timeout=5,
         )
         server.ConnectionClass = JsonFaultConnection
-        server.gateway = SendfileGateway
+        server.gateway = SliceGateway
         server.max_request_header_size = MAX_HEADER_BYTES
         # cheroot keeps only 10 idle keep-alive connections by default; mounts and
         # parallel uploaders hold more, and each reconnect costs a round trip.

@@ -8,9 +8,9 @@ capped a 1 GiB upload at ~1.3 s of pure receiving against ~0.75 s with
 already buffered, so the byte stream stays in order); small ones, such as the
 request line and headers, keep cheroot's code path.
 
-`SendfileGateway` lets a response body hand block slices straight to the
-socket (see block_slices: sendfile(2) from the page cache, or one O_DIRECT
-read into a reused buffer), instead of as Python bytes read per block.
+`SliceGateway` lets a response body hand block slices to the socket itself
+(see block_slices: one read into a reused buffer, O_DIRECT when the block is
+not cached), instead of as Python bytes read per block.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def fast_makefile(sock: socket.socket, mode: str = "r", bufsize: int = 8192) -> 
     return cls(sock, mode, bufsize)
 
 
-class SendfileGateway(wsgi.Gateway_10):
+class SliceGateway(wsgi.Gateway_10):
     """cheroot's WSGI gateway, plus block slices written by `BlockSlice.send`.
 
     A body with `items()` (webio.DataBody) yields bytes and BlockSlices; every

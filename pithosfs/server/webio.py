@@ -208,7 +208,7 @@ def xml_items(root: str, attrs: dict[str, str], tag: str, items: Iterable[dict[s
 class DataBody:
     """A response body of bytes and block slices (object data).
 
-    Iterating yields bytes only, as WSGI wants; fastio.SendfileGateway takes
+    Iterating yields bytes only, as WSGI wants; fastio.SliceGateway takes
     `items()` instead and hands the slices to the socket (BlockSlice.send). `close()` closes the
     underlying generator at once, so a client that disconnects mid-body stops it.
     """
