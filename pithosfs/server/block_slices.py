@@ -17,8 +17,8 @@ store's BufferPool: no page faults) and sends that:
 - if not, but the block was served often lately (`RecentBlocks`): a buffered
   read, which leaves the block in the page cache for the reads after it.
 
-After a response's first slice, reads run on a reader thread while the slice
-before is being sent. Not sendfile(2): it saved the server ~0.1 s per GiB but
+After a response's first slice, O_DIRECT reads run on a reader thread while
+the slice before is being sent. Not sendfile(2): it saved the server ~0.1 s per GiB but
 cost the receiving side (here curl; for a mount, the FUSE process, which is the
 bottleneck) 0.1-0.3 s more, from a warm or a cold cache alike. It remains the
 fallback when no buffer fits.
@@ -88,9 +88,10 @@ class BlockSlice:
     def start(self, ahead: bool = False) -> Outgoing:
         """Open the slice, choose its way out, and read it if that way needs a read.
 
-        `ahead`: read on a reader thread, to overlap with sending the slice
-        before this one; otherwise read here (a thread hand-off only adds
-        latency when nothing is being sent meanwhile).
+        `ahead`: an O_DIRECT read runs on a reader thread, to overlap with
+        sending the slice before this one. Otherwise, and for reads through the
+        page cache (a memory copy, or a fill with the kernel's own read-ahead),
+        the read happens here: a thread hand-off would only add latency.
         """
         if self.path is None or self.length <= 0:
             return Outgoing(self)
@@ -113,7 +114,7 @@ class BlockSlice:
                         raise
             buf = self.buffers.take()
             args = (read_fd, read_fd != fd, buf, first, span, end)
-            if ahead:
+            if ahead and read_fd != fd:  # only an O_DIRECT read waits for the disk
                 future = _readers().submit(_read_span, *args)
             else:
                 future = Future()
