@@ -166,13 +166,17 @@ class ObjectOps:
             return info
 
     def hashmap(self, info: ObjectInfo) -> list[str]:
+        raw = self._raw_hashmap(info)
+        width = len(self.blocks.empty_hash) // 2
+        return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
+
+    def _raw_hashmap(self, info: ObjectInfo) -> bytes:
+        """The version's block hashes as stored: binary digests, back to back."""
         with self.db.read() as conn:
             row = conn.execute(
                 "SELECT hashes FROM versions WHERE serial = ?", (info.serial,)
             ).fetchone()
-        raw = bytes(row["hashes"]) if row else b""
-        width = len(self.blocks.empty_hash) // 2
-        return [raw[i : i + width].hex() for i in range(0, len(raw), width)]
+        return bytes(row["hashes"]) if row else b""
 
     def iter_data(self, info: ObjectInfo, offset: int, length: int) -> Iterator[bytes]:
         """Yield object bytes [offset, offset+length) one block (at most) at a time."""
@@ -180,15 +184,23 @@ class ObjectOps:
             yield piece.read()
 
     def iter_slices(self, info: ObjectInfo, offset: int, length: int) -> Iterator[BlockSlice]:
-        """The block slices that make up object bytes [offset, offset+length), in order."""
-        hashes = self.hashmap(info)
+        """The block slices that make up object bytes [offset, offset+length), in order.
+
+        Only the hashes of the blocks in the range are decoded: a ranged GET of a
+        large object would otherwise turn its whole hashmap into hex strings.
+        """
+        raw = self._raw_hashmap(info)
+        width = len(self.blocks.empty_hash) // 2
         bs = info.block_size
         end = min(offset + length, info.size)
         pos = offset
         while pos < end:
             index, within = divmod(pos, bs)
+            digest = raw[index * width : (index + 1) * width]
+            if len(digest) != width:
+                raise IndexError("hashmap shorter than the object")
             n = min(bs - within, end - pos)
-            yield self.blocks.slice(hashes[index], n, within)
+            yield self.blocks.slice(digest.hex(), n, within)
             pos += n
 
     def versions(
