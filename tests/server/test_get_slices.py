@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from werkzeug.test import Client
 
 from pithosfs.server.block_slices import BlockSlice, RecentBlocks
@@ -301,3 +302,23 @@ def test_recent_blocks_count_reads_of_a_bounded_number_of_blocks() -> None:
     assert recent.hot("b") is False
     assert recent.hot("c") is False  # evicts the least recently read: a
     assert [recent.hot("a") for _ in range(3)] == [False, False, True]
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_a_missing_block_file_cuts_the_body_short_and_the_server_goes_on(
+    srv: Any, api: Api, cont: str, cache: str
+) -> None:
+    """Headers are out before the 3rd block is opened: the client sees a short body."""
+    data = random_object(api, cont, "o", 4 * BLOCK)
+    set_cache(srv, cache)
+    lost = block_files_of(srv, api, cont, "o")[2]
+    saved = lost.read_bytes()
+    lost.unlink()
+    try:
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            api.get(cont, "o")
+        resp = api.get(cont, "o", headers={"Range": f"bytes=0-{2 * BLOCK - 1}"})
+        assert resp.content == data[: 2 * BLOCK]
+    finally:
+        lost.write_bytes(saved)
+    assert api.read(cont, "o") == data
