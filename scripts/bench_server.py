@@ -275,7 +275,7 @@ class BenchServer:
 
 
 # name: (ranged GET size or None for one whole GET, first read after upload). In this
-# order, the modes after the first reads are the object's 2nd, 3rd and 4th read by
+# order, the modes after the first reads are the object's 2nd and 3rd read by
 # the same server process.
 GET_MODES: dict[str, tuple[int | None, bool]] = {
     "first read, whole GET": (None, True),
@@ -283,7 +283,6 @@ GET_MODES: dict[str, tuple[int | None, bool]] = {
     "first read, ranged 4 MiB": (4 << 20, True),
     "2nd read, whole GET": (None, False),
     "3rd read, ranged 16 MiB": (16 << 20, False),
-    "4th read, whole GET": (None, False),
 }
 
 

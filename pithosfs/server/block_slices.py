@@ -220,13 +220,15 @@ class RecentBlocks:
     """Read counts of the last `capacity` block hashes served.
 
     A block is worth the page cache once it has been served `cache_after`
-    times recently. Two, not one: an O_DIRECT read is the cheapest read there
-    is (0.05 s of CPU per GiB here), while filling the cache costs 0.4-1.0 s;
-    that pays off only for data read many times, and a file read twice (the
-    same client again, or a check with curl before a mount reads it) is common.
+    times recently. An O_DIRECT read is the cheapest read there is (0.05 s of
+    CPU per GiB here) while filling the cache costs 0.4-1.0 s, so the first
+    read of a block (a mount reading back what it wrote: the mount has its own
+    cache) does not fill it; a block asked for again is likely to be asked for
+    once more (a public link, a second client) and is served from memory from
+    its third read on.
     """
 
-    def __init__(self, capacity: int = 8192, cache_after: int = 2) -> None:
+    def __init__(self, capacity: int = 8192, cache_after: int = 1) -> None:
         self.capacity = capacity
         self.cache_after = cache_after
         self._reads: OrderedDict[str, int] = OrderedDict()
