@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import struct
 import sys
 import threading
 import time
@@ -200,6 +201,10 @@ def stat_filler(fuse: ModuleType, use_ns: bool) -> Callable[[Any, dict[str, Any]
 
         return generic
 
+    packed = packed_filler(fuse)
+    if packed is not None:
+        return packed
+
     def direct(st: Any, attrs: dict[str, Any]) -> None:
         get = attrs.get
         st.st_mode, st.st_ino, st.st_nlink = get("st_mode", 0), get("st_ino", 0), get("st_nlink", 0)
@@ -211,6 +216,53 @@ def stat_filler(fuse: ModuleType, use_ns: bool) -> Callable[[Any, dict[str, Any]
             spec.tv_sec, spec.tv_nsec = divmod(int(ns), 10**9)
 
     return direct
+
+
+# struct stat on Linux x86-64/aarch64 as mfusepy declares it: dev, ino, nlink, mode, uid,
+# gid, pad, rdev, size, blksize, blocks, 3 timespecs, 3 reserved longs.
+LINUX_64_STAT = (
+    ("st_dev", "L"), ("st_ino", "L"), ("st_nlink", "L"), ("st_mode", "I"), ("st_uid", "I"),
+    ("st_gid", "I"), ("__pad0", "i"), ("st_rdev", "L"), ("st_size", "l"), ("st_blksize", "l"),
+    ("st_blocks", "l"), ("st_atimespec", "ll"), ("st_mtimespec", "ll"), ("st_ctimespec", "ll"),
+    ("reserved", "lll"),
+)  # fmt: skip
+
+
+def _struct_codes(ctype: Any) -> str:
+    if hasattr(ctype, "_fields_"):
+        return "".join(_struct_codes(sub) for _, sub in ctype._fields_)
+    if hasattr(ctype, "_length_"):
+        return str(ctype._type_._type_) * int(ctype._length_)
+    return str(ctype._type_)
+
+
+def packed_filler(fuse: ModuleType) -> Callable[[Any, dict[str, Any]], None] | None:
+    """A filler writing the whole struct with one struct.pack_into, or None if the
+    binding's c_stat is not the Linux 64-bit layout (then fields are set one by one)."""
+    fields = [(name, _struct_codes(ctype)) for name, ctype in fuse.c_stat._fields_]
+    if fields != [(name, codes) for name, codes in LINUX_64_STAT]:
+        return None
+    layout = struct.Struct("@" + "".join(codes for _, codes in fields))
+    if layout.size != ctypes.sizeof(fuse.c_stat):
+        return None
+    pack_into = layout.pack_into
+
+    def packed(st: Any, attrs: dict[str, Any]) -> None:
+        get = attrs.get
+        atime, mtime, ctime = get("st_atime", 0), get("st_mtime", 0), get("st_ctime", 0)
+        asec, ansec = divmod(int(atime), 10**9)
+        if mtime == atime and ctime == atime:  # what to_stat gives: one division, not three
+            msec, mnsec, csec, cnsec = asec, ansec, asec, ansec
+        else:
+            msec, mnsec = divmod(int(mtime), 10**9)
+            csec, cnsec = divmod(int(ctime), 10**9)
+        pack_into(
+            st, 0, 0, get("st_ino", 0), get("st_nlink", 0), get("st_mode", 0), get("st_uid", 0),
+            get("st_gid", 0), 0, 0, get("st_size", 0), get("st_blksize", 0),
+            get("st_blocks", 0), asec, ansec, msec, mnsec, csec, cnsec, 0, 0, 0,
+        )  # fmt: skip
+
+    return packed
 
 
 def plus_fuse_class(fuse: ModuleType) -> type:
@@ -279,8 +331,9 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                     full = filler(buf, encoded, st, index + 1, FUSE_FILL_DIR_PLUS)
                 if full != 0:
                     return 0
-            with self._plus_lock:
-                self._plus_pending.pop(decoded, None)  # listed to the end
+            if offset >= len(entries):  # the kernel's last call, past the end: listing done
+                with self._plus_lock:
+                    self._plus_pending.pop(decoded, None)
             return 0
 
         def getxattr(self, path: bytes, name: bytes, value: Any, size: int, *args: Any) -> int:
