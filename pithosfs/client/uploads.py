@@ -366,7 +366,6 @@ def upload_file(
     bodies = _BodySender(client, container, reader, block_size, executor)
     try:
         hasher = BlockHasher(reader, block_size, algorithm, HASH_THREADS)
-        helpers = (os.cpu_count() or 1) - 1  # pool threads joining the final hashing
         if hasher.count > PROBE_BLOCKS:
             first = hasher.wait(0, PROBE_BLOCKS)
             lacking = client.missing_blocks(
@@ -375,12 +374,9 @@ def upload_file(
             if lacking is not None and 2 * len(set(lacking)) > len(set(first)):
                 log.debug("%s/%s: new data, pipelined upload", container, name)
                 _pipeline(client, container, name, hasher, bodies, content_type, set(lacking))
-                # While the last bodies send, every core hashes what is left (a
-                # busy machine starved the background thread), so that the
-                # commit need not wait for hashing after their answers.
-                hasher.wait(0, hasher.count, executor, helpers)
                 bodies.wait()
-        hashes = hasher.wait(0, hasher.count, executor, helpers)
+        # Every core hashes what is left: nothing else is running now.
+        hashes = hasher.wait(0, hasher.count, executor, (os.cpu_count() or 1) - 1)
         return _commit(
             client, container, name, reader.size, hashes, bodies,
             content_type, meta, if_match, if_none_match,
@@ -432,6 +428,7 @@ def _pipeline(
                     handled.add(digest)  # a repeat later in the file is not sent twice
         if indices:
             bodies.post(indices)
+    _wait_helping(bodies.sent_event(), hasher, hasher.count)
 
 
 def _wait_helping(event: threading.Event | None, hasher: BlockHasher, below: int) -> None:
@@ -517,6 +514,10 @@ class _BodySender:
         # (request, body sent, body's last quarter started); both events are
         # also set when the request ends, whichever way.
         self._inflight: list[tuple[Future[None], threading.Event, threading.Event]] = []
+
+    def sent_event(self) -> threading.Event | None:
+        """Set when the last body started is sent (or its request ended); None if none."""
+        return self._inflight[-1][1] if self._inflight else None
 
     def _sending(self) -> list[tuple[Future[None], threading.Event, threading.Event]]:
         return [entry for entry in self._inflight if not entry[1].is_set()]
