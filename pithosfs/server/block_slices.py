@@ -115,7 +115,12 @@ class BlockSlice:
             buf = self.buffers.take()
             args = (read_fd, read_fd != fd, buf, first, span, end)
             if ahead and read_fd != fd:  # only an O_DIRECT read waits for the disk
-                future = _readers().submit(_read_span, *args)
+                try:
+                    future = _readers().submit(_read_span, *args)
+                except BaseException:  # not submitted: nothing else will close or return them
+                    os.close(read_fd)
+                    self.buffers.give(buf)
+                    raise
             else:
                 future = Future()
                 try:
