@@ -281,7 +281,7 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 
         Why not read bench/raw again: blocks are content-addressed, so a second reader
         of the same bytes reads the same block files, which the server may have in its
-        page cache by then (it caches a block from its 3rd recent read): not cold.
+        page cache by then (it caches a block from its 2nd recent read): not cold.
         """
         fresh = work / "fresh.bin"
         sh(f"head -c {size} /dev/urandom > {fresh}")
