@@ -29,6 +29,20 @@ MAX_META_ITEMS = 32
 CONTAINER_POLICY_DEFAULTS = {"quota": "0", "versioning": "auto"}
 
 
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir private (0700), or warn if an existing one is open to others.
+
+    Every account's data lives there, so a directory the server starts is its user's
+    alone. One that already holds something is the admin's: its mode is theirs to set.
+    """
+    fresh = not data_dir.exists() or not any(data_dir.iterdir())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        data_dir.chmod(0o700)  # mkdir's mode would be masked by the umask
+    elif data_dir.stat().st_mode & 0o077:
+        log.warning("data dir %s is open to other local users; chmod 700 it", data_dir)
+
+
 class Backend(ObjectUpdates, ObjectListing):
     def __init__(
         self,
@@ -37,12 +51,7 @@ class Backend(ObjectUpdates, ObjectListing):
         algorithm: str = DEFAULT_HASH_ALGORITHM,
         account_quota: int = DEFAULT_ACCOUNT_QUOTA,
     ) -> None:
-        fresh = not (data_dir / "pithos.db").exists()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if fresh:  # every account's data lives here: a new data dir is the server user's alone
-            data_dir.chmod(0o700)
-        elif data_dir.stat().st_mode & 0o077:
-            log.warning("data dir %s is open to other local users; chmod 700 it", data_dir)
+        prepare_data_dir(data_dir)
         self.db = Database(data_dir / "pithos.db")
         self.blocks = BlockStore(data_dir / "blocks", block_size, algorithm)
         self.block_size = block_size

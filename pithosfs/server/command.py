@@ -93,8 +93,10 @@ def serve(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from pithosfs.server.backend import prepare_data_dir
+
     root = Path(data_dir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(root)  # before the users file and the lock go in: fresh or not
     table = dict(users) if users else load_or_create_users(root)
     lock_fd, alone = fsck.hold_data_dir(root)  # held (open) until the process exits
     # Alone in the dir: remove what a crash left (temp files, unreferenced blocks);

@@ -12,6 +12,7 @@ content-named blocks (checked deeply by fsck), and bob's account is untouched.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import unicodedata
 import uuid
@@ -348,3 +349,21 @@ def test_image_locations_cannot_climb(world: World, prepared: dict) -> None:
             assert image["location"].startswith(f"pithos://{world.alice.account}/"), loc
     assert fingerprint(world.bob) == prepared["bob"]
     assert world.bob_img.ids() == []
+
+
+def test_an_existing_data_dir_keeps_its_mode_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A directory that already holds files is the admin's: it is not chmodded (it was,
+    to 0700, whenever it had no database yet), but a mode open to others is logged."""
+    from pithosfs.server.backend import Backend
+
+    data_dir = tmp_path / "shared-data"
+    data_dir.mkdir()
+    (data_dir / "README").write_text("the admin's own file\n")
+    data_dir.chmod(0o750)
+    with caplog.at_level(logging.WARNING, logger="pithosfs.server.backend"):
+        backend = Backend(data_dir, block_size=4 * 1024 * 1024)
+    backend.close()
+    assert data_dir.stat().st_mode & 0o777 == 0o750
+    assert "open to other local users" in caplog.text
