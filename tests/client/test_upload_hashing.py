@@ -10,7 +10,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -52,6 +54,18 @@ class MemorySource:
         return len(chunk)
 
 
+@contextmanager
+def starved_hasher(source: MemorySource) -> Iterator[uploads.BlockHasher]:
+    """A hasher whose background thread gets no CPU (as under load) until the test ends."""
+    source.background_gate.clear()
+    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
+    try:
+        yield hasher
+    finally:
+        source.background_gate.set()
+        hasher.close()
+
+
 def expected(data: bytes) -> list[str]:
     return [protocol.block_hash(data[i : i + BS]).hex() for i in range(0, len(data), BS)]
 
@@ -74,44 +88,29 @@ def test_background_hashing_runs_at_lower_priority_and_callers_do_not(monkeypatc
 def test_a_waiting_caller_hashes_the_blocks_itself_when_the_background_is_starved():
     data = os.urandom(6 * BS + 123)
     source = MemorySource(data)
-    source.background_gate.clear()  # the background thread gets no CPU, as under load
-    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
-    try:
+    with starved_hasher(source) as hasher:
         # Block 0 went to the stalled background thread; the caller hashes the others.
         assert hasher.wait(1, hasher.count) == expected(data)[1:]
         caller = threading.current_thread().name
         assert source.readers == dict.fromkeys(range(1, hasher.count), caller)
         source.background_gate.set()  # the starved thread gets its turn at last
         assert hasher.wait(0, hasher.count) == expected(data)
-    finally:
-        source.background_gate.set()
-        hasher.close()
 
 
 def test_a_wait_for_a_prefix_hashes_only_that_prefix():
     data = os.urandom(50 * BS)
     source = MemorySource(data)
-    source.background_gate.clear()
-    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
-    try:
+    with starved_hasher(source) as hasher:
         assert hasher.wait(1, 4) == expected(data)[1:4]
         assert max(source.readers) < 4  # the probe does not wait for blocks it did not ask for
-    finally:
-        source.background_gate.set()
-        hasher.close()
 
 
 def test_the_final_wait_shares_the_rest_with_pool_helpers():
     data = os.urandom(200 * BS)
     source = MemorySource(data, delay=0.001)
-    source.background_gate.clear()
-    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
     with ThreadPoolExecutor(2, thread_name_prefix="helper") as pool:
-        try:
+        with starved_hasher(source) as hasher:
             assert hasher.wait(1, hasher.count, pool, helpers=1) == expected(data)[1:]
-        finally:
-            source.background_gate.set()
-            hasher.close()
         names = set(source.readers.values())
         assert threading.current_thread().name in names
         assert any(n.startswith("helper") for n in names)
@@ -131,25 +130,17 @@ def test_a_failure_while_a_caller_hashes_reaches_the_caller():
             return super().readinto(offset, view)
 
     source = Shrinking(os.urandom(5 * BS))
-    source.background_gate.clear()
-    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
-    try:
-        with pytest.raises(PithosError, match="shrank"):
-            hasher.wait(0, hasher.count)
-    finally:
-        source.background_gate.set()
-        hasher.close()
+    with starved_hasher(source) as hasher, pytest.raises(PithosError, match="shrank"):
+        hasher.wait(0, hasher.count)
 
 
 def test_while_a_body_sends_the_pipeline_hashes_the_blocks_already_handed_out():
     data = os.urandom(30 * BS)
     source = MemorySource(data, delay=0.001)
-    source.background_gate.clear()  # starved background, as on a busy machine
-    hasher = uploads.BlockHasher(source, BS, "sha256", parallel=1)  # type: ignore[arg-type]
     body_sent = threading.Event()
     timer = threading.Timer(0.3, body_sent.set)
     timer.start()
-    try:
+    with starved_hasher(source) as hasher:
         uploads._wait_helping(body_sent, hasher, 10)
         assert body_sent.is_set()  # it waited for the body, not only for its own hashing
         caller = threading.current_thread().name
@@ -157,7 +148,4 @@ def test_while_a_body_sends_the_pipeline_hashes_the_blocks_already_handed_out():
         uploads._wait_helping(body_sent, hasher, 30)  # already sent: no hashing, no wait
         assert max(source.readers) == 9
         assert hasher.done(1, 10) == dict(enumerate(expected(data)[1:10], 1))
-    finally:
-        timer.cancel()
-        source.background_gate.set()
-        hasher.close()
+    timer.cancel()
