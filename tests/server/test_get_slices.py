@@ -278,6 +278,43 @@ def test_a_block_served_often_is_left_in_the_page_cache(
     assert moved.sendfile == []
 
 
+@pytest.mark.parametrize("state", ["hot and uncached", "cached"])
+def test_only_a_read_from_disk_moves_to_a_reader_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    """A hot block's cache fill waits for the disk, so it overlaps with the send
+    before it (run synchronously, a 2nd GET of 1 GiB ran at 0.45x the 1st); a
+    page-cache copy stays on the calling thread."""
+    content = os.urandom(3 * 4096 + 17)
+    path = tmp_path / "block"
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)  # dirty pages would stay cached
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    if state == "cached":
+        path.read_bytes()
+    readers: list[str] = []
+    real_preadv = os.preadv
+
+    def preadv(fd: int, buffers: Any, offset: int, *flags: int) -> int:
+        readers.append(threading.current_thread().name)
+        return real_preadv(fd, buffers, offset, *flags)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    piece = BlockSlice(path, 0, len(content), BufferPool(16384), cache=True)
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(10)
+        assert piece.start(ahead=True).finish(a) == len(content)
+        a.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := b.recv(65536):
+            got += chunk
+    assert got == content
+    assert {name.startswith("block-reader") for name in readers} == {state != "cached"}
+
+
 def block_files_of(srv: Any, api: Api, cont: str, name: str) -> list[Path]:
     hashes = api.hashmap(cont, name)["hashes"]
     return [Path(srv.data_dir) / "blocks" / h[:2] / h for h in hashes]
