@@ -10,7 +10,11 @@ Starts `pithosfs serve` as a subprocess (4 MiB blocks) and measures:
     client's dedup cannot help it);
 (b) re-upload of the client's file under a new name: bytes on the wire
     (from the client's counters) as a share of the file size;
-(c) download: PithosClient.download_file (streamed ranged GETs) vs `curl -o`;
+(c) download: PithosClient.download_file (streamed ranged GETs) vs `curl -o`,
+    each of the object it uploaded: both are first reads of their blocks.
+    (Both used to read the client's object, curl first: the client's was then
+    a second read, which the server serves through the page cache, a
+    different path; see pithosfs/server/block_slices.py);
 (d) client peak RSS (VmHWM of a child process that runs only the client),
     which should be bounded by what is in flight, not by file size.
 
@@ -192,7 +196,7 @@ def main() -> int:  # noqa: C901 - a linear script
             print(f"round {rep + 1}/{args.repeat}: two {args.size_mib} MiB files", flush=True)
             file_client, file_curl = tmp / "client.bin", tmp / "curl.bin"
             sum_client = make_file(file_client, size)
-            make_file(file_curl, size)
+            sum_curl = make_file(file_curl, size)
             os.sync()  # neither side should compete with the writeback of these files
             obj = f"client-{rep}.bin"
             # (a) upload: curl, then the client, each with its own bytes.
@@ -205,15 +209,15 @@ def main() -> int:  # noqa: C901 - a linear script
                 re_up = run_child(
                     "upload", storage, "bench", "again.bin", file_client, args.workers
                 )
-            # (c) download: both fetch the client's object, curl first, then the client.
-            t_curl_down = curl([*auth, f"{storage}/bench/{obj}"], str(tmp / "curl.out"))
+            # (c) download: each fetches what it uploaded, curl first, then the client.
+            t_curl_down = curl([*auth, f"{storage}/bench/curl-{rep}.bin"], str(tmp / "curl.out"))
             down = run_child("download", storage, "bench", obj, tmp / "client.out", args.workers)
             if rep == 0:  # interpreter + imports + one HEAD: the floor under the RSS figures
                 idle = run_child("idle", storage, "bench", obj, tmp / "unused", args.workers)
             downs.append((t_curl_down, down))
             if (
                 sha256_file(tmp / "client.out") != sum_client
-                or sha256_file(tmp / "curl.out") != sum_client
+                or sha256_file(tmp / "curl.out") != sum_curl
             ):
                 raise SystemExit("downloaded bytes differ from the uploaded file")
             for f in (file_client, file_curl, tmp / "client.out", tmp / "curl.out"):
