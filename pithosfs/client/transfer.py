@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STREAM_BYTES = 256 * 1024 * 1024  # bytes per streamed ranged GET
-DOWNLOAD_STREAMS = 2  # ranged GETs in flight during a download
+# Ranged GETs in flight during a download. One: the server already reads the
+# next block while it sends one, and two streams pwrite()ing one file contend
+# for its inode lock. perf on a 1 GiB download with two: 25% of the client's
+# CPU spinning in rwsem_spin_on_owner, taken from the server on a shared
+# 2-core machine; same run, 4 rounds, one stream 971-2053 MiB/s vs two
+# 341-742 (curl 1349-1547); see scripts/bench_client_results.md.
+DOWNLOAD_STREAMS = 1
 
 
 class _BoundedPool:
@@ -181,8 +187,9 @@ def _fetch_indices(
     indices: list[int],
 ) -> None:
     # Long streamed ranges: measured on the embedded server, a streamed body
-    # keeps up with curl where many 16 MiB GETs fall behind; a few in parallel
-    # keep going while one waits. Memory: one 1 MiB piece per stream.
+    # keeps up with curl where many 16 MiB GETs fall behind. One range per run
+    # of consecutive wanted blocks (the blocks a resume skips split runs), cut
+    # at STREAM_BYTES. Memory: one 1 MiB piece per stream.
     pool = _BoundedPool(executor_of(client, client.workers), DOWNLOAD_STREAMS)
 
     def work(first: int, count: int) -> None:
