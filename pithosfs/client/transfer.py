@@ -1,8 +1,8 @@
 """Bulk transfers with the block/hashmap protocol (spec 7.4, 7.5).
 
-Memory is bounded by what is in flight, never by file size: bodies are
-streamed 1 MiB at a time, and the streaming uploader holds at most
-`2 * workers` blocks.
+Memory is bounded by what is in flight, never by file size: downloads are
+streamed 128 KiB at a time, upload bodies by file region (sendfile) or 1 MiB
+pieces, and the streaming uploader holds at most `2 * workers` blocks.
 
 - `upload_file` (pithosfs.client.uploads): dedup first when the server has
   the data (a re-upload costs one hashmap PUT), hashing pipelined with the
@@ -189,7 +189,7 @@ def _fetch_indices(
     # Long streamed ranges: measured on the embedded server, a streamed body
     # keeps up with curl where many 16 MiB GETs fall behind. One range per run
     # of consecutive wanted blocks (the blocks a resume skips split runs), cut
-    # at STREAM_BYTES. Memory: one 1 MiB piece per stream.
+    # at STREAM_BYTES. Memory: one 128 KiB piece per stream.
     pool = _BoundedPool(executor_of(client, client.workers), DOWNLOAD_STREAMS)
 
     def work(first: int, count: int) -> None:
