@@ -14,7 +14,9 @@ Starts `pithosfs serve` as a subprocess (4 MiB blocks) and measures:
     each of the object it uploaded: both are first reads of their blocks.
     (Both used to read the client's object, curl first: the client's was then
     a second read, which the server serves through the page cache, a
-    different path; see pithosfs/server/block_slices.py);
+    different path; see pithosfs/server/block_slices.py). Each download
+    starts after a sync and its file is deleted once checked. Which side
+    goes first, for (a) and (c), alternates by round;
 (d) client peak RSS (VmHWM of a child process that runs only the client),
     which should be bounded by what is in flight, not by file size.
 
@@ -38,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +80,44 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_and_drop(path: Path, expected: str) -> None:
+    """Compare a download with its source, then delete it: unlinking discards its
+    dirty pages, whose writeback the next transfer would otherwise pay for (a
+    1 GiB download written second ran at 0.4-0.6x the speed of the same one
+    written first)."""
+    if sha256_file(path) != expected:
+        raise SystemExit(f"{path.name}: downloaded bytes differ from the uploaded file")
+    path.unlink()
+
+
+def curl_upload(auth: list[str], url: str, src: Path) -> float:
+    return curl(["-X", "PUT", *auth, "-H", "Content-Type: application/octet-stream",
+                 "-T", str(src), url])  # fmt: skip
+
+
+def curl_download(auth: list[str], url: str, out: Path, expected: str) -> float:
+    os.sync()  # no transfer pays for the writeback of one before it
+    seconds = curl([*auth, url], str(out))
+    check_and_drop(out, expected)
+    return seconds
+
+
+def client_download(storage: str, name: str, out: Path, expected: str, workers: int) -> dict:
+    os.sync()
+    result = run_child("download", storage, "bench", name, out, workers)
+    check_and_drop(out, expected)
+    return result
+
+
+def in_turn(rep: int, curl_side: Callable[[], float], client_side: Callable[[], dict]) -> tuple:
+    """(curl's seconds, the client's result), curl first in even rounds, last in odd ones."""
+    if rep % 2 == 0:
+        first = curl_side()
+        return first, client_side()
+    second = client_side()
+    return curl_side(), second
+
+
 def curl(args: list[str], output: str = "/dev/null") -> float:
     start = time.perf_counter()
     out = subprocess.run(
@@ -106,7 +148,7 @@ def child(
 
     client = PithosClient.from_storage_url(storage_url, token, workers=workers)
     client.block_params(container)  # warm the container info cache outside the timing
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if op == "upload":
         client.upload_file(container, name, path)
     elif op == "download":
@@ -114,11 +156,13 @@ def child(
     elif op != "idle":
         raise SystemExit(f"unknown op {op}")
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     snap = client.stats.snapshot()
     print(
         json.dumps(
             {
                 "seconds": elapsed,
+                "cpu_seconds": cpu,
                 "maxrss_kib": vm_hwm_kib(),
                 "bytes_sent": snap.bytes_sent,
                 "bytes_received": snap.bytes_received,
@@ -198,29 +242,34 @@ def main() -> int:  # noqa: C901 - a linear script
             sum_client = make_file(file_client, size)
             sum_curl = make_file(file_curl, size)
             os.sync()  # neither side should compete with the writeback of these files
-            obj = f"client-{rep}.bin"
-            # (a) upload: curl, then the client, each with its own bytes.
-            t_curl_up = curl(["-X", "PUT", *auth, "-H", "Content-Type: application/octet-stream",
-                              "-T", str(file_curl), f"{storage}/bench/curl-{rep}.bin"])  # fmt: skip
-            up = run_child("upload", storage, "bench", obj, file_client, args.workers)
+            obj, curl_obj = f"client-{rep}.bin", f"curl-{rep}.bin"
+            # (a) upload and (c) download: each side its own bytes and object; which
+            # side goes first alternates by round, so neither always finds the
+            # machine busier (server writeback, cache state) than the other.
+            t_curl_up, up = in_turn(
+                rep,
+                partial(curl_upload, auth, f"{storage}/bench/{curl_obj}", file_curl),
+                partial(run_child, "upload", storage, "bench", obj, file_client, args.workers),
+            )
             ups.append((t_curl_up, up))
             if rep == args.repeat - 1:
                 # (b) re-upload of the same bytes under another name
                 re_up = run_child(
                     "upload", storage, "bench", "again.bin", file_client, args.workers
                 )
-            # (c) download: each fetches what it uploaded, curl first, then the client.
-            t_curl_down = curl([*auth, f"{storage}/bench/curl-{rep}.bin"], str(tmp / "curl.out"))
-            down = run_child("download", storage, "bench", obj, tmp / "client.out", args.workers)
+            t_curl_down, down = in_turn(
+                rep,
+                partial(
+                    curl_download, auth, f"{storage}/bench/{curl_obj}", tmp / "curl.out", sum_curl
+                ),
+                partial(
+                    client_download, storage, obj, tmp / "client.out", sum_client, args.workers
+                ),
+            )
             if rep == 0:  # interpreter + imports + one HEAD: the floor under the RSS figures
                 idle = run_child("idle", storage, "bench", obj, tmp / "unused", args.workers)
             downs.append((t_curl_down, down))
-            if (
-                sha256_file(tmp / "client.out") != sum_client
-                or sha256_file(tmp / "curl.out") != sum_curl
-            ):
-                raise SystemExit("downloaded bytes differ from the uploaded file")
-            for f in (file_client, file_curl, tmp / "client.out", tmp / "curl.out"):
+            for f in (file_client, file_curl):
                 f.unlink()
     finally:
         proc.terminate()
@@ -234,8 +283,15 @@ def main() -> int:  # noqa: C901 - a linear script
     up_ratio = t_curl_up / up["seconds"]
     down_ratio = t_curl_down / down["seconds"]
     reup_share = re_up["bytes_sent"] / size
-    all_up = ", ".join(f"{c / r['seconds']:.2f}" for c, r in ups)
-    all_down = ", ".join(f"{c / r['seconds']:.2f}" for c, r in downs)
+    # ratio (client s / curl s) per round, so a slow side shows which it was
+    all_up = ", ".join(
+        f"{c / r['seconds']:.2f} ({r['seconds']:.2f}/{c:.2f}, client CPU {r['cpu_seconds']:.2f})"
+        for c, r in ups
+    )
+    all_down = ", ".join(
+        f"{c / r['seconds']:.2f} ({r['seconds']:.2f}/{c:.2f}, client CPU {r['cpu_seconds']:.2f})"
+        for c, r in downs
+    )
     rows = [
         ("upload", f"{mibps(size, up['seconds']):.0f} MiB/s", f"{mibps(size, t_curl_up):.0f} MiB/s",
          f"{up_ratio:.2f}x", f">= {RATIO_TARGET}x", up_ratio >= RATIO_TARGET),
@@ -244,7 +300,7 @@ def main() -> int:  # noqa: C901 - a linear script
         ("re-upload bytes sent", f"{re_up['bytes_sent']} B", f"{size} B file",
          f"{reup_share * 100:.4f}%", f"<= {REUPLOAD_TARGET * 100:.0f}%", reup_share <= REUPLOAD_TARGET),
         ("client peak RSS upload", f"{up['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
-         "", "bounded: 1 block per hashing thread (sendfile up), 1 MiB pieces down", None),
+         "", "bounded: 1 block per hashing thread (sendfile up), 128 KiB pieces down", None),
         ("client peak RSS download", f"{down['maxrss_kib'] / 1024:.0f} MiB", f"{args.size_mib} MiB file",
          "", "", None),
         ("client RSS idle (floor)", f"{idle['maxrss_kib'] / 1024:.0f} MiB", "", "", "", None),
@@ -257,7 +313,7 @@ def main() -> int:  # noqa: C901 - a linear script
         for n, c, b, r, t, ok in rows
     )
     details = (
-        f"ratios per round: upload [{all_up}], download [{all_down}]; median round: "
+        f"ratios per round (client s/curl s): upload [{all_up}], download [{all_down}]; median round: "
         f"upload: client {up['seconds']:.2f}s ({up['requests']} requests), curl {t_curl_up:.2f}s; "
         f"download: client {down['seconds']:.2f}s ({down['requests']} requests), curl {t_curl_down:.2f}s; "
         f"re-upload: {re_up['requests']} requests in {re_up['seconds']:.2f}s"
