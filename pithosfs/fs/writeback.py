@@ -329,8 +329,14 @@ class StagedFile(MemoryWrites, BackgroundUploads):
                     wait = self._write_locked(offset, data, bs)
                     break
             busy.wait()  # a pool task is staging a block this write changes
-        if wait is not None:  # too many blocks of this file in flight: let the uploads catch up
+        # Too many blocks of this file in flight: let the uploads catch up. Until
+        # the count is back under the bound, not just past one task: the oldest
+        # may be a quick staging task while the sends behind it stall, and one
+        # wait per write let a writer run a block further ahead each time.
+        while wait is not None:
             concurrent.futures.wait([wait])
+            with self._lock:
+                wait = self._upload_to_wait_for()
         return len(data)
 
     def _write_locked(
