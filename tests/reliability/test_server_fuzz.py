@@ -79,7 +79,13 @@ def test_fuzz_no_5xx_and_no_cross_account_effect(server: object) -> None:
             for k, v in headers.items():
                 conn.putheader(k, v.encode("utf-8"))
             conn.putheader("Content-Length", str(len(body or b"")))
-            conn.endheaders(body)
+            try:
+                conn.endheaders(body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer a request it refuses and close before the
+                # body is all sent (seen once in 23,577 under CI load); its answer
+                # is still to be read and judged, and no answer stays an error.
+                pass
             status = conn.getresponse().status
         except (http.client.HTTPException, ConnectionError) as exc:
             errors.append(f"{method} {path!r} {headers}: {exc!r}")
