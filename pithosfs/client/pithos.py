@@ -389,9 +389,9 @@ class PithosClient(ObjectWrites):
         """GET bytes [offset, offset+length) and pwrite them to `fd` at the same offsets.
 
         Streams pieces of up to _STREAM_PIECE (128 KiB), each written as it
-        arrives, so a long range costs no memory. A connection lost mid-body resumes from the last
-        byte written, up to the retry policy's attempts; local write errors
-        (disk full) propagate at once.
+        arrives, so a long range costs no memory. A connection lost mid-body
+        resumes from the last byte written, up to the retry policy's attempts;
+        local write errors (disk full) propagate at once.
         """
         path = self._path(container, name)
         params = {"version": str(version)} if version is not None else None

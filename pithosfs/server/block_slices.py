@@ -18,10 +18,11 @@ store's BufferPool: no page faults) and sends that:
   read, which leaves the block in the page cache for the reads after it.
 
 After a response's first slice, reads from disk (O_DIRECT, or a hot block's
-cache fill) run on a reader thread while the slice before is being sent. Not sendfile(2): it saved the server ~0.1 s per GiB but
-cost the receiving side (here curl; for a mount, the FUSE process, which is the
-bottleneck) 0.1-0.3 s more, from a warm or a cold cache alike. It remains the
-fallback when no buffer fits.
+cache fill) run on a reader thread while the slice before is being sent. Not
+sendfile(2): it saved the server ~0.1 s per GiB but cost the receiving side
+(here curl; for a mount, the FUSE process, which is the bottleneck) 0.1-0.3 s
+more, from a warm or a cold cache alike. It remains the fallback when no
+buffer fits.
 
 Any other consumer calls `read()` and gets the same bytes as ever.
 """

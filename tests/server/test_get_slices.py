@@ -89,11 +89,32 @@ def set_cache(srv: Any, state: str) -> None:
         if state == "warm":
             path.read_bytes()
             continue
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        drop_from_page_cache(path)
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Evict the file's pages (written back first: dirty pages would stay cached)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def sent_through_a_socket(send: Callable[[socket.socket], int]) -> bytes:
+    """What `send(sock)` (a slice's send, or a started slice's finish) sends; checks
+    that it reports that length."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(10)
+        length = send(a)
+        a.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := b.recv(65536):
+            got += chunk
+    assert length == len(got)
+    return got
 
 
 def direct_io_works(srv: Any) -> bool:
@@ -241,20 +262,10 @@ def test_block_slice_send_and_read_agree(
     content = os.urandom(file_len)
     path = tmp_path / "block"
     path.write_bytes(content)
-    fd = os.open(path, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # with a pool: the O_DIRECT path
-    os.close(fd)
+    drop_from_page_cache(path)  # with a pool: the O_DIRECT path
     piece = BlockSlice(path, offset, length, BufferPool(16384) if pool else None)
     expected = (content[offset:] + bytes(length))[:length]
-    a, b = socket.socketpair()
-    with a, b:
-        a.settimeout(10)
-        assert piece.send(a) == length
-        a.shutdown(socket.SHUT_WR)
-        got = b""
-        while chunk := b.recv(65536):
-            got += chunk
-    assert got == expected
+    assert sent_through_a_socket(piece.send) == expected
     assert piece.read() == expected
 
 
@@ -288,10 +299,7 @@ def test_only_a_read_from_disk_moves_to_a_reader_thread(
     content = os.urandom(3 * 4096 + 17)
     path = tmp_path / "block"
     path.write_bytes(content)
-    fd = os.open(path, os.O_RDONLY)
-    os.fsync(fd)  # dirty pages would stay cached
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
+    drop_from_page_cache(path)
     if state == "cached":
         path.read_bytes()
     readers: list[str] = []
@@ -303,15 +311,7 @@ def test_only_a_read_from_disk_moves_to_a_reader_thread(
 
     monkeypatch.setattr(os, "preadv", preadv)
     piece = BlockSlice(path, 0, len(content), BufferPool(16384), cache=True)
-    a, b = socket.socketpair()
-    with a, b:
-        a.settimeout(10)
-        assert piece.start(ahead=True).finish(a) == len(content)
-        a.shutdown(socket.SHUT_WR)
-        got = b""
-        while chunk := b.recv(65536):
-            got += chunk
-    assert got == content
+    assert sent_through_a_socket(piece.start(ahead=True).finish) == content
     assert {name.startswith("block-reader") for name in readers} == {state != "cached"}
 
 
