@@ -279,6 +279,7 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             self.readahead_kib = kwargs.pop("readahead_kib", KERNEL_READAHEAD_KIB)
             self.mountpoint_path = Path(mountpoint)
             self.direct_io = kwargs.pop("direct_io_policy", None)  # DirectIoPolicy or None
+            self._fill_stat = stat_filler(fuse, bool(getattr(operations, "use_ns", False)))
             super().__init__(operations, mountpoint, *args, **kwargs)
 
         def open(self, path: bytes, fip: Any) -> int:
@@ -287,9 +288,24 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             return result
 
         def create(self, path: bytes, mode: int, fip: Any) -> int:
-            result = int(super().create(path, mode, fip))
-            self._choose_direct_io(fip.contents)
-            return result
+            """The binding's create, minus its per-call `inspect.signature` of ours
+            (a tenth of the Python time per file of an untar)."""
+            fi = fip.contents
+            text = path.decode(self.encoding, self.errors)
+            fi.fh = self.operations.create(text, mode, fi.flags)
+            self._choose_direct_io(fi)
+            return 0
+
+        def fgetattr(self, path: bytes | None, buf: Any, fip: Any) -> int:
+            """The binding's getattr, filling the struct in one step (see stat_filler).
+
+            getattr is the commonest upcall (every lookup, every stat); the binding
+            clears the struct and then sets each field through ctypes.
+            """
+            fh = (fip.contents if self.raw_fi else fip.contents.fh) if fip else None
+            text = None if path is None else path.decode(self.encoding, self.errors)
+            self._fill_stat(buf.contents, self.operations.getattr(text, fh))
+            return 0
 
         def _choose_direct_io(self, fi: Any) -> None:
             """Writers past the kernel's page cache where that stays coherent (direct_writes)."""
