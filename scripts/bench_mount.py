@@ -291,12 +291,13 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     try:
         srv.request("PUT", "/bench")
         # -- raw curl --------------------------------------------------------
-        t = timed(
+        t, cpu = metered(
             lambda: srv.curl(
                 f"-T {src} -H 'Content-Type: application/octet-stream' {srv.url}/bench/raw"
-            )
+            ),
+            server=srv.proc.pid,
         )
-        raw_put = row("raw curl PUT", mbs / t, "MiB/s")
+        raw_put = row("raw curl PUT", mbs / t, "MiB/s", cpu)
         t, cpu = metered(lambda: srv.curl(f"{srv.url}/bench/raw"), server=srv.proc.pid)
         raw_get = row("raw curl GET", mbs / t, "MiB/s", cpu)
         ceiling = raw_get_ratio = 0.0
@@ -313,10 +314,12 @@ def bench(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         # -- pithosfs --------------------------------------------------------
         if wanted("write"):
             m = pithosfs_mount(srv, work, "p1")
-            t = timed(lambda: sh(f"cp {src} {m.path}/bench/p"))  # durable when close() returns
+            with profiled(m, args.profile, "write"):  # durable when close() returns
+                t, cpu = metered(lambda: sh(f"cp {src} {m.path}/bench/p"),
+                                 mount=m.proc.pid, server=srv.proc.pid)  # fmt: skip
             assert srv.size_of("bench", "p") == size
             p_write = row("pithosfs write until durable", mbs / t, "MiB/s",
-                          f"{mbs / t / raw_put:.2f}x raw PUT")  # fmt: skip
+                          f"{mbs / t / raw_put:.2f}x raw PUT; {cpu}")  # fmt: skip
             t = timed(lambda: sh(f"cp {src} {m.path}/bench/p-again"))
             row("pithosfs identical re-copy", t, "s")
             t = timed(
