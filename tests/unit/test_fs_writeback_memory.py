@@ -211,6 +211,32 @@ def test_a_writer_ahead_of_the_uploads_waits(open_file, store, monkeypatch, pool
     assert store.read_range("c", "slow", 0, 1 << 20) == data
 
 
+def test_a_write_waits_until_the_bound_holds_not_for_one_task(open_file, store, monkeypatch):
+    """The race behind a CI flake, made deterministic: the oldest task in flight may be
+    a quick staging task while the sends behind it stall. A write that waited for that
+    one task and returned let the writer run a block further ahead each time (15
+    blocks held with 12 allowed). Here the bound reports three finished tasks in turn
+    and then nothing: the write must ask again after each, until nothing is left."""
+    f = open_file("bound")
+    answers: list[concurrent.futures.Future[None] | None] = []
+    for _ in range(3):
+        finished: concurrent.futures.Future[None] = concurrent.futures.Future()
+        finished.set_result(None)
+        answers.append(finished)
+    answers.append(None)
+    asked = []
+
+    def bound() -> concurrent.futures.Future[None] | None:
+        asked.append(len(asked))
+        return answers.pop(0) if answers else None
+
+    monkeypatch.setattr(f, "_upload_to_wait_for", bound)
+    f.write(0, payload(2 * BS))
+    assert not answers and len(asked) == 4  # once in the write itself, then after each wait
+    f.commit()
+    assert store.read_range("c", "bound", 0, 1 << 20) == payload(2 * BS)
+
+
 def test_discard_with_blocks_in_flight_leaves_the_object_alone(open_file, store):
     store.put_object("c", "keep", b"old")
     f = open_file("keep", new=False, truncate=True)
