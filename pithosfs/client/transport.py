@@ -533,7 +533,8 @@ class Transport:
         if settings is None:
             settings = sess.merge_environment_settings(url, {}, True, None, None)
             self._env_settings[key] = settings
-        return dict(settings)
+        # Copies: nothing requests does to one request's settings may reach the next.
+        return {**settings, "proxies": dict(settings.get("proxies") or {})}
 
     def _backoff(self, method: str, url: str, attempt: int, why: str) -> None:
         delay = self.retry.sleep_for(attempt)
