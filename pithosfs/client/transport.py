@@ -521,8 +521,8 @@ class Transport:
         """requests' settings from the environment (proxies, CA bundle) for url's origin.
 
         Why cached: requests reads them again for every request, scanning the
-        whole environment twice for proxy variables; that was 0.3-0.7 ms of CPU
-        per request, a fifth of the mount's Python time per file of an untar.
+        whole environment twice for proxy variables: 171 us of CPU per request
+        measured here (0.6 us cached), paid by every small file a mount commits.
         They depend on the URL only through its scheme and host (no_proxy), and
         a mount's environment does not change while it runs; sessions carry no
         settings of their own (see _new_session), so any session's answer holds.
