@@ -332,7 +332,7 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                 return int(super().readdir_fuse_3(path, buf, filler, offset, fip, flags))
             decoded = path.decode(self.encoding, self.errors)
             st = fuse.c_stat()
-            fill_stat = stat_filler(fuse, self.use_ns)
+            fill_stat = self._fill_stat
             # Non-zero offsets: libfuse hands our attributes to the kernel only in this mode
             # (with offset 0 it sends them without node ids, and the kernel looks each name
             # up again). A full buffer makes the kernel call again from the last offset.
