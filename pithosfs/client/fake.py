@@ -325,6 +325,7 @@ class FakeStore:
         delimiter: str | None = "/",
         with_meta: bool = True,
         until: int | None = None,
+        limit: int | None = None,
     ) -> Iterator[ObjectInfo | Subdir]:
         with self._lock:
             self.stats.record("GET", 0, 0)
@@ -351,7 +352,7 @@ class FakeStore:
                         continue
                 info = self._info(name, path, ver, explicit_version=until is not None)
                 entries.append(info if with_meta else replace(info, meta=None))
-        return iter(entries)
+        return iter(entries if limit is None else entries[:limit])
 
     # -- reading -------------------------------------------------------------------
     def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo:

@@ -30,6 +30,7 @@ from pithosfs.client.errors import (
     Unsupported,
 )
 from pithosfs.client.identity import Endpoints, authenticate
+from pithosfs.client.listing_pages import PageCut, page_items
 from pithosfs.client.stats import TransferStats
 from pithosfs.client.transport import RetryPolicy, Transport
 from pithosfs.client.types import (
@@ -283,12 +284,22 @@ class PithosClient(ObjectWrites):
         delimiter: str | None = "/",
         with_meta: bool = True,
         until: int | None = None,
+        limit: int | None = None,
     ) -> Iterator[ObjectInfo | Subdir]:
+        """Entries in name order, page after page, each handed out as its bytes arrive.
+
+        `limit` (additive to the contract) stops after that many entries and asks
+        the server for no more. A page cut midway resumes after the last entry
+        handed out, up to the retry policy's attempts.
+        """
         path = self._path(container)
         marker = ""
         last_subdir = None
-        while True:
-            params = {"format": "json", "limit": str(self.page_limit)}
+        left = limit
+        cuts = 0
+        while left is None or left > 0:
+            size = self.page_limit if left is None else min(left, self.page_limit)
+            params = {"format": "json", "limit": str(size)}
             if prefix:
                 params["prefix"] = prefix
             if delimiter:
@@ -299,21 +310,32 @@ class PithosClient(ObjectWrites):
                 params["until"] = str(int(until))
             if marker:
                 params["marker"] = marker
-            resp = self._req("GET", path, params=params)
-            items = resp.json() if resp.status_code == 200 and resp.content else []
-            for item in items:
-                entry = p.entry_from_json(item, with_meta)
-                if isinstance(entry, Subdir):
-                    # A page may end on a subdir that the next page repeats (spec 5.2).
-                    if entry.name == last_subdir:
-                        continue
-                    last_subdir = entry.name
-                yield entry
-            if len(items) < self.page_limit:
+            count = 0
+            try:
+                for item in page_items(self.transport, path, params):
+                    count += 1
+                    # Past a subdir, skip its whole subtree: all below sorts before U+FFFF.
+                    marker = item["subdir"] + "\uffff" if "subdir" in item else item["name"]
+                    entry = p.entry_from_json(item, with_meta)
+                    if isinstance(entry, Subdir):
+                        # A page may end on a subdir that the next page repeats (spec 5.2).
+                        if entry.name == last_subdir:
+                            continue
+                        last_subdir = entry.name
+                    if left is not None:
+                        left -= 1
+                    yield entry
+            except PageCut as exc:
+                cuts += 1
+                if cuts >= self.transport.retry.attempts:
+                    raise TransportError(
+                        f"listing cut {cuts} times ({exc})", method="GET", path=path
+                    ) from None
+                log.warning("%s: listing cut after %d entries (%s); resuming", path, count, exc)
+                self.stats.record_retry()
+                continue
+            if count < size:
                 return
-            last = items[-1]
-            # Past a subdir, skip its whole subtree: everything below sorts before U+FFFF.
-            marker = last["subdir"] + "\uffff" if "subdir" in last else last["name"]
 
     # -- reading --------------------------------------------------------------------------
     def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo:

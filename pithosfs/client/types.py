@@ -179,12 +179,14 @@ class ObjectStore(Protocol):
         delimiter: str | None = "/",
         with_meta: bool = True,
         until: int | None = None,
+        limit: int | None = None,
     ) -> Iterator[ObjectInfo | Subdir]:
         """Every entry under `prefix` (pages past 10,000 followed, subdirs de-duplicated).
 
         `prefix` is sent as given (pass "dir/" to list a directory). With
         `with_meta`, the listing extension is requested; items' `meta` stays
-        None where the server does not support it.
+        None where the server does not support it. `limit`: at most that many
+        entries (and no more asked of the server).
         """
         ...
 

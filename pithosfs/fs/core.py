@@ -160,7 +160,9 @@ class Filesystem:
         except NotFound:
             pass
         try:
-            below = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=False)
+            below = self.store.list_objects(
+                loc.container, loc.prefix, "/", with_meta=False, limit=1
+            )
             if next(iter(below), None) is not None:
                 return nodes.implied_dir(loc.path, self.mount_time_ns)
         except NotFound:

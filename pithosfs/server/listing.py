@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -14,6 +14,7 @@ T = TypeVar("T")
 # Sorts after every real character, so `sub + AFTER_ALL` skips a whole subtree.
 AFTER_ALL = "\U0010ffff"
 FETCH_BATCH = 1000
+FIRST_BATCH = 64  # rows of the first fetch: the answer starts after these
 
 
 @dataclass(frozen=True)
@@ -27,45 +28,76 @@ class Entry(Generic[T]):
     item: T
 
 
+@dataclass
+class Batch(Generic[T]):
+    """What one `fetch` read: the rows the caller may see, and how far it read.
+
+    `last` is the name of the last row read, seen or not, so that filtered
+    rows (another user's unshared objects, a meta filter) neither end the
+    walk early nor get read again; `full` says the read hit its limit.
+    """
+
+    entries: list[Entry[T]]
+    last: str | None
+    full: bool
+
+
+def iter_grouped(
+    fetch: Callable[[str | None, int], Batch[T]],
+    prefix: str,
+    delimiter: str | None,
+    virtual: bool,
+    marker: str | None,
+    limit: int,
+) -> Iterator[T | Subdir]:
+    """Walk names in order, folding everything below a delimiter into one subdir entry.
+
+    `fetch(after, n)` reads up to n rows whose names are > after and >= prefix,
+    in order, and returns those the caller may see. The first read is small
+    and later ones grow to FETCH_BATCH, so that a streamed answer can start
+    before the rest is read (see controllers.container).
+    """
+    sent = 0
+    after = marker
+    size = FIRST_BATCH
+    while sent < limit:
+        batch = fetch(after, size)
+        size = min(FETCH_BATCH, size * 4)
+        restart = False
+        for row in batch.entries:
+            if not row.name.startswith(prefix):
+                return
+            if delimiter:
+                idx = row.name.find(delimiter, len(prefix))
+                if idx >= 0 and idx + len(delimiter) < len(row.name):
+                    sub = row.name[: idx + len(delimiter)]
+                    if virtual:
+                        yield Subdir(sub)
+                        sent += 1
+                    after = sub + AFTER_ALL
+                    restart = True
+                    break
+            yield row.item
+            sent += 1
+            if sent >= limit:
+                return
+        if restart:
+            continue
+        if not batch.full or batch.last is None or not batch.last.startswith(prefix):
+            return
+        after = batch.last
+
+
 def group_listing(
-    fetch: Callable[[str | None, int], Sequence[Entry[T]]],
+    fetch: Callable[[str | None, int], Batch[T]],
     prefix: str,
     delimiter: str | None,
     virtual: bool,
     marker: str | None,
     limit: int,
 ) -> list[T | Subdir]:
-    """Walk names in order, folding everything below a delimiter into one subdir entry.
-
-    `fetch(after, n)` returns up to n entries whose names are > after and >= prefix,
-    sorted, already filtered by the caller's other criteria.
-    """
-    out: list[T | Subdir] = []
-    after = marker
-    while len(out) < limit:
-        rows = fetch(after, FETCH_BATCH)
-        if not rows:
-            break
-        restart = False
-        for row in rows:
-            if not row.name.startswith(prefix):
-                return out
-            after = row.name
-            if delimiter:
-                idx = row.name.find(delimiter, len(prefix))
-                if idx >= 0 and idx + len(delimiter) < len(row.name):
-                    sub = row.name[: idx + len(delimiter)]
-                    if virtual:
-                        out.append(Subdir(sub))
-                    after = sub + AFTER_ALL
-                    restart = True
-                    break
-            out.append(row.item)
-            if len(out) >= limit:
-                return out
-        if not restart and len(rows) < FETCH_BATCH:
-            break
-    return out
+    """`iter_grouped`, all at once."""
+    return list(iter_grouped(fetch, prefix, delimiter, virtual, marker, limit))
 
 
 _FILTER_RE = re.compile(r"^(!?)([^!<>=]+?)\s*(?:(!=|<=|>=|=|<|>)(.*))?$")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 from pithosfs.server import access
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_NORMAL
 from pithosfs.server.errors import Forbidden
-from pithosfs.server.listing import Entry, MetaFilters, Subdir, group_listing
+from pithosfs.server.listing import Batch, Entry, MetaFilters, Subdir, iter_grouped
 from pithosfs.server.models import ObjectInfo
 from pithosfs.server.objects import VERSION_COLUMNS, ObjectOps, user_meta
 
@@ -42,8 +43,38 @@ class ObjectListing(ObjectOps):
         shared: bool = False,
         public: bool = False,
         until: int | None = None,
-        include_meta: bool = False,
     ) -> list[ObjectInfo | Subdir]:
+        """`iter_objects`, all at once."""
+        return list(
+            self.iter_objects(
+                user, account, container, prefix, delimiter, virtual, marker, limit,
+                filters, shared, public, until,
+            )
+        )  # fmt: skip
+
+    def iter_objects(
+        self,
+        user: str,
+        account: str,
+        container: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        virtual: bool = True,
+        marker: str | None = None,
+        limit: int = 10000,
+        filters: MetaFilters | None = None,
+        shared: bool = False,
+        public: bool = False,
+        until: int | None = None,
+    ) -> Iterator[ObjectInfo | Subdir]:
+        """A listing page, read while it is consumed (a response streams it as it goes).
+
+        Access is checked here, before the first entry, so that a refusal is an
+        error status and not a cut answer. The rows are then read in batches,
+        each in its own short snapshot (no transaction stays open while a
+        client reads): like a client paging with `marker`, a concurrent change
+        shows up in the page or not, but every name appears once and in order.
+        """
         with self.db.read() as conn:
             crow = self._require_container(conn, account, container, user)
             owner = self._check_container_visible(conn, user, account, container)
@@ -58,11 +89,12 @@ class ObjectListing(ObjectOps):
                     (perms.base, perms.base[:-1] + "0"),
                 )
             }
-            cnode = int(crow["node"])
+        cnode = int(crow["node"])
 
-            def fetch(after: str | None, n: int) -> list[Entry[ObjectInfo]]:
+        def fetch(after: str | None, n: int) -> Batch[ObjectInfo]:
+            out: list[Entry[ObjectInfo]] = []
+            with self.db.read() as conn:
                 rows = self._listing_rows(conn, cnode, prefix, after, n, until)
-                out: list[Entry[ObjectInfo]] = []
                 for row in rows:
                     name = row["name"]
                     sharing, shared_by = perms.effective(name)
@@ -87,9 +119,9 @@ class ObjectListing(ObjectOps):
                         else:
                             info.public_url_token = public_paths.get(path)
                     out.append(Entry(name, info))
-                return out
+            return Batch(out, rows[-1]["name"] if rows else None, len(rows) == n)
 
-            return group_listing(fetch, prefix, delimiter, virtual, marker, limit)
+        return iter_grouped(fetch, prefix, delimiter, virtual, marker, limit)
 
     def _listing_rows(
         self,

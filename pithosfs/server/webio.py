@@ -182,6 +182,29 @@ def json_response(
     return Response(status, [("Content-Type", JSON_TYPE), *(headers or [])], body)
 
 
+def json_array_body(items: Iterable[object], first: int = 64, most: int = 1024) -> Iterator[bytes]:
+    """A JSON array as a stream of chunks, one element per line.
+
+    A chunk holds `first` elements, the next four times as many, up to `most`:
+    the answer starts after a few elements are ready, and a long one costs
+    few chunk frames. Each chunk is whole elements, so an error midway leaves
+    a body that is cut short, never one that parses as a shorter array.
+    """
+    dumps = json.dumps
+    head = b"["
+    pending: list[str] = []
+    size = first
+    for item in items:
+        pending.append(dumps(item))
+        if len(pending) >= size:
+            yield head + b"\n" + ",\n".join(pending).encode()
+            head, pending, size = b",", [], min(most, size * 4)
+    if pending:
+        yield head + b"\n" + ",\n".join(pending).encode()
+        head = b","
+    yield b"\n]" if head == b"," else b"[]"
+
+
 def xml_response(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n' + text).encode()
     return Response(status, [("Content-Type", XML_TYPE), *(headers or [])], body)

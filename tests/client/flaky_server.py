@@ -8,6 +8,10 @@ empty, `default` answers. Actions:
     ("default",)                  let `default` answer this one
     ("close",)                    close the connection (FIN) after reading the request,
                                   without a response (a server dying mid-request)
+    ("chunked", status, headers, parts, gate)
+                                  a chunked body: the first part, then each later
+                                  one only once `gate` (a threading.Event) is set
+                                  (10 s at most); `sent_parts` counts parts begun
     ("close_unread",)             act as a server whose keep-alive idle timeout fires
                                   as the next request arrives: close the connection
                                   (FIN) without reading that request; counted in
@@ -41,6 +45,7 @@ class FlakyServer:
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.unread = 0  # requests met by ("close_unread",)
         self.connections = 0  # TCP connections accepted
+        self.sent_parts = 0  # parts of ("chunked", ...) bodies begun so far
         self._lock = threading.Lock()
         outer = self
 
@@ -88,6 +93,8 @@ class FlakyServer:
                 elif kind == "close":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_WR)
+                elif kind == "chunked":
+                    self._chunked(*action[1:])
                 elif kind == "reset":
                     self.connection.setsockopt(
                         socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
@@ -107,6 +114,23 @@ class FlakyServer:
                             self.wfile.write(body)
                     except OSError:
                         pass  # the client gave up (timeout test)
+
+            def _chunked(
+                self, status: int, headers: dict[str, str], parts: list[bytes], gate: Any
+            ) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, part in enumerate(parts):
+                    if i:
+                        gate.wait(10)
+                    with outer._lock:  # counted first: the client may read it at once
+                        outer.sent_parts += 1
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
 
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_COPY = do_MOVE = _handle
 

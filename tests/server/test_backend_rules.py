@@ -6,18 +6,23 @@ import pytest
 
 from pithosfs.server.errors import BadRequest, RangeNotSatisfiable
 from pithosfs.server.http_util import collect_meta, parse_content_range, parse_range, parse_until
-from pithosfs.server.listing import Entry, Subdir, group_listing, parse_meta_filters
+from pithosfs.server.listing import Batch, Entry, Subdir, group_listing, parse_meta_filters
 from pithosfs.server.sharing import parse_sharing
 
 NAMES = ["a", "d", "d/", "d/x", "d/y/z", "dz", "e/f", "f"]
 
 
-def fetcher(names: list[str]):
+def fetcher(names: list[str], visible=lambda name: True, reads: list[int] | None = None):
+    """A fetch over `names` that hides the rows `visible` rejects, as the backend's
+    access and meta filters do; `reads` collects the size of each read."""
     ordered = sorted(names)
 
-    def fetch(after: str | None, n: int) -> list[Entry[str]]:
-        rows = [x for x in ordered if after is None or x > after]
-        return [Entry(x, x) for x in rows[:n]]
+    def fetch(after: str | None, n: int) -> Batch[str]:
+        if reads is not None:
+            reads.append(n)
+        rows = [x for x in ordered if after is None or x > after][:n]
+        seen = [Entry(x, x) for x in rows if visible(x)]
+        return Batch(seen, rows[-1] if rows else None, len(rows) == n)
 
     return fetch
 
@@ -52,6 +57,25 @@ def test_limit_and_marker_page_through() -> None:
     assert listing(marker="d/", limit=3) == ["d/x", "d/y/z", "dz"]
     # [QUIRK] kept: a page after marker "d/" repeats the subdir
     assert listing(delimiter="/", marker="d/")[0] == "<d/>"
+
+
+def test_hidden_rows_neither_end_the_listing_nor_repeat() -> None:
+    """Whole reads of hidden rows (2,500 names another user may not see) used to end
+    the walk: a read that returned fewer rows than asked looked like the end."""
+    names = [f"h{i:05d}" for i in range(2500)] + ["v1", "v2/x", "v3"]
+    reads: list[int] = []
+    out = group_listing(
+        fetcher(names, lambda name: name.startswith("v"), reads), "", "/", True, None, 100
+    )
+    assert [f"<{e.name}>" if isinstance(e, Subdir) else e for e in out] == ["v1", "<v2/>", "v3"]
+    # the reads grow (a streamed answer starts early) and each row is read about once
+    assert reads[0] < reads[-1] and sum(reads) < 2503 + 2 * max(reads)
+
+
+def test_limit_counts_subdirs_in_a_stream() -> None:
+    names = [f"d{i}/x" for i in range(5)] + ["f"]
+    out = group_listing(fetcher(names), "", "/", True, None, 3)
+    assert [e.name for e in out] == ["d0/", "d1/", "d2/"]  # type: ignore[union-attr]
 
 
 def test_meta_filters() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -158,6 +159,34 @@ def test_meta_filters(api: Api, cont: str) -> None:
     assert api.names(cont, meta="Colour=red") == ["red"]
     assert api.names(cont, meta="Colour!=red") == ["blue"]
     assert api.names(cont, meta="Colour<c") == ["blue"]
+
+
+def test_meta_filter_past_a_thousand_unmatched_objects(api: Api, cont: str) -> None:
+    """The server reads rows in batches of up to 1,000: a batch with no match is not the end."""
+    for i in range(1100):
+        api.put_object(cont, f"plain{i:05d}", b"")
+    api.put_object(cont, "zed", b"", headers={"X-Object-Meta-Colour": "red"})
+    assert api.names(cont, meta="colour") == ["zed"]
+    assert api.names(cont, meta="colour", delimiter="/") == ["zed"]
+
+
+def test_json_listing_streams_in_growing_chunks(api: Api, cont: str) -> None:
+    """Chunked, first chunk small: a client parses entries while the server reads the rest."""
+    names = [f"o{i:04d}" for i in range(300)]
+    for name in names:
+        api.put_object(cont, name, b"")
+    resp = api.get(cont, params={"format": "json"}, stream=True)
+    assert resp.status_code == 200
+    assert resp.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in resp.headers
+    chunks = list(resp.raw.read_chunked(decode_content=False))
+    assert len(chunks) > 1 and chunks[0].count(b'"name"') < len(names)
+    assert [i["name"] for i in json.loads(b"".join(chunks))] == names
+
+
+def test_an_empty_json_listing_is_an_empty_array(api: Api, cont: str) -> None:
+    assert api.get(cont, params={"format": "json"}).json() == []
+    assert api.get(cont, params={"format": "json", "prefix": "none/"}).json() == []
 
 
 def test_shared_and_public_filters(api: Api, cont: str) -> None:

@@ -15,7 +15,16 @@ from pithosfs.server.http_util import (
 from pithosfs.server.listing import Subdir, parse_meta_filters
 from pithosfs.server.models import ContainerInfo, ObjectInfo
 from pithosfs.server.objects import user_meta
-from pithosfs.server.webio import TEXT_TYPE, Req, Response, json_response, xml_items, xml_response
+from pithosfs.server.webio import (
+    JSON_TYPE,
+    TEXT_TYPE,
+    Req,
+    Response,
+    json_array_body,
+    json_response,
+    xml_items,
+    xml_response,
+)
 
 POLICY_PREFIX = "x-container-policy-"
 
@@ -103,7 +112,8 @@ class ContainerController:
         elif prefix and delimiter and not prefix.endswith(delimiter):
             prefix += delimiter  # [QUIRK] kept: the naming policy appends the delimiter
         raw_filters = req.arg("meta")
-        entries = backend.list_objects(
+        # Access is checked now; the entries are read as the answer is written.
+        entries = backend.iter_objects(
             req.user,
             account,
             container,
@@ -116,14 +126,13 @@ class ContainerController:
             shared=req.flag("shared"),
             public=req.flag("public"),
             until=until,
-            include_meta=_truthy(req.arg("include_meta")),
         )
         headers = self._headers(info)
         fmt = req.wants(("text", "json", "xml"), "text")
         if fmt == "text":
-            if not entries:
-                return Response(204, headers)
             names = [e.name for e in entries]
+            if not names:
+                return Response(204, headers)
             return Response(
                 200,
                 [*headers, ("Content-Type", TEXT_TYPE)],
@@ -133,14 +142,16 @@ class ContainerController:
 
         base = base_url(req)
         include_meta = _truthy(req.arg("include_meta"))
-        items = [
+        items = (
             {"subdir": e.name}
             if isinstance(e, Subdir)
             else object_item(e, base, include_meta, until is not None)
             for e in entries
-        ]
+        )
         if fmt == "json":
-            return json_response(200, items, headers)
+            # Streamed (chunked): a client parses the first entries while the
+            # server still reads the rest, instead of the two taking turns.
+            return Response(200, [("Content-Type", JSON_TYPE), *headers], json_array_body(items))
         return xml_response(
             200, xml_items("container", {"name": container}, "object", items), headers
         )
