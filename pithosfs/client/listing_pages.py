@@ -30,7 +30,10 @@ class PageCut(Exception):
 
 
 def page_items(transport: Transport, path: str, params: Mapping[str, str]) -> Iterator[Any]:
-    """The elements of the JSON array a listing GET answers (none for 204 or an empty body)."""
+    """The entries of the JSON array a listing GET answers (none for 204 or an empty body).
+
+    Each is a dict with a string `name` or `subdir`; anything else is a PithosError.
+    """
     resp = transport.request("GET", path, params=params, stream=True)
     with resp:
         if resp.status_code != 200:
@@ -50,7 +53,12 @@ def page_items(transport: Transport, path: str, params: Mapping[str, str]) -> It
                 raise PageCut(f"{type(exc).__name__}: {exc}") from exc
 
         try:
-            yield from iter_json_array(chunks())
+            for item in iter_json_array(chunks()):
+                if not isinstance(item, dict) or not isinstance(
+                    item.get("name", item.get("subdir")), str
+                ):
+                    raise PithosError(f"malformed listing entry: {item!r:.80}", path=path)
+                yield item
         except JsonStreamCut as exc:
             if received:
                 raise PageCut(str(exc)) from None

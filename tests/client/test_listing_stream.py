@@ -98,6 +98,13 @@ def test_malformed_json_is_a_typed_error_and_not_retried(flaky: FlakyServer) -> 
     assert len(gets(flaky)) == 1
 
 
+@pytest.mark.parametrize("entry", [b"[1]", b'[{"bytes": 1}]', b'[{"name": 7}]', b'[["a"]]'])
+def test_entries_that_are_not_objects_are_a_typed_error(flaky: FlakyServer, entry: bytes) -> None:
+    flaky.script = [listing(entry)]
+    with pytest.raises(PithosError, match="malformed listing entry"):
+        list(client_of(flaky).list_objects("c"))
+
+
 @pytest.mark.parametrize("answer", [("reply", 204, {}, b""), listing(b""), listing(b" []\n")])
 def test_empty_listings(flaky: FlakyServer, answer: Action) -> None:
     flaky.script = [answer]
