@@ -8,29 +8,41 @@ a cost a plain PUT never pays, and uploading cannot start until it is done:
 hash-then-upload measured 0.65-0.70x curl. So:
 
 1. Hash the first PROBE_BLOCKS blocks (the rest keeps hashing in the
-   background, at low priority: see below) and ask the server which of them
-   it lacks (`missing_blocks`: a hashmap PUT that cannot succeed, so nothing
-   is written).
-2. The server holds most of them (a re-upload, the resume of an interrupted
-   upload, an edited file): *dedup first*, as kamaki does. Wait for all hashes,
-   PUT the hashmap, POST only the blocks it reports missing, PUT again. Only the
-   hashmap crosses the wire for a file the server already has.
-3. The server lacks them (new data): *pipeline*. Stream the blocks in long
-   block POST bodies while the hashing goes on; before each body, probe the
-   blocks hashed by then and leave out those the server has or this upload
-   already sent. Two bodies send at once, and a body starts as soon as a
-   sending slot frees, while the server still fsyncs the previous one's
-   blocks (`_BodySender`). Then PUT the hashmap of the local hashes and
-   upload whatever it still reports missing (MAX_COMMIT_ROUNDS).
-
-Trade-off of the pipeline: a block that hashing has not reached when its body
-starts is sent without asking, so a file whose first blocks are new but whose
-later ones the server already holds may send some of those again (hashing
-mostly keeps pace with the upload; when it lags, more go unasked). It is
-never wrong: the object is always committed from hashes computed here, so a
+   background, at low priority: see below) and SAMPLE_BLOCKS spread over the
+   rest of the file, and ask the server which of them it lacks
+   (`missing_blocks`: a hashmap PUT that cannot succeed, so nothing is
+   written).
+2. The server holds most of the first ones (a re-upload, the resume of an
+   interrupted upload, an edited file): *dedup first*, as kamaki does. Wait
+   for all hashes, PUT the hashmap, POST only the blocks it reports missing,
+   PUT again. Only the hashmap crosses the wire for a file the server already
+   has.
+3. The server lacks them: *pipeline*. Stream the blocks in long block POST
+   bodies; two bodies send at once, and a body starts as soon as a sending
+   slot frees, while the server still fsyncs the previous one's blocks
+   (`_BodySender`). Then PUT the hashmap and upload whatever it still reports
+   missing (MAX_COMMIT_ROUNDS).
+   a. New data (`_looks_new`: every sample lacking, none repeating, no holes
+      in the file): the background hashing stops, and the hashmap is made of
+      the hashes each block POST answers for the blocks it stored
+      (`_final_hashes`). sha256 was most of the client's CPU, and client and
+      server share the cores: 0.75-0.80x curl with local hashing, 1.07-1.25x
+      without (scripts/bench_client_results.md, 2026-12-05 21:50).
+   b. Otherwise (an edited copy of a stored file, a sparse image): hashing
+      goes on, and before each body the blocks hashed by then are probed and
+      those the server has or this upload already sent are left out.
+Trade-offs of the pipeline: in 3b a block that hashing has not reached when
+its body starts is sent without asking, so a file whose first blocks are new
+but whose later ones the server already holds may send some of those again
+(hashing mostly keeps pace with the upload; when it lags, more go unasked).
+In 3a nothing past the samples is asked about: blocks the samples missed
+(a stored file's blocks in the middle of an otherwise new one, zero blocks in
+a file that is not sparse) are sent. Either way the committed object is what
+the server stored from this source; where a local hash exists it wins, so a
 block the server stored under another hash (a source changing under us, a
 corrupted transfer) shows up as missing at the hashmap PUT and is sent
-again, or the upload fails.
+again. Without local hashes (3a) that check is the server's: like a plain
+PUT, a file changed while it uploads is stored as it was read.
 
 CPU matters as much as overlap when client and server share a machine: per
 GiB, sha256 costs ~0.6 s, and each pass of copying the file through Python
@@ -42,9 +54,10 @@ caller helping, the pool helpers of the final wait).
 
 Where the wall time went (2 cores, client and server on one machine; see
 scripts/bench_client_results.md): per GiB curl's single PUT costs ~1.8 CPU-s
-(server 1.25, curl 0.5) and leaves ~0.5 CPU-s of the two cores idle; this
-upload costs ~2.2 (server 1.3, client 0.9: sha256 0.6, sendfile and reads
-0.3). The waits (probe 5-30 ms, the last body's answer 25-170 ms, the
+(server 1.25, curl 0.5) and leaves ~0.5 CPU-s of the two cores idle; the
+upload with local hashing (3b, and all new data before 3a) costs ~2.2-2.6
+(server 1.3-1.4, client 0.9-1.3: sha256 0.6, sendfile and reads 0.3); new
+data (3a) costs the client 0.16-0.20 CPU-s. The waits (probe 5-30 ms, the last body's answer 25-170 ms, the
 hashmap PUT ~10 ms) are small; what cost time was CPU placement. With two
 hashing threads at normal priority, hashing took both cores for the first
 ~0.4 s, away from the server's receive loop, the critical path (traced under
@@ -86,6 +99,9 @@ PIECE_BYTES = 1024 * 1024  # what the body hands http.client per read (its send 
 # Blocks hashed before choosing a strategy: enough that one odd block does not
 # decide, few enough that the upload starts after ~10 ms (idle 2-core machine).
 PROBE_BLOCKS = 4
+# Blocks spread over the rest of the file hashed for the same probe: whether any of
+# the file is already on the server (see _looks_new).
+SAMPLE_BLOCKS = 4
 # Background hashing threads (callers waiting for hashes help; see BlockHasher).
 HASH_THREADS = 1
 HASH_NICE = 19  # how much lower their priority is (nice steps, Linux only; 19 = lowest)
@@ -155,6 +171,7 @@ class BlockHasher:
         self._next = 0  # GUARDED_BY(_cond)
         self._error: BaseException | None = None  # GUARDED_BY(_cond)
         self._stopped = False  # GUARDED_BY(_cond)
+        self._background_stopped = False  # GUARDED_BY(_cond)
         self._helpers_stop = False  # GUARDED_BY(_cond); read unlocked between blocks
         self._helper_view: memoryview | None = None  # help()'s buffer: one caller at a time
         self._cond = threading.Condition()
@@ -165,10 +182,12 @@ class BlockHasher:
         for worker in self._workers:
             worker.start()
 
-    def _take(self, hi: int) -> int | None:
+    def _take(self, hi: int, background: bool = False) -> int | None:
         """The next block index below hi to hash, or None (all handed out, stopped, failed)."""
         with self._cond:
             if self._stopped or self._error or self._next >= min(hi, self.count):
+                return None
+            if background and self._background_stopped:
                 return None
             self._next += 1
             return self._next - 1
@@ -193,8 +212,13 @@ class BlockHasher:
     def _background(self) -> None:
         _lower_priority(HASH_NICE)
         view = memoryview(bytearray(self._block_size))
-        while (index := self._take(self.count)) is not None:
+        while (index := self._take(self.count, background=True)) is not None:
             self._hash(index, view)
+
+    def stop_background(self) -> None:
+        """The background threads hash no further blocks; callers of wait() still do."""
+        with self._cond:
+            self._background_stopped = True
 
     def wait(
         self, lo: int, hi: int, executor: Executor | None = None, helpers: int = 0
@@ -368,15 +392,22 @@ def upload_file(
         hasher = BlockHasher(reader, block_size, algorithm, HASH_THREADS)
         if hasher.count > PROBE_BLOCKS:
             first = hasher.wait(0, PROBE_BLOCKS)
+            samples = _sample_hashes(reader, hasher.count, block_size, algorithm)
             lacking = client.missing_blocks(
-                container, name, first, content_type, if_match, if_none_match
-            )
-            if lacking is not None and 2 * len(set(lacking)) > len(set(first)):
-                log.debug("%s/%s: new data, pipelined upload", container, name)
-                _pipeline(client, container, name, hasher, bodies, content_type, set(lacking))
+                container, name, [*first, *samples.values()], content_type, if_match,
+                if_none_match,
+            )  # fmt: skip
+            if lacking is not None and 2 * len(set(lacking) & set(first)) > len(set(first)):
+                new_data = _looks_new(reader, samples, set(lacking))
+                log.debug("%s/%s: pipelined upload (new data: %s)", container, name, new_data)
+                if new_data:
+                    hasher.stop_background()  # the server's hashes stand in (_final_hashes)
+                _pipeline(
+                    client, container, name, hasher, bodies, content_type, set(lacking),
+                    helper=None if new_data else hasher,
+                )  # fmt: skip
                 bodies.wait()
-        # Every core hashes what is left: nothing else is running now.
-        hashes = hasher.wait(0, hasher.count, executor, (os.cpu_count() or 1) - 1)
+        hashes = _final_hashes(hasher, bodies.stored, executor)
         return _commit(
             client, container, name, reader.size, hashes, bodies,
             content_type, meta, if_match, if_none_match,
@@ -396,10 +427,13 @@ def _pipeline(
     bodies: _BodySender,
     content_type: str,
     lacking: set[str],
+    helper: BlockHasher | None,
 ) -> None:
     """Stream every block the server may lack, in STREAM_BYTES bodies, while hashing goes on.
 
     `lacking`: hashes the server was found to lack (not asked about again).
+    `helper`: the hasher this thread helps while it waits for a body (None: new
+    data, not hashed here).
     """
     per_body = max(1, STREAM_BYTES // bodies.block_size)
     handled: set[str] = set()  # hashes sent by this upload or found on the server
@@ -408,7 +442,7 @@ def _pipeline(
         # Decide late, so hashing has gone further, yet while the previous body
         # still sends its last quarter, so the probe's round trip costs no time.
         # Meanwhile keep the hashing up with the bodies already handed out.
-        _wait_helping(bodies.slot_event(), hasher, lo)
+        _wait_helping(bodies.slot_event(), helper, lo)
         known = hasher.done(lo, hi)
         fresh = {h for h in known.values() if h not in handled and h not in lacking}
         # Not before the first body: the strategy probe has just asked about its
@@ -428,23 +462,90 @@ def _pipeline(
                     handled.add(digest)  # a repeat later in the file is not sent twice
         if indices:
             bodies.post(indices)
-    _wait_helping(bodies.sent_event(), hasher, hasher.count)
+    _wait_helping(bodies.sent_event(), helper, hasher.count)
 
 
-def _wait_helping(event: threading.Event | None, hasher: BlockHasher, below: int) -> None:
+def _sample_hashes(
+    reader: SourceReader, count: int, block_size: int, algorithm: str
+) -> dict[int, str]:
+    """Hashes of SAMPLE_BLOCKS blocks spread over the file past the probe's first ones
+    (the last block among them), read and hashed here."""
+    span = count - 1 - PROBE_BLOCKS
+    if span < 0:
+        return {}
+    picks = sorted(
+        {PROBE_BLOCKS + span * k // max(1, SAMPLE_BLOCKS - 1) for k in range(SAMPLE_BLOCKS)}
+    )
+    view = memoryview(bytearray(block_size))
+    out = {}
+    for index in picks:
+        length = min(block_size, reader.size - index * block_size)
+        if reader.readinto(index * block_size, view[:length]) != length:
+            raise PithosError(f"source shrank while hashing block {index}")
+        out[index] = protocol.block_hash_buffer(view[:length], algorithm).hex()
+    return out
+
+
+def _looks_new(reader: SourceReader, samples: Mapping[int, str], lacking: set[str]) -> bool:
+    """Whether the whole file looks like data the server lacks, so hashing it here can
+    be skipped: every sampled block is lacking and differs from the others, and the
+    file has no holes.
+
+    Why these checks: skipping the hashing also skips the dedup of blocks the
+    server has or that repeat within the file. Samples spread over the file
+    catch an edited copy of a stored file (its later blocks are on the server);
+    a repeat among them, or a hole (a sparse disk image), hints at runs of
+    zero blocks, which hashing sends once, if at all.
+    """
+    hashes = list(samples.values())
+    if len(set(hashes)) != len(hashes) or not set(hashes) <= lacking:
+        return False
+    if reader.fd is None or not hasattr(os, "SEEK_HOLE"):
+        return True
+    try:
+        return os.lseek(reader.fd, 0, os.SEEK_HOLE) >= reader.size
+    except OSError:  # no hole support here: treat as dense
+        return True
+
+
+def _final_hashes(hasher: BlockHasher, stored: Mapping[int, str], executor: Executor) -> list[str]:
+    """The hashmap to commit: local hashes where computed, else the server's for blocks sent.
+
+    Why the server's: each block POST answers the hashes of the blocks it
+    stored, so a block sent before the (low-priority) hasher reached it need
+    not be hashed here at all; that is the client's largest CPU cost (sha256,
+    ~0.6 s per GiB) saved for new data. A local hash wins where there is one:
+    if the server stored a block under another hash (the source changed while
+    it was sent), the hashmap PUT reports the local one missing and it is
+    sent again, as before. Only blocks neither hashed nor sent (none, unless a
+    body failed) are hashed now, by every core.
+    """
+    local = hasher.done(0, hasher.count)
+    todo = [i for i in range(hasher.count) if i not in local and i not in stored]
+    if todo:
+        local.update(
+            zip(range(todo[0], hasher.count), hasher.wait(
+                todo[0], hasher.count, executor, (os.cpu_count() or 1) - 1
+            ), strict=True)
+        )  # fmt: skip
+    return [local[i] if i in local else stored[i] for i in range(hasher.count)]
+
+
+def _wait_helping(event: threading.Event | None, hasher: BlockHasher | None, below: int) -> None:
     """Wait for `event`, hashing blocks below `below` meanwhile (at this thread's priority).
 
     Why: the background hasher runs at low priority and starves on a busy
     machine. Hashing then falls behind the bodies, and this otherwise idle
     thread takes over the blocks already sent, so the final wait finds little
     left. On an idle machine the background keeps up and this only waits.
+    No hasher (new data, see _looks_new): just wait.
     """
     if event is None:
         return
-    while not event.is_set():
+    while hasher is not None and not event.is_set():
         if not hasher.help(below):
-            event.wait()
-            return
+            break
+    event.wait()
 
 
 def _commit(
@@ -514,6 +615,8 @@ class _BodySender:
         # (request, body sent, body's last quarter started); both events are
         # also set when the request ends, whichever way.
         self._inflight: list[tuple[Future[None], threading.Event, threading.Event]] = []
+        # block index -> the hash the server answered for it (see _final_hashes)
+        self.stored: dict[int, str] = {}
 
     def sent_event(self) -> threading.Event | None:
         """Set when the last body started is sent (or its request ended); None if none."""
@@ -540,7 +643,7 @@ class _BodySender:
         sent, nearly = threading.Event(), threading.Event()
         future = self._executor.submit(
             _post_blocks, self._client, self._container, self._reader, self.block_size,
-            indices, sent.set, nearly.set,
+            indices, self.stored, sent.set, nearly.set,
         )  # fmt: skip
         future.add_done_callback(lambda _f: (sent.set(), nearly.set()))
         self._inflight.append((future, sent, nearly))
@@ -577,10 +680,16 @@ def _post_blocks(
     reader: SourceReader,
     block_size: int,
     indices: list[int],
+    stored: dict[int, str],
     on_sent: Callable[[], None] | None = None,
     on_nearly_sent: Callable[[], None] | None = None,
 ) -> None:
+    """POST the blocks at `indices` as one body; note in `stored` the hash of each."""
     body = BlockStream(reader, indices, block_size, on_sent, on_nearly_sent)
     got = client.upload_stream(container, body)
-    if len(got) != len(indices):
-        raise PithosError(f"block upload stored {len(got)} blocks, sent {len(body)} bytes")
+    if len(got) != len(indices) or not all(
+        isinstance(h, str) and protocol.is_hex_digest(h) for h in got
+    ):
+        raise PithosError(f"block upload answered {got!r:.120} for {len(indices)} blocks")
+    # One thread per body and distinct indices per body: plain dict stores suffice.
+    stored.update(zip(sorted(indices), (h.lower() for h in got), strict=True))

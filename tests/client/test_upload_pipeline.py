@@ -99,6 +99,69 @@ def test_pipeline_leaves_out_blocks_the_server_has_and_repeats(
     assert client.read_range(cont, "mixed", 0, len(data)) == data
 
 
+def test_new_data_is_hashed_by_the_server_not_here(
+    client, cont, tmp_path, small_batches, monkeypatch
+):
+    """Only the probe's blocks are hashed locally; the hashmap is made of the POSTs' answers."""
+    monkeypatch.setattr(uploads, "HASH_THREADS", 0)  # no background hashing: a count that holds
+    hashed: list[int] = []
+    real_hash = protocol.block_hash_buffer
+
+    def counting(view, algorithm):
+        hashed.append(len(view))
+        return real_hash(view, algorithm)
+
+    monkeypatch.setattr(protocol, "block_hash_buffer", counting)
+    data = _write(tmp_path / "f", os.urandom(11 * BS + 99))
+    before = client.stats.snapshot()
+    info = client.upload_file(cont, "new", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert info.hash == protocol.object_hash(data, BS)
+    # 2 probe blocks + 4 samples (blocks 2, 5, 8, 11) of 12, each sent exactly once.
+    assert len(hashed) == 2 + 4
+    assert diff.by_method["POST"].bytes_sent == len(data)
+    assert client.read_range(cont, "new", 0, len(data)) == data
+
+
+def test_an_edited_copy_of_a_stored_file_is_not_taken_for_new_data(
+    client, cont, tmp_path, small_batches, hashing_ahead, monkeypatch
+):
+    """New first blocks, but a sample later in the file is on the server: hash and dedup."""
+    data = _write(tmp_path / "f", os.urandom(10 * BS))
+    client.upload_file(cont, "original", tmp_path / "f")
+    edited = _write(tmp_path / "f", os.urandom(3 * BS) + data[3 * BS :])
+    verdicts: list[bool] = []
+    real_looks_new = uploads._looks_new
+    monkeypatch.setattr(
+        uploads, "_looks_new", lambda *a: verdicts.append(real_looks_new(*a)) or verdicts[-1]
+    )
+    before = client.stats.snapshot()
+    client.upload_file(cont, "edited", tmp_path / "f")
+    diff = client.stats.snapshot() - before
+    assert verdicts == [False]
+    assert diff.by_method["POST"].bytes_sent == 3 * BS  # the first body; the rest was found stored
+    assert client.read_range(cont, "edited", 0, len(edited)) == edited
+
+
+def test_samples_that_repeat_or_a_sparse_file_are_not_taken_for_new_data(tmp_path):
+    """Both hint at runs of zero blocks, which hashing sends at most once."""
+    blocks = [os.urandom(1000) for _ in range(8)]
+    (tmp_path / "dense").write_bytes(b"".join(blocks))
+    with (tmp_path / "sparse").open("wb") as f:
+        f.write(b"".join(blocks[:2]))
+        f.seek(1024 * 1024)  # a hole of whole filesystem blocks
+        f.write(b"".join(blocks[2:]))
+    samples = {4: "aa", 6: "bb"}
+    for name, looks_new in [("dense", True), ("sparse", False)]:
+        reader = uploads.SourceReader(tmp_path / name)
+        try:
+            assert uploads._looks_new(reader, samples, {"aa", "bb", "cc"}) is looks_new
+            assert uploads._looks_new(reader, {4: "aa", 6: "aa"}, {"aa"}) is False  # a repeat
+            assert uploads._looks_new(reader, samples, {"aa"}) is False  # "bb" is stored
+        finally:
+            reader.close()
+
+
 def test_pipeline_retries_blocks_the_hashmap_put_still_misses(
     client, cont, tmp_path, small_batches, monkeypatch
 ):
@@ -177,8 +240,8 @@ def test_next_body_goes_out_while_the_previous_one_awaits_its_answer(tmp_path):
 
     (tmp_path / "f").write_bytes(os.urandom(2 * BS))
     srv = FlakyServer()
-    slow = ("sleep", 3.0, ("reply", 202, {}, b'["a"]'))
-    srv.script = [PITHOS_CONTAINER, slow, ("reply", 202, {}, b'["b"]')]
+    slow = ("sleep", 3.0, ("reply", 202, {}, b'["' + b"a" * 64 + b'"]'))
+    srv.script = [PITHOS_CONTAINER, slow, ("reply", 202, {}, b'["' + b"b" * 64 + b'"]')]
     client = PithosClient.from_storage_url(srv.url + "/v1/acc", "tok")
     reader = uploads.SourceReader(tmp_path / "f")
     sender = uploads._BodySender(client, "c", reader, BS, client.executor())
