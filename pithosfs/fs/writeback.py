@@ -153,6 +153,10 @@ class StagedFile(MemoryWrites, BackgroundUploads):
             collections.deque()
         )
         self._mem_unsent: list[Unsent] = []  # staged, hashed blocks parked for a group send
+        # Whether the server hashes this file's memory-path blocks; None: not decided yet
+        # (writeback_memory._note_probe), after `_probed_new` unknown blocks so far.
+        self._server_hashes: bool | None = None
+        self._probed_new = 0
         self.bg_uploaded_bytes = 0  # statistics: bytes sent by background uploads
         self.commit_uploaded_bytes = 0  # bytes sent by commit() itself
 

@@ -10,8 +10,9 @@ sequential writer waits on; the background upload then read each block back
 from the staging file. Here a write that starts a block at its boundary, or
 continues the block being filled, only keeps a reference to the written
 bytes (no copy). A completed block is handed to a pool task that writes it
-to the staging file with one pwritev, hashes it and uploads it from the same
-memory, off the writer's path.
+to the staging file with one pwritev, hashes it (or, for a file taken for
+new data, leaves the hashing to the server: `_note_probe`) and uploads it
+from the same memory, off the writer's path.
 
 Invariants (all under StagedFile._lock):
 
@@ -28,7 +29,7 @@ Invariants (all under StagedFile._lock):
   next write() stages it itself, so the error (ENOSPC) reaches the writer
   from write(); a commit that cannot stage it either sends it from memory.
 
-Sending: a staged and hashed block the server lacks is parked until
+Sending: a staged block the server may lack is parked until
 `SEND_GROUP_BLOCKS` of them are, then one pool task sends them in one
 request (commit sends what is parked then). Why: one POST per 4 MiB block
 cost the client about twice and the server about 1.2 times the CPU of one
@@ -53,12 +54,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pithosfs import protocol
-from pithosfs.client.errors import PithosError
 from pithosfs.client.types import ObjectStore
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES
 from pithosfs.fs.writeback_blocks import LocalBlock
-from pithosfs.fs.writeback_upload import KnownBlocks, send_batch
+from pithosfs.fs.writeback_upload import KnownBlocks, send_batch, stored_hashes
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 MAX_HELD_BLOCKS = 12
 # Complete blocks the memory path sends in one request (see the module docstring).
 SEND_GROUP_BLOCKS = 4
+# Blocks of a file hashed here before its later ones may be left to the server (_note_probe).
+PROBE_BLOCKS = 2
 # Below this block size the staged path is used: it groups several small blocks per
 # request (writeback_background.py), and per-block tasks would cost more than they save.
 DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
@@ -140,7 +142,7 @@ class Unsent:
     index: int
     block: LocalBlock  # the bookkeeping entry it was staged for
     gen: int
-    hash: str
+    hash: str | None  # None: not hashed here; the upload's answer fills it in
     mem: MemoryBlock
 
 
@@ -165,6 +167,8 @@ class MemoryWrites:
     _memory_min_block: int
     _mem_inflight: collections.deque[tuple[concurrent.futures.Future[None], int]]
     _mem_unsent: list[Unsent]
+    _server_hashes: bool | None
+    _probed_new: int
     bg_uploaded_bytes: int
     _ensure_geometry: Callable[[], tuple[int, str]]
     _base_valid: Callable[[int, int], int]
@@ -302,6 +306,29 @@ class MemoryWrites:
         return []
 
     # -- without _lock -----------------------------------------------------------
+    def _note_probe(self, known: bool) -> None:
+        """Count a block hashed here towards deciding who hashes the file's next ones.
+
+        The first PROBE_BLOCKS blocks are hashed here. If none was known on
+        the server (the base's hashmap, blocks this mount saw or sent: a
+        re-copy, a copy of a file it uploaded), the file is taken for new
+        data, and its later blocks are sent unhashed and committed with the
+        hashes the server answers for them: sha256 was 40% of the mount's CPU
+        while writing, and the server hashes every block it stores anyway.
+        What that gives up: a block of the new file that the server held
+        already, or that repeats within the file, is sent (zero blocks are
+        still caught, see _mem_task).
+        """
+        with self._lock:
+            if self._server_hashes is not None:
+                return
+            if known:
+                self._server_hashes = False
+                return
+            self._probed_new += 1
+            if self._probed_new >= PROBE_BLOCKS:
+                self._server_hashes = True
+
     def _send_blocks(self, group: list[Unsent]) -> int:
         """Upload the group's blocks in one request; returns the bytes sent.
 
@@ -314,20 +341,22 @@ class MemoryWrites:
         stream = getattr(self._store, "upload_stream", None)
         if stream is not None and not ends_in_nul(chunks):
             body = ChunksBody(chunks)
-            got = stream(self.container, body)
-            if [h.lower() for h in got] != hashes:
-                raise PithosError("block upload stored unexpected hashes", method="POST")
-            return len(body)
-        payloads = [b"".join(u.mem.chunks) for u in group]
-        payloads[-1] = payloads[-1].rstrip(b"\0")
-        send_batch(self._store, self.container, (hashes, payloads))
-        return sum(len(p) for p in payloads)
+            stored = stored_hashes(hashes, stream(self.container, body))
+            sent = len(body)
+        else:
+            payloads = [b"".join(u.mem.chunks) for u in group]
+            payloads[-1] = payloads[-1].rstrip(b"\0")
+            stored = send_batch(self._store, self.container, (hashes, payloads))
+            sent = sum(len(p) for p in payloads)
+        for unsent, block_hash in zip(group, stored, strict=True):
+            unsent.hash = block_hash
+        return sent
 
     def _send_group(self, group: list[Unsent]) -> None:
         """Pool task: send parked blocks from memory, then note them as on the server."""
         try:
             sent = self._send_blocks(group)
-            self._known.add_many(u.hash for u in group)
+            self._known.add_many(u.hash for u in group if u.hash is not None)
         except Exception as exc:  # noqa: BLE001 - commit()'s hashmap PUT names what is missing
             log.debug(
                 "upload of blocks %s of %s/%s failed: %s",
@@ -373,17 +402,24 @@ class MemoryWrites:
             blk = self._local.get(index)
             if self._closed or blk is None or blk.gen != gen:
                 return  # changed or gone meanwhile: commit() hashes what is there then
+            # A block ending in NUL may be all zeros, which the server always holds:
+            # hashed here even for new data, so it is never sent.
+            server_hashes = self._server_hashes is True and not ends_in_nul(mem.chunks)
         try:
             self._load_hints()  # a re-copy over the same name: the base's blocks are known
-            unsent = Unsent(index, blk, gen, chunks_hash(mem.chunks, algorithm), mem)
+            digest = None if server_hashes else chunks_hash(mem.chunks, algorithm)
         except Exception as exc:  # noqa: BLE001 - commit() hashes and sends it from staging
             log.debug("hashing block %d of %s/%s failed: %s", index, self.container, self.name, exc)
             mem.chunks = []
             return
-        if unsent.hash in self._known:
-            mem.chunks = []
-            self._note_on_server([unsent], 0)
-            return
+        unsent = Unsent(index, blk, gen, digest, mem)
+        if digest is not None:
+            known = digest in self._known
+            self._note_probe(known)
+            if known:
+                mem.chunks = []
+                self._note_on_server([unsent], 0)
+                return
         if ends_in_nul(mem.chunks):
             self._send_group([unsent])  # travels alone (see _send_blocks)
             return

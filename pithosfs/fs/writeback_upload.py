@@ -20,7 +20,7 @@ import concurrent.futures
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from pithosfs import protocol
 from pithosfs.client.errors import PithosError
@@ -63,7 +63,8 @@ class KnownBlocks:
             return len(self._hashes)
 
 
-Batch = tuple[list[str], list[bytes]]  # (expected hex hashes, block payloads)
+# (expected hex hashes, block payloads); a None hash: not computed here, the server's stands
+Batch = tuple[Sequence[str | None], list[bytes]]
 
 
 def batches(
@@ -76,7 +77,7 @@ def batches(
     (the file's tail, or a block whose trailing zeros were stripped) closes
     its batch.
     """
-    hashes: list[str] = []
+    hashes: list[str | None] = []
     payloads: list[bytes] = []
     size = 0
     for block_hash, payload in blocks:
@@ -91,17 +92,29 @@ def batches(
 
 
 def send_batch(store: ObjectStore, container: str, batch: Batch) -> list[str]:
-    """Upload one batch and check the server stored what we meant to send."""
+    """Upload one batch; returns the hashes the server stored it under (see stored_hashes)."""
     expected, payloads = batch
     if len(payloads) == 1 and not payloads[0]:
         # An empty body would be no block at all; one NUL hashes as the empty block.
         payloads = [b"\0"]
-    got = store.upload_blocks(container, payloads)
-    if [h.lower() for h in got] != expected:
+    return stored_hashes(expected, store.upload_blocks(container, payloads))
+
+
+def stored_hashes(expected: Sequence[str | None], got: Sequence[object]) -> list[str]:
+    """The hashes a block upload answered, checked against those computed here.
+
+    A None in `expected` was not computed here (new data: writeback_memory
+    lets the server hash it), and the server's answer stands, if it is a hash.
+    """
+    answered = [str(h).lower() for h in got]
+    if len(answered) != len(expected) or any(
+        not protocol.is_hex_digest(h) or (want is not None and h != want)
+        for want, h in zip(expected, answered, strict=False)
+    ):
         raise PithosError(
             f"block upload stored {len(got)} blocks with unexpected hashes", method="POST"
         )
-    return expected
+    return answered
 
 
 def upload_window(

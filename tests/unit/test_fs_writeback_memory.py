@@ -244,3 +244,95 @@ def test_discard_with_blocks_in_flight_leaves_the_object_alone(open_file, store)
         f.write(off, payload(BS, seed=off))
     f.discard()
     assert store.read_range("c", "keep", 0, 100) == b"old"
+
+
+def dense_blocks(n: int, seed: int) -> bytes:
+    """n random blocks none of which ends in NUL (such blocks are always hashed here)."""
+    rng = random.Random(seed)
+    return b"".join(rng.randbytes(BS - 1) + bytes([rng.randrange(1, 256)]) for _ in range(n))
+
+
+@pytest.fixture
+def hashed_here(monkeypatch) -> list[int]:
+    """Counts the blocks the memory path hashes itself."""
+    counted: list[int] = []
+    real = writeback_memory.chunks_hash
+
+    def counting(chunks, algorithm):
+        counted.append(sum(len(c) for c in chunks))
+        return real(chunks, algorithm)
+
+    monkeypatch.setattr(writeback_memory, "chunks_hash", counting)
+    return counted
+
+
+def test_a_new_file_is_hashed_here_only_for_its_first_blocks(open_file, store, hashed_here):
+    f = open_file("new")
+    data = dense_blocks(20, seed=5)
+    for off in range(0, 2 * BS, BS):
+        f.write(off, data[off : off + BS])
+    # The decision needs the probe blocks hashed (they run on the pool).
+    assert wait_for(lambda: len(hashed_here) == writeback_memory.PROBE_BLOCKS)
+    for off in range(2 * BS, len(data), BS):
+        f.write(off, data[off : off + BS])
+    assert wait_for(lambda: f.bg_uploaded_bytes == len(data))
+    before = store.stats.snapshot()
+    info = f.commit()
+    diff = store.stats.snapshot() - before
+    assert len(hashed_here) == writeback_memory.PROBE_BLOCKS
+    assert info is not None and info.hash == protocol.object_hash(data, BS)
+    assert diff.count("POST") == 0  # the hashmap came from the uploads' answers
+    assert store.read_range("c", "new", 0, 1 << 20) == data
+
+
+def test_a_recopy_over_the_same_name_is_hashed_and_sends_nothing(open_file, store, hashed_here):
+    data = dense_blocks(12, seed=6)
+    store.put_object("c", "same", data)
+    f = open_file("same", new=False, truncate=True)
+    before = store.stats.snapshot()
+    for off in range(0, len(data), BS):
+        f.write(off, data[off : off + BS])
+    f.commit()
+    diff = store.stats.snapshot() - before
+    assert len(hashed_here) == 12  # the first block was known: every block is hashed here
+    assert diff.count("POST") == 0
+    assert store.read_range("c", "same", 0, 1 << 20) == data
+
+
+def test_zero_blocks_of_a_new_file_are_still_not_sent(open_file, store, hashed_here):
+    data = dense_blocks(4, seed=7) + bytes(8 * BS) + dense_blocks(2, seed=8)
+    f = open_file("sparse-ish")
+    before = store.stats.snapshot()
+    for off in range(0, len(data), BS):
+        f.write(off, data[off : off + BS])
+        if off == BS:
+            assert wait_for(lambda: len(hashed_here) == writeback_memory.PROBE_BLOCKS)
+    info = f.commit()
+    assert info is not None and info.hash == protocol.object_hash(data, BS)
+    assert f.bg_uploaded_bytes + f.commit_uploaded_bytes == 6 * BS
+    assert (store.stats.snapshot() - before).by_method["POST"].bytes_sent == 6 * BS
+    assert store.read_range("c", "sparse-ish", 0, 1 << 20) == data
+
+
+def test_an_upload_answered_with_no_hashes_is_sent_again_by_the_commit(
+    open_file, store, monkeypatch, hashed_here
+):
+    real = store.upload_blocks
+    answers = {"bad": 0}
+
+    def garbled(container: str, blocks: list[bytes]) -> list[str]:
+        got = real(container, blocks)
+        if answers["bad"] < 2:
+            answers["bad"] += 1
+            return ["not-a-hash"] * len(got)
+        return got
+
+    monkeypatch.setattr(store, "upload_blocks", garbled)
+    f = open_file("garbled")
+    data = dense_blocks(12, seed=9)
+    for off in range(0, len(data), BS):
+        f.write(off, data[off : off + BS])
+    info = f.commit()
+    assert answers["bad"] == 2
+    assert info is not None and info.hash == protocol.object_hash(data, BS)
+    assert store.read_range("c", "garbled", 0, 1 << 20) == data
