@@ -88,18 +88,6 @@ def iter_grouped(
         after = batch.last
 
 
-def group_listing(
-    fetch: Callable[[str | None, int], Batch[T]],
-    prefix: str,
-    delimiter: str | None,
-    virtual: bool,
-    marker: str | None,
-    limit: int,
-) -> list[T | Subdir]:
-    """`iter_grouped`, all at once."""
-    return list(iter_grouped(fetch, prefix, delimiter, virtual, marker, limit))
-
-
 _FILTER_RE = re.compile(r"^(!?)([^!<>=]+?)\s*(?:(!=|<=|>=|=|<|>)(.*))?$")
 
 

@@ -21,36 +21,13 @@ class ObjectListing(ObjectOps):
         parts: list[ObjectInfo] = []
         marker: str | None = None
         while True:
-            page = self.list_objects(user, account, container, prefix=prefix, marker=marker)
+            page = list(self.iter_objects(user, account, container, prefix=prefix, marker=marker))
             parts += [p for p in page if isinstance(p, ObjectInfo)]
             if len(page) < 10000:
                 return parts
             marker = page[-1].name
 
     # ---- listing -----------------------------------------------------------------
-
-    def list_objects(
-        self,
-        user: str,
-        account: str,
-        container: str,
-        prefix: str = "",
-        delimiter: str | None = None,
-        virtual: bool = True,
-        marker: str | None = None,
-        limit: int = 10000,
-        filters: MetaFilters | None = None,
-        shared: bool = False,
-        public: bool = False,
-        until: int | None = None,
-    ) -> list[ObjectInfo | Subdir]:
-        """`iter_objects`, all at once."""
-        return list(
-            self.iter_objects(
-                user, account, container, prefix, delimiter, virtual, marker, limit,
-                filters, shared, public, until,
-            )
-        )  # fmt: skip
 
     def iter_objects(
         self,

@@ -6,8 +6,14 @@ import pytest
 
 from pithosfs.server.errors import BadRequest, RangeNotSatisfiable
 from pithosfs.server.http_util import collect_meta, parse_content_range, parse_range, parse_until
-from pithosfs.server.listing import Batch, Entry, Subdir, group_listing, parse_meta_filters
+from pithosfs.server.listing import Batch, Entry, Subdir, iter_grouped, parse_meta_filters
 from pithosfs.server.sharing import parse_sharing
+
+
+def grouped(*args):
+    """The listing iter_grouped makes, all at once."""
+    return list(iter_grouped(*args))
+
 
 NAMES = ["a", "d", "d/", "d/x", "d/y/z", "dz", "e/f", "f"]
 
@@ -34,7 +40,7 @@ def listing(
     marker: str | None = None,
     limit: int = 100,
 ) -> list[str]:
-    out = group_listing(
+    out = grouped(
         fetcher([n for n in NAMES if n >= prefix]), prefix, delimiter, virtual, marker, limit
     )
     return [f"<{e.name}>" if isinstance(e, Subdir) else e for e in out]  # type: ignore[union-attr]
@@ -64,7 +70,7 @@ def test_hidden_rows_neither_end_the_listing_nor_repeat() -> None:
     the walk: a read that returned fewer rows than asked looked like the end."""
     names = [f"h{i:05d}" for i in range(2500)] + ["v1", "v2/x", "v3"]
     reads: list[int] = []
-    out = group_listing(
+    out = grouped(
         fetcher(names, lambda name: name.startswith("v"), reads), "", "/", True, None, 100
     )
     assert [f"<{e.name}>" if isinstance(e, Subdir) else e for e in out] == ["v1", "<v2/>", "v3"]
@@ -74,7 +80,7 @@ def test_hidden_rows_neither_end_the_listing_nor_repeat() -> None:
 
 def test_limit_counts_subdirs_in_a_stream() -> None:
     names = [f"d{i}/x" for i in range(5)] + ["f"]
-    out = group_listing(fetcher(names), "", "/", True, None, 3)
+    out = grouped(fetcher(names), "", "/", True, None, 3)
     assert [e.name for e in out] == ["d0/", "d1/", "d2/"]  # type: ignore[union-attr]
 
 
