@@ -21,6 +21,7 @@ from pithosfs.client.fake import FakeStore
 from pithosfs.fs import writeback_memory
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback import StagedFile
+from pithosfs.fs.writeback_upload import KnownBlocks
 from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 
@@ -28,7 +29,9 @@ from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/
 def open_file(
     store: FakeStore, pool: concurrent.futures.Executor, tmp_path: Path
 ) -> Callable[..., StagedFile]:
-    def opener(name: str, new: bool = True, truncate: bool = False) -> StagedFile:
+    def opener(
+        name: str, new: bool = True, truncate: bool = False, known: KnownBlocks | None = None
+    ) -> StagedFile:
         base = None if new else store.head_object("c", name)
 
         def fetch(index: int) -> bytes:
@@ -37,7 +40,7 @@ def open_file(
 
         return StagedFile(
             store, "c", name, base, tmp_path, fetch if base else None, pool,
-            truncate=truncate, upload_group_bytes=BS, memory_min_block=1,
+            truncate=truncate, upload_group_bytes=BS, memory_min_block=1, known_blocks=known,
         )  # fmt: skip
 
     return opener
@@ -297,6 +300,26 @@ def test_a_recopy_over_the_same_name_is_hashed_and_sends_nothing(open_file, stor
     assert len(hashed_here) == 12  # the first block was known: every block is hashed here
     assert diff.count("POST") == 0
     assert store.read_range("c", "same", 0, 1 << 20) == data
+
+
+def test_a_second_copy_of_a_file_the_server_hashed_sends_nothing(open_file, store, hashed_here):
+    """The server's answers feed the mount's known blocks, so a copy under another name dedups."""
+    known = KnownBlocks()
+    data = dense_blocks(12, seed=10)
+    hashed = []
+    for name in ("first", "second"):
+        f = open_file(name, known=known)
+        for off in range(0, len(data), BS):
+            f.write(off, data[off : off + BS])
+        before = store.stats.snapshot()
+        f.commit()
+        sent = (store.stats.snapshot() - before).count("POST") + f.bg_uploaded_bytes
+        hashed.append(len(hashed_here) - sum(hashed))
+    assert sent == 0
+    # The first copy: its probe (and the blocks whose tasks ran before the decision);
+    # the second: its first block was known, so every block is hashed here.
+    assert hashed[0] < 12 and hashed[1] == 12
+    assert store.read_range("c", "second", 0, 1 << 20) == data
 
 
 def test_zero_blocks_of_a_new_file_are_still_not_sent(open_file, store, hashed_here):
