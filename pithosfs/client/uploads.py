@@ -31,6 +31,7 @@ hash-then-upload measured 0.65-0.70x curl. So:
    b. Otherwise (an edited copy of a stored file, a sparse image): hashing
       goes on, and before each body the blocks hashed by then are probed and
       those the server has or this upload already sent are left out.
+
 Trade-offs of the pipeline: in 3b a block that hashing has not reached when
 its body starts is sent without asking, so a file whose first blocks are new
 but whose later ones the server already holds may send some of those again
@@ -57,8 +58,8 @@ scripts/bench_client_results.md): per GiB curl's single PUT costs ~1.8 CPU-s
 (server 1.25, curl 0.5) and leaves ~0.5 CPU-s of the two cores idle; the
 upload with local hashing (3b, and all new data before 3a) costs ~2.2-2.6
 (server 1.3-1.4, client 0.9-1.3: sha256 0.6, sendfile and reads 0.3); new
-data (3a) costs the client 0.16-0.20 CPU-s. The waits (probe 5-30 ms, the last body's answer 25-170 ms, the
-hashmap PUT ~10 ms) are small; what cost time was CPU placement. With two
+data (3a) costs the client 0.16-0.20 CPU-s. The waits (probe 5-30 ms, the
+last body's answer 25-170 ms, the hashmap PUT ~10 ms) are small; what cost time was CPU placement. With two
 hashing threads at normal priority, hashing took both cores for the first
 ~0.4 s, away from the server's receive loop, the critical path (traced under
 load: the first body moved at under half the speed of the later ones); idle
@@ -86,6 +87,7 @@ from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, PithosError, Unsupported
 from pithosfs.client.transport import FileRegion
 from pithosfs.client.types import ObjectInfo
+from pithosfs.client.validation import stored_hashes
 
 if TYPE_CHECKING:
     from pithosfs.client.pithos import PithosClient
@@ -523,12 +525,9 @@ def _final_hashes(hasher: BlockHasher, stored: Mapping[int, str], executor: Exec
     local = hasher.done(0, hasher.count)
     todo = [i for i in range(hasher.count) if i not in local and i not in stored]
     if todo:
-        local.update(
-            zip(range(todo[0], hasher.count), hasher.wait(
-                todo[0], hasher.count, executor, (os.cpu_count() or 1) - 1
-            ), strict=True)
-        )  # fmt: skip
-    return [local[i] if i in local else stored[i] for i in range(hasher.count)]
+        rest = hasher.wait(todo[0], hasher.count, executor, (os.cpu_count() or 1) - 1)
+        local.update(enumerate(rest, todo[0]))
+    return [local.get(i) or stored[i] for i in range(hasher.count)]
 
 
 def _wait_helping(event: threading.Event | None, hasher: BlockHasher | None, below: int) -> None:
@@ -686,10 +685,6 @@ def _post_blocks(
 ) -> None:
     """POST the blocks at `indices` as one body; note in `stored` the hash of each."""
     body = BlockStream(reader, indices, block_size, on_sent, on_nearly_sent)
-    got = client.upload_stream(container, body)
-    if len(got) != len(indices) or not all(
-        isinstance(h, str) and protocol.is_hex_digest(h) for h in got
-    ):
-        raise PithosError(f"block upload answered {got!r:.120} for {len(indices)} blocks")
+    got = stored_hashes([None] * len(indices), client.upload_stream(container, body))
     # One thread per body and distinct indices per body: plain dict stores suffice.
-    stored.update(zip(sorted(indices), (h.lower() for h in got), strict=True))
+    stored.update(zip(sorted(indices), got, strict=True))

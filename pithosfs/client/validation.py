@@ -1,4 +1,5 @@
-"""Client-side checks of names, metadata and sharing strings (spec 1.1, 1.5, 9.1, 9.4).
+"""Client-side checks of names, metadata and sharing strings (spec 1.1, 1.5, 9.1, 9.4),
+and of the block hashes a block upload answers (spec 3.3).
 
 The HTTP client runs these before sending so that a bad name fails with a
 clear BadRequest instead of a round trip; the fake store runs them to refuse
@@ -7,10 +8,10 @@ exactly what a real server refuses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pithosfs import protocol
-from pithosfs.client.errors import BadRequest
+from pithosfs.client.errors import BadRequest, PithosError
 
 OBJECT_META_PREFIX = "X-Object-Meta-"
 
@@ -88,3 +89,20 @@ def format_sharing(read: list[str], write: list[str]) -> str:
     if write:
         parts.append("write=" + ",".join(write))
     return "; ".join(parts)
+
+
+def stored_hashes(expected: Sequence[str | None], got: Sequence[object]) -> list[str]:
+    """The hashes a block upload answered, checked against those computed here.
+
+    A None in `expected` was not computed here (new data, which the upload
+    paths let the server hash), and the server's answer stands, if it is a hash.
+    """
+    answered = [h.lower() if isinstance(h, str) else "" for h in got]  # "": not a hash
+    if len(answered) != len(expected) or any(
+        not protocol.is_hex_digest(h) or (want is not None and h != want)
+        for want, h in zip(expected, answered, strict=False)
+    ):
+        raise PithosError(
+            f"block upload stored {len(got)} blocks with unexpected hashes", method="POST"
+        )
+    return answered

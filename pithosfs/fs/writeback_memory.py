@@ -55,10 +55,11 @@ from dataclasses import dataclass, field
 
 from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
+from pithosfs.client.validation import stored_hashes
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES
 from pithosfs.fs.writeback_blocks import LocalBlock
-from pithosfs.fs.writeback_upload import KnownBlocks, send_batch, stored_hashes
+from pithosfs.fs.writeback_upload import KnownBlocks, send_batch
 
 log = logging.getLogger(__name__)
 

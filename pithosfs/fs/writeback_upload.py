@@ -23,8 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from pithosfs import protocol
-from pithosfs.client.errors import PithosError
 from pithosfs.client.types import ObjectStore
+from pithosfs.client.validation import stored_hashes
 
 log = logging.getLogger(__name__)
 
@@ -98,23 +98,6 @@ def send_batch(store: ObjectStore, container: str, batch: Batch) -> list[str]:
         # An empty body would be no block at all; one NUL hashes as the empty block.
         payloads = [b"\0"]
     return stored_hashes(expected, store.upload_blocks(container, payloads))
-
-
-def stored_hashes(expected: Sequence[str | None], got: Sequence[object]) -> list[str]:
-    """The hashes a block upload answered, checked against those computed here.
-
-    A None in `expected` was not computed here (new data: writeback_memory
-    lets the server hash it), and the server's answer stands, if it is a hash.
-    """
-    answered = [str(h).lower() for h in got]
-    if len(answered) != len(expected) or any(
-        not protocol.is_hex_digest(h) or (want is not None and h != want)
-        for want, h in zip(expected, answered, strict=False)
-    ):
-        raise PithosError(
-            f"block upload stored {len(got)} blocks with unexpected hashes", method="POST"
-        )
-    return answered
 
 
 def upload_window(

@@ -116,3 +116,14 @@ def test_known_blocks_is_bounded_and_knows_the_empty_block():
     known.add("a")  # refreshed: now the newest
     known.add("d")
     assert len(known) == 3 and "a" in known and "d" in known and "b" not in known
+
+
+def test_answers_of_a_block_upload_are_checked_where_not_computed_here():
+    """None: the server's hash stands, but only if it is one, and one per block."""
+    from pithosfs.client.validation import stored_hashes
+
+    h = "AB" * 32
+    assert stored_hashes([None, "cd" * 32], [h, "CD" * 32]) == ["ab" * 32, "cd" * 32]
+    for answer in ([h, 77], [h, "xyz"], [h], [h, h, h], [h, None]):
+        with pytest.raises(PithosError, match="unexpected hashes"):
+            stored_hashes([None, None], answer)
