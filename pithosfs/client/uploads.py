@@ -57,18 +57,18 @@ Where the wall time went (2 cores, client and server on one machine; see
 scripts/bench_client_results.md): per GiB curl's single PUT costs ~1.8 CPU-s
 (server 1.25, curl 0.5) and leaves ~0.5 CPU-s of the two cores idle; the
 upload with local hashing (3b, and all new data before 3a) costs ~2.2-2.6
-(server 1.3-1.4, client 0.9-1.3: sha256 0.6, sendfile and reads 0.3); new
-data (3a) costs the client 0.16-0.20 CPU-s. The waits (probe 5-30 ms, the
-last body's answer 25-170 ms, the hashmap PUT ~10 ms) are small; what cost
-time was CPU placement. With two hashing threads at normal priority, hashing
-took both cores for the first ~0.4 s, away from the server's receive loop,
-the critical path (traced under load: the first body moved at under half the
-speed of the later ones); idle runs measured 0.75-0.88x curl. Now one background thread hashes at nice
-+HASH_NICE, in the cycles the transfer leaves idle; a thread that needs
-hashes (the probe, the commit, and the pipeline while a body sends, for the
-blocks already handed out) hashes the next ones itself at normal priority,
-so a starved background thread delays nothing; the final wait also brings
-in a pool thread per further core. And two bodies send at once
+(server 1.3-1.4, client 0.9-1.3: sha256 0.6, sendfile and reads 0.3); new data
+(3a) costs the client 0.16-0.20 CPU-s. The waits (probe 5-30 ms, the last
+body's answer 25-170 ms, the hashmap PUT ~10 ms) are small; what cost time was
+CPU placement. With two hashing threads at normal priority, hashing took both
+cores for the first ~0.4 s, away from the server's receive loop, the critical
+path (traced under load: the first body moved at under half the speed of the
+later ones); idle runs measured 0.75-0.88x curl. Now one background thread
+hashes at nice +HASH_NICE, in the cycles the transfer leaves idle; a thread
+that needs hashes (the probe, the commit, and the pipeline while a body sends,
+for the blocks already handed out) hashes the next ones itself at normal
+priority, so a starved background thread delays nothing; the final wait also
+brings in a pool thread per further core. And two bodies send at once
 (`_BodySender`).
 """
 
