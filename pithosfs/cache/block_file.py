@@ -9,14 +9,17 @@ of it the copy into the aligned buffer below). A cached block is read back
 rarely and soon enough from disk, so caching it twice (page cache and file) buys
 little.
 
-O_DIRECT needs an aligned address and length: the block is copied into a
-page-aligned buffer of the writing thread (an mmap) and written from there.
+O_DIRECT needs an aligned address and length: a block in memory that is page
+aligned already (a mount's reader receives GETs into aligned buffers) is
+written as it is; others are copied into a page-aligned buffer of the writing
+thread (an mmap) and written from there.
 Lengths that are not a multiple of the alignment (a short last block) and file
 systems without O_DIRECT (tmpfs) get an ordinary write.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import mmap
 import os
@@ -49,9 +52,11 @@ class BlockFileWriter:
         except OSError:
             self.direct = False
             return False
-        buf = self._buffer(len(view))
-        aligned = memoryview(buf)[: len(view)]
-        aligned[:] = view
+        if is_page_aligned(view):
+            aligned = view[:]
+        else:
+            aligned = memoryview(self._buffer(len(view)))[: len(view)]
+            aligned[:] = view
         try:
             _write_all(fd, aligned)
         except OSError:
@@ -72,6 +77,14 @@ class BlockFileWriter:
             buf = mmap.mmap(-1, size)  # anonymous mmaps are page aligned
             self._local.buf = buf
         return buf
+
+
+def is_page_aligned(view: memoryview) -> bool:
+    """Whether a writable view starts on a page boundary (read-only views: False:
+    ctypes finds the address of writable buffers only)."""
+    if view.readonly or not view.c_contiguous or len(view) == 0:
+        return False
+    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % ALIGN == 0
 
 
 def _write_all(fd: int, view: memoryview) -> None:

@@ -379,6 +379,20 @@ class FakeStore:
                 self.stats.record("GET", 0, len(data))
             return data
 
+    def read_range_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        version: int | None = None,
+        size: int | None = None,
+    ) -> int:
+        view = memoryview(buf).cast("B")
+        data = self.read_range(container, name, offset, len(view), version, size)
+        view[: len(data)] = data
+        return len(data)
+
     def get_hashmap(self, container: str, name: str, version: int | None = None) -> Hashmap:
         with self._lock:
             _, ver = self._version(container, name, version)

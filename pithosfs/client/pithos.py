@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import urllib3
@@ -47,6 +47,9 @@ from pithosfs.client.writes import ObjectWrites
 log = logging.getLogger(__name__)
 
 OCTET = protocol.OCTET_STREAM
+# Bytes per socket read into a caller's buffer (read_range_into): large enough that
+# the per-call cost vanishes, small enough that a timed-out read loses little.
+_INTO_PIECE = 1024 * 1024
 # Bytes per read of a streamed range, each pwrite()n to the file at once. Not
 # more: a read returns up to this much when the client lags, and copying 1 MiB
 # pieces into the page cache cost this VM 2-4x the kernel CPU of 128 KiB ones
@@ -399,6 +402,54 @@ class PithosClient(ObjectWrites):
             return resp.content[offset : offset + length]
         return resp.content
 
+    def read_range_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        version: int | None = None,
+        size: int | None = None,
+    ) -> int:
+        """`read_range` of len(buf) bytes received straight into `buf`; returns the count.
+
+        For callers that keep the bytes in memory they own (the mount's reader
+        reuses page-aligned buffers): the body goes from the socket into `buf`
+        with no intermediate bytes object, whose fresh pages cost a page fault
+        each. A body cut short is resumed from the last byte received, like
+        `stream_range_to_fd`.
+        """
+        params = {"version": str(version)} if version is not None else None
+        return self.read_range_query_into(container, name, offset, buf, params, size)
+
+    def read_range_query_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> int:
+        """`read_range_into` with the version query given as is (see read_range_query)."""
+        view = memoryview(buf).cast("B")
+        length = len(view)
+        if offset < 0:
+            raise BadRequest("negative offset")
+        if size is not None:
+            length = max(0, min(length, size - offset))
+        if length == 0:
+            return 0
+        path = self._path(container, name)
+        try:
+            return self._ranged_body(path, params, offset, length, _Into(view))
+        except RangeNotSatisfiable:
+            head = self._req("HEAD", path, params=params)
+            real = p.object_from_headers(name, head.headers).size
+            if offset >= real:
+                return 0
+            return self._ranged_body(path, params, offset, min(length, real - offset), _Into(view))
+
     def stream_range_to_fd(
         self,
         container: str,
@@ -417,28 +468,50 @@ class PithosClient(ObjectWrites):
         """
         path = self._path(container, name)
         params = {"version": str(version)} if version is not None else None
+        self._ranged_body(path, params, offset, length, _ToFd(fd, offset), whole=False)
+
+    def _ranged_body(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        offset: int,
+        length: int,
+        sink: _BodySink,
+        whole: bool = True,
+    ) -> int:
+        """GET [offset, offset+length) into `sink`, resuming a cut body; returns the bytes.
+
+        `whole`: a server that ignores Range (200, the full object) is served
+        from that body; otherwise anything but 206 is an error.
+        """
         done = failures = 0
         while done < length:
             start = offset + done
             headers = {"Range": f"bytes={start}-{offset + length - 1}"}
             resp = self._req("GET", path, params=params, headers=headers, stream=True)
             try:
+                if resp.status_code == 200 and whole and done == 0:
+                    full = resp.raw.read(decode_content=False)  # stored bytes, as _read_body
+                    body = memoryview(full)[offset : offset + length]
+                    sink.receive_bytes(0, body)
+                    self.stats.add_received("GET", len(body))
+                    return len(body)
                 if resp.status_code != 206:
                     raise PithosError(
                         f"expected 206 for a range, got {resp.status_code}", path=path
                     )
                 while done < length:
                     try:
-                        # read1: whatever has arrived, so a stall loses nothing received.
-                        want = min(_STREAM_PIECE, length - done)
-                        chunk = resp.raw.read1(want, decode_content=False)
+                        got = sink.receive(resp, done, length - done)
                     except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
                         log.warning("%s: body interrupted at +%d (%s)", path, done, exc)
                         break
-                    if not chunk:
+                    if not got:
                         break
-                    # Written as it comes: gathering pieces first copied every byte once more.
-                    done += self._write_at(fd, offset + done, chunk)
+                    done += got
+                    self.stats.add_received("GET", got)
+                if done == length:
+                    _consumed(resp)
             finally:
                 resp.close()
             if done < length:
@@ -448,13 +521,7 @@ class PithosClient(ObjectWrites):
                         f"range body cut {failures} times", method="GET", path=path
                     )
                 self.stats.record_retry()
-
-    def _write_at(self, fd: int, at: int, data: bytes) -> int:
-        view = memoryview(data)
-        while view:
-            view = view[os.pwrite(fd, view, at + len(data) - len(view)) :]
-        self.stats.add_received("GET", len(data))
-        return len(data)
+        return done
 
     def read_object(self, container: str, name: str, version: int | None = None) -> bytes:
         """The whole object in one GET (no Range, so empty objects are fine)."""
@@ -478,3 +545,73 @@ class PithosClient(ObjectWrites):
         params = {"version": "list", "format": "json"}
         body = json.loads(self._req("GET", self._path(container, name), params=params).content)
         return [VersionEntry(int(s), float(ts)) for s, ts in body.get("versions", [])]
+
+
+class _BodySink(Protocol):
+    """Where `_ranged_body` puts a response body, piece by piece."""
+
+    def receive(self, resp: Any, done: int, want: int) -> int:
+        """Read the next piece (at most `want` bytes, the body's byte `done` on) and
+        store it; returns its length, 0 at the end of the body."""
+        ...
+
+    def receive_bytes(self, done: int, data: memoryview) -> None:
+        """Store bytes that were read already (a server that ignored Range)."""
+        ...
+
+
+class _ToFd:
+    """pwrite each piece to a file at the offsets it has in the object."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self.fd, self.offset = fd, offset
+
+    def receive(self, resp: Any, done: int, want: int) -> int:
+        # read1: whatever has arrived, so a stall loses nothing received.
+        chunk = resp.raw.read1(min(_STREAM_PIECE, want), decode_content=False)
+        # Written as it comes: gathering pieces first copied every byte once more.
+        self.receive_bytes(done, memoryview(chunk))
+        return len(chunk)
+
+    def receive_bytes(self, done: int, data: memoryview) -> None:
+        at = self.offset + done
+        while data:
+            written = os.pwrite(self.fd, data, at)
+            data, at = data[written:], at + written
+
+
+class _Into:
+    """Receive the body into a caller's buffer, from the socket with no copy in between."""
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+
+    def receive(self, resp: Any, done: int, want: int) -> int:
+        # urllib3's own readinto reads into a new bytes object and copies that: the
+        # http.client response under it reads from the socket into the buffer given.
+        # At most _INTO_PIECE per call: a read that times out loses what it received
+        # (the buffered reader raises without a count), so a cut body is resumed from
+        # the last whole piece.
+        raw = resp.raw
+        readinto = getattr(getattr(raw, "_fp", None), "readinto", None)
+        target = self.view[done : done + min(want, _INTO_PIECE)]
+        if readinto is None:
+            chunk = raw.read1(len(target), decode_content=False)
+            target[: len(chunk)] = chunk
+            return len(chunk)
+        return int(readinto(target))
+
+    def receive_bytes(self, done: int, data: memoryview) -> None:
+        self.view[done : done + len(data)] = data
+
+
+def _consumed(resp: Any) -> None:
+    """Mark a streamed response read to its end, so closing it keeps the connection.
+
+    requests closes the connection of a response it thinks unread; urllib3
+    gives a connection back to its pool once the body under it is exhausted.
+    """
+    resp._content_consumed = True  # noqa: SLF001
+    release = getattr(resp.raw, "release_conn", None)
+    if release is not None:
+        release()

@@ -209,6 +209,18 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def read_range_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        version: int | None = None,
+        size: int | None = None,
+    ) -> int:
+        """`read_range` of len(buf) bytes, stored into `buf`; returns how many there were."""
+        ...
+
     def get_hashmap(self, container: str, name: str, version: int | None = None) -> Hashmap: ...
     def list_versions(self, container: str, name: str) -> list[VersionEntry]: ...
 

@@ -44,6 +44,7 @@ from pithosfs.fs.files import FileTable
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
+from pithosfs.fs.receive_buffers import ReceiveBuffers
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.virtual.registry import Layers
 from pithosfs.fs.writeback_upload import KnownBlocks
@@ -85,6 +86,7 @@ class Filesystem:
         self.opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # the user's data
         self.blocks = BlockCache(self.opts.cache_dir / "blocks", self.opts.cache_size)
         self.read_pool = ThreadPoolExecutor(self.opts.read_threads, "pithosfs-read")
+        self.receive_buffers = ReceiveBuffers()  # what readers receive GETs into
         self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")
         self.known_blocks = KnownBlocks(65536)  # block hashes the server holds (dedup hints)
         self.mount_time_ns = time.time_ns()

@@ -463,6 +463,7 @@ class FileTable:
                     self.fs.store, entry.loc.container, entry.reader_base,
                     self.fs.block_size(entry.loc.container), self.fs.blocks,
                     self.fs.read_pool, self.fs.opts.max_readahead, self.fs.known_blocks,
+                    self.fs.receive_buffers,
                 )  # fmt: skip
             return entry.reader
 

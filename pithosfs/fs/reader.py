@@ -29,6 +29,7 @@ from pithosfs.cache.block_cache import BlockCache
 from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.errors import Stale
+from pithosfs.fs.receive_buffers import ReceiveBuffers
 from pithosfs.fs.writeback_upload import KnownBlocks
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ class ObjectReader:
         pool: Executor,
         max_readahead: int = 32 * 1024 * 1024,
         known_blocks: KnownBlocks | None = None,
+        buffers: ReceiveBuffers | None = None,
     ) -> None:
+        self.buffers = buffers  # where GETs are received (the mount's shared pool)
         self.known_blocks = known_blocks  # fed with every hashmap: the write path dedups on it
         self.store = store
         self.container = container
@@ -80,7 +83,8 @@ class ObjectReader:
         A read inside one segment (nearly all FUSE reads: 1 MiB of a 4 MiB segment)
         returns a read-only view into the fetched segment, not a copy: on this
         path every copy of a gigabyte costs a visible share of the CPU. Reads
-        spanning segments are joined into bytes.
+        spanning segments are joined into bytes. A view keeps its receive buffer
+        from being reused until it is dropped.
         """
         end = min(offset + size, self.info.size)
         if offset >= end:
@@ -92,7 +96,7 @@ class ObjectReader:
             data = self._result(index, fut)
             base = index * self.seg_bytes
             parts.append(data[max(offset, base) - base : min(end, base + len(data)) - base])
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return parts[0].toreadonly() if len(parts) == 1 else b"".join(parts)
 
     def block(self, index: int) -> bytes:
         """Block `index` of this version (for the write path's unchanged blocks)."""
@@ -210,7 +214,7 @@ class ObjectReader:
             return cached  # type: ignore[return-value]
         start = indices[0] * self.seg_bytes
         end = min((indices[-1] + 1) * self.seg_bytes, self.info.size)
-        data = memoryview(self._read_pinned(start, end - start))
+        data = self._read_pinned(start, end - start)
         if len(data) != end - start:
             raise Stale("object shorter than when opened", self.info.name)
         out = [data[i * self.seg_bytes - start : (i + 1) * self.seg_bytes - start] for i in indices]
@@ -248,7 +252,7 @@ class ObjectReader:
             return cached
         start = index * self.seg_bytes
         length = min(self.seg_bytes, self.info.size - start)
-        data = memoryview(self._read_pinned(start, length))
+        data = self._read_pinned(start, length)
         if len(data) != length:
             raise Stale("object shorter than when opened", self.info.name)
         self._cache_segment(index, data, hashes)
@@ -295,11 +299,18 @@ class ObjectReader:
             parts.append(block if len(block) == length else block.ljust(length, b"\0"))
         return memoryview(parts[0] if len(parts) == 1 else b"".join(parts))
 
-    def _read_pinned(self, start: int, length: int) -> bytes:
-        """Bytes of the opened version: a replacement on the server cannot mix in."""
+    def _read_pinned(self, start: int, length: int) -> memoryview:
+        """Bytes of the opened version: a replacement on the server cannot mix in.
+
+        Received into a buffer of the mount's pool (see receive_buffers.py), or
+        a new one when the reader has no pool.
+        """
+        buf = (
+            self.buffers.take(length) if self.buffers is not None else memoryview(bytearray(length))
+        )
         version = self.info.version
         try:
-            return self.store.read_range(self.container, self.info.name, start, length, version)
+            return buf[: self._get(start, buf, version)]
         except NotFound:
             pass
         # The version may have been superseded by a metadata-only change (same content) and
@@ -313,4 +324,7 @@ class ObjectReader:
             raise Stale("the opened version is gone", self.info.name)
         with self._lock:
             self.info = current
-        return self.store.read_range(self.container, self.info.name, start, length, current.version)
+        return buf[: self._get(start, buf, current.version)]
+
+    def _get(self, start: int, buf: memoryview, version: int | None) -> int:
+        return self.store.read_range_into(self.container, self.info.name, start, buf, version)

@@ -342,3 +342,63 @@ def test_plain_swift_download_is_one_streamed_get(flaky: FlakyServer, tmp_path):
     assert "hashmap" not in "".join(p for _, p, _, _ in flaky.requests)
     with pytest.raises(Unsupported):
         client.upload_file("c", "o", tmp_path / "out")
+
+
+def test_range_into_a_buffer_resumes_after_a_cut_body(flaky: FlakyServer):
+    """The cut comes inside the first piece read (1 MiB): the range is asked again whole."""
+    flaky.script = [
+        ("reply", 206, {"Content-Length": "10"}, b"01234"),  # then stalls: read timeout
+        ("reply", 206, {}, b"0123456789"),
+    ]
+    client = _client(flaky)
+    buf = bytearray(b"." * 12)
+    assert client.read_range_into("c", "o", 0, memoryview(buf)[:10]) == 10
+    assert bytes(buf) == b"0123456789.."
+    ranges = [h.get("Range") for m, _, h, _ in flaky.requests if m == "GET"]
+    assert ranges == ["bytes=0-9", "bytes=0-9"]
+    assert client.stats.snapshot().by_method["GET"].bytes_received == 10
+
+
+def test_range_into_a_buffer_resumes_after_the_last_whole_piece(flaky: FlakyServer):
+    piece = 1024 * 1024
+    head = bytes(range(256)) * (piece // 256)
+    flaky.script = [
+        ("reply", 206, {"Content-Length": str(piece + 10)}, head + b"01"),  # then stalls
+        ("reply", 206, {}, b"0123456789"),
+    ]
+    client = _client(flaky)
+    buf = bytearray(piece + 10)
+    assert client.read_range_into("c", "o", 0, buf) == piece + 10
+    assert buf == head + b"0123456789"
+    ranges = [h.get("Range") for m, _, h, _ in flaky.requests if m == "GET"]
+    assert ranges == [f"bytes=0-{piece + 9}", f"bytes={piece}-{piece + 9}"]
+
+
+def test_range_into_a_buffer_clamps_at_the_end_of_the_object(flaky: FlakyServer):
+    flaky.script = [("reply", 416, {}, b""), HEAD_OK, ("reply", 206, {}, b"bc")]
+    client = _client(flaky)
+    buf = bytearray(100)
+    assert client.read_range_into("c", "o", 1, buf) == 2
+    assert buf[:3] == b"bc\0"
+    ranges = [h.get("Range") for m, _, h, _ in flaky.requests if m == "GET"]
+    assert ranges == ["bytes=1-100", "bytes=1-2"]
+    assert client.read_range_into("c", "o", 5, buf, size=3) == 0  # known past EOF: no request
+    assert flaky.count("GET") == 2
+
+
+def test_range_into_a_buffer_from_a_server_that_ignores_range(flaky: FlakyServer):
+    flaky.script = [("reply", 200, {}, b"0123456789")]
+    buf = bytearray(4)
+    assert _client(flaky).read_range_into("c", "o", 3, buf) == 4
+    assert buf == b"3456"
+
+
+def test_range_into_a_buffer_keeps_the_connection(flaky: FlakyServer):
+    """A body read to its end leaves the connection open for the next request."""
+    flaky.script = [("reply", 206, {}, b"abc"), ("reply", 206, {}, b"def")]
+    client = _client(flaky)
+    buf = bytearray(3)
+    client.read_range_into("c", "o", 0, buf)
+    client.read_range_into("c", "o", 3, buf)
+    assert buf == b"def"
+    assert flaky.connections == 1

@@ -83,3 +83,39 @@ def test_direct_write_refused_midway_is_finished_buffered(tmp_path, monkeypatch)
     monkeypatch.setattr(block_file.os, "write", flaky_write)
     data = os.urandom(6 * ALIGN)
     assert write_file(BlockFileWriter(), tmp_path / "f", data) == data
+
+
+def _direct_possible(tmp_path) -> bool:
+    try:
+        fd = os.open(tmp_path / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT)
+        os.close(fd)
+        return True
+    except OSError:
+        return False
+
+
+def test_a_page_aligned_block_is_written_from_where_it_is(tmp_path):
+    """A block received into an aligned buffer needs no bounce copy; others do."""
+    if not _direct_possible(tmp_path):
+        pytest.skip("no O_DIRECT here")
+    import mmap
+
+    aligned = memoryview(mmap.mmap(-1, 2 * ALIGN))
+    aligned[:] = os.urandom(2 * ALIGN)
+    writer = BlockFileWriter()
+    assert block_file.is_page_aligned(aligned)
+    assert write_file(writer, tmp_path / "a", aligned) == bytes(aligned)
+    assert getattr(writer._local, "buf", None) is None  # no bounce buffer was needed
+
+    unaligned = memoryview(bytearray(3 * ALIGN))[1 : 2 * ALIGN + 1]
+    unaligned[:] = os.urandom(2 * ALIGN)
+    assert not block_file.is_page_aligned(unaligned)
+    assert write_file(writer, tmp_path / "b", unaligned) == bytes(unaligned)
+    assert getattr(writer._local, "buf", None) is not None  # copied to an aligned buffer
+
+
+def test_read_only_views_count_as_unaligned():
+    import mmap
+
+    assert not block_file.is_page_aligned(memoryview(mmap.mmap(-1, ALIGN)).toreadonly())
+    assert not block_file.is_page_aligned(memoryview(b""))

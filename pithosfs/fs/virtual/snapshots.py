@@ -143,7 +143,7 @@ class SnapshotsLayer(ReadOnlyLayer):
         fs = self.fs
         reader = ObjectReader(
             fs.store, sp.container, node.info, fs.block_size(sp.container), fs.blocks,
-            fs.read_pool, fs.opts.max_readahead, fs.known_blocks,
+            fs.read_pool, fs.opts.max_readahead, fs.known_blocks, fs.receive_buffers,
         )  # fmt: skip
         return SnapshotHandle(sp.container, node.info, reader)
 

@@ -264,3 +264,15 @@ class VersionIdReads:
         # The client's ranged GET: it also copes with a server that ignores Range.
         params = {"version-id": self._version}
         return self._store.read_range_query(container, name, offset, length, params, size)
+
+    def read_range_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        version: int | None = None,
+        size: int | None = None,
+    ) -> int:
+        params = {"version-id": self._version}
+        return self._store.read_range_query_into(container, name, offset, buf, params, size)

@@ -267,7 +267,7 @@ class VersionsLayer(ReadOnlyLayer):
         store = swift.reads_for(vp.container, vp.version) if swift is not None else fs.store
         reader = ObjectReader(
             store, where, info, fs.block_size(vp.container), fs.blocks,
-            fs.read_pool, fs.opts.max_readahead, fs.known_blocks,
+            fs.read_pool, fs.opts.max_readahead, fs.known_blocks, fs.receive_buffers,
         )  # fmt: skip
         return VersionHandle(where, info, reader, copyable=self.swift(vp.container) is None)
 

@@ -1,0 +1,100 @@
+"""ReceiveBuffers: aligned receive buffers, reused only once no view of them is left."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pithosfs.cache.block_file import is_page_aligned
+from pithosfs.client.fake import FakeStore
+from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.receive_buffers import SIZE_STEP, ReceiveBuffers
+
+MiB = 1024 * 1024
+
+
+def address(view: memoryview) -> int:
+    import ctypes
+
+    return ctypes.addressof(ctypes.c_char.from_buffer(view))
+
+
+def test_a_buffer_is_free_only_once_its_last_view_is_gone():
+    pool = ReceiveBuffers()
+    view = pool.take(5 * MiB)
+    where = address(view)
+    assert len(view) == 5 * MiB and is_page_aligned(view)
+    piece = view[MiB : 2 * MiB].toreadonly()  # what a FUSE read or a cache write holds
+    del view
+    assert pool.free_bytes() == 0  # the piece still refers to it
+    del piece
+    assert pool.free_bytes() == 5 * MiB
+    again = pool.take(5 * MiB - 100)  # rounded to the same capacity: the same memory
+    assert address(again) == where and pool.mapped == 1
+    assert len(again) == 5 * MiB - 100
+
+
+def test_buffers_in_use_are_never_handed_out_twice():
+    pool = ReceiveBuffers()
+    views = [pool.take(SIZE_STEP) for _ in range(4)]
+    for i, view in enumerate(views):
+        view[:] = bytes([i]) * SIZE_STEP
+    assert len({address(v) for v in views}) == 4
+    assert [v[0] for v in views] == [0, 1, 2, 3]  # none overwrote another
+
+
+def test_free_memory_is_bounded():
+    pool = ReceiveBuffers(max_free_bytes=2 * MiB)
+    views = [pool.take(MiB) for _ in range(3)]
+    del views
+    assert pool.free_bytes() == 2 * MiB  # the third was unmapped
+
+
+def test_free_buffers_are_unmapped_when_reads_stop():
+    pool = ReceiveBuffers(idle=0.05)
+    pool.take(MiB)  # dropped at once: free
+    assert pool.free_bytes() == MiB
+    deadline = time.monotonic() + 5
+    while pool.free_bytes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool.free_bytes() == 0
+    pool.take(MiB)
+    assert pool.mapped == 2
+
+
+@pytest.fixture
+def read_pool():
+    p = ThreadPoolExecutor(4)
+    yield p
+    p.shutdown()
+
+
+def test_a_sequential_read_receives_into_few_reused_buffers(read_pool):
+    bs = 4 * MiB
+    store = FakeStore(block_size=bs)
+    store.create_container("c")
+    data = os.urandom(160 * MiB)
+    store.put_object("c", "big", data)
+    info = store.head_object("c", "big")
+    buffers = ReceiveBuffers()
+    reader = ObjectReader(store, "c", info, bs, None, read_pool, 32 * MiB, buffers=buffers)
+    gets = 0
+    original = store.read_range_into
+
+    def counting(*args, **kwargs):
+        nonlocal gets
+        gets += 1
+        return original(*args, **kwargs)
+
+    store.read_range_into = counting
+    for offset in range(0, len(data), MiB):
+        chunk = reader.read(offset, MiB)
+        assert chunk.readonly and chunk == data[offset : offset + MiB]
+        del chunk
+    reader.close()
+    assert gets >= 12
+    # Reused: about the read-ahead window's worth are mapped, not one per GET.
+    assert buffers.mapped <= 8
