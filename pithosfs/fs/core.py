@@ -28,6 +28,7 @@ from pithosfs.cache.stat_cache import MISSING, StatCache
 from pithosfs.client.errors import Conflict, NotFound
 from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, ObjectStore, Subdir
 from pithosfs.fs import gc_pause, nodes, paths
+from pithosfs.fs.aligned_buffers import AlignedBuffers
 from pithosfs.fs.errors import (
     CrossDevice,
     Exists,
@@ -44,7 +45,6 @@ from pithosfs.fs.files import FileTable
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
-from pithosfs.fs.receive_buffers import ReceiveBuffers
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.virtual.registry import Layers
 from pithosfs.fs.writeback_upload import KnownBlocks
@@ -86,7 +86,7 @@ class Filesystem:
         self.opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # the user's data
         self.blocks = BlockCache(self.opts.cache_dir / "blocks", self.opts.cache_size)
         self.read_pool = ThreadPoolExecutor(self.opts.read_threads, "pithosfs-read")
-        self.receive_buffers = ReceiveBuffers()  # what readers receive GETs into
+        self.receive_buffers = AlignedBuffers()  # what readers receive GETs into
         self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")
         self.known_blocks = KnownBlocks(65536)  # block hashes the server holds (dedup hints)
         self.mount_time_ns = time.time_ns()
@@ -456,10 +456,12 @@ class Filesystem:
             return layer.read(handle, offset, size)
         return self.files.read(fh, offset, size)
 
-    def write(self, fh: int, offset: int, data: bytes) -> int:
+    def write(self, fh: int, offset: int, data: bytes | memoryview) -> int:
+        """Write `data` at `offset`. `data` may be a view of the kernel's request buffer,
+        valid during this call only: nothing below keeps it without copying it."""
         if self.layers.owns(fh):
             layer, handle = self.layers.handle(fh)
-            return layer.write(handle, offset, data)
+            return layer.write(handle, offset, bytes(data))  # small files: a copy is nothing
         return self.files.write(fh, offset, data)
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> None:

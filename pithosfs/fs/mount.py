@@ -385,6 +385,27 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                 memoryview(target).cast("B")[:] = data
             return count
 
+        def write(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+            """The binding's write, lending the kernel's bytes instead of copying them.
+
+            The binding copies each request into a new bytes object first; for a
+            sequential writer that was one of the two copies of every byte in the
+            mount (writeback_memory copies each block once, into its aligned
+            buffer). The view is valid during this call only: whatever keeps
+            written bytes must copy them (Filesystem.write's contract).
+            """
+            fh = fip.contents if self.raw_fi else fip.contents.fh
+            text = None if path is None else path.decode(self.encoding, self.errors)
+            kernel = (ctypes.c_char * size).from_address(ctypes.addressof(buf.contents))
+            lent = memoryview(kernel).cast("B").toreadonly()
+            written = int(self.operations.write(text, lent, offset, fh))
+            del lent
+            # Views of `kernel` share one managed buffer that holds a reference to it:
+            # a count above ours and getrefcount's means a view was kept.
+            if sys.getrefcount(kernel) > 2:
+                log.error("write to %s kept a view of the request buffer: a bug", text)
+            return written
+
         def copy_file_range(
             self, path_in: bytes | None, fip_in: Any, off_in: int, path_out: bytes | None,
             fip_out: Any, off_out: int, size: int, flags: int,

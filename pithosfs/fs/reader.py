@@ -28,8 +28,8 @@ from concurrent.futures import CancelledError, Executor, Future
 from pithosfs.cache.block_cache import BlockCache
 from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
+from pithosfs.fs.aligned_buffers import AlignedBuffers
 from pithosfs.fs.errors import Stale
-from pithosfs.fs.receive_buffers import ReceiveBuffers
 from pithosfs.fs.writeback_upload import KnownBlocks
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class ObjectReader:
         pool: Executor,
         max_readahead: int = 32 * 1024 * 1024,
         known_blocks: KnownBlocks | None = None,
-        buffers: ReceiveBuffers | None = None,
+        buffers: AlignedBuffers | None = None,
     ) -> None:
         self.buffers = buffers  # where GETs are received (the mount's shared pool)
         self.known_blocks = known_blocks  # fed with every hashmap: the write path dedups on it
@@ -302,7 +302,7 @@ class ObjectReader:
     def _read_pinned(self, start: int, length: int) -> memoryview:
         """Bytes of the opened version: a replacement on the server cannot mix in.
 
-        Received into a buffer of the mount's pool (see receive_buffers.py), or
+        Received into a buffer of the mount's pool (see aligned_buffers.py), or
         a new one when the reader has no pool.
         """
         buf = (

@@ -28,6 +28,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from pithosfs.cache.block_file import is_page_aligned
+
 log = logging.getLogger(__name__)
 
 IOV_MAX = 1024  # Linux limit on buffers per pwritev call
@@ -138,6 +140,11 @@ class StagingFile:
         """
         length = sum(len(c) for c in chunks)
         fd = self._open_direct() if not (offset % DIRECT_ALIGN or length % DIRECT_ALIGN) else -1
+        if fd >= 0 and len(chunks) == 1 and is_page_aligned(chunks[0]):
+            # Gathered in an aligned buffer already (writeback_memory): no bounce copy.
+            if not self._pwrite_direct(fd, chunks[0], offset):
+                self.writev(offset, chunks)
+            return
         buf = _BUFFERS.take(length) if fd >= 0 else None
         if buf is None:
             self.writev(offset, chunks)
@@ -149,19 +156,27 @@ class StagingFile:
                 view[pos : pos + len(chunk)] = chunk
                 pos += len(chunk)
             try:
-                self._pwrite_all(fd, view[:length], offset)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                log.info("O_DIRECT refused for staging writes: %s", exc)
-                with self._direct_lock:
-                    self._direct_fd = -1  # the descriptor stays open until close()
-                    self._direct_refused = fd
-                self.writev(offset, chunks)
+                if not self._pwrite_direct(fd, view[:length], offset):
+                    self.writev(offset, chunks)
             finally:
                 view.release()
         finally:
             _BUFFERS.give(buf)
+
+    def _pwrite_direct(self, fd: int, view: memoryview, offset: int) -> bool:
+        """pwrite an aligned view through the O_DIRECT descriptor; False if refused
+        (EINVAL: the file system took the flag but not the write), remembered."""
+        try:
+            self._pwrite_all(fd, view, offset)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            log.info("O_DIRECT refused for staging writes: %s", exc)
+            with self._direct_lock:
+                self._direct_fd = -1  # the descriptor stays open until close()
+                self._direct_refused = fd
+            return False
+        return True
 
     def _open_direct(self) -> int:
         with self._direct_lock:

@@ -640,7 +640,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         with self._lock:
             self._mem.clear()
             for unsent in self._mem_unsent:
-                unsent.mem.chunks = []
+                unsent.mem.free()
             self._mem_unsent = []
             self._fill = None
             self._staging.close()

@@ -205,7 +205,7 @@ class BackgroundUploads:
         # Parked memory-path blocks go up from memory in one request (or, if the pool
         # is shut down, from the staging file below).
         for unsent in self._queue_unsent(True):
-            unsent.mem.chunks = []
+            unsent.mem.free()
         bs = self._ensure_geometry()[0]
         # One block or less: commit() sends it with a single plain PUT instead.
         if protocol.block_count(self._size, bs) > 1:

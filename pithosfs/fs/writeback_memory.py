@@ -8,15 +8,15 @@ costs kernel time (page-cache allocation, filesystem bookkeeping: about 1 s
 of system time per GiB measured on ext4 under load) in the one thread a
 sequential writer waits on; the background upload then read each block back
 from the staging file. Here a write that starts a block at its boundary, or
-continues the block being filled, only keeps a reference to the written
-bytes (no copy). A completed block is handed to a pool task that writes it
+continues the block being filled, only copies the written bytes into the
+block's aligned buffer (the one copy of them: see MemoryBlock). A completed block is handed to a pool task that writes it
 to the staging file with one pwritev, hashes it (or, for a file taken for
 new data, leaves the hashing to the server: `_note_probe`) and uploads it
 from the same memory, off the writer's path.
 
 Invariants (all under StagedFile._lock):
 
-* A block in `_mem` has its authoritative bytes in `MemoryBlock.chunks`;
+* A block in `_mem` has its authoritative bytes in `MemoryBlock.buf`;
   the staging file's copy of it is not valid yet. It is also in `_local`
   like any written block (gen, dirty, hash bookkeeping).
 * The block being filled (`_fill`) is owned by the file: any write to it
@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
 from pithosfs.client.validation import stored_hashes
+from pithosfs.fs.aligned_buffers import AlignedBuffers
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES
 from pithosfs.fs.writeback_blocks import LocalBlock
@@ -70,6 +71,9 @@ MAX_HELD_BLOCKS = 12
 SEND_GROUP_BLOCKS = 4
 # Blocks of a file hashed here before its later ones may be left to the server (_note_probe).
 PROBE_BLOCKS = 2
+# Where blocks are gathered. Free buffers kept: a few blocks, so that the mount's
+# memory while copying a large file stays what the held blocks need.
+BLOCK_BUFFERS = AlignedBuffers(max_free_bytes=16 * 1024 * 1024)
 # Below this block size the staged path is used: it groups several small blocks per
 # request (writeback_background.py), and per-block tasks would cost more than they save.
 DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
@@ -77,25 +81,39 @@ DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
 
 @dataclass
 class MemoryBlock:
-    """The bytes of one block not yet in the staging file, as the writes handed them in."""
+    """The bytes of one block not yet in the staging file, gathered in one aligned buffer.
 
-    chunks: list[memoryview] = field(default_factory=list)
-    length: int = 0  # bytes from the block's start that the chunks cover
+    Why a buffer of its own, not references to the written bytes: the mount
+    hands write() a view of the kernel's request buffer, valid only during the
+    call (mount.py), so the bytes are copied once, straight from there into
+    the block's buffer. The buffer is page aligned, so the block is staged with
+    O_DIRECT as it is (staging.write_direct), and sent from it.
+    """
+
+    buf: memoryview | None = None  # a BLOCK_BUFFERS view of the block size; None once freed
+    length: int = 0  # bytes from the block's start written so far
     handed_off: bool = False  # a pool task owns it until `staged` is set
     failed: bool = False  # its task could not stage it (disk full?): the next write retries
     staged: threading.Event = field(default_factory=threading.Event)
     future: concurrent.futures.Future[None] | None = None
 
+    @property
+    def chunks(self) -> list[memoryview]:
+        """The written bytes, as a list of views (one; none once freed)."""
+        return [] if self.buf is None else [self.buf[: self.length]]
+
+    def append(self, data: memoryview) -> None:
+        assert self.buf is not None
+        self.buf[self.length : self.length + len(data)] = data
+        self.length += len(data)
+
+    def free(self) -> None:
+        """Drop the buffer: it goes back to the pool once senders drop their views too."""
+        self.buf = None
+
     def read(self, lo: int, hi: int) -> bytes:
         """Bytes [lo, hi) of the block; past `length` they are zeros (never written)."""
-        out = []
-        pos = 0
-        for chunk in self.chunks:
-            end = pos + len(chunk)
-            if end > lo and pos < hi:
-                out.append(chunk[max(lo, pos) - pos : min(hi, end) - pos])
-            pos = end
-        data = b"".join(out)
+        data = b"" if self.buf is None else bytes(self.buf[lo : max(lo, min(hi, self.length))])
         return data + bytes(hi - lo - len(data))
 
 
@@ -206,11 +224,10 @@ class MemoryWrites:
             stop = min(end, (index + 1) * bs)
             mem = self._mem.get(index)
             if mem is None:
-                mem = self._mem[index] = MemoryBlock()
+                mem = self._mem[index] = MemoryBlock(BLOCK_BUFFERS.take(bs))
                 self._local[index] = LocalBlock()
             self._fill = index  # the previous one, if any, was completed by this write
-            mem.chunks.append(view[start - offset : stop - offset])
-            mem.length += stop - start
+            mem.append(view[start - offset : stop - offset])
             blk = self._local[index]
             blk.gen += 1
             blk.dirty = True
@@ -366,7 +383,7 @@ class MemoryWrites:
             return
         finally:
             for unsent in group:
-                unsent.mem.chunks = []  # the memory is free once staged and sent
+                unsent.mem.free()  # the memory is free once staged and sent
         self._note_on_server(group, sent)
 
     def _note_on_server(self, group: list[Unsent], sent: int) -> None:
@@ -411,21 +428,21 @@ class MemoryWrites:
             digest = None if server_hashes else chunks_hash(mem.chunks, algorithm)
         except Exception as exc:  # noqa: BLE001 - commit() hashes and sends it from staging
             log.debug("hashing block %d of %s/%s failed: %s", index, self.container, self.name, exc)
-            mem.chunks = []
+            mem.free()
             return
         unsent = Unsent(index, blk, gen, digest, mem)
         if digest is not None:
             known = digest in self._known
             self._note_probe(known)
             if known:
-                mem.chunks = []
+                mem.free()
                 self._note_on_server([unsent], 0)
                 return
         if ends_in_nul(mem.chunks):
             self._send_group([unsent])  # travels alone (see _send_blocks)
             return
         if not self._acquire_unless_committing():
-            mem.chunks = []  # the commit sends it from the staging file
+            mem.free()  # the commit sends it from the staging file
             return
         try:
             self._mem_unsent.append(unsent)

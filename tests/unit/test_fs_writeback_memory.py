@@ -359,3 +359,47 @@ def test_an_upload_answered_with_no_hashes_is_sent_again_by_the_commit(
     assert answers["bad"] == 2
     assert info is not None and info.hash == protocol.object_hash(data, BS)
     assert store.read_range("c", "garbled", 0, 1 << 20) == data
+
+
+def test_written_bytes_are_copied_before_write_returns(open_file, store):
+    """The mount lends write() a view of the kernel's request buffer, which is reused as
+    soon as the call returns: nothing may keep that view. Each write here comes from one
+    buffer that is scribbled over once write() returns; the file must not change."""
+    f = open_file("lent")
+    data = payload(9 * BS + 100)
+    kernel = bytearray(64)
+    for off in range(0, len(data), 64):
+        piece = data[off : off + 64]
+        kernel[: len(piece)] = piece
+        f.write(off, memoryview(kernel)[: len(piece)].toreadonly())
+        kernel[:] = b"\xee" * 64  # the next request lands in the same buffer
+    assert f.read(0, len(data)) == data
+    f.commit()
+    assert store.read_range("c", "lent", 0, len(data)) == data
+
+
+def test_blocks_are_gathered_in_aligned_buffers_that_are_reused(open_file, store):
+    from pithosfs.cache.block_file import is_page_aligned
+
+    f = open_file("aligned")
+    seen: list[bool] = []
+    real = writeback_memory.BLOCK_BUFFERS.take
+
+    def spy(size: int):
+        view = real(size)
+        seen.append(is_page_aligned(view))
+        return view
+
+    mapped = writeback_memory.BLOCK_BUFFERS.mapped
+    writeback_memory.BLOCK_BUFFERS.take = spy  # type: ignore[method-assign]
+    try:
+        data = payload(40 * BS)
+        for off in range(0, len(data), BS):
+            f.write(off, data[off : off + BS])
+        f.commit()
+    finally:
+        del writeback_memory.BLOCK_BUFFERS.take
+    assert store.read_range("c", "aligned", 0, len(data)) == data
+    assert len(seen) == 40 and all(seen)
+    # Blocks are sent and freed as the writer goes: far fewer maps than blocks.
+    assert writeback_memory.BLOCK_BUFFERS.mapped - mapped < 40

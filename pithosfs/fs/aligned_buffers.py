@@ -1,13 +1,17 @@
-"""Page-aligned buffers that ranged GETs are received into, reused once nothing uses them.
+"""Page-aligned buffers, lent out as views and reused once no view of them is left.
 
-Why: a cold read used to receive every GET (up to 16 MiB) into a new bytes
+Two users: a mount's readers receive ranged GETs into them, and its
+sequential writers copy each block's FUSE writes into one (writeback_memory.py).
+
+Why, for reads: a cold read used to receive every GET (up to 16 MiB) into a new bytes
 object. glibc serves an allocation that large with fresh pages, so each byte
 read cost a page fault and the zeroing of its page (perf of a mount during a
 1 GiB cold read: page faults, page clearing and memory-cgroup charging about
 10% of its CPU), and the block cache then copied each block once more into an
 aligned buffer for its O_DIRECT write (another 8%). A buffer taken from here
 is page aligned, so the cache writes blocks straight from it, and reused, so
-its pages stay mapped.
+its pages stay mapped. For writes, the same: a block gathered in one aligned
+buffer is staged with O_DIRECT without a bounce copy.
 
 When is a buffer free again? Its bytes are handed out as views: the reader's
 segments, a FUSE read being copied into the kernel's buffer, a block waiting
@@ -18,9 +22,10 @@ goes). A finalizer on the array puts the buffer back in the free list. A view
 kept alive longer (a cycle waiting for the collector) only delays the return:
 meanwhile `take` maps a new buffer.
 
-Memory: at most `max_free_bytes` are kept free, and none once no reader has
+Memory: at most `max_free_bytes` are kept free, and none once nobody has
 taken a buffer for `idle` seconds; buffers in use are bounded by their holders
-(the readers' read-ahead windows, the cache's pending writes).
+(the readers' read-ahead windows, the cache's pending writes, the blocks a
+writer may hold).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ MAX_FREE_BYTES = 64 * 1024 * 1024
 IDLE_SECONDS = 10.0  # free buffers unused this long are unmapped
 
 
-class ReceiveBuffers:
+class AlignedBuffers:
     """Thread-safe pool of anonymous mmaps, lent out as writable memoryviews."""
 
     def __init__(self, max_free_bytes: int = MAX_FREE_BYTES, idle: float = IDLE_SECONDS) -> None:

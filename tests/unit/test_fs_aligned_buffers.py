@@ -1,4 +1,4 @@
-"""ReceiveBuffers: aligned receive buffers, reused only once no view of them is left."""
+"""AlignedBuffers: aligned receive buffers, reused only once no view of them is left."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from pithosfs.cache.block_file import is_page_aligned
 from pithosfs.client.fake import FakeStore
+from pithosfs.fs.aligned_buffers import SIZE_STEP, AlignedBuffers
 from pithosfs.fs.reader import ObjectReader
-from pithosfs.fs.receive_buffers import SIZE_STEP, ReceiveBuffers
 
 MiB = 1024 * 1024
 
@@ -23,7 +23,7 @@ def address(view: memoryview) -> int:
 
 
 def test_a_buffer_is_free_only_once_its_last_view_is_gone():
-    pool = ReceiveBuffers()
+    pool = AlignedBuffers()
     view = pool.take(5 * MiB)
     where = address(view)
     assert len(view) == 5 * MiB and is_page_aligned(view)
@@ -38,7 +38,7 @@ def test_a_buffer_is_free_only_once_its_last_view_is_gone():
 
 
 def test_buffers_in_use_are_never_handed_out_twice():
-    pool = ReceiveBuffers()
+    pool = AlignedBuffers()
     views = [pool.take(SIZE_STEP) for _ in range(4)]
     for i, view in enumerate(views):
         view[:] = bytes([i]) * SIZE_STEP
@@ -47,14 +47,14 @@ def test_buffers_in_use_are_never_handed_out_twice():
 
 
 def test_free_memory_is_bounded():
-    pool = ReceiveBuffers(max_free_bytes=2 * MiB)
+    pool = AlignedBuffers(max_free_bytes=2 * MiB)
     views = [pool.take(MiB) for _ in range(3)]
     del views
     assert pool.free_bytes() == 2 * MiB  # the third was unmapped
 
 
 def test_free_buffers_are_unmapped_when_reads_stop():
-    pool = ReceiveBuffers(idle=0.05)
+    pool = AlignedBuffers(idle=0.05)
     pool.take(MiB)  # dropped at once: free
     assert pool.free_bytes() == MiB
     deadline = time.monotonic() + 5
@@ -79,7 +79,7 @@ def test_a_sequential_read_receives_into_few_reused_buffers(read_pool):
     data = os.urandom(160 * MiB)
     store.put_object("c", "big", data)
     info = store.head_object("c", "big")
-    buffers = ReceiveBuffers()
+    buffers = AlignedBuffers()
     reader = ObjectReader(store, "c", info, bs, None, read_pool, 32 * MiB, buffers=buffers)
     gets = 0
     original = store.read_range_into
