@@ -71,9 +71,11 @@ MAX_HELD_BLOCKS = 12
 SEND_GROUP_BLOCKS = 4
 # Blocks of a file hashed here before its later ones may be left to the server (_note_probe).
 PROBE_BLOCKS = 2
-# Where blocks are gathered. Free buffers kept: a few blocks, so that the mount's
-# memory while copying a large file stays what the held blocks need.
-BLOCK_BUFFERS = AlignedBuffers(max_free_bytes=16 * 1024 * 1024)
+# Where blocks are gathered. Free buffers kept: as many 4 MiB blocks as a writer may
+# hold (MAX_HELD_BLOCKS), since a group sent frees several at once. Measured on a
+# 1 GiB cp: page faults in the mount 16-20k against 76-79k keeping 16 MiB; peak
+# RSS copying 4 GiB 102-118 MiB either way.
+BLOCK_BUFFERS = AlignedBuffers(max_free_bytes=MAX_HELD_BLOCKS * 4 * 1024 * 1024)
 # Below this block size the staged path is used: it groups several small blocks per
 # request (writeback_background.py), and per-block tasks would cost more than they save.
 DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
