@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes.util
 import errno
+import itertools
 import logging
 import os
 import re
@@ -320,15 +321,32 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             set_readahead_at_init(conn, self.mountpoint_path, self.readahead_kib)
             super().init_fuse_2(conn)
 
-        # path -> entries of a listing being returned in several calls; GUARDED_BY(_plus_lock)
-        _plus_pending: dict[str, list[tuple[str, Any]]] = {}
+        # Directory handle -> entries of a listing being returned in several calls.
+        # Per handle, not per path: two listings of one directory that changes
+        # between them each continue their own (keyed by path, the second replaced
+        # the first's entries, which then went on at its offset in the new list:
+        # an entry twice or one skipped). GUARDED_BY(_plus_lock)
+        _plus_pending: dict[int, list[tuple[str, Any]]] = {}
         _plus_lock = threading.Lock()
+        _dir_handles = itertools.count(1)  # GUARDED_BY(_plus_lock)
+
+        def opendir(self, path: bytes, fip: Any) -> int:
+            """The binding's opendir, then a handle of this open directory's own."""
+            result = int(super().opendir(path, fip))
+            with self._plus_lock:
+                fip.contents.fh = next(self._dir_handles)  # Operations keeps no directory state
+            return result
+
+        def releasedir(self, path: bytes | None, fip: Any) -> int:
+            with self._plus_lock:
+                self._plus_pending.pop(fip.contents.fh, None)
+            return int(super().releasedir(path, fip))
 
         def readdir_fuse_3(
             self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
         ) -> int:
             plus = getattr(self.operations, "readdir_plus", None)
-            if not (flags & FUSE_READDIR_PLUS) or plus is None or path is None:
+            if plus is None or path is None:
                 return int(super().readdir_fuse_3(path, buf, filler, offset, fip, flags))
             decoded = path.decode(self.encoding, self.errors)
             st = fuse.c_stat()
@@ -336,11 +354,15 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             # Non-zero offsets: libfuse hands our attributes to the kernel only in this mode
             # (with offset 0 it sends them without node ids, and the kernel looks each name
             # up again). A full buffer makes the kernel call again from the last offset.
-            entries = self._plus_entries(decoded, offset, plus)
+            # The kernel asks READDIRPLUS first and may go on with plain READDIR (when
+            # the reader stats nothing): both continue the one listing of this handle.
+            with_attrs = bool(flags & FUSE_READDIR_PLUS)
+            handle = fip.contents.fh
+            entries = self._plus_entries(handle, decoded, offset, plus)
             for index in range(offset, len(entries)):
                 name, attrs = entries[index]
                 encoded = name.encode(self.encoding, self.errors)
-                if attrs is None:
+                if attrs is None or not with_attrs:
                     full = filler(buf, encoded, None, index + 1, 0)
                 else:
                     fill_stat(st, attrs)
@@ -349,7 +371,7 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                     return 0
             if offset >= len(entries):  # the kernel's last call, past the end: listing done
                 with self._plus_lock:
-                    self._plus_pending.pop(decoded, None)
+                    self._plus_pending.pop(handle, None)
             return 0
 
         def getxattr(self, path: bytes, name: bytes, value: Any, size: int, *args: Any) -> int:
@@ -422,15 +444,21 @@ def plus_fuse_class(fuse: ModuleType) -> type:
                 )
             )  # fmt: skip
 
-        def _plus_entries(self, path: str, offset: int, plus: Any) -> list[tuple[str, Any]]:
-            """The entries of one directory listing, kept between its continuation calls."""
+        def _plus_entries(
+            self, handle: int, path: str, offset: int, plus: Any
+        ) -> list[tuple[str, Any]]:
+            """The entries of one directory listing, kept between its continuation calls.
+
+            Offset 0 (opendir, or rewinddir) lists afresh; later offsets continue
+            the listing this handle began.
+            """
             with self._plus_lock:
-                if offset > 0 and path in self._plus_pending:
-                    return self._plus_pending[path]
+                if offset > 0 and handle in self._plus_pending:
+                    return self._plus_pending[handle]
             entries = [(".", None), ("..", None), *plus(path)]
             with self._plus_lock:
-                self._plus_pending[path] = entries
-                while len(self._plus_pending) > 64:  # abandoned listings
+                self._plus_pending[handle] = entries
+                while len(self._plus_pending) > 64:  # open far too long: oldest dropped
                     self._plus_pending.pop(next(iter(self._plus_pending)))
             return entries
 

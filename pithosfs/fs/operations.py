@@ -78,6 +78,14 @@ class Operations(fuse.Operations):
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         return self.core.getattr(path, fh)
 
+    def opendir(self, path: str) -> int:
+        """Defined so that the binding asks libfuse for opendir/releasedir at all: the
+        FUSE class gives each open directory a handle of its own (mount.PlusFUSE)."""
+        return 0
+
+    def releasedir(self, path: str, fh: int) -> int:
+        return 0
+
     @_op
     def readdir(self, path: str, fh: int) -> fuse.ReadDirResult:
         entries = self.core.readdir(path)

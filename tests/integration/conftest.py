@@ -176,6 +176,7 @@ def mnt(session_mount: Mount, unique_name: str) -> Iterator[Path]:
     assert session_mount.proc.poll() is None, "the mount process died"
     text = session_mount.log_text(start)
     assert "Traceback" not in text, text[-4000:]
+    assert "kept a view of the request buffer" not in text, text[-4000:]
 
 
 @pytest.fixture

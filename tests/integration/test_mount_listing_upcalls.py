@@ -75,3 +75,22 @@ def test_namespaces_other_than_user_are_not_supported(mnt) -> None:
     with pytest.raises(OSError) as caught:
         os.getxattr(path, "user.missing")
     assert caught.value.errno == errno.ENODATA  # a user attribute that is just not set
+
+
+def test_a_listing_continues_its_own_entries_while_another_lists_a_changed_directory(
+    mnt: Path,
+) -> None:
+    """Two open listings of one directory: a file created between them shows in the
+    second only, and the first (read in several getdents calls) neither repeats
+    nor skips an entry where it resumes."""
+    names = [f"f{i:04d}-{'x' * 40}" for i in range(1500)]  # long names: several calls
+    for name in names:
+        (mnt / name).touch()
+    first = os.scandir(mnt)
+    seen = [next(first).name for _ in range(200)]  # the first call(s) of listing 1
+    (mnt / "a-new").touch()  # sorts before everything listing 1 has left
+    second = sorted(os.listdir(mnt))
+    seen += [entry.name for entry in first]
+    first.close()
+    assert "a-new" in second and len(second) == len(names) + 1
+    assert sorted(seen) == names  # no duplicate, none skipped, not the newcomer
