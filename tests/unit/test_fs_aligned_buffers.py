@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from pithosfs.cache.block_file import is_page_aligned
-from pithosfs.client.fake import FakeStore
 from pithosfs.fs.aligned_buffers import SIZE_STEP, AlignedBuffers
 from pithosfs.fs.reader import ObjectReader
+from tests.unit.staged_fixtures import stored_object
 
 MiB = 1024 * 1024
 
@@ -74,11 +73,7 @@ def read_pool():
 
 def test_a_sequential_read_receives_into_few_reused_buffers(read_pool):
     bs = 4 * MiB
-    store = FakeStore(block_size=bs)
-    store.create_container("c")
-    data = os.urandom(160 * MiB)
-    store.put_object("c", "big", data)
-    info = store.head_object("c", "big")
+    store, data, info = stored_object(160 * MiB, bs)
     buffers = AlignedBuffers()
     reader = ObjectReader(store, "c", info, bs, None, read_pool, 32 * MiB, buffers=buffers)
     gets = 0

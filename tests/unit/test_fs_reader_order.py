@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from pithosfs.client.fake import FakeStore
 from pithosfs.fs.reader import ObjectReader
+from tests.unit.staged_fixtures import stored_object
 
 BS = 4 * 1024 * 1024
 MiB = 1024 * 1024
@@ -32,11 +31,7 @@ def kernel_like_order(size: int) -> list[int]:
 
 
 def test_out_of_order_reads_fetch_each_byte_once_in_few_requests(pool):
-    store = FakeStore(block_size=BS)
-    store.create_container("c")
-    data = os.urandom(96 * MiB)
-    store.put_object("c", "big", data)
-    info = store.head_object("c", "big")
+    store, data, info = stored_object(96 * MiB, BS)
     fetched: list[int] = []  # lengths of the data GETs (the hashmap GET is not one)
     original = store.read_range
 
@@ -54,11 +49,7 @@ def test_out_of_order_reads_fetch_each_byte_once_in_few_requests(pool):
 
 
 def test_a_far_jump_is_random_and_resets_the_window(pool):
-    store = FakeStore(block_size=BS)
-    store.create_container("c")
-    data = os.urandom(64 * MiB)
-    store.put_object("c", "big", data)
-    info = store.head_object("c", "big")
+    store, data, info = stored_object(64 * MiB, BS)
     reader = ObjectReader(store, "c", info, BS, None, pool, max_readahead=32 * MiB)
     for offset in range(0, 16 * MiB, MiB):
         reader.read(offset, MiB)
@@ -99,11 +90,7 @@ class HeldPool:
 @pytest.mark.parametrize("cancel", ["close", "far read"])
 def test_a_read_whose_fetch_is_cancelled_meanwhile_still_gets_its_bytes(cancel):
     """A commit closes the shared reader, or another handle jumps far: no EIO for the waiter."""
-    store = FakeStore(block_size=BS)
-    store.create_container("c")
-    data = os.urandom(64 * MiB)
-    store.put_object("c", "big", data)
-    info = store.head_object("c", "big")
+    store, data, info = stored_object(64 * MiB, BS)
     held = HeldPool()
     reader = ObjectReader(store, "c", info, BS, None, held, max_readahead=32 * MiB)
     got: list[object] = []
