@@ -495,6 +495,7 @@ class PithosClient(ObjectWrites):
                     body = memoryview(full)[offset : offset + length]
                     sink.receive_bytes(0, body)
                     self.stats.add_received("GET", len(body))
+                    _consumed(resp)
                     return len(body)
                 if resp.status_code != 206:
                     raise PithosError(

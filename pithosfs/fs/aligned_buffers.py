@@ -52,7 +52,9 @@ class AlignedBuffers:
     def __init__(self, max_free_bytes: int = MAX_FREE_BYTES, idle: float = IDLE_SECONDS) -> None:
         self.max_free_bytes = max_free_bytes
         self.idle = idle
-        self._lock = threading.Lock()
+        # Reentrant: a finalizer (`_give_back`) may run in a thread that holds the lock,
+        # when an allocation under it sets off the cyclic collector.
+        self._lock = threading.RLock()
         self._free: dict[int, list[mmap.mmap]] = {}  # GUARDED_BY(_lock): capacity -> buffers
         self._free_bytes = 0  # GUARDED_BY(_lock)
         self._last_take = 0.0  # GUARDED_BY(_lock): monotonic time of the latest take
