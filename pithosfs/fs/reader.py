@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MIN_REQUEST = 4 * 1024 * 1024  # bytes per ranged GET at least (whole blocks)
 MAX_RUN = 4  # segments fetched by one GET once a reader is sequential
+POOLED_MIN = 1024 * 1024  # smaller GETs are received into a bytearray of their size
 MIN_CACHED_BLOCK = 64 * 1024  # smaller blocks are not worth a file each in the disk cache
 
 
@@ -305,9 +306,10 @@ class ObjectReader:
         Received into a buffer of the mount's pool (see aligned_buffers.py), or
         a new one when the reader has no pool.
         """
-        buf = (
-            self.buffers.take(length) if self.buffers is not None else memoryview(bytearray(length))
-        )
+        if self.buffers is not None and length >= POOLED_MIN:
+            buf = self.buffers.take(length)
+        else:  # a small object's bytes stay as long as its file is open: no pooled MiB for it
+            buf = memoryview(bytearray(length))
         version = self.info.version
         try:
             return buf[: self._get(start, buf, version)]

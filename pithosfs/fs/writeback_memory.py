@@ -76,6 +76,8 @@ PROBE_BLOCKS = 2
 # 1 GiB cp: page faults in the mount 16-20k against 76-79k keeping 16 MiB; peak
 # RSS copying 4 GiB 102-118 MiB either way.
 BLOCK_BUFFERS = AlignedBuffers(max_free_bytes=MAX_HELD_BLOCKS * 4 * 1024 * 1024)
+# A block's first bytes up to this are kept in a bytearray of their size (MemoryBlock).
+SMALL_BLOCK_BYTES = 256 * 1024
 # Below this block size the staged path is used: it groups several small blocks per
 # request (writeback_background.py), and per-block tasks would cost more than they save.
 DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
@@ -89,10 +91,16 @@ class MemoryBlock:
     hands write() a view of the kernel's request buffer, valid only during the
     call (mount.py), so the bytes are copied once, straight from there into
     the block's buffer. The buffer is page aligned, so the block is staged with
-    O_DIRECT as it is (staging.write_direct), and sent from it.
+    O_DIRECT as it is (staging.write_direct), and sent from it. The first
+    SMALL_BLOCK_BYTES go to a bytearray instead: a small file, which may stay
+    open for long, holds no more memory than its bytes.
     """
 
-    buf: memoryview | None = None  # a BLOCK_BUFFERS view of the block size; None once freed
+    block_size: int = 0
+    # The bytes written: a bytearray while few (a small file may stay open a long time,
+    # and a pooled block buffer is 4 MiB), then a BLOCK_BUFFERS view of the block size.
+    # None once freed.
+    buf: memoryview | bytearray | None = field(default_factory=bytearray)
     length: int = 0  # bytes from the block's start written so far
     handed_off: bool = False  # a pool task owns it until `staged` is set
     failed: bool = False  # its task could not stage it (disk full?): the next write retries
@@ -102,10 +110,18 @@ class MemoryBlock:
     @property
     def chunks(self) -> list[memoryview]:
         """The written bytes, as a list of views (one; none once freed)."""
-        return [] if self.buf is None else [self.buf[: self.length]]
+        return [] if self.buf is None else [memoryview(self.buf)[: self.length]]
 
     def append(self, data: memoryview) -> None:
         assert self.buf is not None
+        if isinstance(self.buf, bytearray):
+            if self.length + len(data) <= SMALL_BLOCK_BYTES:
+                self.buf += data
+                self.length += len(data)
+                return
+            aligned = BLOCK_BUFFERS.take(self.block_size)
+            aligned[: self.length] = self.buf
+            self.buf = aligned
         self.buf[self.length : self.length + len(data)] = data
         self.length += len(data)
 
@@ -226,7 +242,7 @@ class MemoryWrites:
             stop = min(end, (index + 1) * bs)
             mem = self._mem.get(index)
             if mem is None:
-                mem = self._mem[index] = MemoryBlock(BLOCK_BUFFERS.take(bs))
+                mem = self._mem[index] = MemoryBlock(bs)
                 self._local[index] = LocalBlock()
             self._fill = index  # the previous one, if any, was completed by this write
             mem.append(view[start - offset : stop - offset])

@@ -93,3 +93,12 @@ def test_a_sequential_read_receives_into_few_reused_buffers(read_pool):
     assert gets >= 12
     # Reused: about the read-ahead window's worth are mapped, not one per GET.
     assert buffers.mapped <= 8
+
+
+def test_small_objects_are_not_received_into_pooled_buffers(read_pool):
+    """A small file may stay open long: its bytes must not pin a pooled MiB."""
+    store, data, info = stored_object(100 * 1024, 4 * MiB)
+    buffers = AlignedBuffers()
+    reader = ObjectReader(store, "c", info, 4 * MiB, None, read_pool, 32 * MiB, buffers=buffers)
+    assert reader.read(0, MiB) == data
+    assert buffers.mapped == 0

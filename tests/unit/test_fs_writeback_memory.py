@@ -378,10 +378,11 @@ def test_written_bytes_are_copied_before_write_returns(open_file, store):
     assert store.read_range("c", "lent", 0, len(data)) == data
 
 
-def test_blocks_are_gathered_in_aligned_buffers_that_are_reused(open_file, store):
+def test_blocks_are_gathered_in_aligned_buffers_that_are_reused(open_file, store, monkeypatch):
     from pithosfs.cache.block_file import is_page_aligned
 
-    f = open_file("aligned")
+    # Blocks past SMALL_BLOCK_BYTES move to an aligned buffer (BS is 64 bytes here).
+    monkeypatch.setattr(writeback_memory, "SMALL_BLOCK_BYTES", BS // 2)
     seen: list[bool] = []
     real = writeback_memory.BLOCK_BUFFERS.take
 
@@ -390,16 +391,19 @@ def test_blocks_are_gathered_in_aligned_buffers_that_are_reused(open_file, store
         seen.append(is_page_aligned(view))
         return view
 
+    monkeypatch.setattr(writeback_memory.BLOCK_BUFFERS, "take", spy)
+    small = open_file("small")
+    small.write(0, b"x" * (BS // 2))  # stays small: no pooled buffer held for it
+    assert seen == []
+    small.commit()
     mapped = writeback_memory.BLOCK_BUFFERS.mapped
-    writeback_memory.BLOCK_BUFFERS.take = spy  # type: ignore[method-assign]
-    try:
-        data = payload(40 * BS)
-        for off in range(0, len(data), BS):
-            f.write(off, data[off : off + BS])
-        f.commit()
-    finally:
-        del writeback_memory.BLOCK_BUFFERS.take
+    f = open_file("aligned")
+    data = payload(40 * BS)
+    for off in range(0, len(data), BS // 4):  # each block starts small, then moves
+        f.write(off, data[off : off + BS // 4])
+    f.commit()
     assert store.read_range("c", "aligned", 0, len(data)) == data
+    assert store.read_range("c", "small", 0, BS) == b"x" * (BS // 2)
     assert len(seen) == 40 and all(seen)
     # Blocks are sent and freed as the writer goes: far fewer maps than blocks.
     assert writeback_memory.BLOCK_BUFFERS.mapped - mapped < 40
