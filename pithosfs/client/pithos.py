@@ -8,6 +8,7 @@ upload/download, the streaming uploader) live in `pithosfs.client.transfer`.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -600,18 +601,29 @@ class _Into:
             chunk = raw.read1(len(target), decode_content=False)
             target[: len(chunk)] = chunk
             return len(chunk)
-        return int(readinto(target))
+        try:
+            return int(readinto(target))
+        except (OSError, http.client.HTTPException) as exc:
+            # Not through urllib3, so not translated by it: an SSL error or a chunked
+            # body cut short is a connection problem like any other, and resumable.
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
     def receive_bytes(self, done: int, data: memoryview) -> None:
         self.view[done : done + len(data)] = data
 
 
 def _consumed(resp: Any) -> None:
-    """Mark a streamed response read to its end, so closing it keeps the connection.
+    """After all the bytes wanted are read: keep the connection if the response is over.
 
     requests closes the connection of a response it thinks unread; urllib3
     gives a connection back to its pool once the body under it is exhausted.
+    Only once it is: a chunked body's last chunk marker, or a body longer than
+    the range asked, would be read as the start of the next response on the
+    connection. Then the connection is closed instead (closing `resp` does).
     """
+    original = getattr(resp.raw, "_original_response", None)
+    if original is None or not original.isclosed():
+        return
     resp._content_consumed = True  # noqa: SLF001
     release = getattr(resp.raw, "release_conn", None)
     if release is not None:

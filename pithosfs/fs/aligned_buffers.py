@@ -87,17 +87,32 @@ class AlignedBuffers:
     def _give_back(self, buf: mmap.mmap, capacity: int) -> None:
         """Finalizer of a lent array: every view of the buffer is gone."""
         with self._lock:
-            if self._free_bytes + capacity <= self.max_free_bytes:
+            kept = self._free_bytes + capacity <= self.max_free_bytes
+            if kept:
                 self._free.setdefault(capacity, []).append(buf)
                 self._free_bytes += capacity
-                self._schedule_trim_locked()
         # Otherwise dropped: the map goes with its last reference (the dying array's).
+        if kept:
+            self._schedule_trim()
 
-    def _schedule_trim_locked(self) -> None:
-        if self._trimmer is None and self.idle > 0:
-            self._trimmer = threading.Timer(self.idle, self._trim_if_idle)
-            self._trimmer.daemon = True
-            self._trimmer.start()
+    def _schedule_trim(self) -> None:
+        """Start the idle trim's timer unless one is pending.
+
+        Started outside the lock: Thread.start waits for the new thread, whose
+        own start-up may run a finalizer that wants the lock.
+        """
+        if self.idle <= 0:
+            return
+        with self._lock:
+            if self._trimmer is not None:
+                return
+            timer = self._trimmer = threading.Timer(self.idle, self._trim_if_idle)
+        timer.daemon = True
+        try:
+            timer.start()
+        except RuntimeError:  # no thread to be had (interpreter exiting): no trim
+            with self._lock:
+                self._trimmer = None
 
     def _trim_if_idle(self) -> None:
         """Unmap the free buffers once no reader has taken one for `idle` seconds.
@@ -107,13 +122,17 @@ class AlignedBuffers:
         """
         with self._lock:
             self._trimmer = None
-            if time.monotonic() - self._last_take < self.idle:
-                if self._free_bytes:
-                    self._schedule_trim_locked()
-                return
-            dropped = [buf for bufs in self._free.values() for buf in bufs]
-            self._free.clear()
-            self._free_bytes = 0
+            busy = time.monotonic() - self._last_take < self.idle
+            if busy:
+                dropped = []
+                again = self._free_bytes > 0
+            else:
+                dropped = [buf for bufs in self._free.values() for buf in bufs]
+                self._free.clear()
+                self._free_bytes = 0
+                again = False
+        if again:
+            self._schedule_trim()
         for buf in dropped:
             try:
                 buf.close()

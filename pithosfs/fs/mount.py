@@ -176,6 +176,7 @@ def limit_malloc_arenas() -> None:
     libc.mallopt(m_arena_max, 2)
 
 
+MAX_OPEN_LISTINGS = 1024  # directory streams whose listing is kept (PlusFUSE)
 FUSE_READDIR_PLUS = 1  # readdir flag from libfuse 3: the kernel asks for attributes too
 FUSE_FILL_DIR_PLUS = 2  # filler flag: this entry carries full attributes
 
@@ -362,17 +363,16 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             for index in range(offset, len(entries)):
                 name, attrs = entries[index]
                 encoded = name.encode(self.encoding, self.errors)
-                if attrs is None or not with_attrs:
+                if attrs is None:
                     full = filler(buf, encoded, None, index + 1, 0)
-                else:
+                else:  # plain READDIR takes the type and inode number from it too
                     fill_stat(st, attrs)
-                    full = filler(buf, encoded, st, index + 1, FUSE_FILL_DIR_PLUS)
+                    full = filler(
+                        buf, encoded, st, index + 1, FUSE_FILL_DIR_PLUS if with_attrs else 0
+                    )
                 if full != 0:
                     return 0
-            if offset >= len(entries):  # the kernel's last call, past the end: listing done
-                with self._plus_lock:
-                    self._plus_pending.pop(handle, None)
-            return 0
+            return 0  # the listing stays until releasedir: a reader may call again at the end
 
         def getxattr(self, path: bytes, name: bytes, value: Any, size: int, *args: Any) -> int:
             """Namespaces other than user. end here, as ENOTSUP (see Operations.getxattr).
@@ -458,7 +458,9 @@ def plus_fuse_class(fuse: ModuleType) -> type:
             entries = [(".", None), ("..", None), *plus(path)]
             with self._plus_lock:
                 self._plus_pending[handle] = entries
-                while len(self._plus_pending) > 64:  # open far too long: oldest dropped
+                # A bound in case a releasedir never comes; past it, the oldest open
+                # stream is listed afresh if it reads on.
+                while len(self._plus_pending) > MAX_OPEN_LISTINGS:
                     self._plus_pending.pop(next(iter(self._plus_pending)))
             return entries
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -402,3 +403,25 @@ def test_range_into_a_buffer_keeps_the_connection(flaky: FlakyServer):
     client.read_range_into("c", "o", 3, buf)
     assert buf == b"def"
     assert flaky.connections == 1
+
+
+def test_a_range_read_whole_from_a_chunked_body_does_not_hand_on_its_connection(
+    flaky: FlakyServer,
+):
+    """The bytes wanted arrive before the body's end (here: the last-chunk marker):
+    the connection is closed, not given to the next request, which would read the
+    rest of this response as its answer (an append then failed, applied but
+    reported as a transport error)."""
+    gate = threading.Event()
+    gate.set()
+    flaky.script = [
+        ("chunked", 206, {}, [b"abc", b"def"], gate),
+        PITHOS_CONTAINER,
+        WRITTEN,
+        HEAD_OK,
+    ]
+    client = _client(flaky)
+    buf = bytearray(6)
+    assert client.read_range_into("c", "o", 0, buf) == 6 and buf == b"abcdef"
+    assert client.append("c", "o", b"more").version == 7
+    assert flaky.count("POST") == 1
