@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import mmap
 import os
 import tempfile
 import threading
@@ -35,38 +34,6 @@ log = logging.getLogger(__name__)
 IOV_MAX = 1024  # Linux limit on buffers per pwritev call
 MEMORY_LIMIT = 256 * 1024  # staged bytes kept in memory before a file is created
 DIRECT_ALIGN = 4096  # O_DIRECT offsets, lengths and buffer addresses are multiples of this
-MAX_DIRECT_BUFFERS = 4  # aligned bounce buffers shared by all staging files (memory bound)
-
-
-class _AlignedBuffers:
-    """A few page-aligned buffers, reused so that their pages stay allocated (cheap to fill)."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._lock = threading.Lock()
-        self._free: list[mmap.mmap] = []  # GUARDED_BY(_lock)
-        self._count = 0  # GUARDED_BY(_lock)
-
-    def take(self, size: int) -> mmap.mmap | None:
-        """A buffer of at least `size` bytes, or None if all are in use (caller falls back)."""
-        with self._lock:
-            for i, buf in enumerate(self._free):
-                if len(buf) >= size:
-                    return self._free.pop(i)
-            if self._count >= self._limit:
-                if not self._free:
-                    return None
-                self._free.pop().close()  # too small for this size: replace it
-                self._count -= 1
-            self._count += 1
-        return mmap.mmap(-1, size)
-
-    def give(self, buf: mmap.mmap) -> None:
-        with self._lock:
-            self._free.append(buf)
-
-
-_BUFFERS = _AlignedBuffers(MAX_DIRECT_BUFFERS)
 
 
 class StagingFile:
@@ -131,37 +98,22 @@ class StagingFile:
         Why: copying a block into freshly allocated page-cache pages was the
         largest single cost of a sequential write (perf: 45% of the mount's
         CPU for a 1 GiB cp), and the block is rarely read back (it is uploaded
-        from memory). Through an aligned bounce buffer that stays allocated,
-        the copy is cheap and the kernel writes straight to disk. Reads stay
-        buffered and see these bytes (the kernel keeps direct and buffered
-        I/O of one file coherent). Falls back to writev() when the range is
-        not aligned, no bounce buffer is free, or the file system refuses
-        O_DIRECT (tmpfs).
+        from memory). A block gathered in one page-aligned buffer
+        (writeback_memory's, which every complete block of the memory path is)
+        goes to disk from there. Reads stay buffered and see these bytes (the
+        kernel keeps direct and buffered I/O of one file coherent). Anything
+        else, an unaligned range or buffer, or a file system that refuses
+        O_DIRECT (tmpfs), is an ordinary writev().
         """
-        length = sum(len(c) for c in chunks)
-        fd = self._open_direct() if not (offset % DIRECT_ALIGN or length % DIRECT_ALIGN) else -1
-        if fd >= 0 and len(chunks) == 1 and is_page_aligned(chunks[0]):
-            # Gathered in an aligned buffer already (writeback_memory): no bounce copy.
-            if not self._pwrite_direct(fd, chunks[0], offset):
-                self.writev(offset, chunks)
-            return
-        buf = _BUFFERS.take(length) if fd >= 0 else None
-        if buf is None:
+        direct = (
+            len(chunks) == 1
+            and not offset % DIRECT_ALIGN
+            and not len(chunks[0]) % DIRECT_ALIGN
+            and is_page_aligned(chunks[0])
+        )
+        fd = self._open_direct() if direct else -1
+        if fd < 0 or not self._pwrite_direct(fd, chunks[0], offset):
             self.writev(offset, chunks)
-            return
-        try:
-            view = memoryview(buf)
-            pos = 0
-            for chunk in chunks:
-                view[pos : pos + len(chunk)] = chunk
-                pos += len(chunk)
-            try:
-                if not self._pwrite_direct(fd, view[:length], offset):
-                    self.writev(offset, chunks)
-            finally:
-                view.release()
-        finally:
-            _BUFFERS.give(buf)
 
     def _pwrite_direct(self, fd: int, view: memoryview, offset: int) -> bool:
         """pwrite an aligned view through the O_DIRECT descriptor; False if refused
