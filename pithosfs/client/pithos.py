@@ -374,34 +374,15 @@ class PithosClient(ObjectWrites):
         params: dict[str, str] | None,
         size: int | None = None,
     ) -> bytes:
-        """`read_range` with the query that picks the version given as is: Pithos+
-        `{"version": "7"}`, or Swift object versioning's `{"version-id": ...}`."""
-        if offset < 0 or length < 0:
-            raise BadRequest("negative offset or length")
-        if length == 0:
-            return b""
+        """`read_range` with the query that picks the version given as is (see
+        read_range_query_into): the same GET, received into a bytearray."""
+        if length < 0:
+            raise BadRequest("negative length")
         if size is not None:
-            if offset >= size:
-                return b""
-            length = min(length, size - offset)
-        path = self._path(container, name)
-        try:
-            return self._get_range(path, params, offset, length)
-        except RangeNotSatisfiable:
-            head = self._req("HEAD", path, params=params)
-            real = p.object_from_headers(name, head.headers).size
-            if offset >= real:
-                return b""
-            return self._get_range(path, params, offset, min(length, real - offset))
-
-    def _get_range(
-        self, path: str, params: dict[str, str] | None, offset: int, length: int
-    ) -> bytes:
-        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
-        resp = self._req("GET", path, params=params, headers=headers)
-        if resp.status_code == 200:  # Range ignored: the full body came back
-            return resp.content[offset : offset + length]
-        return resp.content
+            length = max(0, min(length, size - offset))
+        buf = bytearray(length)
+        count = self.read_range_query_into(container, name, offset, buf, params, size)
+        return bytes(memoryview(buf)[:count])
 
     def read_range_into(
         self,
@@ -417,8 +398,8 @@ class PithosClient(ObjectWrites):
         For callers that keep the bytes in memory they own (the mount's reader
         reuses page-aligned buffers): the body goes from the socket into `buf`
         with no intermediate bytes object, whose fresh pages cost a page fault
-        each. A body cut short is resumed from the last byte received, like
-        `stream_range_to_fd`.
+        each. A body cut short is resumed after the last whole piece received
+        (_INTO_PIECE), like `stream_range_to_fd`.
         """
         params = {"version": str(version)} if version is not None else None
         return self.read_range_query_into(container, name, offset, buf, params, size)
@@ -432,7 +413,8 @@ class PithosClient(ObjectWrites):
         params: dict[str, str] | None,
         size: int | None = None,
     ) -> int:
-        """`read_range_into` with the version query given as is (see read_range_query)."""
+        """`read_range_into` with the query that picks the version given as is: Pithos+
+        `{"version": "7"}`, or Swift object versioning's `{"version-id": ...}`."""
         view = memoryview(buf).cast("B")
         length = len(view)
         if offset < 0:
