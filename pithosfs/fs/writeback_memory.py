@@ -9,10 +9,11 @@ of system time per GiB measured on ext4 under load) in the one thread a
 sequential writer waits on; the background upload then read each block back
 from the staging file. Here a write that starts a block at its boundary, or
 continues the block being filled, only copies the written bytes into the
-block's aligned buffer (the one copy of them: see MemoryBlock). A completed block is handed to a pool task that writes it
-to the staging file with one pwritev, hashes it (or, for a file taken for
-new data, leaves the hashing to the server: `_note_probe`) and uploads it
-from the same memory, off the writer's path.
+block's buffer (the one copy of them: see MemoryBlock). A completed block is
+handed to a pool task that writes it to the staging file with O_DIRECT,
+hashes it (or, for a file taken for new data, leaves the hashing to the
+server: `_note_probe`) and uploads it from the same memory, off the writer's
+path.
 
 Invariants (all under StagedFile._lock):
 
