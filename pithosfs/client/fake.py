@@ -590,12 +590,13 @@ class FakeStore:
         dst_name: str,
         content_type: str | None = None,
         recursive: bool = False,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
         with self._lock:
             self.stats.record("PUT", 0, 0)
             self._transfer(
                 src_container, src_name, dst_container, dst_name, None,
-                content_type, None, recursive, is_move=True,
+                content_type, meta, recursive, is_move=True,
             )  # fmt: skip
 
     def _delete_one(self, container: str, name: str) -> None:

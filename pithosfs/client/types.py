@@ -294,8 +294,11 @@ class ObjectStore(Protocol):
         dst_name: str,
         content_type: str | None = None,
         recursive: bool = False,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
-        """Server-side MOVE: keeps the object's UUID (and so its image id)."""
+        """Server-side MOVE: keeps the object's UUID (and so its image id).
+
+        `content_type` replaces the type; `meta` is merged into the user metadata."""
         ...
 
     def delete_object(self, container: str, name: str, recursive: bool = False) -> None: ...

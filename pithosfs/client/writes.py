@@ -366,21 +366,27 @@ class ObjectWrites:
         dst_name: str,
         content_type: str | None = None,
         recursive: bool = False,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
         if not self.supports_pithos(dst_container):  # type: ignore[attr-defined]
             # Plain Swift ignores X-Move-From (it would store an empty object): COPY + DELETE.
-            self._swift_move(src_container, src_name, dst_container, dst_name, recursive)
+            self._swift_move(
+                src_container, src_name, dst_container, dst_name, recursive, content_type, meta
+            )
             return
         # Not repeated after a lost reply: the source would be gone (404).
         self._transfer(
             "X-Move-From", src_container, src_name, dst_container, dst_name,
-            None, content_type, None, recursive, idempotent=False,
+            None, content_type, meta, recursive, idempotent=False,
         )  # fmt: skip
 
     def _swift_move(
-        self, src_container: str, src_name: str, dst_container: str, dst_name: str, recursive: bool
-    ) -> None:
-        """MOVE for plain Swift: server-side copy of each object, then delete the source."""
+        self, src_container: str, src_name: str, dst_container: str, dst_name: str,
+        recursive: bool, content_type: str | None = None, meta: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """MOVE for plain Swift: server-side copy of each object, then delete the source.
+
+        `content_type` and `meta` apply to the object itself, not to what lies under it."""
         pairs = [(src_name, dst_name)]
         if recursive:  # a directory: its marker (if any) and everything under it
             prefix = src_name.rstrip("/") + "/"
@@ -392,9 +398,11 @@ class ObjectWrites:
             try:
                 # multipart-manifest=get: a segmented object moves as its manifest (a copy
                 # of the content is refused above max_file_size); Swift ignores it otherwise.
+                own = src == src_name
                 self._transfer(
-                    "X-Copy-From", src_container, src, dst_container, dst,
-                    None, None, None, False, idempotent=True, manifest_copy=True,
+                    "X-Copy-From", src_container, src, dst_container, dst, None,
+                    content_type if own else None, meta if own else None, False,
+                    idempotent=True, manifest_copy=True,
                 )  # fmt: skip
             except NotFound:
                 if src == src_name and recursive:

@@ -18,7 +18,8 @@ import os
 import stat as statmod
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -27,8 +28,9 @@ from pithosfs.cache.block_cache import BlockCache
 from pithosfs.cache.stat_cache import MISSING, StatCache
 from pithosfs.client.errors import Conflict, NotFound
 from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, ObjectStore, Subdir
-from pithosfs.fs import gc_pause, nodes, paths
+from pithosfs.fs import gc_pause, limits, nodes, paths
 from pithosfs.fs.aligned_buffers import AlignedBuffers
+from pithosfs.fs.callers import Caller
 from pithosfs.fs.errors import (
     CrossDevice,
     Exists,
@@ -41,7 +43,7 @@ from pithosfs.fs.errors import (
     NotPermitted,
     NotSupported,
 )
-from pithosfs.fs.files import FileTable
+from pithosfs.fs.files import FileTable, guess_type
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
@@ -54,6 +56,17 @@ log = logging.getLogger(__name__)
 
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
+FALLOC_FL_KEEP_SIZE = 0x01
+REMEMBERED_DIR_CHANGES = 10000
+MAX_COUNTED_LISTING = 10000  # a directory's links are counted from listings up to this size
+
+
+def _utime_value(value_ns: int, now: int) -> int | None:
+    """A time to set from utimens: None for UTIME_OMIT, `now` for UTIME_NOW."""
+    special = _utime_special(value_ns)
+    if special == UTIME_OMIT:
+        return None
+    return now if special == UTIME_NOW else value_ns
 
 
 def _utime_special(value_ns: int) -> int:
@@ -94,6 +107,12 @@ class Filesystem:
         self._containers: dict[str, ContainerInfo] = {}  # GUARDED_BY(_lock)
         self._statfs: tuple[float, AccountInfo] | None = None  # GUARDED_BY(_lock)
         self._closed = False  # GUARDED_BY(_lock)
+        # Directory inode -> when this mount last added or removed one of its entries:
+        # shown as its mtime and ctime (kept here, not sent: see dir_changed). GUARDED_BY(_lock)
+        self._dir_times: OrderedDict[int, int] = OrderedDict()
+        # Who is calling (owners of new files, set-ID clearing); the FUSE adapter sets it.
+        self.caller: Callable[[], Caller | None] = lambda: None
+        self.mountpoint: str | None = None  # where the kernel mounted us, once known
         self.files = FileTable(self)
         self.xattrs = Xattrs(self)
         self.layers = Layers(self, layers)  # consulted before the ordinary path
@@ -131,10 +150,67 @@ class Filesystem:
             layer, handle = self.layers.handle(fh)
             return self.stat_of(layer.handle_attr(handle) or self.lookup(path))
         node = self.files.node_of_handle(fh) if fh is not None else None
-        return self.stat_of(node or self.lookup(path))
+        node = node or self.lookup(path)
+        return self.stat_of(node, self._dir_links(path) if node.is_dir else 0)
 
-    def stat_of(self, node: Node) -> dict[str, int]:
-        return nodes.to_stat(node, self.opts.uid, self.opts.gid, self.blksize)
+    def stat_of(self, node: Node, nlink: int = 0) -> dict[str, int]:
+        stat = nodes.to_stat(node, self.opts.uid, self.opts.gid, self.blksize, nlink)
+        if node.kind is NodeKind.DIR:
+            with self._lock:
+                changed = self._dir_times.get(node.ino) if self._dir_times else None
+            if changed is not None:
+                stat["st_mtime"] = max(stat["st_mtime"], changed)
+                stat["st_ctime"] = max(stat["st_ctime"], changed)
+        return stat
+
+    def _dir_links(self, path: str) -> int:
+        """2 + the subdirectories of a directory whose listing is cached, else 0 (unknown)."""
+        try:
+            children = self.stats.listed_children(paths.parse(path).path)
+        except (NoEntry, NameTooLong, InvalidArgument):
+            return 0
+        if children is None or len(children) > MAX_COUNTED_LISTING:
+            return 0
+        return 2 + sum(1 for child in children.values() if child.is_dir)
+
+    def dir_changed(self, loc: Location) -> None:
+        """An entry of directory `loc` was added or removed: its mtime and ctime move.
+
+        Kept in this mount's memory only: storing it would cost one more request per
+        create or unlink, and a directory marker's stored times are its own (chmod,
+        touch). Other mounts show the stored times.
+        """
+        try:
+            node = self.lookup(loc.path)
+        except Exception:  # the change itself succeeded; a time is not worth failing it
+            return
+        now = time.time_ns()
+        with self._lock:
+            self._dir_times[node.ino] = now
+            self._dir_times.move_to_end(node.ino)
+            while len(self._dir_times) > REMEMBERED_DIR_CHANGES:
+                self._dir_times.popitem(last=False)
+
+    def owner_meta(self, parent: Node, mode: int, is_dir: bool) -> tuple[dict[str, str], int]:
+        """(owner metadata, mode) of an entry created now in `parent`, as Linux decides them.
+
+        The owner is the caller's fsuid; the group its fsgid, or the parent's group
+        when the parent is set-group-ID (a new directory then inherits the bit). Only
+        what differs from the mount's owner is stored (no keys: the mount's owner).
+        """
+        caller = self.caller()
+        uid = caller.uid if caller is not None else self.opts.uid
+        gid = caller.gid if caller is not None else self.opts.gid
+        if parent.mode & statmod.S_ISGID:
+            gid = parent.gid if parent.gid >= 0 else self.opts.gid
+            if is_dir:
+                mode |= statmod.S_ISGID
+        meta = {}
+        if uid != self.opts.uid:
+            meta[nodes.UID_KEY] = str(uid)
+        if gid != self.opts.gid:
+            meta[nodes.GID_KEY] = str(gid)
+        return meta, mode
 
     @property
     def blksize(self) -> int:
@@ -260,15 +336,21 @@ class Filesystem:
             self.store.create_container(loc.container)
             node = nodes.container_node(self.container_info(loc.container, refresh=True))
         elif loc.kind is Kind.ENTRY:
-            self._require_dir(loc.parent)
-            node = self._put_marker(loc, mode & 0o7777)
+            parent = self._require_dir(loc.parent)
+            owner, mode = self.owner_meta(parent, mode & 0o7777, is_dir=True)
+            node = self._put_marker(loc, mode, extra=owner)
         else:
             raise Exists("the root exists", loc.path)
         self.stats.put(loc.path, node)
         self.stats.fill_dir(loc.path, {}, self.stats.now())  # known empty
+        self.dir_changed(loc.parent)
 
-    def _put_marker(self, loc: Location, mode: int, mtime_ns: int | None = None) -> Node:
+    def _put_marker(
+        self, loc: Location, mode: int, mtime_ns: int | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> Node:  # fmt: skip
         meta = {
+            **(extra or {}),
             nodes.MODE_KEY: f"{mode:o}",
             nodes.MTIME_KEY: nodes.format_mtime(mtime_ns or time.time_ns()),
         }
@@ -303,6 +385,7 @@ class Filesystem:
         self.stats.forget_listing(loc.path)
         self.stats.put_missing(loc.path)
         self._keep_parent(loc.parent)
+        self.dir_changed(loc.parent)
 
     def _has_children(self, loc: Location) -> bool:
         """From the directory's listing, cached or fetched (and then cached).
@@ -342,6 +425,7 @@ class Filesystem:
             self.store.delete_object(loc.container, loc.key)
         self.stats.put_missing(loc.path)
         self._keep_parent(loc.parent)
+        self.dir_changed(loc.parent)
         self.layers.after_unlink(loc.path)
 
     def symlink(self, path: str, target: str) -> None:
@@ -354,10 +438,15 @@ class Filesystem:
             raise NameTooLong(f"symlink target over {protocol.MAX_META_VALUE_LENGTH}", loc.path)
         if self.exists(loc.path) is not None:
             raise Exists("already exists", loc.path)
-        meta = {nodes.SYMLINK_KEY: target, nodes.MTIME_KEY: nodes.format_mtime(time.time_ns())}
+        owner, _ = self.owner_meta(self._require_dir(loc.parent), 0o777, is_dir=False)
+        meta = {
+            **owner, nodes.SYMLINK_KEY: target,
+            nodes.MTIME_KEY: nodes.format_mtime(time.time_ns()),
+        }  # fmt: skip
         body = target.encode("utf-8", "surrogateescape")
         info = self.store.put_object(loc.container, loc.key, body, nodes.SYMLINK_CONTENT_TYPE, meta)
         self.stats.put(loc.path, nodes.node_from_object(info))
+        self.dir_changed(loc.parent)
 
     def readlink(self, path: str) -> str:
         served, target = self.layers.call(path, "readlink")
@@ -380,10 +469,35 @@ class Filesystem:
         raise NotPermitted("hard links are not supported on object storage", path)
 
     def mknod(self, path: str, mode: int, dev: int) -> None:
-        if not statmod.S_ISREG(mode):
-            raise NotPermitted("only regular files can be created", path)
-        fh = self.create(path, mode & 0o7777, os.O_WRONLY)
-        self.release(fh)
+        """A regular file, or a fifo, socket or device node stored as an empty object
+        whose content type names its kind (the kernel opens those itself)."""
+        kind = nodes.SPECIAL_KINDS.get(statmod.S_IFMT(mode))
+        if kind is None:
+            if not statmod.S_ISREG(mode):
+                raise InvalidArgument("unknown file type", path)
+            fh = self.create(path, mode & 0o7777, os.O_WRONLY)
+            self.release(fh)
+            return
+        if self.layers.call(path, "mknod", mode, dev)[0]:
+            return
+        loc = paths.parse_for_write(path)
+        if loc.kind is not Kind.ENTRY:
+            raise NotPermitted("special files live inside containers", loc.path)
+        if self.exists(loc.path) is not None:
+            raise Exists("already exists", loc.path)
+        owner, perms = self.owner_meta(self._require_dir(loc.parent), mode & 0o7777, False)
+        meta = {
+            **owner, nodes.MODE_KEY: f"{perms:o}",
+            nodes.MTIME_KEY: nodes.format_mtime(time.time_ns()),
+        }  # fmt: skip
+        if kind in (NodeKind.CHAR, NodeKind.BLOCK):
+            meta[nodes.RDEV_KEY] = nodes.format_rdev(dev)
+        info = self.store.put_object(
+            loc.container, loc.key, b"", nodes.special_content_type(kind), meta,
+            if_none_match=True,
+        )  # fmt: skip
+        self.stats.put(loc.path, nodes.node_from_object(info))
+        self.dir_changed(loc.parent)
 
     # -- rename --------------------------------------------------------------
     def rename(self, old: str, new: str) -> None:
@@ -397,24 +511,53 @@ class Filesystem:
         if dst.is_within(src):
             raise InvalidArgument("cannot move a directory into itself", src.path)
         node = self.lookup(src.path)
-        self._clear_destination(node, dst)
+        existing = self._clear_destination(node, dst)
         self.files.commit_path(src.path)
         if node.is_dir:
             self._rename_dir(node, src, dst)
+            self.dir_changed(dst)  # its ".." changed: its ctime moves
         else:
-            self.store.move_object(src.container, src.key, dst.container, dst.key)
-            self.files.renamed(src.path, dst)
+            content_type = self._type_after_rename(node, src, dst, existing)
+            changed = {nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())}
+            self.store.move_object(
+                src.container, src.key, dst.container, dst.key, content_type, meta=changed
+            )
+            self.files.renamed(src.path, dst, content_type)
             self.stats.put(dst.path, self._head(dst))
         self.stats.put_missing(src.path)
         self._keep_parent(src.parent)
+        self.dir_changed(src.parent)
+        if dst.parent.path != src.parent.path:
+            self.dir_changed(dst.parent)
         self.layers.after_rename(src.path, dst.path)
 
-    def _clear_destination(self, node: Node, dst: Location) -> None:
-        """POSIX rename over an existing entry: a file is replaced, an empty directory removed."""
+    def _type_after_rename(
+        self, node: Node, src: Location, dst: Location, replaced: Node | None
+    ) -> str | None:
+        """The content type a file renamed to `dst` gets, or None to keep its own.
+
+        Types follow the final name: a file saved over another through a temporary
+        name (editors, sed -i, rsync, atomic saves) keeps the replaced object's type;
+        a new name gets the type guessed from it, unless the file carries a type
+        someone chose (one its old name does not explain), which stays.
+        """
+        current = node.info.content_type if node.info is not None else None
+        if replaced is not None and replaced.info is not None:
+            wanted = replaced.info.content_type
+        elif current is None or current in (protocol.OCTET_STREAM, guess_type(src.name)):
+            wanted = guess_type(dst.name)
+        else:
+            return None
+        return wanted if wanted != current else None
+
+    def _clear_destination(self, node: Node, dst: Location) -> Node | None:
+        """POSIX rename over an existing entry: a file is replaced, an empty directory removed.
+
+        Returns the entry replaced (None if the name was free)."""
         existing = self.exists(dst.path)
         if existing is None:
             self._require_dir(dst.parent)
-            return
+            return None
         if node.is_dir and not existing.is_dir:
             raise NotADirectory("destination is not a directory", dst.path)
         if not node.is_dir and existing.is_dir:
@@ -423,6 +566,7 @@ class Filesystem:
             self.rmdir(dst.path)  # NotEmpty if it has entries
         else:
             self.files.unlinked(dst.path)  # open handles there no longer commit
+        return existing
 
     def _rename_dir(self, node: Node, src: Location, dst: Location) -> None:
         self.files.commit_tree(src.path)  # open files below are moved with what they hold
@@ -469,9 +613,31 @@ class Filesystem:
             layer, handle = self.layers.handle(fh)
             layer.truncate(path, length, handle)
         elif fh is not None or not self.layers.call(path, "truncate", length, None)[0]:
+            loc = paths.parse_for_write(path)
+            if loc.kind is Kind.ENTRY:  # before anything is allocated for that size
+                limits.check_size(length, self.block_size(loc.container), loc.path)
             self.files.truncate(path, length, fh)
 
-    def flush(self, fh: int) -> None:
+    def fallocate(self, fh: int, mode: int, offset: int, length: int) -> None:
+        """Reserve [offset, offset + length): the file grows to cover it (with zeros,
+        stored sparse) unless FALLOC_FL_KEEP_SIZE; hole punching and the other modes
+        are not supported."""
+        if self.layers.owns(fh) or mode & ~FALLOC_FL_KEEP_SIZE:
+            raise NotSupported("only plain allocation is supported")
+        if offset < 0 or length <= 0:
+            raise InvalidArgument("bad range")
+        self.files.allocate(fh, offset + length, keep_size=bool(mode & FALLOC_FL_KEEP_SIZE))
+
+    def flush(self, fh: int, pid: int | None = None) -> None:
+        """A close() of `fh` (by process `pid`, when known). See FileTable.flush."""
+        if self.layers.owns(fh):
+            layer, handle = self.layers.handle(fh)
+            layer.flush(handle)
+        else:
+            self.files.flush(fh, pid)
+
+    def fsync(self, fh: int) -> None:
+        """fsync: commit whatever the file holds, written through this handle or not."""
         if self.layers.owns(fh):
             layer, handle = self.layers.handle(fh)
             layer.flush(handle)
@@ -508,26 +674,52 @@ class Filesystem:
     def chmod(self, path: str, mode: int) -> None:
         if self.layers.call(path, "chmod", mode)[0]:
             return
-        self._set_attr_meta(path, {nodes.MODE_KEY: f"{mode & 0o7777:o}"})
+        node = self.lookup(paths.parse_for_write(path).path)
+        if node.kind is not NodeKind.LINK and node.mode == mode & 0o7777:
+            return  # the mode it has (vim's fchmod after a save): nothing to store, no version
+        self._set_attr_meta(
+            path,
+            {nodes.MODE_KEY: f"{mode & 0o7777:o}", nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())},
+        )
 
     def utimens(self, path: str, times: tuple[int, int] | None) -> None:
         if self.layers.call(path, "utimens", times)[0]:
             return
-        mtime_ns = time.time_ns() if times is None else times[1]
-        special = _utime_special(mtime_ns)
-        if special == UTIME_OMIT:
+        now = time.time_ns()
+        atime, mtime = (now, now) if times is None else (
+            _utime_value(times[0], now), _utime_value(times[1], now)
+        )  # fmt: skip
+        if atime is None and mtime is None:
             return
-        if special == UTIME_NOW:
-            mtime_ns = time.time_ns()
-        self._set_attr_meta(path, {nodes.MTIME_KEY: nodes.format_mtime(mtime_ns)})
+        node = self.lookup(path)
+        updates = {nodes.CTIME_KEY: nodes.format_mtime(now)}
+        if mtime is not None:
+            updates[nodes.MTIME_KEY] = nodes.format_mtime(mtime)
+        if atime is None:  # keep the access time it shows, which defaulted to the old mtime
+            atime = node.atime_ns or node.mtime_ns
+        # Stored only where it differs from the mtime (an empty value deletes the key).
+        shown_mtime = node.mtime_ns if mtime is None else mtime
+        updates[nodes.ATIME_KEY] = nodes.format_mtime(atime) if atime != shown_mtime else ""
+        self._set_attr_meta(path, updates)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
-        self.lookup(path)
-        if uid not in (-1, self.opts.uid) or gid not in (-1, self.opts.gid):
-            raise NotPermitted("files belong to the mounting user", path)
+        """Owner and group stored in metadata. Who may change them the kernel decides
+        (default_permissions: root, or the owner giving the file to one of its groups)."""
+        if self.layers.call(path, "chown", uid, gid)[0]:
+            return
+        updates = {}
+        if uid != -1:
+            updates[nodes.UID_KEY] = str(uid)
+        if gid != -1:
+            updates[nodes.GID_KEY] = str(gid)
+        if not updates:
+            self.lookup(path)
+            return
+        updates[nodes.CTIME_KEY] = nodes.format_mtime(time.time_ns())
+        self._set_attr_meta(path, updates)
 
     def _set_attr_meta(self, path: str, updates: Mapping[str, str]) -> None:
-        """Store mode/mtime in object metadata: one POST, no data re-upload."""
+        """Store mode/owner/times in object metadata: one POST, no data re-upload."""
         loc = paths.parse_for_write(path)
         node = self.lookup(loc.path)
         if loc.kind is not Kind.ENTRY:
@@ -584,3 +776,4 @@ class Filesystem:
             "f_favail": 2**32,
             "f_namemax": 255,
         }
+

@@ -26,6 +26,7 @@ _TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (fs.NotSupported, errno.ENOTSUP),
     (fs.NoAttribute, errno.ENODATA),
     (fs.NameTooLong, errno.ENAMETOOLONG),
+    (fs.FileTooBig, errno.EFBIG),
     (fs.BadHandle, errno.EBADF),
     (fs.InvalidArgument, errno.EINVAL),
     (fs.OutOfRange, errno.ERANGE),

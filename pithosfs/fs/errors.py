@@ -41,7 +41,7 @@ class ReadOnly(FsError):
 
 
 class NotPermitted(FsError):
-    """Refused by design: hard links, mknod, chown to another user."""
+    """Refused by design: hard links, files outside containers."""
 
 
 class NotSupported(FsError):
@@ -53,7 +53,11 @@ class NoAttribute(FsError):
 
 
 class NameTooLong(FsError):
-    """Object name over 1024 or container name over 256 characters."""
+    """A name over 255 bytes, an object name over 1024 or a container name over 256 characters."""
+
+
+class FileTooBig(FsError):
+    """A size past the largest file the mount stores (EFBIG)."""
 
 
 class BadHandle(FsError):

@@ -11,6 +11,14 @@ hashmap PUT on the version the file was opened at, so a concurrent change
 elsewhere fails with ESTALE instead of being overwritten. Errors of the
 commit surface from close() through flush.
 
+One version per save: a flush of a handle that wrote nothing, by a process
+that still holds the file through another descriptor, commits nothing. That
+is bash's `>`: it opens (truncating), dups the descriptor and closes the
+original before the command writes; committing there stored an empty
+version nobody wrote. The commit comes with the flush after the write, or at
+release. Any other flush commits, so after the last close() returns other
+clients see the content (close-to-open), also for `: > f` and `touch f`.
+
 Locking: `FileTable._lock` guards `_by_fh`, `_by_path`, `_next_fh` and each
 OpenFile's `refs` and `closing`; `OpenFile.lock` guards the rest of that
 OpenFile and is held across its commit (one file's writes wait for its
@@ -32,6 +40,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -41,8 +50,15 @@ from typing import TYPE_CHECKING, Any
 from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, NotFound, PithosError
 from pithosfs.client.types import ObjectInfo
-from pithosfs.fs import nodes, paths
-from pithosfs.fs.errors import BadHandle, Exists, IsADirectory, NoEntry, NotPermitted
+from pithosfs.fs import callers, limits, nodes, paths
+from pithosfs.fs.errors import (
+    BadHandle,
+    Exists,
+    FileTooBig,
+    IsADirectory,
+    NoEntry,
+    NotPermitted,
+)
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.paths import Kind, Location
 from pithosfs.fs.reader import ObjectReader
@@ -67,7 +83,11 @@ class OpenFile:
     unlinked: bool = False  # removed while open: nothing is committed
     # Set when the last close's commit ends. GUARDED_BY(FileTable._lock)
     closing: threading.Event | None = None
+    writers: set[int] = field(default_factory=set)  # handles open for writing; FileTable._lock
+    wrote: set[int] = field(default_factory=set)  # handles that wrote or truncated; `lock`
     mtime_ns: int = field(default_factory=time.time_ns)
+    ctime_ns: int = 0  # the last status change when not the mtime's (chmod, chown, utimens)
+    max_size: int = 1 << 62  # the largest file its container takes (limits), once staged
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -77,12 +97,35 @@ class OpenFile:
     def dirty(self) -> bool:
         return self.base is None or (self.staged is not None and self.staged.dirty)
 
+    @property
+    def mode(self) -> int:
+        mode = nodes.parse_mode(self.meta.get(nodes.MODE_KEY, ""))
+        return nodes.DEFAULT_FILE_MODE if mode is None else mode  # 0 is a mode
+
+    def changed(self) -> None:
+        """The content changed now: mtime and ctime move together."""
+        self.mtime_ns = time.time_ns()
+        self.ctime_ns = 0
+
+    def commit_meta(self) -> dict[str, str]:
+        """The user metadata its next version carries, times included."""
+        meta = {k: v for k, v in self.meta.items() if v}  # "" marks a key removed meanwhile
+        meta[nodes.MTIME_KEY] = nodes.format_mtime(self.mtime_ns)
+        if self.ctime_ns and self.ctime_ns != self.mtime_ns:
+            meta[nodes.CTIME_KEY] = nodes.format_mtime(self.ctime_ns)
+        else:
+            meta.pop(nodes.CTIME_KEY, None)
+        return meta
+
     def node(self) -> Node:
         size = self.staged.size if self.staged is not None else (self.base.size if self.base else 0)
-        mode = nodes.parse_mode(self.meta.get(nodes.MODE_KEY, "")) or nodes.DEFAULT_FILE_MODE
         uuid = self.base.uuid if self.base else ""
         ino = nodes.inode_of("uuid:" + uuid if uuid else "new:" + self.loc.path)
-        return Node(NodeKind.FILE, size, self.mtime_ns, mode, ino, self.base)
+        uid, gid, _, atime = nodes.owner_and_times(self.meta)
+        return Node(
+            NodeKind.FILE, size, self.mtime_ns, self.mode, ino, self.base,
+            uid, gid, self.ctime_ns, atime,
+        )  # fmt: skip
 
 
 class FileTable:
@@ -99,7 +142,7 @@ class FileTable:
     def open(self, path: str, flags: int) -> int:
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         loc = paths.parse_for_write(path) if writing else paths.parse(path)
-        entry, fh = self._open_entry(loc)
+        entry, fh = self._open_entry(loc, writing)
         try:
             if writing:
                 self._prepare_for_write(entry)
@@ -118,19 +161,24 @@ class FileTable:
             if flags & os.O_EXCL:
                 raise Exists("already exists", loc.path)
             return self.open(path, flags & ~os.O_CREAT)  # lost a race with another creator
-        self.fs._require_dir(loc.parent)
-        entry = OpenFile(loc, None, {nodes.MODE_KEY: f"{mode & 0o7777:o}"}, _guess_type(loc))
+        parent = self.fs._require_dir(loc.parent)
+        owner, mode = self.fs.owner_meta(parent, mode & 0o7777, is_dir=False)
+        entry = OpenFile(loc, None, {**owner, nodes.MODE_KEY: f"{mode:o}"}, guess_type(loc.name))
         with entry.lock:
             self._staged(entry)
         with self._lock:
             self._by_path[loc.path] = entry  # replaces an unlinked-but-open predecessor
-            return self._pin(entry)
+            fh = self._pin(entry, writing=True)
+        self.fs.dir_changed(loc.parent)
+        return fh
 
     def release(self, fh: int) -> None:
         with self._lock:
             entry = self._by_fh.pop(fh, None)
             if entry is None:
                 raise BadHandle("unknown file handle")
+            entry.writers.discard(fh)
+            entry.wrote.discard(fh)
             entry.refs -= 1
             if entry.refs > 0:
                 return
@@ -170,28 +218,92 @@ class FileTable:
     def write(self, fh: int, offset: int, data: bytes) -> int:
         entry = self.get(fh)
         with entry.lock:
-            written = self._staged(entry).write(offset, data)
-            entry.mtime_ns = time.time_ns()
+            staged = self._staged(entry)
+            if offset + len(data) > entry.max_size:
+                raise FileTooBig("past the largest file", entry.loc.path)
+            written = staged.write(offset, data)
+            entry.changed()
+            entry.wrote.add(fh)
+            self._clear_setid(entry)
         return int(written)
+
+    def _clear_setid(self, entry: OpenFile) -> None:
+        """After a write: set-ID bits go as the kernel would have them go (callers.py).
+
+        Call with entry.lock held. The change is part of the file's next commit.
+        """
+        mode = entry.mode
+        if not mode & (stat.S_ISUID | stat.S_ISGID):
+            return
+        gid = nodes.parse_id(entry.meta.get(nodes.GID_KEY))
+        gid = self.fs.opts.gid if gid < 0 else gid
+        kill = callers.setid_bits_to_clear(mode, gid, self.fs.caller())
+        if kill:
+            entry.meta[nodes.MODE_KEY] = f"{mode & ~kill:o}"
 
     def truncate(self, path: str, length: int, fh: int | None) -> None:
         if fh is not None:
-            self.truncate_entry(self.get(fh), length)
+            self.truncate_entry(self.get(fh), length, fh)
+            return
+        writing = self._open_for_writing(path)
+        if writing is not None:
+            # ftruncate arrives by path (the binding drops the handle): the file's
+            # writers commit it, at their flush or release; a commit here would store
+            # a version nobody meant (vim truncates, then writes, then saves).
+            self.truncate_entry(writing, length)
             return
         fh = self.open(path, os.O_WRONLY)
         try:
-            self.truncate_entry(self.get(fh), length)
+            self.truncate_entry(self.get(fh), length, fh)
             self.flush(fh)
         finally:
             self.release(fh)
 
-    def truncate_entry(self, entry: OpenFile, length: int) -> None:
+    def _open_for_writing(self, path: str) -> OpenFile | None:
+        """The path's open file if a handle has it open for writing (and no last close runs)."""
+        with self._lock:
+            entry = self._by_path.get(paths.parse(path).path)
+            if entry is None or entry.closing is not None or not entry.writers:
+                return None
+            return entry
+
+    def truncate_entry(self, entry: OpenFile, length: int, fh: int | None = None) -> None:
         with entry.lock:
             self._staged(entry).truncate(length)
-            entry.mtime_ns = time.time_ns()
+            entry.changed()
+            if fh is not None:
+                entry.wrote.add(fh)
 
-    def flush(self, fh: int) -> None:
-        self.commit(self.get(fh))
+    def allocate(self, fh: int, end: int, keep_size: bool) -> None:
+        """fallocate: the file grows to `end` (unless keep_size); EFBIG past the largest file."""
+        entry = self.get(fh)
+        with entry.lock:
+            staged = self._staged(entry)
+            if end > entry.max_size:
+                raise FileTooBig("past the largest file", entry.loc.path)
+            if not keep_size and end > staged.size:
+                self.truncate_entry(entry, end, fh)
+
+    def flush(self, fh: int, pid: int | None = None) -> None:
+        """close() of a handle (by process `pid`), or fsync (no pid): commit if needed.
+
+        A handle that wrote nothing, closed by a process still holding the file
+        through another descriptor, commits nothing (see the module docstring).
+        """
+        entry = self.get(fh)
+        if pid is not None and self._defer_flush(entry, fh, pid):
+            return
+        self.commit(entry)
+
+    def _defer_flush(self, entry: OpenFile, fh: int, pid: int) -> bool:
+        with entry.lock:
+            if fh in entry.wrote or entry.unlinked or not entry.dirty:
+                return False
+            path = entry.loc.path
+        mountpoint = self.fs.mountpoint
+        if mountpoint is None:
+            return False
+        return callers.holds_open(pid, mountpoint.rstrip("/") + path)
 
     def commit(self, entry: OpenFile) -> None:
         """Make the file durable on the server if it changed (close, fsync, rename).
@@ -206,8 +318,7 @@ class FileTable:
         with entry.lock:
             if entry.unlinked or not entry.dirty:
                 return None
-            meta = dict(entry.meta)
-            meta[nodes.MTIME_KEY] = nodes.format_mtime(entry.mtime_ns)
+            meta = entry.commit_meta()
             info = self._staged(entry).commit(meta) if entry.staged is not None else None
             if info is None and entry.base is None:  # created, never written
                 info = self.fs.store.put_object(
@@ -251,8 +362,9 @@ class FileTable:
                 hashmap = self.fs.store.get_hashmap(container, source.name, source.version)
             except NotFound:
                 return False
-            entry.mtime_ns = time.time_ns()
-            meta = {**entry.meta, nodes.MTIME_KEY: nodes.format_mtime(entry.mtime_ns)}
+            entry.changed()
+            entry.wrote.add(fh)
+            meta = entry.commit_meta()
             base = entry.base
             conditions: dict[str, Any] = (
                 {"if_match": base.hash} if base is not None else {"if_none_match": True}
@@ -332,8 +444,9 @@ class FileTable:
         if entry is not None:
             self.commit(entry)
 
-    def renamed(self, old: str, new: Location) -> None:
-        """A file open here was moved on the server: later commits go to the new name."""
+    def renamed(self, old: str, new: Location, content_type: str | None = None) -> None:
+        """A file open here was moved on the server: later commits go to the new name
+        (with `content_type`, if the move gave it one)."""
         with self._lock:
             entry = self._by_path.pop(old, None)
             if entry is None:
@@ -341,8 +454,12 @@ class FileTable:
             self._by_path[new.path] = entry
         with entry.lock:
             entry.loc = new
+            if content_type is not None:
+                entry.content_type = content_type
             if entry.staged is not None:
                 entry.staged.container, entry.staged.name = new.container, new.key
+                if content_type is not None:
+                    entry.staged.content_type = content_type
 
     def commit_tree(self, directory: str) -> None:
         """Commit every open file below `directory` (before the directory is moved)."""
@@ -370,6 +487,8 @@ class FileTable:
             entry.meta.update(updates)
             if nodes.MTIME_KEY in updates:
                 entry.mtime_ns = nodes.parse_mtime(updates[nodes.MTIME_KEY]) or entry.mtime_ns
+            if nodes.CTIME_KEY in updates:
+                entry.ctime_ns = nodes.parse_mtime(updates[nodes.CTIME_KEY]) or entry.ctime_ns
             return entry.dirty
 
     def rebased(self, path: str, info: ObjectInfo | None) -> None:
@@ -388,7 +507,7 @@ class FileTable:
         with self._lock:
             return self._by_path.get(path)
 
-    def _open_entry(self, loc: Location) -> tuple[OpenFile, int]:
+    def _open_entry(self, loc: Location, writing: bool) -> tuple[OpenFile, int]:
         """The path's OpenFile with a new handle counted on it, after any last close ends."""
         fresh: OpenFile | None = None
         while True:
@@ -397,7 +516,7 @@ class FileTable:
                 if entry is None and fresh is not None:
                     entry = self._by_path[loc.path] = fresh
                 if entry is not None and entry.closing is None:
-                    return entry, self._pin(entry)
+                    return entry, self._pin(entry, writing)
                 closing = entry.closing if entry is not None else None
             if closing is not None:
                 closing.wait()  # the commit of the last close: then look again
@@ -406,16 +525,20 @@ class FileTable:
             node = self.fs.lookup(loc.path)
             if node.is_dir:
                 raise IsADirectory("is a directory", loc.path)
+            if nodes.is_special(node):  # the kernel opens those itself; never through us
+                raise NotPermitted("a special file", loc.path)
             info = node.info
-            content_type = info.content_type if info else _guess_type(loc)
+            content_type = info.content_type if info else guess_type(loc.name)
             fresh = OpenFile(loc, info, dict(info.meta or {}) if info else {}, content_type)
 
-    def _pin(self, entry: OpenFile) -> int:
+    def _pin(self, entry: OpenFile, writing: bool = False) -> int:
         """A new handle on `entry`. Call with self._lock held."""
         fh = self._next_fh
         self._next_fh += 1
         self._by_fh[fh] = entry
         entry.refs += 1
+        if writing:
+            entry.writers.add(fh)
         return fh
 
     def _prepare_for_write(self, entry: OpenFile) -> None:
@@ -443,6 +566,7 @@ class FileTable:
             # after later commits (they are the same at the same index in every version).
             fetch = (lambda i: self._reader(entry).block(i)) if base is not None else None
             geometry = self.fs.container_info(entry.loc.container)
+            entry.max_size = limits.max_file_size(geometry.block_size)
             supports = getattr(self.fs.store, "supports_pithos", None)
             if supports is not None and not supports(entry.loc.container):
                 from pithosfs.fs.writeback_swift import SwiftStagedFile as StagedFile  # plain Swift
@@ -487,8 +611,9 @@ class FileTable:
                 entry.reader = None
 
 
-def _guess_type(loc: Location) -> str:
-    guessed, _ = mimetypes.guess_type(loc.name, strict=False)
+def guess_type(name: str) -> str:
+    """The content type a file called `name` gets (application/octet-stream if unknown)."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
     return guessed or protocol.OCTET_STREAM
 
 
@@ -531,7 +656,7 @@ def _journal(table: FileTable, entry: OpenFile, error: str) -> bool:
             return True  # nothing left to save (removed, or committed meanwhile)
         staged = entry.staged
         base = staged.base if staged is not None else entry.base
-        meta = {**entry.meta, nodes.MTIME_KEY: nodes.format_mtime(entry.mtime_ns)}
+        meta = entry.commit_meta()
         size = staged.size if staged is not None else 0
 
         def read(offset: int, length: int) -> bytes:

@@ -212,6 +212,7 @@ def stat_filler(fuse: ModuleType, use_ns: bool) -> Callable[[Any, dict[str, Any]
         st.st_mode, st.st_ino, st.st_nlink = get("st_mode", 0), get("st_ino", 0), get("st_nlink", 0)
         st.st_uid, st.st_gid, st.st_size = get("st_uid", 0), get("st_gid", 0), get("st_size", 0)
         st.st_blksize, st.st_blocks = get("st_blksize", 0), get("st_blocks", 0)
+        st.st_rdev = get("st_rdev", 0)
         for spec, ns in ((st.st_atimespec, get("st_atime", 0)),
                          (st.st_mtimespec, get("st_mtime", 0)),
                          (st.st_ctimespec, get("st_ctime", 0))):  # fmt: skip
@@ -260,7 +261,7 @@ def packed_filler(fuse: ModuleType) -> Callable[[Any, dict[str, Any]], None] | N
             csec, cnsec = divmod(int(ctime), 10**9)
         pack_into(
             st, 0, 0, get("st_ino", 0), get("st_nlink", 0), get("st_mode", 0), get("st_uid", 0),
-            get("st_gid", 0), 0, 0, get("st_size", 0), get("st_blksize", 0),
+            get("st_gid", 0), 0, get("st_rdev", 0), get("st_size", 0), get("st_blksize", 0),
             get("st_blocks", 0), asec, ansec, msec, mnsec, csec, cnsec, 0, 0, 0,
         )  # fmt: skip
 
@@ -487,6 +488,7 @@ def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> No
     from pithosfs.fs.operations import Operations
 
     limit_malloc_arenas()
+    core.mountpoint = os.path.realpath(mountpoint)  # as /proc shows callers' open files
     major = int(getattr(fuse, "fuse_version_major", 2))
     options = mount_options(major, core.opts.attr_timeout, dict(extra_options))
     log.info("mounting on %s with libfuse %s, options %s", mountpoint, major, options)

@@ -11,21 +11,37 @@ metadata keys this filesystem stores on objects:
 * `Pithosfs-Symlink`: a symlink's target. Symlink objects also carry the
   content type `inode/symlink` (so a listing without metadata still knows them)
   and the target as their body (so other clients see something meaningful).
+* `Pithosfs-Uid`, `Pithosfs-Gid`: the owner and group, in decimal; without
+  them the user the mount shows as owner (its `-o uid=`/`gid=`, else the
+  mounting user).
+* `Pithosfs-Ctime`, `Pithosfs-Atime`: the status-change and access times, in
+  the form of `Pithosfs-Mtime`; stored only when they differ from the mtime,
+  which they default to.
+* Special files (fifos, sockets, device nodes) are empty objects whose content
+  type names their kind (`inode/fifo`, `inode/socket`, `inode/chardevice`,
+  `inode/blockdevice`, as shared-mime-info calls them); a device node keeps its
+  device number as `Pithosfs-Rdev` ("major:minor").
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from stat import S_IFDIR, S_IFLNK, S_IFREG
+from stat import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK
 
 from pithosfs.client.types import ContainerInfo, ObjectInfo
 
 MTIME_KEY = "Pithosfs-Mtime"
 MODE_KEY = "Pithosfs-Mode"
 SYMLINK_KEY = "Pithosfs-Symlink"
+UID_KEY = "Pithosfs-Uid"
+GID_KEY = "Pithosfs-Gid"
+CTIME_KEY = "Pithosfs-Ctime"
+ATIME_KEY = "Pithosfs-Atime"
+RDEV_KEY = "Pithosfs-Rdev"
 INTERNAL_PREFIX = "Pithosfs-"  # keys hidden from listxattr and refused by setxattr
 SYMLINK_CONTENT_TYPE = "inode/symlink"
 
@@ -38,6 +54,23 @@ class NodeKind(Enum):
     FILE = "file"
     DIR = "dir"
     LINK = "link"
+    FIFO = "fifo"
+    SOCKET = "socket"
+    CHAR = "chardevice"
+    BLOCK = "blockdevice"
+
+
+# Special files: their content type ("inode/<kind value>") and file-type bits.
+SPECIAL_KINDS = {
+    S_IFIFO: NodeKind.FIFO, S_IFSOCK: NodeKind.SOCKET, S_IFCHR: NodeKind.CHAR,
+    S_IFBLK: NodeKind.BLOCK,
+}  # fmt: skip
+_TYPE_BITS = {kind: bits for bits, kind in SPECIAL_KINDS.items()}
+_SPECIAL_BY_TYPE = {"inode/" + kind.value: kind for kind in SPECIAL_KINDS.values()}
+
+
+def special_content_type(kind: NodeKind) -> str:
+    return "inode/" + kind.value
 
 
 @dataclass(frozen=True, slots=True)  # slotted: the stat cache holds one per cached path
@@ -48,6 +81,10 @@ class Node:
     mode: int  # permission bits only
     ino: int
     info: ObjectInfo | None = None  # the backing object (a marker for dirs); None if implied
+    uid: int = -1  # -1: the mount's owner
+    gid: int = -1
+    ctime_ns: int = 0  # 0: the mtime
+    atime_ns: int = 0  # 0: the mtime
 
     @property
     def version(self) -> int:
@@ -84,6 +121,25 @@ def parse_mode(value: str) -> int | None:
         return None
 
 
+def parse_id(value: str | None) -> int:
+    """A stored uid/gid, or -1 (the mount's owner) if absent or not a number."""
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return -1
+
+
+def parse_rdev(value: str | None) -> int:
+    """A stored "major:minor" device number as st_rdev (0 if absent or bad)."""
+    major, sep, minor = (value or "").partition(":")
+    if sep and major.isdigit() and minor.isdigit():
+        return os.makedev(int(major), int(minor))
+    return 0
+
+
+def format_rdev(dev: int) -> str:
+    return f"{os.major(dev)}:{os.minor(dev)}"
+
+
 def inode_of(identity: str) -> int:
     """A stable 63-bit inode number (never 0 or the root's 1)."""
     digest = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=8).digest()
@@ -93,6 +149,7 @@ def inode_of(identity: str) -> int:
 # Module-level names: in listings these run once per entry, and enum member and
 # attribute lookups are a visible share of an `ls -l` of 10,000 files.
 _FILE, _DIR, _LINK = NodeKind.FILE, NodeKind.DIR, NodeKind.LINK
+_CHAR, _BLOCK = NodeKind.CHAR, NodeKind.BLOCK
 _DIRECTORY_TYPES = ("application/directory", "application/folder")
 _blake2b = hashlib.blake2b
 _from_bytes = int.from_bytes
@@ -102,10 +159,16 @@ _new_instance = object.__new__
 _set_kind, _set_size, _set_mtime, _set_mode, _set_ino, _set_info = (
     vars(Node)[name].__set__ for name in ("kind", "size", "mtime_ns", "mode", "ino", "info")
 )
+_set_uid, _set_gid, _set_ctime, _set_atime = (
+    vars(Node)[name].__set__ for name in ("uid", "gid", "ctime_ns", "atime_ns")
+)
 
 
-def _node(kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: ObjectInfo) -> Node:
-    """`Node(kind, size, mtime_ns, mode, ino, info)`, without the frozen __init__'s detour."""
+def _node(
+    kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: ObjectInfo,
+    uid: int = -1, gid: int = -1, ctime_ns: int = 0, atime_ns: int = 0,
+) -> Node:  # fmt: skip
+    """`Node(kind, size, mtime_ns, mode, ino, info, ...)`, without the frozen __init__'s detour."""
     node = _new_instance(Node)
     _set_kind(node, kind)
     _set_size(node, size)
@@ -113,7 +176,24 @@ def _node(kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: O
     _set_mode(node, mode)
     _set_ino(node, ino)
     _set_info(node, info)
+    _set_uid(node, uid)
+    _set_gid(node, gid)
+    _set_ctime(node, ctime_ns)
+    _set_atime(node, atime_ns)
     return node
+
+
+def owner_and_times(meta: dict[str, str]) -> tuple[int, int, int, int]:
+    """(uid, gid, ctime_ns, atime_ns) from stored metadata, -1/0 where absent."""
+    get = meta.get
+    ctime = get(CTIME_KEY)
+    atime = get(ATIME_KEY)
+    return (
+        parse_id(get(UID_KEY)),
+        parse_id(get(GID_KEY)),
+        (parse_mtime(ctime) or 0) if ctime else 0,
+        (parse_mtime(atime) or 0) if atime else 0,
+    )
 
 
 def _inode_of_uuid(uuid: str) -> int:
@@ -133,14 +213,20 @@ def node_from_object(info: ObjectInfo) -> Node:
         kind = _DIR
     elif base_type == SYMLINK_CONTENT_TYPE or (meta and meta.get(SYMLINK_KEY) is not None):
         kind = _LINK
+    elif base_type.startswith("inode/") and base_type in _SPECIAL_BY_TYPE:
+        kind = _SPECIAL_BY_TYPE[base_type]
     else:
         kind = _FILE
     mtime = mode = None
+    uid = gid = -1
+    ctime = atime = 0
     if meta:  # a listing without the extension, or an object without metadata, has none
         stored_mtime = meta.get(MTIME_KEY)
         mtime = parse_mtime(stored_mtime) if stored_mtime else None
         stored_mode = meta.get(MODE_KEY)
         mode = parse_mode(stored_mode) if stored_mode else None
+        if len(meta) > 2 or stored_mtime is None or stored_mode is None:
+            uid, gid, ctime, atime = owner_and_times(meta)  # else mtime and mode are all
     if mtime is None:
         mtime = int(info.last_modified * 10**9)
     if mode is None:
@@ -148,7 +234,7 @@ def node_from_object(info: ObjectInfo) -> Node:
     size = 0 if kind is _DIR else info.size
     # The UUID survives overwrites and MOVE, so renamed files keep their inode number.
     ino = _inode_of_uuid(info.uuid) if info.uuid else inode_of("name:" + info.name)
-    return _node(kind, size, mtime, mode, ino, info)
+    return _node(kind, size, mtime, mode, ino, info, uid, gid, ctime, atime)
 
 
 def implied_dir(path: str, mtime_ns: int = 0) -> Node:
@@ -171,21 +257,38 @@ def st_mode(node: Node) -> int:
         return S_IFDIR | node.mode
     if kind is _LINK:
         return S_IFLNK | 0o777
-    return S_IFREG | node.mode
+    if kind is _FILE:
+        return S_IFREG | node.mode
+    return _TYPE_BITS[kind] | node.mode
 
 
-def to_stat(node: Node, uid: int, gid: int, blksize: int) -> dict[str, int]:
-    """The attribute dict mfusepy expects (times in ns, as use_ns=True wants)."""
-    return {
+def is_special(node: Node) -> bool:
+    """A fifo, socket or device node (opened by the kernel, never by us)."""
+    return node.kind in _TYPE_BITS
+
+
+def to_stat(
+    node: Node, uid: int, gid: int, blksize: int, nlink: int = 0
+) -> dict[str, int]:
+    """The attribute dict mfusepy expects (times in ns, as use_ns=True wants).
+
+    `uid`/`gid`: the owner of nodes that store none. `nlink`: a directory's link
+    count when the caller knows it (2 + its subdirectories), else 2.
+    """
+    mtime = node.mtime_ns
+    stat = {
         "st_mode": st_mode(node),
-        "st_nlink": 2 if node.kind is _DIR else 1,
+        "st_nlink": (nlink or 2) if node.kind is _DIR else 1,
         "st_size": node.size,
-        "st_uid": uid,
-        "st_gid": gid,
+        "st_uid": uid if node.uid < 0 else node.uid,
+        "st_gid": gid if node.gid < 0 else node.gid,
         "st_ino": node.ino,
-        "st_mtime": node.mtime_ns,
-        "st_ctime": node.mtime_ns,
-        "st_atime": node.mtime_ns,
+        "st_mtime": mtime,
+        "st_ctime": node.ctime_ns or mtime,
+        "st_atime": node.atime_ns or mtime,
         "st_blksize": blksize,
         "st_blocks": (node.size + 511) // 512,
     }
+    if node.kind is _CHAR or node.kind is _BLOCK:
+        stat["st_rdev"] = parse_rdev((node.info.meta or {}).get(RDEV_KEY) if node.info else None)
+    return stat

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pithosfs.fs import callers
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.errno_map import to_errno
 from pithosfs.fs.gc_pause import gc_paused
@@ -68,6 +69,7 @@ class Operations(fuse.Operations):
 
     def __init__(self, core: Filesystem) -> None:
         self.core = core
+        core.caller = callers.from_context(fuse.fuse_get_context)  # owners, set-ID bits
 
     # -- lifecycle ---------------------------------------------------------
     def destroy(self, path: str) -> None:
@@ -190,13 +192,18 @@ class Operations(fuse.Operations):
         return self.core.copy_range(fh_in, off_in, fh_out, off_out, size)
 
     @_op
+    def fallocate(self, path: str, mode: int, offset: int, size: int, fh: int) -> int:
+        self.core.fallocate(fh, mode, offset, size)
+        return 0
+
+    @_op
     def flush(self, path: str, fh: int) -> int:
-        self.core.flush(fh)
+        self.core.flush(fh, fuse.fuse_get_context()[2])  # the closing process
         return 0
 
     @_op
     def fsync(self, path: str, datasync: int, fh: int) -> int:
-        self.core.flush(fh)
+        self.core.fsync(fh)
         return 0
 
     @_op

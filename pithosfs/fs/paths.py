@@ -3,8 +3,8 @@
 `/` is the account, `/c` a container, `/c/a/b` the object (or directory
 prefix) `a/b` in container `c`. Whether `/c/a/b` is a file or a directory is
 the core's business (it needs a listing); this module only splits names,
-checks the store's length limits before anything is sent, and recognises the
-reserved names that later layers own.
+checks the store's length limits and NAME_MAX (limits.py) before anything is
+sent, and recognises the reserved names that later layers own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from enum import Enum
 
 from pithosfs import protocol
 from pithosfs.fs.errors import InvalidArgument, NameTooLong, NoEntry, ReadOnly
+from pithosfs.fs.limits import NAME_MAX
 
 # Hidden names owned by virtual layers (interface.md section 3). They never
 # appear in readdir; until their layers exist, lookups fail and writes are refused.
@@ -87,6 +88,8 @@ def parse(path: str) -> Location:
         raise NoEntry("reserved name (not available yet)", path)
     if not parts:
         return ROOT
+    if any(len(p) > NAME_MAX // 4 and len(p.encode("utf-8")) > NAME_MAX for p in parts):
+        raise NameTooLong(f"a name over {NAME_MAX} bytes", path)
     container = parts[0]
     if len(container) > protocol.MAX_CONTAINER_NAME:
         raise NameTooLong(f"container name over {protocol.MAX_CONTAINER_NAME}", path)
@@ -106,5 +109,11 @@ def parse_for_write(path: str) -> Location:
 
 
 def is_listable_name(name: str) -> bool:
-    """Whether a child name from a listing can be shown (not empty, `.`, `..` or reserved)."""
-    return bool(name) and name not in (".", "..") and name not in RESERVED_NAMES
+    """Whether a child name from a listing can be shown (not empty, `.`, `..`, reserved
+    or over NAME_MAX bytes: a lookup of it would fail)."""
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and name not in RESERVED_NAMES
+        and (len(name) <= NAME_MAX // 4 or len(name.encode("utf-8", "surrogateescape")) <= NAME_MAX)
+    )

@@ -117,7 +117,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         self._base = base
         self._fetch_block = fetch_block
         self._pool = upload_pool
-        self._content_type = content_type
+        self.content_type = content_type  # a rename may change it (FileTable.renamed)
         self._known = known_blocks if known_blocks is not None else KnownBlocks(4096)
         self._upload_buffer = upload_buffer_bytes
         self._group_bytes = upload_group_bytes
@@ -481,7 +481,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         bs, algorithm = self._ensure_geometry()
         meta = self._resolve_base(meta)
         base = self._base
-        content_type = self._content_type or (base.content_type if base else protocol.OCTET_STREAM)
+        content_type = self.content_type or (base.content_type if base else protocol.OCTET_STREAM)
         conditions = {"if_match": base.hash} if base is not None else {"if_none_match": True}
         size = self._size
         count = protocol.block_count(size, bs)

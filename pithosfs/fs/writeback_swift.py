@@ -82,7 +82,7 @@ class SwiftStagedFile(StagedFile):
                 "object changed since it was opened", path=f"{self.container}/{self.name}"
             )
         size = self._size
-        content_type = self._content_type or (base.content_type if base else protocol.OCTET_STREAM)
+        content_type = self.content_type or (base.content_type if base else protocol.OCTET_STREAM)
         if size > swift_segments.limits(self._store).single_put:
             return self._commit_segmented(size, content_type, meta)
         # Swift has no If-Match on PUT; If-None-Match: * still guards creation.

@@ -52,12 +52,23 @@ def test_listable_names():
 
 
 def test_name_limits_checked_before_sending():
-    paths.parse("/" + "c" * 256)
+    paths.parse("/" + "c" * 255)
     with pytest.raises(NameTooLong):
-        paths.parse("/" + "c" * 257)
+        paths.parse("/" + "c" * 256)  # the store takes 256, NAME_MAX does not
     paths.parse("/c/" + "/".join(["x" * 200] * 5) + "/" + "y" * 19)  # 1023 chars
     with pytest.raises(NameTooLong):
         paths.parse("/c/" + "/".join(["x" * 200] * 5) + "/" + "y" * 30)
+
+
+def test_names_over_255_bytes_are_too_long_for_create_and_lookup():
+    paths.parse("/c/" + "n" * 255)
+    paths.parse("/c/d/" + "\u00e9" * 127)  # 254 bytes in UTF-8
+    for long in ("n" * 256, "\u00e9" * 128, "\u20ac" * 86):  # 256, 256, 258 bytes
+        with pytest.raises(NameTooLong):
+            paths.parse("/c/" + long)
+        with pytest.raises(NameTooLong):
+            paths.parse_for_write(f"/c/{long}/x")
+    assert paths.is_listable_name("n" * 255) and not paths.is_listable_name("\u00e9" * 128)
 
 
 def test_non_utf8_names_are_invalid():

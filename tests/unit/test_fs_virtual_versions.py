@@ -42,7 +42,9 @@ def test_versions_of_live_and_deleted_objects(fs):
     ids = [str(v.version) for v in fs.store.list_versions("c", "d/f")]
     assert [n for n, _ in fs.readdir("/c/d/.versions")] == ["f"]
     listed = dict(fs.readdir("/c/d/.versions/f"))
-    assert sorted(listed, key=int) == ids and listed[ids[0]].size == 3
+    # Names are the ids zero-padded, so that sorting them as text sorts them by age.
+    assert list(listed) == [f"{int(i):012d}" for i in ids] == sorted(listed)
+    assert listed[f"{int(ids[0]):012d}"].size == 3
     fh = fs.open(f"/c/d/.versions/f/{ids[0]}", os.O_RDONLY)
     assert fs.read(fh, 0, 10) == b"one"
     fs.release(fh)

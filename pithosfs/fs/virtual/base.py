@@ -70,6 +70,13 @@ class VirtualLayer:
     def utimens(self, path: str, times: tuple[int, int] | None) -> None:
         raise NotMine
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        raise NotMine
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        """A fifo, socket or device node (regular files come through `create`)."""
+        raise NotMine
+
     # -- files (the returned handle is any object; the registry numbers it) --
     def open(self, path: str, flags: int) -> Any:
         raise NotMine
@@ -143,6 +150,8 @@ class ReadOnlyLayer(VirtualLayer):
     symlink = _refuse  # type: ignore[assignment]
     chmod = _refuse  # type: ignore[assignment]
     utimens = _refuse  # type: ignore[assignment]
+    chown = _refuse  # type: ignore[assignment]
+    mknod = _refuse  # type: ignore[assignment]
     setxattr = _refuse  # type: ignore[assignment]
     removexattr = _refuse  # type: ignore[assignment]
 

@@ -90,6 +90,7 @@ class SharedLayer(VirtualLayer):
         opts = replace(self.fs.opts, cache_dir=self.fs.opts.cache_dir / "shared" / account)
         store = self.fs.store.for_account(account)
         created = Filesystem(store, opts, layers=[])
+        created.caller = lambda: self.fs.caller()  # the same requests: the same callers
         with self._lock:
             nested = self._nested.setdefault(account, created)
         if nested is not created:
@@ -147,6 +148,14 @@ class SharedLayer(VirtualLayer):
     def utimens(self, path: str, times: tuple[int, int] | None) -> None:
         nested, inner = self._route(path)
         nested.utimens(inner, times)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        nested, inner = self._route(path)
+        nested.chown(inner, uid, gid)
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        nested, inner = self._route(path)
+        nested.mknod(inner, mode, dev)
 
     def rename(self, old: str, new: str) -> None:
         if not (self.claims(old) and self.claims(new)) or split(old)[0] != split(new)[0]:

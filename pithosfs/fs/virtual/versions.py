@@ -7,8 +7,10 @@ Layout, for any directory `<dir>` inside a container (the container root include
   the server). Any other name is reachable by name: `<dir>/.versions/<name>/`
   works for every object that ever existed at that path, deleted or not.
 * `<dir>/.versions/<name>/` lists the versions of `<dir>/<name>` as read-only
-  files named by version id (`?version=list`), mtime = the version's
-  timestamp, size = that version's size.
+  files named by version id (`?version=list`), zero-padded to VERSION_DIGITS
+  digits so that a plain `ls` lists the oldest first (ids grow with time);
+  mtime = the version's timestamp, size = that version's size. Any spelling of
+  the id is found (`42` and `000000000042` are the same version).
 * Reading `<dir>/.versions/<name>/<id>` reads that version: ranged GETs pinned
   to it, blocks cached by hash, and the block hashes recorded as known to the
   server (so writing the same content back uploads nothing). Copying it back
@@ -49,6 +51,14 @@ log = logging.getLogger(__name__)
 VERSIONS = ".versions"
 MAX_INFOS = 4096  # cached version HEADs (versions never change, so only the size bounds it)
 REMEMBERED_DELETIONS = 10000
+# Width of listed version names: Pithos+ ids are a server-wide counter, far below
+# 10**12; Swift's (timestamps in 10 us ticks, swift_history) are 15 digits, all alike.
+VERSION_DIGITS = 12
+
+
+def version_name(version: int) -> str:
+    """The name a version is listed under: its id, zero-padded (`ls` sorts it by age)."""
+    return f"{version:0{VERSION_DIGITS}d}"
 
 
 @dataclass(frozen=True)
@@ -226,7 +236,8 @@ class VersionsLayer(ReadOnlyLayer):
         out = []
         for entry, fut in futures:
             try:
-                out.append((str(entry.version), self._file_node(vp, fut.result(), entry.timestamp)))
+                node = self._file_node(vp, fut.result(), entry.timestamp)
+                out.append((version_name(entry.version), node))
             except NoEntry:
                 continue  # purged between the list and the HEAD
         return out
