@@ -58,6 +58,7 @@ UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 FALLOC_FL_KEEP_SIZE = 0x01
 REMEMBERED_DIR_CHANGES = 10000
+PATH_MAX = 4096  # Linux's, terminating NUL included: the longest symlink target is one less
 MAX_COUNTED_LISTING = 10000  # a directory's links are counted from listings up to this size
 
 
@@ -434,16 +435,15 @@ class Filesystem:
         loc = paths.parse_for_write(path)
         if loc.kind is not Kind.ENTRY:
             raise NotPermitted("symlinks live inside containers", loc.path)
-        if len(target) > protocol.MAX_META_VALUE_LENGTH:
-            raise NameTooLong(f"symlink target over {protocol.MAX_META_VALUE_LENGTH}", loc.path)
+        body = target.encode("utf-8", "surrogateescape")
+        if len(body) >= PATH_MAX:
+            raise NameTooLong(f"symlink target of {PATH_MAX} bytes or more", loc.path)
         if self.exists(loc.path) is not None:
             raise Exists("already exists", loc.path)
         owner, _ = self.owner_meta(self._require_dir(loc.parent), 0o777, is_dir=False)
-        meta = {
-            **owner, nodes.SYMLINK_KEY: target,
-            nodes.MTIME_KEY: nodes.format_mtime(time.time_ns()),
-        }  # fmt: skip
-        body = target.encode("utf-8", "surrogateescape")
+        meta = {**owner, nodes.MTIME_KEY: nodes.format_mtime(time.time_ns())}
+        if len(target) <= protocol.MAX_META_VALUE_LENGTH:  # longer ones: the body alone
+            meta[nodes.SYMLINK_KEY] = target
         info = self.store.put_object(loc.container, loc.key, body, nodes.SYMLINK_CONTENT_TYPE, meta)
         self.stats.put(loc.path, nodes.node_from_object(info))
         self.dir_changed(loc.parent)
@@ -707,14 +707,14 @@ class Filesystem:
         (default_permissions: root, or the owner giving the file to one of its groups)."""
         if self.layers.call(path, "chown", uid, gid)[0]:
             return
+        node = self.lookup(paths.parse_for_write(path).path)
         updates = {}
-        if uid != -1:
+        if uid != -1 and uid != (self.opts.uid if node.uid < 0 else node.uid):
             updates[nodes.UID_KEY] = str(uid)
-        if gid != -1:
+        if gid != -1 and gid != (self.opts.gid if node.gid < 0 else node.gid):
             updates[nodes.GID_KEY] = str(gid)
         if not updates:
-            self.lookup(path)
-            return
+            return  # the owner it has (cp -a, rsync -a, tar as its owner): no version
         updates[nodes.CTIME_KEY] = nodes.format_mtime(time.time_ns())
         self._set_attr_meta(path, updates)
 

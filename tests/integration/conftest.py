@@ -4,6 +4,9 @@
 wedge pytest: we poll `os.path.ismount` with a deadline (failing fast if the
 process died), and tear down with `fusermount3 -u`, then `-u -z`, then
 terminate/kill. A test fails if the mount's log shows a traceback.
+
+`PITHOSFS_MOUNT_CODE=<checkout>` runs the mounts from another checkout of the
+package (the tests and the server stay these), to measure old code against new tests.
 """
 
 from __future__ import annotations
@@ -109,6 +112,9 @@ def start_mount(
     mnt.mkdir(parents=True)
     log = root / "mount.log"
     env = dict(os.environ, XDG_CACHE_HOME=str(root / "xdg-cache"), PITHOSFS_STATUS_INTERVAL="0.1")
+    code = os.environ.get("PITHOSFS_MOUNT_CODE")
+    if code:  # the mount runs another checkout (measure old code against these tests)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     env.update(env_extra or {})
     env.pop("PITHOS_URL", None)
     env.pop("PITHOS_TOKEN", None)
@@ -119,7 +125,9 @@ def start_mount(
         "--log-file", str(log), *extra,
     ]  # fmt: skip
     out = open(root / "mount.out", "wb")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    # Elsewhere than this checkout, whose package `-m` would find first (sys.path[0] is cwd).
+    cwd = root if code else None
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     deadline = time.monotonic() + MOUNT_DEADLINE
     while not os.path.ismount(mnt):
         if proc.poll() is not None:

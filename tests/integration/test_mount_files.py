@@ -103,17 +103,17 @@ def test_symlinks(mnt: Path) -> None:
     assert stat.S_ISLNK(os.lstat(mnt / "link").st_mode)
 
 
-def test_hard_link_mknod_chown_refused(mnt: Path) -> None:
+def test_hard_links_refused_fifos_and_owners_stored(mnt: Path, session_mount: Mount) -> None:
     (mnt / "f").write_text("x")
     with pytest.raises(OSError) as info:
         os.link(mnt / "f", mnt / "hard")
     assert info.value.errno == errno.EPERM
-    with pytest.raises(OSError) as info:
-        os.mkfifo(mnt / "fifo")
-    assert info.value.errno == errno.EPERM
-    with pytest.raises(OSError) as info:
-        os.chown(mnt / "f", 4242, 4242)
-    assert info.value.errno == errno.EPERM
+    os.mkfifo(mnt / "fifo", 0o640)
+    assert stat.S_ISFIFO(os.lstat(mnt / "fifo").st_mode)
+    os.chown(mnt / "f", 4242, 4343)
+    assert (os.stat(mnt / "f").st_uid, os.stat(mnt / "f").st_gid) == (4242, 4343)
+    meta = session_mount.client.head_object(mnt.name, "f").meta
+    assert (meta["Pithosfs-Uid"], meta["Pithosfs-Gid"]) == ("4242", "4343")
 
 
 def test_xattrs(mnt: Path, session_mount: Mount) -> None:

@@ -192,13 +192,16 @@ def test_fstab_entry_through_mount8(
 def test_owner_by_name_and_chown_to_the_shown_owner(
     mount_factory: Callable[..., Mount], unique_name: str
 ) -> None:
-    """`uid=nobody` shows 65534, and chown to that owner is the no-op cp -a/rsync -a expect."""
+    """`uid=nobody` shows 65534 for every file; chown to that owner is the no-op cp -a and
+    rsync -a expect; another owner is stored, and shown by mounts without uid=."""
     m = mount_factory("-o", "uid=nobody")
     path = with_content(m, unique_name, "f", b"data")
     assert os.stat(path).st_uid == NOBODY
     os.chown(path, NOBODY, -1)  # the owner every file shows: accepted, nothing to store
-    with pytest.raises(PermissionError):
-        os.chown(path, 4242, -1)  # any other owner cannot be stored
+    assert "Pithosfs-Uid" not in m.client.head_object(unique_name, "f").meta
+    os.chown(path, 4242, -1)  # stored; libfuse still shows uid= for every file
+    assert os.stat(path).st_uid == NOBODY
+    assert m.client.head_object(unique_name, "f").meta["Pithosfs-Uid"] == "4242"
     done = subprocess.run(["cp", "-a", str(path), str(path.parent / "copy")], capture_output=True)
     assert done.returncode == 0, done.stderr
 
