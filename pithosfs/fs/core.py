@@ -679,7 +679,10 @@ class Filesystem:
             return  # the mode it has (vim's fchmod after a save): nothing to store, no version
         self._set_attr_meta(
             path,
-            {nodes.MODE_KEY: f"{mode & 0o7777:o}", nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())},
+            {
+                nodes.MODE_KEY: f"{mode & 0o7777:o}",
+                nodes.CTIME_KEY: nodes.format_mtime(time.time_ns()),
+            },
         )
 
     def utimens(self, path: str, times: tuple[int, int] | None) -> None:
@@ -776,4 +779,3 @@ class Filesystem:
             "f_favail": 2**32,
             "f_namemax": 255,
         }
-

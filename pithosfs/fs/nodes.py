@@ -267,9 +267,7 @@ def is_special(node: Node) -> bool:
     return node.kind in _TYPE_BITS
 
 
-def to_stat(
-    node: Node, uid: int, gid: int, blksize: int, nlink: int = 0
-) -> dict[str, int]:
+def to_stat(node: Node, uid: int, gid: int, blksize: int, nlink: int = 0) -> dict[str, int]:
     """The attribute dict mfusepy expects (times in ns, as use_ns=True wants).
 
     `uid`/`gid`: the owner of nodes that store none. `nlink`: a directory's link

@@ -41,14 +41,14 @@ def sizes(m: Mount, container: str, name: str) -> list[int]:
     ]
 
 
-def test_redirects_leave_one_version_each_and_none_empty(
-    mnt: Path, session_mount: Mount
-) -> None:
+def test_redirects_leave_one_version_each_and_none_empty(mnt: Path, session_mount: Mount) -> None:
     sh("echo one > f; echo two > f; echo three > f", mnt)
     assert sizes(session_mount, mnt.name, "f") == [4, 4, 6]
     listed = sh("ls .versions/f", mnt).split()
     assert [(mnt / ".versions/f" / n).read_bytes() for n in listed] == [
-        b"one\n", b"two\n", b"three\n",
+        b"one\n",
+        b"two\n",
+        b"three\n",
     ]  # fmt: skip  (plain `ls`: oldest first)
     ids = [v.version for v in session_mount.client.list_versions(mnt.name, "f")]
     assert [int(n) for n in listed] == ids  # each name is its Pithos+ version id
@@ -57,7 +57,10 @@ def test_redirects_leave_one_version_each_and_none_empty(
     assert sizes(session_mount, mnt.name, "f") == [4, 4, 6, 11, 16]
     assert sizes(session_mount, mnt.name, "g") == [16]
     sh(": > f; touch new", mnt)  # these mean an empty file: committed once
-    assert sizes(session_mount, mnt.name, "f")[-1] == 0 and len(sizes(session_mount, mnt.name, "f")) == 6
+    assert (
+        sizes(session_mount, mnt.name, "f")[-1] == 0
+        and len(sizes(session_mount, mnt.name, "f")) == 6
+    )
     assert sizes(session_mount, mnt.name, "new") == [0]
 
 
@@ -142,7 +145,9 @@ def test_truncate_past_the_largest_file_fails_at_once_with_efbig(
     before = _rss_kib(session_mount.proc.pid)
     done = subprocess.run(
         ["truncate", "-s", "999999999999999", str(mnt / "f")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )  # fmt: skip  (the old code hung here in D state, growing to gigabytes)
     assert done.returncode == 1 and "File too large" in done.stderr
     fd = os.open(mnt / "f", os.O_WRONLY)

@@ -61,9 +61,7 @@ def versions(store, name):
 
 
 # -- one version per save -------------------------------------------------------------
-def test_a_flush_by_a_process_still_holding_the_file_commits_nothing_written(
-    fs, store, tmp_path
-):
+def test_a_flush_by_a_process_still_holding_the_file_commits_nothing_written(fs, store, tmp_path):
     """bash's `>`: open (O_TRUNC), dup, close the original, write, close the dup."""
     store.put_object("c", "f", b"old content")
     fs.mountpoint = str(tmp_path / "mnt")  # where /proc shows our open files
@@ -294,7 +292,10 @@ def test_status_changes_move_ctime_and_utimens_sets_both_times(fs, store):
     assert after["st_ctime"] > st["st_ctime"] and after["st_mtime"] == st["st_mtime"]
     fs.utimens("/c/f", (1_000_000_000_111_111_111, 1_200_000_000_222_222_222))
     st = fs.getattr("/c/f")
-    assert (st["st_atime"], st["st_mtime"]) == (1_000_000_000_111_111_111, 1_200_000_000_222_222_222)
+    assert (st["st_atime"], st["st_mtime"]) == (
+        1_000_000_000_111_111_111,
+        1_200_000_000_222_222_222,
+    )
     assert st["st_ctime"] > after["st_ctime"]
     from pithosfs.fs.core import UTIME_OMIT
 
