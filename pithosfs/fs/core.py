@@ -541,8 +541,10 @@ class Filesystem:
         a new name gets the type guessed from it, unless the file carries a type
         someone chose (one its old name does not explain), which stays.
         """
+        if node.kind is not NodeKind.FILE:
+            return None  # a symlink's or special file's type is what it is
         current = node.info.content_type if node.info is not None else None
-        if replaced is not None and replaced.info is not None:
+        if replaced is not None and replaced.info is not None and replaced.kind is NodeKind.FILE:
             wanted = replaced.info.content_type
         elif current is None or current in (protocol.OCTET_STREAM, guess_type(src.name)):
             wanted = guess_type(dst.name)
@@ -699,7 +701,7 @@ class Filesystem:
         if mtime is not None:
             updates[nodes.MTIME_KEY] = nodes.format_mtime(mtime)
         if atime is None:  # keep the access time it shows, which defaulted to the old mtime
-            atime = node.atime_ns or node.mtime_ns
+            atime = node.mtime_ns if node.atime_ns is None else node.atime_ns
         # Stored only where it differs from the mtime (an empty value deletes the key).
         shown_mtime = node.mtime_ns if mtime is None else mtime
         updates[nodes.ATIME_KEY] = nodes.format_mtime(atime) if atime != shown_mtime else ""

@@ -84,7 +84,7 @@ class Node:
     uid: int = -1  # -1: the mount's owner
     gid: int = -1
     ctime_ns: int = 0  # 0: the mtime
-    atime_ns: int = 0  # 0: the mtime
+    atime_ns: int | None = None  # None: the mtime (0 is a time: utimensat can set it)
 
     @property
     def version(self) -> int:
@@ -96,6 +96,8 @@ class Node:
 
 
 def format_mtime(mtime_ns: int) -> str:
+    if mtime_ns < 0:  # before 1970: "-1.5" is -1.5 s (parse_mtime reads it as a Decimal)
+        return "-" + format_mtime(-mtime_ns)
     seconds, frac = divmod(mtime_ns, 10**9)
     return f"{seconds}.{frac:09d}"
 
@@ -166,7 +168,7 @@ _set_uid, _set_gid, _set_ctime, _set_atime = (
 
 def _node(
     kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: ObjectInfo,
-    uid: int = -1, gid: int = -1, ctime_ns: int = 0, atime_ns: int = 0,
+    uid: int = -1, gid: int = -1, ctime_ns: int = 0, atime_ns: int | None = None,
 ) -> Node:  # fmt: skip
     """`Node(kind, size, mtime_ns, mode, ino, info, ...)`, without the frozen __init__'s detour."""
     node = _new_instance(Node)
@@ -183,8 +185,8 @@ def _node(
     return node
 
 
-def owner_and_times(meta: dict[str, str]) -> tuple[int, int, int, int]:
-    """(uid, gid, ctime_ns, atime_ns) from stored metadata, -1/0 where absent."""
+def owner_and_times(meta: dict[str, str]) -> tuple[int, int, int, int | None]:
+    """(uid, gid, ctime_ns, atime_ns) from stored metadata: -1, -1, 0, None where absent."""
     get = meta.get
     ctime = get(CTIME_KEY)
     atime = get(ATIME_KEY)
@@ -192,7 +194,7 @@ def owner_and_times(meta: dict[str, str]) -> tuple[int, int, int, int]:
         parse_id(get(UID_KEY)),
         parse_id(get(GID_KEY)),
         (parse_mtime(ctime) or 0) if ctime else 0,
-        (parse_mtime(atime) or 0) if atime else 0,
+        parse_mtime(atime) if atime else None,
     )
 
 
@@ -219,7 +221,7 @@ def node_from_object(info: ObjectInfo) -> Node:
         kind = _FILE
     mtime = mode = None
     uid = gid = -1
-    ctime = atime = 0
+    ctime, atime = 0, None
     if meta:  # a listing without the extension, or an object without metadata, has none
         stored_mtime = meta.get(MTIME_KEY)
         mtime = parse_mtime(stored_mtime) if stored_mtime else None
@@ -283,7 +285,7 @@ def to_stat(node: Node, uid: int, gid: int, blksize: int, nlink: int = 0) -> dic
         "st_ino": node.ino,
         "st_mtime": mtime,
         "st_ctime": node.ctime_ns or mtime,
-        "st_atime": node.atime_ns or mtime,
+        "st_atime": mtime if node.atime_ns is None else node.atime_ns,
         "st_blksize": blksize,
         "st_blocks": (node.size + 511) // 512,
     }

@@ -347,6 +347,18 @@ def test_types_follow_the_final_name(fs, store):
     assert store.head_object("c", "chosen.txt").content_type == "image/png"
 
 
+def test_a_rename_over_another_kind_of_file_keeps_each_kind(fs, store):
+    fs.mknod("/c/p", stat.S_IFIFO | 0o644, 0)
+    write_file(fs, "/c/tmp1", b"x")
+    fs.rename("/c/tmp1", "/c/p")  # a file over a fifo: still a file
+    assert stat.S_ISREG(fs.getattr("/c/p")["st_mode"])
+    write_file(fs, "/c/page.html", b"x")
+    fs.symlink("/c/l", "target")
+    fs.rename("/c/l", "/c/page.html")  # a symlink over a file: still a symlink
+    assert stat.S_ISLNK(fs.getattr("/c/page.html")["st_mode"])
+    assert store.head_object("c", "page.html").content_type == "inode/symlink"
+
+
 def test_a_file_renamed_while_open_commits_with_the_final_type(fs, store):
     fh = fs.create("/c/tmp123", 0o644, os.O_WRONLY | os.O_CREAT)
     fs.write(fh, 0, b"<p>")
