@@ -61,7 +61,9 @@ def test_a_descriptor_not_open_for_writing_is_refused(d: Path, flags: int) -> No
 
 
 def test_a_directory_descriptor_is_refused(d: Path) -> None:
-    fails_as((errno.EINVAL, errno.EBADF, errno.EISDIR), 0, 0, _ftruncate, ".", os.O_RDONLY, 0, cwd=d)
+    fails_as(
+        (errno.EINVAL, errno.EBADF, errno.EISDIR), 0, 0, _ftruncate, ".", os.O_RDONLY, 0, cwd=d
+    )
 
 
 def test_einval_for_a_negative_size(d: Path) -> None:

@@ -39,7 +39,8 @@ def test_a_new_directory_gets_the_mode_given(d: Path, mode: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("umask", "mode", "result"), [(0o077, 0o151, 0o100), (0o070, 0o345, 0o305), (0o501, 0o345, 0o244)]
+    ("umask", "mode", "result"),
+    [(0o077, 0o151, 0o100), (0o070, 0o345, 0o305), (0o501, 0o345, 0o244)],
 )
 def test_the_umask_is_taken_off(d: Path, umask: int, mode: int, result: int) -> None:
     ok_as(0, 0, os.mkdir, "sub", mode, cwd=d, umask=umask)

@@ -38,7 +38,9 @@ def test_a_fifo_gets_the_mode_given(d: Path, mode: int) -> None:
     assert stat.S_ISFIFO(os.lstat(d / "p").st_mode) and mode_of(d / "p") == mode
 
 
-@pytest.mark.parametrize(("umask", "mode", "result"), [(0o077, 0o151, 0o100), (0o501, 0o345, 0o244)])
+@pytest.mark.parametrize(
+    ("umask", "mode", "result"), [(0o077, 0o151, 0o100), (0o501, 0o345, 0o244)]
+)
 def test_the_umask_is_taken_off(d: Path, umask: int, mode: int, result: int) -> None:
     ok_as(0, 0, os.mkfifo, "p", mode, cwd=d, umask=umask)
     assert mode_of(d / "p") == result

@@ -48,7 +48,8 @@ def test_a_new_file_gets_the_mode_given(d: Path, mode: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("umask", "mode", "result"), [(0o077, 0o151, 0o100), (0o070, 0o345, 0o305), (0o501, 0o345, 0o244)]
+    ("umask", "mode", "result"),
+    [(0o077, 0o151, 0o100), (0o070, 0o345, 0o305), (0o501, 0o345, 0o244)],
 )
 def test_the_umask_is_taken_off(d: Path, umask: int, mode: int, result: int) -> None:
     ok_as(0, 0, _create, "f", mode, cwd=d, umask=umask)

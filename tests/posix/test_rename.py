@@ -49,7 +49,10 @@ def test_rename_into_another_directory(d: Path, kind: str) -> None:
     make(kind, d / "a")
     os.lchown(d / "a", U1, G1)
     os.rename(d / "a", d / "sub" / "a")
-    assert kind_of(d / "sub" / "a") == kind_of(d / "sub" / "a") and owner_of(d / "sub" / "a") == (U1, G1)
+    assert kind_of(d / "sub" / "a") == kind_of(d / "sub" / "a") and owner_of(d / "sub" / "a") == (
+        U1,
+        G1,
+    )
     assert os.listdir(d) == ["sub"]
 
 
@@ -234,7 +237,8 @@ def test_moving_a_directory_needs_write_permission_on_it(d: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("owner", "who", "allowed"), [(U2, U2, True), (U1, U1, True), (U2, U1, True), (U2, G1 - 3, False)]
+    ("owner", "who", "allowed"),
+    [(U2, U2, True), (U1, U1, True), (U2, U1, True), (U2, G1 - 3, False)],
 )
 @pytest.mark.parametrize("kind", ["regular", "dir", "symlink"])
 def test_a_sticky_directory_lets_only_owners_move_entries_out(
@@ -254,7 +258,9 @@ def test_a_sticky_directory_lets_only_owners_move_entries_out(
         fails_as((errno.EPERM, errno.EACCES), who, G2, os.rename, "a", "to/a", cwd=d)
 
 
-@pytest.mark.parametrize(("owner", "who", "allowed"), [(U2, U2, True), (U2, U1, True), (U2, G1 - 3, False)])
+@pytest.mark.parametrize(
+    ("owner", "who", "allowed"), [(U2, U2, True), (U2, U1, True), (U2, G1 - 3, False)]
+)
 def test_a_sticky_directory_lets_only_owners_replace_entries(
     d: Path, owner: int, who: int, allowed: bool
 ) -> None:

@@ -31,7 +31,9 @@ from tests.posix.fstest import (
 )
 
 
-@pytest.mark.parametrize("target", ["f", "../elsewhere", "/absolute/path", "sp ace/\u00fc", "x" * 255])
+@pytest.mark.parametrize(
+    "target", ["f", "../elsewhere", "/absolute/path", "sp ace/\u00fc", "x" * 255]
+)
 def test_a_symlink_holds_its_target(d: Path, target: str) -> None:
     os.symlink(target, d / "l")
     assert os.readlink(d / "l") == target

@@ -87,7 +87,9 @@ def test_eacces_without_search_permission(d: Path) -> None:
     fails_as(errno.EACCES, U1, G1, os.truncate, "locked/f", 0, cwd=d)
 
 
-@pytest.mark.parametrize(("mode", "uid", "gid"), [(0o444, U1, G1), (0o646, U2, G1), (0o664, U2, G2)])
+@pytest.mark.parametrize(
+    ("mode", "uid", "gid"), [(0o444, U1, G1), (0o646, U2, G1), (0o664, U2, G2)]
+)
 def test_eacces_without_write_permission(d: Path, mode: int, uid: int, gid: int) -> None:
     (d / "f").write_bytes(b"keep")
     os.chown(d / "f", U1, G1)
