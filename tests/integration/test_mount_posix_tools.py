@@ -164,15 +164,20 @@ def test_truncate_past_the_largest_file_fails_at_once_with_efbig(
     assert (mnt / "f").read_bytes() == b"x"
 
 
+def _open_to_all(mount_factory: Callable[..., Mount], name: str) -> Path:
+    """A directory every user may write, on a mount that lets them in (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    d = mount_factory("-o", "allow_other").path / name
+    d.mkdir()
+    os.chmod(d, 0o777)
+    return d
+
+
 def test_a_non_owner_direct_write_clears_set_id_bits(
     mount_factory: Callable[..., Mount], unique_name: str
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to write as another user")
-    m = mount_factory("-o", "allow_other")
-    d = m.path / unique_name
-    d.mkdir()
-    os.chmod(d, 0o777)
+    d = _open_to_all(mount_factory, unique_name)
     for name, mode, left in (("suid", 0o4777, 0o777), ("both", 0o6777, 0o777),
                              ("sgid", 0o2777, 0o777)):  # fmt: skip
         (d / name).write_bytes(b"x")
@@ -196,12 +201,7 @@ def test_a_non_owner_direct_write_clears_set_id_bits(
 def test_mode_zero_is_kept_while_the_file_is_open(
     mount_factory: Callable[..., Mount], unique_name: str
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to read as another user")
-    m = mount_factory("-o", "allow_other")
-    d = m.path / unique_name
-    d.mkdir()
-    os.chmod(d, 0o777)
+    d = _open_to_all(mount_factory, unique_name)
     fd = os.open(d / "secret", os.O_WRONLY | os.O_CREAT, 0)
     try:
         os.write(fd, b"secret")
