@@ -83,8 +83,9 @@ class OpenFile:
     unlinked: bool = False  # removed while open: nothing is committed
     # Set when the last close's commit ends. GUARDED_BY(FileTable._lock)
     closing: threading.Event | None = None
-    writers: set[int] = field(default_factory=set)  # handles open for writing; FileTable._lock
-    wrote: set[int] = field(default_factory=set)  # handles that wrote or truncated; `lock`
+    # Handles open for writing, and those that wrote or truncated. GUARDED_BY(FileTable._lock)
+    writers: set[int] = field(default_factory=set)
+    wrote: set[int] = field(default_factory=set)
     mtime_ns: int = field(default_factory=time.time_ns)
     ctime_ns: int = 0  # the last status change when not the mtime's (chmod, chown, utimens)
     max_size: int = 1 << 62  # the largest file its container takes (limits), once staged
@@ -216,16 +217,24 @@ class FileTable:
         return reader.read(offset, size)
 
     def write(self, fh: int, offset: int, data: bytes) -> int:
-        entry = self.get(fh)
+        entry = self._writing(fh)
         with entry.lock:
             staged = self._staged(entry)
             if offset + len(data) > entry.max_size:
                 raise FileTooBig("past the largest file", entry.loc.path)
             written = staged.write(offset, data)
             entry.changed()
-            entry.wrote.add(fh)
             self._clear_setid(entry)
         return int(written)
+
+    def _writing(self, fh: int) -> OpenFile:
+        """The handle's open file, noted as written through (its flush commits: see flush)."""
+        with self._lock:
+            entry = self._by_fh.get(fh)
+            if entry is None:
+                raise BadHandle("unknown file handle")
+            entry.wrote.add(fh)
+        return entry
 
     def _clear_setid(self, entry: OpenFile) -> None:
         """After a write: set-ID bits go as the kernel would have them go (callers.py).
@@ -243,7 +252,7 @@ class FileTable:
 
     def truncate(self, path: str, length: int, fh: int | None) -> None:
         if fh is not None:
-            self.truncate_entry(self.get(fh), length, fh)
+            self.truncate_entry(self._writing(fh), length)
             return
         writing = self._open_for_writing(path)
         if writing is not None:
@@ -254,7 +263,7 @@ class FileTable:
             return
         fh = self.open(path, os.O_WRONLY)
         try:
-            self.truncate_entry(self.get(fh), length, fh)
+            self.truncate_entry(self._writing(fh), length)
             self.flush(fh)
         finally:
             self.release(fh)
@@ -267,22 +276,20 @@ class FileTable:
                 return None
             return entry
 
-    def truncate_entry(self, entry: OpenFile, length: int, fh: int | None = None) -> None:
+    def truncate_entry(self, entry: OpenFile, length: int) -> None:
         with entry.lock:
             self._staged(entry).truncate(length)
             entry.changed()
-            if fh is not None:
-                entry.wrote.add(fh)
 
     def allocate(self, fh: int, end: int, keep_size: bool) -> None:
         """fallocate: the file grows to `end` (unless keep_size); EFBIG past the largest file."""
-        entry = self.get(fh)
+        entry = self._writing(fh)
         with entry.lock:
             staged = self._staged(entry)
             if end > entry.max_size:
                 raise FileTooBig("past the largest file", entry.loc.path)
             if not keep_size and end > staged.size:
-                self.truncate_entry(entry, end, fh)
+                self.truncate_entry(entry, end)
 
     def flush(self, fh: int, pid: int | None = None) -> None:
         """close() of a handle (by process `pid`), or fsync (no pid): commit if needed.
@@ -296,8 +303,11 @@ class FileTable:
         self.commit(entry)
 
     def _defer_flush(self, entry: OpenFile, fh: int, pid: int) -> bool:
+        with self._lock:
+            if fh in entry.wrote:
+                return False
         with entry.lock:
-            if fh in entry.wrote or entry.unlinked or not entry.dirty:
+            if entry.unlinked or not entry.dirty:
                 return False
             path = entry.loc.path
         mountpoint = self.fs.mountpoint
@@ -363,7 +373,6 @@ class FileTable:
             except NotFound:
                 return False
             entry.changed()
-            entry.wrote.add(fh)
             meta = entry.commit_meta()
             base = entry.base
             conditions: dict[str, Any] = (
