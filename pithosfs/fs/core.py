@@ -108,9 +108,9 @@ class Filesystem:
         self._containers: dict[str, ContainerInfo] = {}  # GUARDED_BY(_lock)
         self._statfs: tuple[float, AccountInfo] | None = None  # GUARDED_BY(_lock)
         self._closed = False  # GUARDED_BY(_lock)
-        # Directory inode -> when this mount last added or removed one of its entries:
+        # Directory path -> when this mount last added or removed one of its entries:
         # shown as its mtime and ctime (kept here, not sent: see dir_changed). GUARDED_BY(_lock)
-        self._dir_times: OrderedDict[int, int] = OrderedDict()
+        self._dir_times: OrderedDict[str, int] = OrderedDict()
         # Who is calling (owners of new files, set-ID clearing); the FUSE adapter sets it.
         self.caller: Callable[[], Caller | None] = lambda: None
         self.mountpoint: str | None = None  # where the kernel mounted us, once known
@@ -152,13 +152,16 @@ class Filesystem:
             return self.stat_of(layer.handle_attr(handle) or self.lookup(path))
         node = self.files.node_of_handle(fh) if fh is not None else None
         node = node or self.lookup(path)
-        return self.stat_of(node, self._dir_links(path) if node.is_dir else 0)
+        if not node.is_dir:
+            return self.stat_of(node)
+        return self.stat_of(node, self._dir_links(path), path)
 
-    def stat_of(self, node: Node, nlink: int = 0) -> dict[str, int]:
+    def stat_of(self, node: Node, nlink: int = 0, path: str | None = None) -> dict[str, int]:
+        """`path`: where a directory node is, for the times of its entries' changes."""
         stat = nodes.to_stat(node, self.opts.uid, self.opts.gid, self.blksize, nlink)
-        if node.kind is NodeKind.DIR:
+        if path is not None and node.kind is NodeKind.DIR:
             with self._lock:
-                changed = self._dir_times.get(node.ino) if self._dir_times else None
+                changed = self._dir_times.get(path) if self._dir_times else None
             if changed is not None:
                 stat["st_mtime"] = max(stat["st_mtime"], changed)
                 stat["st_ctime"] = max(stat["st_ctime"], changed)
@@ -177,18 +180,14 @@ class Filesystem:
     def dir_changed(self, loc: Location) -> None:
         """An entry of directory `loc` was added or removed: its mtime and ctime move.
 
-        Kept in this mount's memory only: storing it would cost one more request per
-        create or unlink, and a directory marker's stored times are its own (chmod,
-        touch). Other mounts show the stored times.
+        Kept in this mount's memory only, by path: storing it would cost one more
+        request per create or unlink, and a directory marker's stored times are its
+        own (chmod, touch). Other mounts show the stored times.
         """
-        try:
-            node = self.lookup(loc.path)
-        except Exception:  # the change itself succeeded; a time is not worth failing it
-            return
         now = time.time_ns()
         with self._lock:
-            self._dir_times[node.ino] = now
-            self._dir_times.move_to_end(node.ino)
+            self._dir_times[loc.path] = now
+            self._dir_times.move_to_end(loc.path)
             while len(self._dir_times) > REMEMBERED_DIR_CHANGES:
                 self._dir_times.popitem(last=False)
 

@@ -98,7 +98,11 @@ class Operations(fuse.Operations):
         """Entries with full attributes, for libfuse 3's READDIRPLUS (see mount.PlusFUSE)."""
         with gc_paused():  # one lasting dict per entry: see gc_pause
             stat_of = self.core.stat_of
-            return [(n, stat_of(node)) for n, node in self.core.readdir(path)]
+            below = path.rstrip("/") + "/"
+            return [
+                (n, stat_of(node, 0, below + n) if node.is_dir else stat_of(node))
+                for n, node in self.core.readdir(path)
+            ]
 
     @_op
     def mkdir(self, path: str, mode: int) -> int:
