@@ -20,7 +20,7 @@ release. Any other flush commits, so after the last close() returns other
 clients see the content (close-to-open), also for `: > f` and `touch f`.
 
 Locking: `FileTable._lock` guards `_by_fh`, `_by_path`, `_next_fh` and each
-OpenFile's `refs` and `closing`; `OpenFile.lock` guards the rest of that
+OpenFile's `refs`, `closing`, `writers` and `wrote`; `OpenFile.lock` guards the rest of that
 OpenFile and is held across its commit (one file's writes wait for its
 upload; other files do not). Never take FileTable._lock while holding an
 OpenFile.lock.
