@@ -33,6 +33,30 @@ OCTET_STREAM = "application/octet-stream"
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
+# What a server offers beyond the reference protocol. The embedded server names
+# its extensions in this response header on every account and container HEAD and
+# GET; real Pithos+ (and Swift, and `pithosfs serve --strict`) never sends it, so
+# its absence means "none", and a client uses an extension only once it has seen
+# it named here (docs/server.md "Extensions").
+EXTENSIONS_HEADER = "X-Pithosfs-Extensions"
+# `GET <container>?format=json&include_meta=1` adds `"x_object_meta": {Key: value}`.
+EXT_LISTING_META = "listing-meta"
+LISTING_META_PARAM = "include_meta"
+# An object PUT's 201 carries the new version's HEAD headers (not only ETag and
+# X-Object-Version), so the writer needs no HEAD after it.
+EXT_WRITE_REPLY = "write-reply"
+# Listing items carry the caller's own rights: `x_object_allowed_to` is what this
+# caller may do, and items under a shared folder carry it and `x_object_shared_by`
+# too (the reference labels only items with permissions of their own, and says
+# "write" whenever the path has any write grant).
+EXT_LISTING_RIGHTS = "listing-rights"
+ALL_EXTENSIONS = (EXT_LISTING_META, EXT_WRITE_REPLY, EXT_LISTING_RIGHTS)
+
+
+def parse_extensions(value: str | None) -> frozenset[str]:
+    """The extension names of an EXTENSIONS_HEADER value (empty when absent)."""
+    return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
+
 # Response headers whose values the server percent-encodes (spec 1.5); these
 # characters are left as they are.
 QUOTED_HEADER_PREFIXES = ("x-account-", "x-container-", "x-object-", "content-")

@@ -620,16 +620,17 @@ class FakeStore:
             for child in children:
                 self._delete_one(container, child)
 
-    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> None:
+    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> int | None:
         with self._lock:
             self.stats.record("POST", 0, 0)
             _, _, cur = self._current(container, name)
             norm = v.normalise_meta(meta)
             if not norm:
-                return  # with ?update and no meta the server writes no version
+                return None  # with ?update and no meta the server writes no version
             merged = {**cur.meta, **norm}
             merged = {k: val for k, val in merged.items() if val}
-            self._commit(container, name, cur.size, cur.hashes, cur.content_type, merged)
+            _, ver = self._commit(container, name, cur.size, cur.hashes, cur.content_type, merged)
+            return ver.serial
 
     def set_sharing(self, container: str, name: str, sharing: str) -> None:
         with self._lock:

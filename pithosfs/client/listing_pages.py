@@ -11,7 +11,7 @@ entries it got, and resumes the listing after the last one with `marker`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -29,13 +29,21 @@ class PageCut(Exception):
     """The page's body ended early; entries already handed out were whole."""
 
 
-def page_items(transport: Transport, path: str, params: Mapping[str, str]) -> Iterator[Any]:
+def page_items(
+    transport: Transport,
+    path: str,
+    params: Mapping[str, str],
+    on_headers: Callable[[Mapping[str, str]], object] | None = None,
+) -> Iterator[Any]:
     """The entries of the JSON array a listing GET answers (none for 204 or an empty body).
 
     Each is a dict with a string `name` or `subdir`; anything else is a PithosError.
+    `on_headers` sees the reply's headers before the first entry is handed out.
     """
     resp = transport.request("GET", path, params=params, stream=True)
     with resp:
+        if on_headers is not None:
+            on_headers(resp.headers)
         if resp.status_code != 200:
             return
         received = 0

@@ -74,7 +74,9 @@ class PithosClient(ObjectWrites):
         stats: TransferStats | None = None,
         workers: int = 4,
         page_limit: int = protocol.LISTING_LIMIT,
+        extensions: frozenset[str] | None = None,
     ) -> None:
+        """`extensions`: what the server is known to advertise (None: ask it once)."""
         self._identity_url = identity_url
         self.endpoints = endpoints
         reauth = self._reauthenticate if identity_url else None
@@ -87,6 +89,9 @@ class PithosClient(ObjectWrites):
         self._block_info: dict[str, tuple[int, str, bool]] = {}  # GUARDED_BY(_block_info_lock)
         self._block_info_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None  # GUARDED_BY(_block_info_lock)
+        # What the server advertises beyond the reference protocol (protocol.EXTENSIONS_HEADER);
+        # None until an account or container reply has said. GUARDED_BY(_block_info_lock)
+        self._extensions: frozenset[str] | None = extensions
 
     # -- construction ----------------------------------------------------------
     @classmethod
@@ -158,7 +163,35 @@ class PithosClient(ObjectWrites):
             stats=self.stats,
             workers=self.workers,
             page_limit=self.page_limit,
+            extensions=self.extensions(),  # the same server
         )
+
+    # -- extensions ---------------------------------------------------------------
+    def extensions(self) -> frozenset[str]:
+        """The extensions the server advertises; empty for real Pithos+ and Swift.
+
+        Learnt from the latest account or container HEAD/GET reply (listings
+        included), or from one account HEAD here if none was seen yet. Nothing
+        beyond the reference protocol is used before the server has named it
+        (protocol.EXTENSIONS_HEADER).
+        """
+        with self._block_info_lock:
+            known = self._extensions
+        if known is None:
+            self._note_extensions(self._req("HEAD").headers)
+            with self._block_info_lock:
+                known = self._extensions or frozenset()
+        return known
+
+    def has_extension(self, name: str) -> bool:
+        return name in self.extensions()
+
+    def _note_extensions(self, headers: Mapping[str, str]) -> frozenset[str]:
+        """Remember what an account or container reply advertises; returns it."""
+        found = protocol.parse_extensions(headers.get(protocol.EXTENSIONS_HEADER))
+        with self._block_info_lock:
+            self._extensions = found
+        return found
 
     def list_sharing_accounts(self) -> list[str]:
         """Accounts that share something with us (GET /v1/, spec 2.1), without our own."""
@@ -192,6 +225,7 @@ class PithosClient(ObjectWrites):
         if cached:
             return cached
         resp = self._req("HEAD", self._path(container))
+        self._note_extensions(resp.headers)
         info = p.container_from_headers(container, resp.headers)
         # Pithos+ reports its block layout; plain Swift has no such header.
         kind = (info.block_size, info.block_hash, "X-Container-Block-Size" in resp.headers)
@@ -219,6 +253,7 @@ class PithosClient(ObjectWrites):
     # -- account ------------------------------------------------------------------
     def account_info(self) -> AccountInfo:
         resp = self._req("HEAD")
+        self._note_extensions(resp.headers)
         return p.account_from_headers(self.account, resp.headers)
 
     def list_containers(self) -> list[ContainerInfo]:
@@ -249,6 +284,7 @@ class PithosClient(ObjectWrites):
     # -- containers -------------------------------------------------------------------
     def container_info(self, container: str) -> ContainerInfo:
         resp = self._req("HEAD", self._path(container))
+        self._note_extensions(resp.headers)
         return p.container_from_headers(container, resp.headers)
 
     def create_container(self, container: str, versioning: str | None = None) -> None:
@@ -292,11 +328,23 @@ class PithosClient(ObjectWrites):
     ) -> Iterator[ObjectInfo | Subdir]:
         """Entries in name order, page after page, each handed out as its bytes arrive.
 
+        `with_meta` asks for the listing extension only from a server that
+        advertises it; elsewhere items carry `meta=None` (not known).
+
         `limit` (additive to the contract) stops after that many entries and asks
         the server for no more. A page cut midway resumes after the last entry
         handed out, up to the retry policy's attempts.
         """
         path = self._path(container)
+        # Asked for without knowing the server (real Pithos+ and Swift ignore unknown
+        # parameters); the items' metadata is believed only from a reply that names the
+        # extension (see _listing_offers).
+        offered: set[str] = set()
+
+        def note(headers: Mapping[str, str]) -> None:
+            offered.clear()
+            offered.update(self._note_extensions(headers))
+
         marker = ""
         last_subdir = None
         left = limit
@@ -316,11 +364,13 @@ class PithosClient(ObjectWrites):
                 params["marker"] = marker
             count = 0
             try:
-                for item in page_items(self.transport, path, params):
+                for item in page_items(self.transport, path, params, note):
                     count += 1
                     # Past a subdir, skip its whole subtree: all below sorts before U+FFFF.
                     marker = item["subdir"] + "\uffff" if "subdir" in item else item["name"]
-                    entry = p.entry_from_json(item, with_meta)
+                    entry = p.entry_from_json(
+                        item, with_meta and protocol.EXT_LISTING_META in offered
+                    )
                     if isinstance(entry, Subdir):
                         # A page may end on a subdir that the next page repeats (spec 5.2).
                         if entry.name == last_subdir:

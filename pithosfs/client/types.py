@@ -13,12 +13,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-# Name of the opt-in listing extension understood by the embedded server:
-# `GET /v1/acc/cont?format=json&include_meta=1` adds `"x_object_meta": {Key: value}`
-# (user metadata, keys as in X-Object-Meta-<Key>) to every object item. Real
-# Pithos+ and Swift ignore unknown query parameters, so items simply lack the
-# field there and callers fall back to Last-Modified and default modes.
-LISTING_META_PARAM = "include_meta"
+from pithosfs import protocol
+
+# The listing extension's query parameter (protocol.EXT_LISTING_META): asked for
+# only from a server that advertises the extension.
+LISTING_META_PARAM = protocol.LISTING_META_PARAM
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +302,11 @@ class ObjectStore(Protocol):
 
     def delete_object(self, container: str, name: str, recursive: bool = False) -> None: ...
 
-    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> None:
-        """Merge user metadata (POST ?update); an empty value deletes that key."""
+    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> int | None:
+        """Merge user metadata (POST ?update); an empty value deletes that key.
+
+        Returns the version the change made, or None when the reply does not say.
+        """
         ...
 
     def set_sharing(self, container: str, name: str, sharing: str) -> None:

@@ -95,14 +95,20 @@ class ObjectWrites:
     ) -> ObjectInfo:
         """Full info of the version this write created.
 
-        From the reply when it carries everything (the embedded server's PUT
-        replies, given the `size` and `content_type` we sent), else by HEAD:
+        From the reply when it names the write-reply extension (the embedded
+        server's, given the `size` and `content_type` we sent), else by HEAD:
         Pithos+ write replies carry only ETag and X-Object-Version. If another
         writer got in between, the HEAD shows their version; then ask for ours
         by number, so a caller using the result as its next If-Match base never
         silently adopts someone else's write.
         """
-        if resp is not None and size is not None and content_type is not None:
+        if (
+            resp is not None
+            and size is not None
+            and content_type is not None
+            and protocol.EXT_WRITE_REPLY
+            in protocol.parse_extensions(resp.headers.get(protocol.EXTENSIONS_HEADER))
+        ):
             built = p.object_from_write_reply(name, resp.headers, size, content_type)
             if built is not None:
                 return built
@@ -327,10 +333,14 @@ class ObjectWrites:
         self._path(src_container, src_name)  # validates the source names
         if src_version is not None:
             headers["X-Source-Version"] = str(src_version)
-        if content_type:
-            headers["Content-Type"] = content_type
         headers.update(p.meta_headers("X-Object-Meta-", meta))
         params = {"delimiter": "/"} if recursive else {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        else:
+            # Keep the source's type whatever a WSGI server in front makes of a
+            # missing Content-Type (some turn it into text/plain): spec 4.4.
+            params["ignore_content_type"] = ""
         if manifest_copy:  # Swift: copy a segmented object's manifest, sharing its segments
             params["multipart-manifest"] = "get"
         return self._req(
@@ -444,15 +454,17 @@ class ObjectWrites:
                 method="DELETE", path=f"{container}/{name}",
             )  # fmt: skip
 
-    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> None:
+    def update_meta(self, container: str, name: str, meta: Mapping[str, str]) -> int | None:
+        """Merge user metadata; returns the version the change made (None if not told)."""
         headers = p.meta_headers("X-Object-Meta-", meta)
-        self._req(
+        resp = self._req(
             "POST",
             self._path(container, name),
             params={"update": ""},
             headers=headers,
             idempotent=True,
         )
+        return _version_of(resp)
 
     def set_sharing(self, container: str, name: str, sharing: str) -> None:
         v.parse_sharing(sharing)  # refuse bad syntax before sending

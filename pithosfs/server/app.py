@@ -218,7 +218,7 @@ def fault_response(fault: PithosFault, status: int | None = None, xml: bool = Fa
     key = "serviceUnavailable" if status == 503 else fault.fault
     headers: list[tuple[str, str]] = []
     if isinstance(fault, MethodNotAllowed):
-        headers.append(("Allow", ", ".join(fault.allowed)))
+        headers.append(("Allow", ",".join(fault.allowed)))  # "GET,HEAD", as the reference
     if xml:
         text = (
             f'<{key} code="{status}"><message>{escape(fault.message)}</message>'

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from pithosfs.protocol import DEFAULT_HASH_ALGORITHM
-from pithosfs.server import access
+from pithosfs.server import access, node_history
 from pithosfs.server.blocks import BlockStore
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_HISTORY, CLUSTER_NORMAL, Database
 from pithosfs.server.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -149,11 +149,34 @@ class Backend(ObjectUpdates, ObjectListing):
         if count > MAX_META_ITEMS:
             raise BadRequest("Too many metadata items")
 
-    def _policy(self, conn: sqlite3.Connection, node: int, account: str) -> dict[str, str]:
+    def _policy(
+        self, conn: sqlite3.Connection, node: int, account: str, until: int | None = None
+    ) -> dict[str, str]:
         policy = dict(CONTAINER_POLICY_DEFAULTS, project=account)
-        for r in conn.execute("SELECT key, value FROM policies WHERE node = ?", (node,)):
-            policy[r["key"]] = r["value"]
+        policy.update(self._set_policies(conn, node, until))
         return policy
+
+    @staticmethod
+    def _set_policies(
+        conn: sqlite3.Connection, node: int, until: int | None = None
+    ) -> dict[str, str]:
+        """The policies set on a node (now, or at `until`), without defaults."""
+        if until is not None:
+            return node_history.state_at(conn, node, until)[1]
+        return {r["key"]: r["value"] for r in conn.execute(
+            "SELECT key, value FROM policies WHERE node = ?", (node,)
+        )}  # fmt: skip
+
+    def _meta_at(self, conn: sqlite3.Connection, node: int, until: int | None) -> dict[str, str]:
+        """A node's user metadata now, or as it was at `until`."""
+        if until is not None:
+            return node_history.state_at(conn, node, until)[0]
+        return self._node_meta(conn, node)
+
+    def _record_state(self, conn: sqlite3.Connection, node: int, now: float) -> None:
+        """Remember a node's metadata and policy as of `now`, for `until` views."""
+        meta = self._node_meta(conn, node)
+        node_history.record(conn, node, meta, self._set_policies(conn, node), now)
 
     # ---- visibility for non-owners ----------------------------------------
 
@@ -235,7 +258,7 @@ class Backend(ObjectUpdates, ObjectListing):
                 count,
                 used,
                 mtime,
-                self._node_meta(conn, node) if node else {},
+                self._meta_at(conn, node, until) if node else {},
                 groups,
                 self.account_quota,
                 True,
@@ -290,7 +313,9 @@ class Backend(ObjectUpdates, ObjectListing):
                 ).fetchone()
                 if ngroups > MAX_GROUPS:
                     raise BadRequest("Too many groups")
-            self._touch(conn, [node], self._now())
+            now = self._now()
+            self._record_state(conn, node, now)
+            self._touch(conn, [node], now)
 
     def list_containers(
         self,
@@ -322,10 +347,13 @@ class Backend(ObjectUpdates, ObjectListing):
             )
             if not owner:
                 names = [n for n in names if self._shared_with(conn, user, f"{account}/{n}/")]
-            if shared:
-                names = [n for n in names if self._has_permissions(conn, f"{account}/{n}/")]
-            if public:
-                names = [n for n in names if self._has_public(conn, f"{account}/{n}/")]
+            if shared or public:  # together: either one (the reference's union)
+                names = [
+                    n
+                    for n in names
+                    if (shared and self._has_permissions(conn, f"{account}/{n}/"))
+                    or (public and self._has_public(conn, f"{account}/{n}/"))
+                ]
             if not (shared or public):
                 if marker is not None:
                     names = [n for n in names if n > marker]
@@ -414,8 +442,8 @@ class Backend(ObjectUpdates, ObjectListing):
             int(count),
             used,
             float(row["mtime"]),
-            self._node_meta(conn, node),
-            self._policy(conn, node, account),
+            self._meta_at(conn, node, until),
+            self._policy(conn, node, account, until),
             keys,
             True,
             until,
@@ -491,6 +519,7 @@ class Backend(ObjectUpdates, ObjectListing):
                 node = int(row["node"])  # type: ignore[index]
             self._set_policy(conn, node, policy, replace=False)
             self._set_node_meta(conn, node, meta, replace=False)
+            self._record_state(conn, node, now)
             self._touch(conn, [node, anode], now)
             return created
 
@@ -522,7 +551,9 @@ class Backend(ObjectUpdates, ObjectListing):
             if clean is not None:
                 self._set_policy(conn, node, clean, replace=replace)
             self._set_node_meta(conn, node, meta, replace)
-            self._touch(conn, [node, int(row["parent"])], self._now())
+            now = self._now()
+            self._record_state(conn, node, now)
+            self._touch(conn, [node, int(row["parent"])], now)
 
     def delete_container(
         self,
@@ -576,6 +607,7 @@ class Backend(ObjectUpdates, ObjectListing):
             conn.execute("DELETE FROM nodes WHERE parent = ?", (node,))
             conn.execute("DELETE FROM node_meta WHERE node = ?", (node,))
             conn.execute("DELETE FROM policies WHERE node = ?", (node,))
+            node_history.forget(conn, node)
             conn.execute("DELETE FROM usage WHERE node = ?", (node,))
             conn.execute("DELETE FROM nodes WHERE node = ?", (node,))
             self._touch(conn, [int(row["parent"])], self._now())

@@ -75,6 +75,12 @@ def load_or_create_users(data_dir: Path) -> dict[str, str]:
     type=click.IntRange(min=512),
     help="Block size in bytes (the reference default is 4 MiB).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    envvar="PITHOSFS_SERVE_STRICT",
+    help="Answer exactly as the reference Pithos+ does: no extension offered or advertised.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log requests and debug details.")
 def serve(
     data_dir: str,
@@ -82,6 +88,7 @@ def serve(
     port: int,
     users: list[tuple[str, str]],
     block_size: int,
+    strict: bool,
     verbose: bool,
 ) -> None:
     """Serve a Pithos+ object store (and its identity endpoint) from DATA_DIR."""
@@ -103,7 +110,9 @@ def serve(
     # sharing it with a running server: report only (its uploads may be in flight).
     fsck.check(root, block_size=block_size, repair=alone)
     fsck.share(lock_fd)
-    server = EmbeddedServer(root, host=host, port=port, users=table, block_size=block_size)
+    server = EmbeddedServer(
+        root, host=host, port=port, users=table, block_size=block_size, strict=strict
+    )
     try:
         server.start()
     except OSError as exc:
@@ -115,6 +124,8 @@ def serve(
     click.echo(f"Identity URL: {server.identity_url}")
     click.echo(f"Data dir:     {root}")
     click.echo(f"Block size:   {block_size}")
+    if strict:
+        click.echo("Strict:       answering as the reference Pithos+ (no extensions)")
     for uuid, token in table.items():
         # A token the caller handed in (--user or PITHOSFS_SERVE_USERS, as the mount's
         # launcher does) is not echoed: this output often goes to a log file.

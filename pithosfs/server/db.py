@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pithosfs.server import node_history
+
 log = logging.getLogger(__name__)
 
 # Version clusters (spec 6): the live version, superseded ones, delete markers.
@@ -121,6 +123,7 @@ class Database:
         conn = self.conn()
         conn.executescript(SCHEMA)
         self._migrate(conn)
+        node_history.create(conn)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:

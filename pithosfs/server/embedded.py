@@ -67,14 +67,18 @@ class EmbeddedServer:
         users: dict[str, str] | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         threads: int = WORKER_THREADS,
+        strict: bool = False,
     ) -> None:
+        """`strict`: answer exactly as the reference Pithos+ does, offering and
+        advertising no extension (docs/server.md "Strict mode")."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
         self.users = dict(users or {})
         self.block_size = block_size
         self.backend = Backend(self.data_dir, block_size)
-        self.app = PithosApp(Context(self.backend, self.users))
+        self.strict = strict
+        self.app = PithosApp(Context(self.backend, self.users, strict=strict))
         self._threads = threads
         self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None

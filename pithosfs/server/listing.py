@@ -97,7 +97,12 @@ class MetaFilters:
     compare: list[tuple[str, str, str]]  # (key, op, value)
 
     def match(self, meta: dict[str, str]) -> bool:
-        if self.exists and not any((k in meta) != neg for neg, k in self.exists):
+        """`key` terms: any of those keys present; `!key` terms: none of those keys
+        present; value terms: every one holds. All three groups AND-ed, as the reference."""
+        wanted = [k for neg, k in self.exists if not neg]
+        if wanted and not any(k in meta for k in wanted):
+            return False
+        if any(k in meta for neg, k in self.exists if neg):
             return False
         for key, op, value in self.compare:
             have = meta.get(key)
@@ -120,7 +125,7 @@ def _compare(have: str, op: str, value: str) -> bool:
 
 
 def parse_meta_filters(raw: str) -> MetaFilters | None:
-    """`meta=key,!key,key=v,key!=v,key<=v,...`: existence terms OR-ed, comparisons AND-ed."""
+    """`meta=key,!key,key=v,key!=v,key<=v,...` (MetaFilters.match says how they combine)."""
     exists: list[tuple[bool, str]] = []
     compare: list[tuple[str, str, str]] = []
     for term in raw.split(","):

@@ -80,10 +80,11 @@ class ObjectListing(ObjectOps):
                         allowed = access.level_for(sharing, subjects) if sharing else None
                         if allowed is None:
                             continue
-                    if shared and sharing is None:
-                        continue
                     path = perms.base + name
-                    if public and path not in public_paths:
+                    # `shared` and `public` together: either one (the reference's union).
+                    if (shared or public) and not (
+                        (shared and sharing is not None) or (public and path in public_paths)
+                    ):
                         continue
                     info = self._info(conn, account, container, name, row)
                     if filters is not None and not filters.match(user_meta(info.meta)):

@@ -138,14 +138,16 @@ class ObjectOps:
         with self.db.read() as conn:
             self._require_container(conn, account, container, user)
             path = f"{account}/{container}/{name}"
-            allowed, shared_by = self._read_access(conn, user, account, container, name)
+            allowed, _ = self._read_access(conn, user, account, container, name)
             current = self._current_row(conn, path)
             if version is None:
                 if current is None:
                     raise NotFound("Object does not exist")
                 info = self._info(conn, account, container, name, current)
-                own = access.own_sharing(conn, path)
-                info.sharing = own.render() if own else None
+                # As the reference: the permissions that apply, own or the folder's,
+                # for the owner too, and where they are set when inherited (spec 4.1).
+                sharing, shared_by = access.effective_sharing(conn, account, container, name)
+                info.sharing = sharing.render() if sharing else None
                 info.shared_by, info.allowed_to = shared_by, allowed
                 if user == account:
                     info.public_url_token = self._public_token(conn, path)

@@ -37,7 +37,11 @@ def account_headers(info: AccountInfo) -> list[tuple[str, str]]:
         ("X-Account-Policy-Quota", str(info.quota)),
     ]
     headers += [(f"X-Account-Meta-{k}", v) for k, v in info.meta.items()]
-    headers += [(f"X-Account-Group-{g}", ",".join(m)) for g, m in info.groups.items()]
+    # As the reference: the name capitalised (first letter upper, the rest lower), members sorted.
+    headers += [
+        (f"X-Account-Group-{g.capitalize()}", ",".join(sorted(m)))
+        for g, m in info.groups.items()
+    ]
     if info.until is not None:
         headers.append(("X-Account-Until-Timestamp", http_date(info.until)))
     return headers
@@ -50,7 +54,7 @@ class AccountController:
     def HEAD(self, req: Req, account: str) -> Response:
         info = self.ctx.backend.account_info(req.user, account, until_of(req))
         check_time_conditions(req, info.mtime)
-        return Response(204, account_headers(info))
+        return Response(204, account_headers(info) + self.ctx.advertised())
 
     def GET(self, req: Req, account: str) -> Response:
         backend = self.ctx.backend
@@ -66,7 +70,7 @@ class AccountController:
             public=req.flag("public"),
             until=until,
         )
-        headers = account_headers(info)
+        headers = account_headers(info) + self.ctx.advertised()
         fmt = req.wants(("text", "json", "xml"), "text")
         if fmt == "text":
             if not containers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pithosfs.protocol import ALL_EXTENSIONS, EXTENSIONS_HEADER
 from pithosfs.server.backend import Backend
 from pithosfs.server.errors import BadRequest, NotModified, PreconditionFailed
 from pithosfs.server.http_util import parse_http_date_int, parse_until
@@ -18,9 +19,22 @@ class Context:
     backend: Backend
     users: dict[str, str]  # uuid -> token
     tokens: dict[str, str] = field(default_factory=dict)  # token -> uuid
+    # Answer exactly as the reference Pithos+ does: no extension is offered or
+    # advertised, listings label rights as the reference does (docs/server.md).
+    strict: bool = False
 
     def __post_init__(self) -> None:
         self.tokens = {token: uuid for uuid, token in self.users.items()}
+
+    def offers(self, extension: str) -> bool:
+        """Whether this server offers (and advertises) one of protocol.ALL_EXTENSIONS."""
+        return not self.strict and extension in ALL_EXTENSIONS
+
+    def advertised(self) -> list[tuple[str, str]]:
+        """The header naming the extensions offered (none in strict mode)."""
+        if self.strict:
+            return []
+        return [(EXTENSIONS_HEADER, ", ".join(ALL_EXTENSIONS))]
 
 
 def base_url(req: Req) -> str:

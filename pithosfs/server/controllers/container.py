@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pithosfs.protocol import EXT_LISTING_META, EXT_LISTING_RIGHTS, LISTING_META_PARAM
 from pithosfs.server.controllers.base import Context, check_time_conditions, until_of
 from pithosfs.server.http_util import (
     collect_meta,
@@ -51,7 +52,16 @@ def container_headers(
     return headers
 
 
-def object_item(info: ObjectInfo, base: str, include_meta: bool, until: bool) -> dict[str, Any]:
+def object_item(
+    info: ObjectInfo, base: str, include_meta: bool, until: bool, exact_rights: bool = True
+) -> dict[str, Any]:
+    """One JSON listing item (spec 5.3).
+
+    `exact_rights` (the listing-rights extension): a grantee's item says what this
+    caller may do, inherited rights included. Without it, as the reference: only
+    items with permissions of their own are labelled, and `x_object_allowed_to`
+    is "write" whenever the path has any write grant, whoever asks.
+    """
     item: dict[str, Any] = {
         "name": info.name,
         "bytes": info.size,
@@ -69,10 +79,13 @@ def object_item(info: ObjectInfo, base: str, include_meta: bool, until: bool) ->
         item["last_modified"] = iso_date(info.mtime)
         if info.sharing:
             item["x_object_sharing"] = info.sharing
-        if info.shared_by:
-            item["x_object_shared_by"] = info.shared_by
-        if info.allowed_to:
-            item["x_object_allowed_to"] = info.allowed_to
+        if exact_rights:
+            if info.shared_by:
+                item["x_object_shared_by"] = info.shared_by
+            if info.allowed_to:
+                item["x_object_allowed_to"] = info.allowed_to
+        elif info.allowed_to and info.sharing:
+            item["x_object_allowed_to"] = "write" if "write=" in info.sharing else "read"
         if info.public_url_token:
             item["x_object_public"] = f"{base}/public/{info.public_url_token}"
     for key in ("Content-Encoding", "Content-Disposition", "X-Object-Manifest"):
@@ -89,7 +102,7 @@ class ContainerController:
 
     def _headers(self, info: ContainerInfo) -> list[tuple[str, str]]:
         b = self.ctx.backend
-        return container_headers(info, b.block_size, b.algorithm)
+        return container_headers(info, b.block_size, b.algorithm) + self.ctx.advertised()
 
     def HEAD(self, req: Req, account: str, container: str) -> Response:
         info = self.ctx.backend.container_info(req.user, account, container, until_of(req))
@@ -141,11 +154,14 @@ class ContainerController:
         from pithosfs.server.controllers.base import base_url
 
         base = base_url(req)
-        include_meta = _truthy(req.arg("include_meta"))
+        include_meta = self.ctx.offers(EXT_LISTING_META) and _truthy(
+            req.arg(LISTING_META_PARAM)
+        )
+        exact_rights = self.ctx.offers(EXT_LISTING_RIGHTS)
         items = (
             {"subdir": e.name}
             if isinstance(e, Subdir)
-            else object_item(e, base, include_meta, until is not None)
+            else object_item(e, base, include_meta, until is not None, exact_rights)
             for e in entries
         )
         if fmt == "json":
@@ -180,9 +196,13 @@ class ContainerController:
         }
         meta = collect_meta(req.headers, "X-Container-Meta-")
         if is_upload:
+            # As the reference: the headers are applied first (merged with ?update,
+            # replaced without it: a block POST without ?update wipes container meta),
+            # then the body's blocks are stored.
+            backend.update_container(
+                req.user, account, container, policy if policy else None, meta, replace
+            )
             hashes = backend.upload_blocks(req.user, account, container, req.body())
-            if replace:  # [QUIRK] kept: a block POST without ?update wipes container meta
-                backend.update_container(req.user, account, container, None, meta, True)
             if req.wants(("json", "xml"), "json") == "xml":
                 text = "<blocks>" + "".join(f"<block>{h}</block>" for h in hashes) + "</blocks>"
                 return xml_response(202, text)

@@ -8,11 +8,18 @@ import tempfile
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
+from xml.sax.saxutils import quoteattr
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import parse_form_data
 
-from pithosfs.protocol import MAX_OBJECT_NAME, MAX_UPLOAD_SIZE, is_hex_digest
+from pithosfs.protocol import (
+    EXT_WRITE_REPLY,
+    EXTENSIONS_HEADER,
+    MAX_OBJECT_NAME,
+    MAX_UPLOAD_SIZE,
+    is_hex_digest,
+)
 from pithosfs.server.backend import Backend
 from pithosfs.server.block_slices import BlockSlice
 from pithosfs.server.bodies import RequestBody
@@ -141,7 +148,7 @@ class ObjectController:
                 body = "".join(
                     f'<version timestamp="{decimal_ts(m)}">{s}</version>' for s, m in versions
                 )
-                return xml_response(200, f'<object name="{name}">{body}</object>')
+                return xml_response(200, f"<object name={quoteattr(name)}>{body}</object>")
             return json_response(200, {"versions": [[s, decimal_ts(m)] for s, m in versions]})
         info = self._read_info(req, account, container, name)
         headers = object_headers(info, base_url(req), req.user == account)
@@ -154,6 +161,8 @@ class ObjectController:
                 "hashes": hashes,
             }
             headers = [h for h in headers if h[0] != "Content-Type"]
+            if req.wants(("json", "xml"), "json") == "xml":
+                return xml_response(200, _hashmap_xml(name, doc), headers)
             return json_response(200, doc, headers)
         return object_data(backend, req, info, headers)
 
@@ -228,6 +237,8 @@ class ObjectController:
         describe this empty reply. Only while the version is still current.
         """
         minimal = [("ETag", info.etag), ("X-Object-Version", str(info.serial))]
+        if not self.ctx.offers(EXT_WRITE_REPLY):
+            return Response(201, minimal)
         try:
             now = self.ctx.backend.object_info(req.user, info.account, info.container, info.name)
         except PithosFault:
@@ -235,7 +246,8 @@ class ObjectController:
         if now.serial != info.serial:
             return Response(201, minimal)
         full = object_headers(now, base_url(req), req.user == info.account)
-        return Response(201, [h for h in full if h[0] != "Content-Type"])
+        advertised = (EXTENSIONS_HEADER, EXT_WRITE_REPLY)  # this reply is the extension's
+        return Response(201, [h for h in full if h[0] != "Content-Type"] + [advertised])
 
     def _copy(
         self, req: Req, src: tuple[str, str, str], dst: tuple[str, str, str], move: bool
@@ -300,6 +312,8 @@ class ObjectController:
             req.drain()
             headers = [("X-Object-Version", str(serial))] if serial is not None else []
             return Response(202, headers)
+        # The reference looks the object up (403, 404) before it validates the range.
+        backend.object_info(req.user, account, container, name)
         rng = parse_content_range(req.header("Content-Range"))
         truncate = _int_header(req, "X-Object-Bytes")
         source = None
@@ -390,6 +404,15 @@ class ObjectController:
             delimiter=req.arg("delimiter") or None,
         )
         return Response(204)
+
+
+def _hashmap_xml(name: str, doc: dict[str, object]) -> str:
+    """A hashmap as the reference's XML form of `GET ?hashmap&format=xml`."""
+    hashes = "".join(f"<hash>{h}</hash>" for h in doc["hashes"])  # type: ignore[attr-defined]
+    return (
+        f'<object name={quoteattr(name)} bytes="{doc["bytes"]}"'
+        f' block_size="{doc["block_size"]}" block_hash="{doc["block_hash"]}">{hashes}</object>'
+    )
 
 
 def _int_header(req: Req, name: str) -> int | None:
@@ -483,10 +506,14 @@ def _if_range_holds(req: Req, info: ObjectInfo) -> bool:
 
 
 def object_data(
-    backend: Backend, req: Req, info: ObjectInfo, headers: list[tuple[str, str]]
+    backend: Backend,
+    req: Req,
+    info: ObjectInfo,
+    headers: list[tuple[str, str]],
+    public: bool = False,
 ) -> Response:
     """The data response of an object, or of the parts its X-Object-Manifest names."""
-    parts = manifest_parts(backend, req, info)
+    parts = manifest_parts(backend, req, info, public)
     if parts is None:
         return data_response(
             req, info, headers, info.size, lambda o, n: backend.iter_slices(info, o, n)
@@ -506,7 +533,14 @@ def object_data(
     return data_response(req, info, headers, total, reader)
 
 
-def manifest_parts(backend: Backend, req: Req, info: ObjectInfo) -> list[ObjectInfo] | None:
+def manifest_parts(
+    backend: Backend, req: Req, info: ObjectInfo, public: bool = False
+) -> list[ObjectInfo] | None:
+    """The parts a manifest concatenates for this caller; None if `info` is no manifest.
+
+    `public` (a public link): parts nobody anonymous may read make the link 404,
+    as the reference's public view does, rather than serve an empty body.
+    """
     value = info.meta.get("X-Object-Manifest")
     if not value:
         return None
@@ -514,9 +548,19 @@ def manifest_parts(backend: Backend, req: Req, info: ObjectInfo) -> list[ObjectI
     if not container:
         return None
     try:
-        return backend.manifest_parts(req.user, info.account, container, prefix)
+        parts = backend.manifest_parts(req.user, info.account, container, prefix)
     except (NotFound, Forbidden):
+        if public:
+            raise NotFound("Object does not exist") from None
         return []
+    if public and not parts:
+        try:
+            hidden = backend.manifest_parts(info.account, info.account, container, prefix)
+        except NotFound:
+            hidden = []
+        if hidden:
+            raise NotFound("Object does not exist")
+    return parts
 
 
 def manifest_headers(

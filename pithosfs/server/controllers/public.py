@@ -29,7 +29,7 @@ class PublicController:
         info = self.ctx.backend.resolve_public(token)
         check_read_conditions(req, info)
         # A manifest's size is that of the parts an anonymous reader may read, as its GET.
-        parts = manifest_parts(self.ctx.backend, req, info)
+        parts = manifest_parts(self.ctx.backend, req, info, public=True)
         if parts is None:
             return Response(200, _headers(info), [], info.size)
         return Response(
@@ -39,4 +39,4 @@ class PublicController:
     def GET(self, req: Req, token: str) -> Response:
         info = self.ctx.backend.resolve_public(token)
         check_read_conditions(req, info)
-        return object_data(self.ctx.backend, req, info, _headers(info))
+        return object_data(self.ctx.backend, req, info, _headers(info), public=True)
