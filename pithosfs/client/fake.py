@@ -71,8 +71,12 @@ class FakeStore:
         block_hash: str = protocol.DEFAULT_HASH_ALGORITHM,
         public_base: str = "http://fake.invalid/pithos/public/",
         clock: Callable[[], float] = time.time,
+        listing_meta: bool = True,
     ) -> None:
+        """`listing_meta` False: listings never carry user metadata (the reference's;
+        with True, as a server offering protocol.EXT_LISTING_META)."""
         self._account = account
+        self.listing_meta = listing_meta
         self.block_size = block_size
         self.block_hash = block_hash
         self._public_base = public_base
@@ -351,7 +355,8 @@ class FakeStore:
                             entries.append(Subdir(sub))
                         continue
                 info = self._info(name, path, ver, explicit_version=until is not None)
-                entries.append(info if with_meta else replace(info, meta=None))
+                listed_meta = with_meta and self.listing_meta
+                entries.append(info if listed_meta else replace(info, meta=None))
         return iter(entries if limit is None else entries[:limit])
 
     # -- reading -------------------------------------------------------------------
@@ -446,6 +451,21 @@ class FakeStore:
                 for body in blocks
                 for i in range(0, max(len(body), 1), bs)
             ]
+
+    def missing_blocks(
+        self,
+        container: str,
+        name: str,
+        hashes: list[str],
+        content_type: str = protocol.OCTET_STREAM,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> list[str] | None:
+        """Which of `hashes` the store lacks: the HTTP client's probe (a failing hashmap PUT)."""
+        with self._lock:
+            self.stats.record("PUT", 30 + 67 * (len(hashes) + 1), 0)
+            self._container(container)
+            return list(dict.fromkeys(h for h in hashes if h not in self._blocks))
 
     def put_hashmap(
         self,

@@ -118,6 +118,7 @@ def object_from_headers(name: str, headers: Mapping[str, str]) -> ObjectInfo:
         sharing=_h(headers, "X-Object-Sharing"),
         public_url=_h(headers, "X-Object-Public"),
         allowed_to=_h(headers, "X-Object-Allowed-To"),
+        shared_by=_h(headers, "X-Object-Shared-By"),
     )
 
 
@@ -187,6 +188,7 @@ def entry_from_json(item: Mapping[str, Any], with_meta: bool) -> ObjectInfo | Su
         str(get("x_object_sharing") or ""),
         str(get("x_object_public") or ""),
         str(get("x_object_allowed_to") or ""),
+        str(get("x_object_shared_by") or ""),
     )
 
 

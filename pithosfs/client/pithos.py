@@ -92,6 +92,7 @@ class PithosClient(ObjectWrites):
         # What the server advertises beyond the reference protocol (protocol.EXTENSIONS_HEADER);
         # None until an account or container reply has said. GUARDED_BY(_block_info_lock)
         self._extensions: frozenset[str] | None = extensions
+        self._meta_keys: dict[str, frozenset[str]] = {}  # GUARDED_BY(_block_info_lock)
 
     # -- construction ----------------------------------------------------------
     @classmethod
@@ -185,6 +186,23 @@ class PithosClient(ObjectWrites):
 
     def has_extension(self, name: str) -> bool:
         return name in self.extensions()
+
+    def object_meta_keys(self, container: str) -> frozenset[str] | None:
+        """The user-metadata keys (lower case, without `X-Object-Meta-`) that the
+        container's objects carry, as its last HEAD or listing reply said
+        (`X-Container-Object-Meta`, spec 3.1); None when no reply said."""
+        with self._block_info_lock:
+            return self._meta_keys.get(container)
+
+    def _note_object_meta_keys(self, container: str, headers: Mapping[str, str]) -> None:
+        value = headers.get("X-Container-Object-Meta")
+        if value is None:
+            return
+        keys = frozenset(
+            protocol.format_meta_key(unquote(k.strip())).lower() for k in value.split(",") if k.strip()
+        )
+        with self._block_info_lock:
+            self._meta_keys[container] = keys
 
     def _note_extensions(self, headers: Mapping[str, str]) -> frozenset[str]:
         """Remember what an account or container reply advertises; returns it."""
@@ -285,6 +303,7 @@ class PithosClient(ObjectWrites):
     def container_info(self, container: str) -> ContainerInfo:
         resp = self._req("HEAD", self._path(container))
         self._note_extensions(resp.headers)
+        self._note_object_meta_keys(container, resp.headers)
         return p.container_from_headers(container, resp.headers)
 
     def create_container(self, container: str, versioning: str | None = None) -> None:
@@ -344,6 +363,7 @@ class PithosClient(ObjectWrites):
         def note(headers: Mapping[str, str]) -> None:
             offered.clear()
             offered.update(self._note_extensions(headers))
+            self._note_object_meta_keys(container, headers)
 
         marker = ""
         last_subdir = None

@@ -43,6 +43,8 @@ class ObjectInfo:
     sharing: str = ""  # "read=a,b; write=c" or ""
     public_url: str = ""
     allowed_to: str = ""  # "read"/"write" for objects shared with us, "" for own
+    # "account/container/folder" whose permissions `sharing` is (inherited), "" if its own
+    shared_by: str = ""
 
     @property
     def is_directory(self) -> bool:
@@ -58,10 +60,11 @@ class ObjectInfo:
 _new_instance = object.__new__
 (_set_name, _set_size, _set_content_type, _set_hash, _set_uuid, _set_version,
  _set_version_timestamp, _set_last_modified, _set_modified_by, _set_meta, _set_sharing,
- _set_public_url, _set_allowed_to) = (
+ _set_public_url, _set_allowed_to, _set_shared_by) = (
     vars(ObjectInfo)[name].__set__ for name in (
         "name", "size", "content_type", "hash", "uuid", "version", "version_timestamp",
         "last_modified", "modified_by", "meta", "sharing", "public_url", "allowed_to",
+        "shared_by",
     )
 )  # fmt: skip
 
@@ -80,6 +83,7 @@ def listed_object(
     sharing: str,
     public_url: str,
     allowed_to: str,
+    shared_by: str = "",
 ) -> ObjectInfo:
     """`ObjectInfo(...)` with every field given, without the frozen __init__'s detour.
 
@@ -100,6 +104,7 @@ def listed_object(
     _set_sharing(info, sharing)
     _set_public_url(info, public_url)
     _set_allowed_to(info, allowed_to)
+    _set_shared_by(info, shared_by)
     return info
 
 

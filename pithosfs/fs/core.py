@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from pithosfs import protocol
 from pithosfs.cache.block_cache import BlockCache
+from pithosfs.cache.meta_cache import MetaCache
 from pithosfs.cache.stat_cache import MISSING, StatCache
 from pithosfs.client.errors import Conflict, NotFound
 from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, ObjectStore, Subdir
@@ -44,6 +45,7 @@ from pithosfs.fs.errors import (
     NotSupported,
 )
 from pithosfs.fs.files import FileTable, guess_type
+from pithosfs.fs.meta_store import ASSUMED_EMPTY, MetaCachingStore
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
@@ -54,6 +56,7 @@ from pithosfs.fs.xattrs import Xattrs
 
 log = logging.getLogger(__name__)
 
+META_CACHE_FILE = "meta.sqlite3"  # under --cache-dir: see cache/meta_cache.py
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -91,9 +94,17 @@ class Filesystem:
         options: FsOptions | None = None,
         layers: Iterable[type[VirtualLayer]] | None = None,
     ) -> None:
-        """`layers`: the virtual layer classes (default: all found in pithosfs.fs.virtual)."""
-        self.store = store
+        """`layers`: the virtual layer classes (default: all found in pithosfs.fs.virtual).
+
+        `store` is wrapped in a MetaCachingStore (listings completed with the
+        metadata a HEAD would give, see meta_store.py) unless it is one already.
+        """
         self.opts = options or FsOptions()
+        self._own_meta_cache = not isinstance(store, MetaCachingStore)
+        if not isinstance(store, MetaCachingStore):
+            self.opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            store = MetaCachingStore(store, MetaCache(self.opts.cache_dir / META_CACHE_FILE))
+        self.store: MetaCachingStore = store
         self.stats: StatCache[Node] = StatCache(
             self.opts.attr_timeout, self.opts.dir_timeout, self.opts.max_cached_entries
         )
@@ -129,6 +140,9 @@ class Filesystem:
         self.read_pool.shutdown(wait=False, cancel_futures=True)
         self.upload_pool.shutdown(wait=True)
         self.blocks.close()
+        self.store.close()
+        if self._own_meta_cache:
+            self.store.cache.close()
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, path: str) -> Node:
@@ -733,15 +747,19 @@ class Filesystem:
         if node.info is None:  # an implied directory becomes explicit to remember it
             node = self._put_marker(loc, node.mode, node.mtime_ns)
             self.stats.put(loc.path, node)
-        self.store.update_meta(loc.container, loc.key, updates)
+        version = self.store.update_meta(loc.container, loc.key, updates)
         info = node.info
-        if info is None or info.meta is None:
+        if info is None or info.meta is None or info.meta is ASSUMED_EMPTY:
             self.refresh(loc)
             return
-        # The POST merged `updates` into metadata we know: no HEAD needed. The version
-        # number stays the previous one (same content); readers cope (see reader.py).
+        # The POST merged `updates` into metadata we know: no HEAD needed. The reply
+        # names the version it made (the reference's does); without it the number
+        # stays the previous one (same content, readers cope: see reader.py).
         merged = {k: v for k, v in {**info.meta, **updates}.items() if v}
-        new = nodes.node_from_object(replace(info, meta=merged))
+        changed = replace(info, meta=merged, version=version or info.version)
+        if version:
+            self.store.remember(changed)
+        new = nodes.node_from_object(changed)
         self.stats.put(loc.path, new)
         self.files.rebased(loc.path, new.info)
 

@@ -22,6 +22,7 @@ _TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (fs.NotADirectory, errno.ENOTDIR),
     (fs.IsADirectory, errno.EISDIR),
     (fs.ReadOnly, errno.EROFS),
+    (fs.AccessDenied, errno.EACCES),
     (fs.NotPermitted, errno.EPERM),
     (fs.NotSupported, errno.ENOTSUP),
     (fs.NoAttribute, errno.ENODATA),

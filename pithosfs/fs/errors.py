@@ -40,6 +40,10 @@ class ReadOnly(FsError):
     """Writes into reserved/virtual names."""
 
 
+class AccessDenied(FsError):
+    """What the caller's rights do not allow (a read-only share): EACCES, as the server's 403."""
+
+
 class NotPermitted(FsError):
     """Refused by design: hard links, files outside containers."""
 

@@ -28,7 +28,7 @@ from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_blocks import LocalBlock
-from pithosfs.fs.writeback_upload import KnownBlocks, send_batch
+from pithosfs.fs.writeback_upload import PROBE_BLOCKS, KnownBlocks, send_batch
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ class BackgroundUploads:
     _ensure_geometry: Callable[[], tuple[int, str]]
     _block_length: Callable[[int, int], int]
     _load_hints: Callable[[], None]
+    _server_hashes: bool | None
+    _held_by_server: Callable[[list[str]], set[str]]
+    _note_probe: Callable[[bool], None]
 
     def _group_size(self, bs: int) -> int:
         """Blocks per background request: fewer, larger POSTs are much cheaper for the server."""
@@ -148,6 +151,9 @@ class BackgroundUploads:
                 for h, (_, _, _, data) in zip(hashes, picked, strict=True)
                 if h not in self._known
             ]
+            if send and self._server_hashes is not True:
+                held = self._probe_group([h for h, _ in send])
+                send = [(h, data) for h, data in send if h not in held]
             if send:
                 send_batch(
                     self._store, self.container, ([h for h, _ in send], [p for _, p in send])
@@ -174,6 +180,23 @@ class BackgroundUploads:
                 indices,
                 exc,
             )
+
+    def _probe_group(self, hashes: list[str]) -> set[str]:
+        """Which of a group's (unknown) blocks the server holds, asked before sending them.
+
+        A file not yet taken for new data or a re-copy (_note_probe) first has
+        its first PROBE_BLOCKS blocks asked about, which decides; a re-copy then
+        has every group asked about; new data is sent without asking.
+        """
+        if self._server_hashes is None:
+            first = hashes[:PROBE_BLOCKS]
+            held = self._held_by_server(first)
+            for block_hash in first:
+                self._note_probe(block_hash in held)
+            if self._server_hashes is not False:
+                return held
+            return held | self._held_by_server(hashes[PROBE_BLOCKS:])
+        return self._held_by_server(hashes)
 
     def _flush_background(self) -> None:
         """Send every changed block the server may lack, in parallel, and wait (no lock held).

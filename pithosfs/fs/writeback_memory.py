@@ -61,7 +61,7 @@ from pithosfs.fs.aligned_buffers import AlignedBuffers
 from pithosfs.fs.staging import StagingFile
 from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES
 from pithosfs.fs.writeback_blocks import LocalBlock
-from pithosfs.fs.writeback_upload import KnownBlocks, send_batch
+from pithosfs.fs.writeback_upload import PROBE_BLOCKS, KnownBlocks, send_batch
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ log = logging.getLogger(__name__)
 MAX_HELD_BLOCKS = 12
 # Complete blocks the memory path sends in one request (see the module docstring).
 SEND_GROUP_BLOCKS = 4
-# Blocks of a file hashed here before its later ones may be left to the server (_note_probe).
-PROBE_BLOCKS = 2
 # Where blocks are gathered. Free buffers kept: as many 4 MiB blocks as a writer may
 # hold (MAX_HELD_BLOCKS), since a group sent frees several at once. Measured on a
 # 1 GiB cp: page faults in the mount 16-20k against 76-79k keeping 16 MiB; peak
@@ -343,18 +341,46 @@ class MemoryWrites:
         return []
 
     # -- without _lock -----------------------------------------------------------
+    def _held_by_server(self, hashes: list[str]) -> set[str]:
+        """Which of `hashes` the server holds: the hints, then one probe for the rest.
+
+        The probe (store.missing_blocks) is a hashmap PUT that cannot succeed
+        and writes nothing; the 409 names exactly the blocks the server lacks
+        (spec 7.3), whoever uploaded the others, so content the server holds
+        costs hashes, not bytes, whatever this mount's history. What it finds
+        goes into the hints. A store that cannot tell (no probe, a failed one)
+        holds only what the hints say.
+        """
+        held = {h for h in hashes if h in self._known}
+        ask = [h for h in dict.fromkeys(hashes) if h not in held]
+        probe = getattr(self._store, "missing_blocks", None)
+        if not ask or probe is None:
+            return held
+        try:
+            lacking = probe(self.container, self.name, ask)
+        except Exception as exc:  # noqa: BLE001 - only a hint: the blocks are sent
+            log.debug("block probe for %s/%s failed: %s", self.container, self.name, exc)
+            return held
+        if lacking is None:
+            return held
+        found = set(ask) - set(lacking)
+        self._known.add_many(found)
+        return held | found
+
     def _note_probe(self, known: bool) -> None:
         """Count a block hashed here towards deciding who hashes the file's next ones.
 
-        The first PROBE_BLOCKS blocks are hashed here. If none was known on
-        the server (the base's hashmap, blocks this mount saw or sent: a
-        re-copy, a copy of a file it uploaded), the file is taken for new
-        data, and its later blocks are sent unhashed and committed with the
+        The first PROBE_BLOCKS blocks are hashed here and, unless the hints
+        know them, asked of the server (_held_by_server). If the server held
+        none (a new file, not a re-copy of content it has), the file is taken
+        for new data, and its later blocks are sent unhashed and committed with the
         hashes the server answers for them: sha256 was 40% of the mount's CPU
         while writing, and the server hashes every block it stores anyway.
         What that gives up: a block of the new file that the server held
         already, or that repeats within the file, is sent (zero blocks are
-        still caught, see _mem_task).
+        still caught, see _mem_task). A file whose first blocks the server
+        held is hashed in full, and each group of blocks is asked about before
+        it is sent (_send_group), so a re-copy sends only what is missing.
         """
         with self._lock:
             if self._server_hashes is not None:
@@ -390,7 +416,21 @@ class MemoryWrites:
         return sent
 
     def _send_group(self, group: list[Unsent]) -> None:
-        """Pool task: send parked blocks from memory, then note them as on the server."""
+        """Pool task: send parked blocks from memory, then note them as on the server.
+
+        Blocks of a file taken for a re-copy (_note_probe) are first asked about:
+        those the server holds are not sent.
+        """
+        if self._server_hashes is False and all(u.hash is not None for u in group):
+            held = self._held_by_server([u.hash for u in group if u.hash is not None])
+            present = [u for u in group if u.hash in held]
+            if present:
+                for unsent in present:
+                    unsent.mem.free()
+                self._note_on_server(present, 0)
+                group = [u for u in group if u.hash not in held]
+            if not group:
+                return
         try:
             sent = self._send_blocks(group)
             self._known.add_many(u.hash for u in group if u.hash is not None)
@@ -452,6 +492,8 @@ class MemoryWrites:
         unsent = Unsent(index, blk, gen, digest, mem)
         if digest is not None:
             known = digest in self._known
+            if not known and self._server_hashes is None:  # still deciding: ask the server
+                known = digest in self._held_by_server([digest])
             self._note_probe(known)
             if known:
                 mem.free()

@@ -28,6 +28,9 @@ from pithosfs.client.validation import stored_hashes
 
 log = logging.getLogger(__name__)
 
+# Blocks of a file hashed (and asked of the server) before its later ones may be left to
+# the server to hash (writeback_memory._note_probe).
+PROBE_BLOCKS = 2
 # One upload request carries at most this many bytes (several blocks when the
 # block size is small, as on test servers with 1 KiB blocks).
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024

@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from pithosfs.client.errors import BadRequest
-from pithosfs.fs.errors import InvalidArgument, NoAttribute, NotSupported
+from pithosfs.fs.errors import InvalidArgument, NoAttribute, NotPermitted, NotSupported
 from pithosfs.fs.nodes import Node
 from pithosfs.fs.paths import Kind, Location
 
@@ -44,6 +44,12 @@ FALSE_WORDS = ("0", "false", "no", "off", "")
 def compact_sharing(value: str) -> str:
     """The server's `read=a,b; write=c` as `read=a,b;write=c`."""
     return ";".join(part.strip() for part in value.split(";") if part.strip())
+
+
+def _mount_path(shared_by: str, own_account: str) -> str:
+    """`account/container/folder` (X-Object-Shared-By) as the path it has in the mount."""
+    account, _, rest = shared_by.partition("/")
+    return "/" + rest if account == own_account else f"/.shared/{shared_by}"
 
 
 def _text(name: str, value: bytes) -> str:
@@ -121,6 +127,7 @@ class PolicyXattrs:
             raise NotSupported("a container always has a versioning policy", loc.path)
         elif name == SHARING:
             self._object(loc, node, name)
+            self._refuse_inherited(loc, node)
             self.fs.store.set_sharing(loc.container, loc.key, "")
         else:
             self._object(loc, node, name)
@@ -143,10 +150,30 @@ class PolicyXattrs:
             )
         if node.info is None:  # an implied directory needs a marker to carry permissions
             self.fs.stats.put(loc.path, self.fs._put_marker(loc, node.mode, node.mtime_ns))
+        else:
+            self._refuse_inherited(loc, node)
         try:
             self.fs.store.set_sharing(loc.container, loc.key, text)
         except BadRequest as exc:
             raise InvalidArgument(f"bad sharing value ({exc}): read=a,b;write=c", SHARING) from None
+
+    def _refuse_inherited(self, loc: Location, node: Node) -> None:
+        """EPERM for an object whose sharing is its folder's (X-Object-Shared-By).
+
+        What `getfattr` shows there is the folder's list: removing or replacing it
+        on the file would not do what it says (removing changes nothing; setting
+        would split the file off its folder's sharing), so it is refused, and the
+        log names the folder where the sharing is set.
+        """
+        info = self.fs.head_info(loc)
+        if not info.shared_by:
+            return
+        folder = _mount_path(info.shared_by, self.fs.store.account)
+        log.warning(
+            "%s: its sharing (%s) is set on its folder %s; change it there",
+            loc.path, compact_sharing(info.sharing), folder,
+        )  # fmt: skip
+        raise NotPermitted(f"sharing is set on the folder {folder}", loc.path)
 
     def _object(self, loc: Location, node: Node, name: str) -> None:
         if loc.kind is not Kind.ENTRY or node.info is None:

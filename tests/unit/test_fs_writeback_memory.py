@@ -407,3 +407,32 @@ def test_blocks_are_gathered_in_aligned_buffers_that_are_reused(open_file, store
     assert len(seen) == 40 and all(seen)
     # Blocks are sent and freed as the writer goes: far fewer maps than blocks.
     assert writeback_memory.BLOCK_BUFFERS.mapped - mapped < 40
+
+
+def test_content_the_server_holds_is_not_sent_whatever_the_mounts_history(
+    open_file, store, hashed_here
+):
+    """Blocks another client stored are found by the hashmap-PUT probe, not by hints."""
+    data = dense_blocks(12, seed=21)
+    store.put_object("c", "uploaded-elsewhere", data)
+    f = open_file("copy", known=KnownBlocks())  # a fresh mount: no hints at all
+    before = store.stats.snapshot()
+    for off in range(0, len(data), BS):
+        f.write(off, data[off : off + BS])
+    info = f.commit()
+    diff = store.stats.snapshot() - before
+    assert diff.count("POST") == 0 and f.bg_uploaded_bytes == 0
+    assert len(hashed_here) == 12  # taken for a re-copy: hashed here, asked, not sent
+    assert info is not None and store.read_range("c", "copy", 0, 1 << 20) == data
+
+
+def test_a_recopy_with_new_blocks_sends_only_those(open_file, store, hashed_here):
+    old = dense_blocks(12, seed=22)
+    store.put_object("c", "old", old)
+    data = old[: 8 * BS] + dense_blocks(4, seed=23)
+    f = open_file("mixed", known=KnownBlocks())
+    for off in range(0, len(data), BS):
+        f.write(off, data[off : off + BS])
+    f.commit()
+    assert f.bg_uploaded_bytes + f.commit_uploaded_bytes == 4 * BS
+    assert store.read_range("c", "mixed", 0, 1 << 20) == data

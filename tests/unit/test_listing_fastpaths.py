@@ -27,7 +27,7 @@ from pithosfs.fs.options import FsOptions
 FIELDS = dict(
     name="d/f", size=7, content_type="text/plain", hash="ab" * 32, uuid="u-1", version=9,
     version_timestamp=1.5, last_modified=2.5, modified_by="someone", meta={"K": "v"},
-    sharing="read=x", public_url="http://p", allowed_to="read",
+    sharing="read=x", public_url="http://p", allowed_to="read", shared_by="a/c/d",
 )  # fmt: skip
 
 

@@ -17,12 +17,13 @@ copies). The nested filesystems have no virtual layers of their own (no
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import replace
 from typing import Any
 
-from pithosfs.fs.errors import CrossDevice, NoEntry, ReadOnly
+from pithosfs.fs.errors import AccessDenied, CrossDevice, NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind, inode_of
 from pithosfs.fs.virtual.base import VirtualLayer
 
@@ -42,11 +43,19 @@ def split(path: str) -> tuple[str, str]:
     return parts[1], "/" + "/".join(parts[2:])
 
 
-def _read_only(node: Node) -> Node:
-    """Objects you may only read show without write bits."""
-    if node.info is not None and node.info.allowed_to.lower() == "read":
+def _read_only(node: Node, rights: str) -> Node:
+    """What you may only read shows without write bits."""
+    if rights == "read":
         return replace(node, mode=node.mode & ~0o222)
     return node
+
+
+def _parent(inner: str) -> str:
+    return inner.rstrip("/").rpartition("/")[0] or "/"
+
+
+def _writing(flags: int) -> bool:
+    return (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
 
 
 class SharedLayer(VirtualLayer):
@@ -86,9 +95,13 @@ class SharedLayer(VirtualLayer):
         if account not in self.accounts():
             raise NoEntry("no account shares with you under this name", path)
         from pithosfs.fs.core import Filesystem  # the core imports the layers
+        from pithosfs.fs.meta_store import MetaCachingStore
 
         opts = replace(self.fs.opts, cache_dir=self.fs.opts.cache_dir / "shared" / account)
-        store = self.fs.store.for_account(account)
+        # Listed rights must be this user's (a HEAD where the server cannot say: meta_store).
+        store = MetaCachingStore(
+            self.fs.store.for_account(account), self.fs.store.cache, rights=True
+        )
         created = Filesystem(store, opts, layers=[])
         created.caller = lambda: self.fs.caller()  # the same requests: the same callers
         with self._lock:
@@ -103,6 +116,34 @@ class SharedLayer(VirtualLayer):
             raise ReadOnly("the list of sharing accounts is read-only", path)
         return self._account_fs(account, path), inner
 
+    # -- rights ----------------------------------------------------------------------
+    @staticmethod
+    def _rights(nested: Any, inner: str, node: Node | None) -> str:
+        """"read", "write" or "" (unknown): what you may do at `inner`.
+
+        An object's own rights are those the server reported for it (its HEAD, or
+        a listing that carries exact rights: meta_store.py). A directory with no
+        object behind it (implied) has the rights of the closest folder above it.
+        """
+        path = inner
+        while True:
+            if node is None:
+                try:
+                    node = nested.lookup(path)
+                except NoEntry:
+                    return ""
+            if node.info is not None:
+                return node.info.allowed_to.lower()
+            if path.count("/") <= 1 or not path.strip("/"):
+                return ""  # a container (or the top): no object carries rights for it
+            path, node = _parent(path), None
+
+    def _require_write(self, nested: Any, inner: str, path: str, node: Node | None) -> None:
+        """EACCES before anything is written where you may only read (also for root,
+        whom the kernel's permission check lets through)."""
+        if self._rights(nested, inner, node) == "read":
+            raise AccessDenied("shared with you read-only", path)
+
     # -- namespace -----------------------------------------------------------------
     def getattr(self, path: str) -> Node:
         account, inner = split(path)
@@ -112,14 +153,20 @@ class SharedLayer(VirtualLayer):
         node = nested.lookup(inner)
         if inner == "/":
             return replace(node, ino=inode_of("shared:" + account))
-        return _read_only(node)
+        return _read_only(node, self._rights(nested, inner, node))
 
     def readdir(self, path: str) -> list[tuple[str, Node]]:
         account, inner = split(path)
         if not account:
             return [(a, self.getattr(f"/{SHARED}/{a}")) for a in self.accounts()]
         nested = self._account_fs(account, path)
-        return [(name, _read_only(node)) for name, node in nested.readdir(inner)]
+        entries = nested.readdir(inner)
+        # Implied subdirectories have the rights of this directory (or of its folder).
+        inherited = self._rights(nested, inner, nested.lookup(inner)) if inner != "/" else ""
+        return [
+            (name, _read_only(node, node.info.allowed_to.lower() if node.info else inherited))
+            for name, node in entries
+        ]
 
     def readlink(self, path: str) -> str:
         nested, inner = self._route(path)
@@ -166,10 +213,17 @@ class SharedLayer(VirtualLayer):
     # -- files ---------------------------------------------------------------------
     def open(self, path: str, flags: int) -> tuple[Any, int]:
         nested, inner = self._route(path)
+        if _writing(flags):
+            self._require_write(nested, inner, path, nested.lookup(inner))
         return nested, nested.open(inner, flags)
 
     def create(self, path: str, mode: int, flags: int) -> tuple[Any, int]:
         nested, inner = self._route(path)
+        existing = nested.exists(inner)
+        if existing is not None:
+            self._require_write(nested, inner, path, existing)
+        else:  # a new name: the rights of the folder it goes into
+            self._require_write(nested, _parent(inner), path, None)
         return nested, nested.create(inner, mode, flags)
 
     def read(self, handle: tuple[Any, int], offset: int, size: int) -> bytes:
@@ -182,6 +236,8 @@ class SharedLayer(VirtualLayer):
 
     def truncate(self, path: str, length: int, handle: tuple[Any, int] | None) -> None:
         nested, inner = self._route(path)
+        if handle is None:  # a handle was checked when it was opened for writing
+            self._require_write(nested, inner, path, nested.lookup(inner))
         nested.truncate(inner, length, None if handle is None else handle[1])
 
     def flush(self, handle: tuple[Any, int]) -> None:
@@ -195,7 +251,9 @@ class SharedLayer(VirtualLayer):
     def handle_attr(self, handle: tuple[Any, int]) -> Node | None:
         nested, fh = handle
         node = nested.files.node_of_handle(fh)
-        return None if node is None else _read_only(node)
+        if node is None or node.info is None:
+            return node
+        return _read_only(node, node.info.allowed_to.lower())
 
     # -- extended attributes ---------------------------------------------------------
     def getxattr(self, path: str, name: str) -> bytes:
