@@ -35,7 +35,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 # What a server offers beyond the reference protocol. The embedded server names
 # its extensions in this response header on every account and container HEAD and
-# GET; real Pithos+ (and Swift, and `pithosfs serve --strict`) never sends it, so
+# GET (listings included) and on the replies that carry one; real Pithos+ (and Swift, and `pithosfs serve --strict`) never sends it, so
 # its absence means "none", and a client uses an extension only once it has seen
 # it named here (docs/server.md "Extensions").
 EXTENSIONS_HEADER = "X-Pithosfs-Extensions"

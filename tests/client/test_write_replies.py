@@ -111,3 +111,44 @@ def test_reply_parsing_needs_every_field_a_head_would_give(missing: str):
     assert (
         p.object_from_write_reply("o", {**FULL, "X-Object-Version": "([1], 2)"}, 1, "a/b") is None
     )
+
+
+def test_a_full_reply_that_does_not_name_the_extension_is_not_trusted():
+    """HEAD-like headers without `X-Pithosfs-Extensions: write-reply`: a HEAD all the same."""
+    srv = FlakyServer()
+    full = {
+        "ETag": "ab" * 32, "X-Object-Version": "7", "X-Object-Hash": "ab" * 32,
+        "X-Object-UUID": "from-reply", "X-Object-Modified-By": "someone",
+        "X-Object-Version-Timestamp": "Sun, 09 Sep 2001 01:46:40 GMT",
+    }  # fmt: skip
+    try:
+        srv.script += [
+            ("reply", 201, full, b""),
+            ("reply", 200, {"Content-Length": "2", "X-Object-Version": "7", "X-Object-UUID": "u"}, b""),
+            ("reply", 201, {**full, protocol.EXTENSIONS_HEADER: protocol.EXT_WRITE_REPLY}, b""),
+        ]  # fmt: skip
+        client = PithosClient.from_storage_url(srv.url + "/v1/acc", "tok")
+        assert client.put_object("c", "o", b"hi").uuid == "u"
+        assert client.put_object("c", "o", b"hi").uuid == "from-reply"
+        assert [m for m, *_ in srv.requests] == ["PUT", "HEAD", "PUT"]
+        client.close()
+    finally:
+        srv.stop()
+
+
+def test_copy_and_move_ask_the_server_to_ignore_the_request_type():
+    """Behind some WSGI servers a missing Content-Type becomes text/plain: the client sends
+    `ignore_content_type` unless it means to change the type (spec 4.4)."""
+    srv = FlakyServer(lambda *_: ("reply", 201, {"X-Object-Version": "3"}, b""))
+    try:
+        srv.script += [("reply", 204, {"X-Container-Block-Size": "4194304"}, b"")]
+        client = PithosClient.from_storage_url(srv.url + "/v1/acc", "tok")
+        client.move_object("c", "a", "c", "b")  # checks the container kind first (a HEAD)
+        client.copy_object("c", "b", "c", "d")
+        client.copy_object("c", "d", "c", "e", content_type="text/csv")
+        puts = [(path, headers) for method, path, headers, _ in srv.requests if method == "PUT"]
+        assert ["ignore_content_type" in path for path, _ in puts] == [True, True, False]
+        assert puts[2][1]["Content-Type"] == "text/csv"
+        client.close()
+    finally:
+        srv.stop()

@@ -115,3 +115,32 @@ def test_serve_strict_flag(tmp_path: Path, strict: bool) -> None:
     finally:
         srv.stop()
     assert ("Strict:" in (tmp_path / "serve.log").read_text()) is strict
+
+
+def test_no_other_kindness_in_strict_mode(mode: tuple[str, object], unique_name: str) -> None:
+    """The reference's quirks the default server deliberately does not copy (docs/server.md),
+    copied by the strict one: MOVE's version, the hashmap's type, If-Range, `Destination`."""
+    name, server = mode
+    strict = name == "strict"
+    alice = _api(server, ALICE)
+    cont = alice.make_container(unique_name)
+    alice.put_object(cont, "a.png", b"0123456789", ctype="image/png")
+    hashmap = alice.get(cont, "a.png", params={"hashmap": "", "format": "json"})
+    assert hashmap.json()["bytes"] == 10
+    expected_type = "image/png" if strict else "application/json"
+    assert hashmap.headers["Content-Type"].startswith(expected_type)
+    etag = alice.meta(cont, "a.png")["ETag"]
+    ranged = alice.get(cont, "a.png", headers={"Range": "bytes=0-3", "If-Range": etag})
+    assert ranged.status_code == (200 if strict else 206)
+    moved = alice.request("MOVE", cont, "a.png", headers={"Destination": f"/{cont}/b.png"})
+    assert moved.status_code == 201
+    version = moved.headers["X-Object-Version"]
+    assert version.isdigit() is not strict
+    bare = alice.request("COPY", cont, "b.png", headers={"Destination": f"{cont}/c.png"})
+    assert bare.status_code == (400 if strict else 201)
+    swift = alice.put(
+        cont, "s", data=b"abc",
+        headers={"Content-Type": "text/plain", "User-Agent": "rclone/v1.60"},
+    )  # fmt: skip
+    md5 = "900150983cd24fb0d6963f7d28e17f72"
+    assert (swift.headers["ETag"] == md5) is not strict

@@ -160,11 +160,14 @@ class ObjectController:
                 "bytes": info.size,
                 "hashes": hashes,
             }
-            headers = [h for h in headers if h[0] != "Content-Type"]
             if req.wants(("json", "xml"), "json") == "xml":
+                headers = [h for h in headers if h[0] != "Content-Type"]
                 return xml_response(200, _hashmap_xml(name, doc), headers)
+            if self.ctx.strict:  # [QUIRK] the reference labels it with the object's type
+                return Response(200, headers, json.dumps(doc).encode())
+            headers = [h for h in headers if h[0] != "Content-Type"]
             return json_response(200, doc, headers)
-        return object_data(backend, req, info, headers)
+        return object_data(backend, req, info, headers, strict=self.ctx.strict)
 
     # ---- writes --------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class ObjectController:
             src_acc = req.header("X-Source-Account") or req.user
             info = self._copy(req, (src_acc, src_cont, src_name), (account, container, name), move)
             req.drain()
-            return Response(201, [("X-Object-Version", str(info.serial))])
+            return Response(201, [("X-Object-Version", self._copy_version(info, move))])
         ctype = req.header("Content-Type")
         if not ctype:
             raise LengthRequired("Missing Content-Type header")
@@ -204,7 +207,7 @@ class ObjectController:
         body = req.body()
         client_md5 = (req.header("ETag") or "").strip().strip('"').lower()
         checksum_of = None
-        if client_md5 or is_swift_client(req):
+        if client_md5 or (is_swift_client(req) and not self.ctx.strict):
             md5 = hashlib.md5(usedforsecurity=False)
             body.on_data = md5.update
 
@@ -274,13 +277,20 @@ class ObjectController:
         dest = req.header("Destination")
         if not dest:
             raise BadRequest("Missing Destination header")
-        if not dest.startswith("/"):
+        if not dest.startswith("/") and not self.ctx.strict:
             dest = "/" + dest  # Swift clients (rclone) send "cont/obj"; see docs/server.md
         dst_cont, dst_name = parse_source(dest, "Destination")
         dst_acc = req.header("Destination-Account") or account
         info = self._copy(req, (account, container, name), (dst_acc, dst_cont, dst_name), move)
         req.drain()
-        return Response(201, [("X-Object-Version", str(info.serial))])
+        return Response(201, [("X-Object-Version", self._copy_version(info, move))])
+
+    def _copy_version(self, info: ObjectInfo, move: bool) -> str:
+        """The new version's serial; for a MOVE on the strict server, the reference's
+        garbage (its backend returns a tuple there, spec 4.4)."""
+        if move and self.ctx.strict:
+            return f"([{info.serial}], {info.size}, {info.size})"
+        return str(info.serial)
 
     def COPY(self, req: Req, account: str, container: str, name: str) -> Response:
         return self._copy_verb(req, account, container, name, move=False)
@@ -455,7 +465,12 @@ Reader = Callable[[int, int], Iterator[bytes | BlockSlice]]
 
 
 def data_response(
-    req: Req, info: ObjectInfo, headers: list[tuple[str, str]], size: int, reader: Reader
+    req: Req,
+    info: ObjectInfo,
+    headers: list[tuple[str, str]],
+    size: int,
+    reader: Reader,
+    strict: bool = False,
 ) -> Response:
     """200 full body, 206 single range, or 206 multipart/byteranges (spec 9.7)."""
     disposition = req.arg("disposition-type")
@@ -464,7 +479,7 @@ def data_response(
         headers = [h for h in headers if h[0] != "Content-Disposition"]
         headers.append(("Content-Disposition", f'{kind}; filename="{info.name}"'))
     ranges = parse_range(req.header("Range"), size)
-    if ranges is not None and not _if_range_holds(req, info):
+    if ranges is not None and not _if_range_holds(req, info, strict):
         ranges = None
     if ranges is None:
         return Response(200, headers, DataBody(reader(0, size)), size)
@@ -489,16 +504,20 @@ def data_response(
     return Response(206, headers, DataBody(parts()))
 
 
-def _if_range_holds(req: Req, info: ObjectInfo) -> bool:
+def _if_range_holds(req: Req, info: ObjectInfo, strict: bool = False) -> bool:
     """RFC 7233 If-Range: an ETag must equal ours, a date must not predate the mtime.
 
     Deliberate deviation from the reference, whose If-Range practically never
-    matches (docs/server.md).
+    matches (docs/server.md); the strict server copies the reference: a date is
+    compared exactly with the decimal mtime (never equal), anything else with the
+    stored MD5 (empty unless the upload sent one).
     """
     value = req.header("If-Range")
     if value is None:
         return True
     value = value.strip()
+    if strict:
+        return bool(info.checksum) and value.strip('"') == info.checksum
     if value.startswith(("W/", '"')) or is_hex_digest(value):
         return info.etag_matches(value)
     since = parse_http_date_int(value)
@@ -511,12 +530,13 @@ def object_data(
     info: ObjectInfo,
     headers: list[tuple[str, str]],
     public: bool = False,
+    strict: bool = False,
 ) -> Response:
     """The data response of an object, or of the parts its X-Object-Manifest names."""
     parts = manifest_parts(backend, req, info, public)
     if parts is None:
         return data_response(
-            req, info, headers, info.size, lambda o, n: backend.iter_slices(info, o, n)
+            req, info, headers, info.size, lambda o, n: backend.iter_slices(info, o, n), strict
         )
     headers = manifest_headers(headers, parts)
     total = sum(p.size for p in parts)
@@ -530,7 +550,7 @@ def object_data(
                 yield from backend.iter_slices(part, lo - pos, hi - lo)
             pos += part.size
 
-    return data_response(req, info, headers, total, reader)
+    return data_response(req, info, headers, total, reader, strict)
 
 
 def manifest_parts(

@@ -39,4 +39,6 @@ class PublicController:
     def GET(self, req: Req, token: str) -> Response:
         info = self.ctx.backend.resolve_public(token)
         check_read_conditions(req, info)
-        return object_data(self.ctx.backend, req, info, _headers(info), public=True)
+        return object_data(
+            self.ctx.backend, req, info, _headers(info), public=True, strict=self.ctx.strict
+        )
