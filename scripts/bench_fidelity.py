@@ -132,8 +132,8 @@ def mounted(url: str, token: str, work: Path, name: str, src: Path | None) -> It
     proc = subprocess.Popen(
         [PY, "-m", "pithosfs", "mount", "-f", str(mnt), "--url", url, "--token", token,
          "--cache-dir", str(cache), "--log-file", str(work / f"{name}.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=work,
+    )  # fmt: skip  (cwd: `-m` puts it first on sys.path, before PYTHONPATH)
     wait_for(lambda: os.path.ismount(mnt) or proc.poll() is not None)
     try:
         yield mnt

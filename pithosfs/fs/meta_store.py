@@ -127,8 +127,12 @@ class MetaCachingStore:
         self, container: str, batch: list[ObjectInfo | Subdir]
     ) -> Iterable[ObjectInfo | Subdir]:
         heads = self._needs_rights()
+        # Objects without a UUID (plain Swift) have no version to key a cache on: they
+        # keep the listing's Last-Modified and default modes (docs/swift.md).
         unknown = [
-            i for i in batch if isinstance(i, ObjectInfo) and (heads or i.meta is None)
+            i
+            for i in batch
+            if isinstance(i, ObjectInfo) and i.uuid and (heads or i.meta is None)
         ]
         if not unknown:
             return batch

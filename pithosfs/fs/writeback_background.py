@@ -151,7 +151,11 @@ class BackgroundUploads:
                 for h, (_, _, _, data) in zip(hashes, picked, strict=True)
                 if h not in self._known
             ]
-            if send and self._server_hashes is not True:
+            # Asked first while writing a file not known to be new data, and at commit
+            # for a re-copy; an edit's few changed blocks at commit just go (asking
+            # would cost the round trip the commit's hashmap PUT makes anyway).
+            undecided = self._server_hashes is None and not at_commit
+            if send and (undecided or self._server_hashes is False):
                 held = self._probe_group([h for h, _ in send])
                 send = [(h, data) for h, data in send if h not in held]
             if send:

@@ -35,12 +35,18 @@ def kind(request: pytest.FixtureRequest, make_server: Callable[..., object]) -> 
 def mounts(
     fuse_ok: None, kind: tuple[str, object], tmp_path: Path
 ) -> Iterator[Callable[..., Mount]]:
-    """Start mounts of the module's server; each gets its own cache unless `cache` is given."""
+    """Start mounts of the module's server; each gets its own cache unless `cache` is given.
+
+    Attributes and listings are trusted for a minute (the default is 5 s), so what a
+    tool sees after a listing is what the listing said, not a later HEAD.
+    """
     started: list[Mount] = []
 
     def _mount(user: tuple[str, str] = ALICE, cache: Path | None = None) -> Mount:
         root = tmp_path / f"m{len(started)}"
-        extra = ("--cache-dir", str(cache)) if cache is not None else ()
+        extra = ("--attr-timeout", "60", "--dir-timeout", "60")
+        if cache is not None:
+            extra += ("--cache-dir", str(cache))
         m = start_mount(kind[1], user, root, *extra)
         started.append(m)
         return m
