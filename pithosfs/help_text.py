@@ -81,6 +81,7 @@ printed identity URL; the printed tokens are the users' tokens.
 Examples:
   pithosfs serve --data-dir /srv/pithos --port 8080
   PITHOSFS_SERVE_USERS=UUID=TOKEN pithosfs serve   # like --user, kept out of ps
+  pithosfs serve --strict    # no extension: test a client as against real Pithos+
   pithosfs mount ~/pithos --url http://127.0.0.1:8080/identity/v2.0 --token TOKEN
   kamaki config set cloud.local.url http://127.0.0.1:8080/identity/v2.0
 

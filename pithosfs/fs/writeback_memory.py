@@ -492,9 +492,12 @@ class MemoryWrites:
         unsent = Unsent(index, blk, gen, digest, mem)
         if digest is not None:
             known = digest in self._known
-            if not known and self._server_hashes is None:  # still deciding: ask the server
-                known = digest in self._held_by_server([digest])
-            self._note_probe(known)
+            if self._server_hashes is None and index < PROBE_BLOCKS:
+                if not known:  # the deciding blocks: asked of the server
+                    known = digest in self._held_by_server([digest])
+                self._note_probe(known)
+            elif known:  # any block the server holds makes the file a re-copy
+                self._note_probe(True)
             if known:
                 mem.free()
                 self._note_on_server([unsent], 0)

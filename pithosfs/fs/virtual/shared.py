@@ -8,8 +8,12 @@
 Each account is served by a nested `Filesystem` over a client for that
 account (same token), so listing, reading (ranged, cached), writing and
 renames work exactly as in your own account, and the server decides: a write
-where you only have read permission fails with EACCES (403), and files you may
-only read show without write bits. Renames between accounts are EXDEV (so `mv`
+where you only have read permission fails with EACCES (403). Your rights are
+the server's (a HEAD's `X-Object-Allowed-To`, or a listing that carries exact
+rights: meta_store.py); what you may only read, directly or through a folder,
+shows without write bits and is refused at open for writing, create and
+truncate with EACCES, before any data is taken (root included, whom the kernel's
+permission check lets through). Renames between accounts are EXDEV (so `mv`
 copies). The nested filesystems have no virtual layers of their own (no
 `.versions` below `.shared`), and no server-side copy fast path.
 """
