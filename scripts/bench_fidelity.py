@@ -25,12 +25,10 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid as uuidlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,18 +37,12 @@ PY = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_mount import Server, wait_for  # noqa: E402 - the same embedded server as there
 
 
 def sh(cmd: str, **kw: object) -> None:
     subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, timeout=3600, **kw)  # type: ignore[call-overload]
-
-
-def wait_for(check: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
 
 
 # -- part 1 -------------------------------------------------------------------------------
@@ -95,33 +87,6 @@ def fmt_reqs(reqs: dict[str, int]) -> str:
 
 
 # -- part 2 -------------------------------------------------------------------------------
-class Server:
-    def __init__(self, work: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.user, self.token = str(uuidlib.uuid4()), secrets.token_urlsafe(16)
-        self.proc = subprocess.Popen(
-            [PY, "-m", "pithosfs", "serve", "--data-dir", str(work / "data"),
-             "--port", str(self.port), "--user", f"{self.user}={self.token}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.path = f"/object-store/v1/{self.user}"
-
-        def alive() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(alive, 30)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
-
 @contextmanager
 def mounted(url: str, token: str, work: Path, name: str, src: Path | None) -> Iterator[Path]:
     mnt, cache = work / name, work / f"cache-{name}"
@@ -192,19 +157,14 @@ def throughput(args: argparse.Namespace, work: Path) -> list[str]:
     from tests.reliability.fault_proxy import Fault, FaultProxy
 
     srv = Server(work)
+    path = "/" + srv.url.split("/", 3)[3]  # /object-store/v1/<account>
     lines = []
     proxy = FaultProxy(("127.0.0.1", srv.port))
     proxy.add(Fault("delay", seconds=args.delay_ms / 1000, times=-1))
     data = work / "sample.bin"
     sh(f"head -c {args.size_mib * MiB} /dev/urandom > {data}")
     try:
-        import urllib.request
-
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{srv.port}{srv.path}/bench", method="PUT",
-            headers={"X-Auth-Token": srv.token},
-        )  # fmt: skip
-        urllib.request.urlopen(req, timeout=30).close()
+        srv.request("PUT", "/bench")
         codes: list[tuple[str, Path | None]] = [("this tree", None)]
         if args.baseline_src:
             codes.append(("baseline", args.baseline_src))
@@ -213,7 +173,7 @@ def throughput(args: argparse.Namespace, work: Path) -> list[str]:
             results: dict[str, list[tuple[float, float, int]]] = {c: [] for c, _ in codes}
             for _ in range(args.rounds):
                 for code, src in codes:
-                    run = copies(base + srv.path, srv.token, work, data, code.replace(" ", ""), src)
+                    run = copies(base + path, srv.token, work, data, code.replace(" ", ""), src)
                     print(f"{where} {code}: {run[0]:.1f} MiB/s, re-copy {run[1]:.2f} s, "
                           f"{run[2]} B", file=sys.stderr, flush=True)  # fmt: skip
                     results[code].append(run)

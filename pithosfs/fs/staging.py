@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 IOV_MAX = 1024  # Linux limit on buffers per pwritev call
 MEMORY_LIMIT = 256 * 1024  # staged bytes kept in memory before a file is created
 DIRECT_ALIGN = 4096  # O_DIRECT offsets, lengths and buffer addresses are multiples of this
+# posix_fallocate errors that mean "cannot reserve room here", not "no room".
+_NO_FALLOCATE = (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV)
 
 
 class StagingFile:
@@ -143,10 +145,24 @@ class StagingFile:
             return self._direct_fd
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
+        """Write `data` at `offset`, all or nothing on a full disk.
+
+        The range's room is taken first (fallocate), so ENOSPC comes before any
+        byte lands: a write() that fails leaves the staged content as it was,
+        never a part of its bytes (which the next commit would carry). Where the
+        file system cannot reserve room, the bytes are just written.
+        """
         if self._fits_in_memory(offset + len(data)):
             self._write_memory(offset, data)
             return
-        self._pwrite_all(self._fd(), memoryview(data), offset)
+        fd = self._fd()
+        if data:
+            try:
+                os.posix_fallocate(fd, offset, len(data))
+            except OSError as exc:
+                if exc.errno not in _NO_FALLOCATE:
+                    raise
+        self._pwrite_all(fd, memoryview(data), offset)
 
     def _write_memory(self, offset: int, data: bytes | memoryview) -> None:
         if self._closed:

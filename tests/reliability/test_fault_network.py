@@ -53,10 +53,14 @@ def _faults(rng: random.Random, methods: tuple[str, ...]) -> list[Fault]:
 
 
 def _server_bytes(srv: ProxiedServer, container: str, name: str) -> bytes:
+    """The object's current content, read from the version its HEAD named (a journal
+    upload may land between the HEAD and the GET: never mix two versions)."""
     client = srv.direct()
     try:
         info = client.head_object(container, name)
-        return client.read_range(container, name, 0, info.size) if info.size else b""
+        if not info.size:
+            return b""
+        return client.read_range(container, name, 0, info.size, version=info.version)
     finally:
         client.close()
 
