@@ -8,8 +8,8 @@ listings are not the caller's, spec 5.3). Without them a default would be
 wrong, so entries are completed here, never guessed:
 
 1. metadata from the persistent MetaCache, keyed by (uuid, version): free;
-2. when the listing reply's `X-Container-Object-Meta` names none of the keys
-   the mount reads, the object carries none of them: ASSUMED_EMPTY, no request;
+2. when the listing reply's `X-Container-Object-Meta` names none of the mount's
+   own keys (`Pithosfs-*`), the object carries none: ASSUMED_EMPTY, no request;
 3. otherwise a HEAD, all of a listing's at once on a small pool (the HEAD's
    metadata then goes into the cache, so each version is fetched once ever).
 
@@ -39,11 +39,12 @@ from pithosfs.fs import nodes
 
 log = logging.getLogger(__name__)
 
-# Metadata of an object that carries none of NODE_KEYS (the container says so), maybe
-# other keys: enough to build its node, not its full metadata (never cached, and a
-# change of it first HEADs the object).
+# Metadata of an object that carries none of the mount's own keys (`Pithosfs-*`: mode,
+# times, owner, link target...; the container says so), maybe other keys: enough to
+# build its node, not its full metadata (never cached, and a change of it first HEADs
+# the object).
 ASSUMED_EMPTY: Mapping[str, str] = MappingProxyType({})
-NODE_KEYS = (nodes.MODE_KEY, nodes.MTIME_KEY, nodes.SYMLINK_KEY)
+NODE_KEY_PREFIX = nodes.INTERNAL_PREFIX.lower()
 # Entries completed together (their HEADs in parallel) before the listing goes on.
 BATCH = 256
 HEAD_THREADS = 8
@@ -168,9 +169,10 @@ class MetaCachingStore:
             return None
 
     def _container_lacks_node_keys(self, container: str) -> bool:
-        """Whether the container's last listing reply said no object carries NODE_KEYS."""
+        """Whether the container's last listing reply said no object carries a key of
+        the mount's own (`X-Container-Object-Meta`, lower-cased by the client)."""
         keys_of = getattr(self.inner, "object_meta_keys", None)
         keys = keys_of(container) if keys_of is not None else None
         if keys is None:
             return False
-        return not any(k.lower() in keys for k in NODE_KEYS)
+        return not any(k.startswith(NODE_KEY_PREFIX) for k in keys)
