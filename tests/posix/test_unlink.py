@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,11 @@ def test_an_unlinked_file_open_for_writing_takes_writes(d: Path) -> None:
         assert os.pread(fd, 100, 0) == b"abcdef"
     finally:
         os.close(fd)
+    # The kernel keeps an unlinked open file under a `.fuse_hidden*` name and sends
+    # its release after close() has returned, so the name goes away shortly after.
+    deadline = time.monotonic() + 10
+    while os.listdir(d) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert os.listdir(d) == []
 
 
