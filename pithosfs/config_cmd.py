@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import click
 
 from pithosfs.client.config import (
+    DEPRECATED_TOKEN_ENV,
+    TOKEN_ENV,
     CloudConfig,
     ConfigError,
     default_kamakirc,
@@ -69,7 +70,7 @@ def origins(
     if cfg.auth_url:  # the token came from a user/key login at that URL
         token_from = f"login as {cfg.auth_user!r} ({cfg.auth_kind})"
     else:
-        token_from = "--token" if token else _first_env(env, "PITHOS_TOKEN") or in_rc
+        token_from = "--token" if token else _first_env(env, TOKEN_ENV, DEPRECATED_TOKEN_ENV) or in_rc
     if not cfg.cloud:
         cloud_from = "none: URL and credentials given directly"
     elif cloud:
@@ -153,16 +154,6 @@ def resolve_embedded() -> Resolved:
     )  # fmt: skip
 
 
-def short_reason(exc: Exception) -> str:
-    """A transport failure as `<method> <url>: <OS reason>`, not urllib3's nested repr."""
-    text = str(exc)
-    errno_text = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
-    if errno_text is None:
-        return text
-    where = getattr(exc, "path", "") or ""
-    return f"{where}: {errno_text.group(1).strip()}" if where else errno_text.group(1).strip()
-
-
 def render(r: Resolved) -> str:
     rows = [
         ("cloud", f"{r.cloud}  ({r.cloud_from})"),
@@ -209,7 +200,8 @@ Exit status:
 @click.option("--token", help="The token (prefer $PITHOS_TOKEN: argv is visible to ps).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
 def config(cloud: str | None, url: str | None, token: str | None, as_json: bool) -> None:
-    from pithosfs.client.errors import PithosError, Unauthorized
+    from pithosfs import reasons
+    from pithosfs.client.errors import PithosError
     from pithosfs.fs.command import credentials_named, fail
 
     env = dict(os.environ)
@@ -222,8 +214,6 @@ def config(cloud: str | None, url: str | None, token: str | None, as_json: bool)
             resolved = resolve_embedded()
     except ConfigError as exc:
         fail(str(exc))
-    except Unauthorized as exc:
-        fail(f"bad token: the server refused it ({exc.path or 'identity'})")
     except PithosError as exc:
-        fail(f"server unreachable or failing: {short_reason(exc)}")
+        fail(reasons.refusal(exc))
     click.echo(json.dumps(asdict(resolved), indent=2) if as_json else render(resolved))

@@ -18,6 +18,7 @@ server is started (or reused) with its data under ~/.local/share/pithosfs.
 \b
 Mount options (-o, comma-separated, repeatable):
   ro                 read-only: every write fails with "Read-only file system"
+  nonempty           mount over a directory that is not empty (hiding it)
   uid=N, gid=N       the owner shown for every file (user/group names too)
   umask=OOO          the permission bits shown: 0777 & ~umask on every entry
   allow_other        let other users in (non-root: needs user_allow_other
@@ -34,9 +35,18 @@ Examples:
   pithosfs mount -f ~/pithos -v               # foreground, debug log on stderr
 
 \b
+The mount point must be an existing, empty directory (as for mount(8)):
+nothing is created, and a non-empty one is refused unless -o nonempty.
+With -f, SIGINT (Ctrl-C), SIGTERM and SIGHUP unmount cleanly, as `umount`
+does: open files are committed when closed, and the exit status is 0.
+
+\b
 Exit status:
-  0  the mount is live (with -f: it ran and was unmounted)
-  1  refused or failed: one line on stderr starting with "pithosfs: "
+  0  the mount is live (with -f: it ran until unmounted or stopped by a signal)
+  1  refused or failed: one line on stderr starting with "pithosfs: " (mount
+     point missing, not a directory, not empty or already a mount; bad URL or
+     token; server unreachable; FUSE missing or refused)
+  2  usage error: unknown option or missing argument
 
 {SEE_ALSO}"""
 
@@ -56,8 +66,10 @@ Examples:
 \b
 Exit status:
   0  unmounted (with --force, uploads still pending are named on stderr)
-  1  not unmounted (uploads pending without --force, busy, not a mount), or
-     still committing after 300 s: one line on stderr starting "pithosfs: "
+  1  not unmounted (uploads pending without --force; busy, naming the
+     processes that hold it; not a mount point), or still committing after
+     300 s: one line on stderr starting "pithosfs: "
+  2  usage error: unknown option or missing argument
 
 {SEE_ALSO}"""
 

@@ -120,7 +120,7 @@ class Swift:
 def pithosfs_mount(sw: Swift, work: Path, name: str, segment: int = 0) -> Mounted:
     cache = work / f"cache-{name}"
     shutil.rmtree(cache, ignore_errors=True)
-    env = dict(os.environ, XDG_CACHE_HOME=str(work / "xdg"), PITHOSFS_TOKEN=sw.token)
+    env = dict(os.environ, XDG_CACHE_HOME=str(work / "xdg"), PITHOS_TOKEN=sw.token)
     if segment:
         env["PITHOSFS_SWIFT_SEGMENT_SIZE"] = str(segment)
     return Mounted(

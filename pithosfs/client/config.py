@@ -3,7 +3,8 @@
 Precedence, highest first (each item is taken from the first source that has it):
 
 1. Explicit arguments (command-line flags: `url`, `token`, `cloud`).
-2. Environment: `PITHOS_URL`, `PITHOS_TOKEN`, `PITHOS_CLOUD`.
+2. Environment: `PITHOS_URL`, `PITHOS_TOKEN`, `PITHOS_CLOUD` (`PITHOSFS_TOKEN`, an older
+   name of `PITHOS_TOKEN`, is still read, with a warning).
 3. `~/.kamakirc` (or `$KAMAKIRC`): the cloud named by the flag, then by
    `PITHOS_CLOUD`, then by `[global] default_cloud`, then the only cloud if
    there is exactly one. A cloud section looks like::
@@ -88,6 +89,26 @@ def default_kamakirc(env: Mapping[str, str]) -> Path:
     return Path(env.get("KAMAKIRC") or Path.home() / ".kamakirc")
 
 
+TOKEN_ENV = "PITHOS_TOKEN"
+DEPRECATED_TOKEN_ENV = "PITHOSFS_TOKEN"  # an older name, still read with a warning
+_warned: set[str] = set()
+
+
+def env_token(env: Mapping[str, str]) -> str:
+    """The token from the environment: PITHOS_TOKEN, else the deprecated PITHOSFS_TOKEN."""
+    token = env.get(TOKEN_ENV) or ""
+    old = env.get(DEPRECATED_TOKEN_ENV) or ""
+    if old and not token:
+        if DEPRECATED_TOKEN_ENV not in _warned:
+            _warned.add(DEPRECATED_TOKEN_ENV)
+            log.warning(
+                "pithosfs: warning: %s is deprecated; set %s instead",
+                DEPRECATED_TOKEN_ENV, TOKEN_ENV,
+            )  # fmt: skip
+        return old
+    return token
+
+
 _FIELDS = ("url", "token", "user", "key", "project", "user_domain", "project_domain")
 _PITHOS_ENV = {
     "url": "PITHOS_URL", "token": "PITHOS_TOKEN", "user": "PITHOS_AUTH_USER",
@@ -151,7 +172,7 @@ def load_config(
             sources.append(source)
 
     take({"url": url, "token": token, "user": auth_user, "key": auth_key}, "arguments")
-    take({k: env.get(v) for k, v in _PITHOS_ENV.items()}, "environment")
+    take({**{k: env.get(v) for k, v in _PITHOS_ENV.items()}, "token": env_token(env)}, "environment")
     used_cloud = ""
     if not _complete(got):
         default, clouds = read_kamakirc(rc_path)

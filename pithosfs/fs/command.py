@@ -27,9 +27,12 @@ log = logging.getLogger(__name__)
 
 MOUNT_TIMEOUT = 60.0
 UMOUNT_TIMEOUT = 300.0
-TOKEN_ENV = "PITHOSFS_TOKEN"  # how the daemon receives --token (kept out of argv)
+# The token's variable; the daemon also receives --token through it (kept out of argv).
+TOKEN_ENV = "PITHOS_TOKEN"
+DEPRECATED_TOKEN_ENV = ("PITHOSFS_TOKEN",)  # still read, with a warning
 _CREDENTIAL_ENV = (
-    "PITHOS_CLOUD", "PITHOS_URL", "PITHOS_TOKEN", "PITHOS_AUTH_USER", "ST_AUTH", "OS_AUTH_URL",
+    "PITHOS_CLOUD", "PITHOS_URL", TOKEN_ENV, *DEPRECATED_TOKEN_ENV, "PITHOS_AUTH_USER", "ST_AUTH",
+    "OS_AUTH_URL",
 )  # fmt: skip
 
 
@@ -57,21 +60,36 @@ def fail(reason: str) -> None:
     sys.exit(1)
 
 
-def check_mountpoint(mountpoint: Path) -> None:
+def check_mountpoint(mountpoint: Path, nonempty: bool = False) -> None:
+    """Refuse, as mount(8) and sshfs do, a mount point that is missing, not a directory,
+    already a mount, or not empty (unless `-o nonempty`): nothing is created, and a
+    mistyped path is an error rather than a new directory."""
     try:
         os.stat(mountpoint)
     except OSError as exc:
         if exc.errno == errno.ENOTCONN:
             _detach_dead_mount(mountpoint)
-            check_mountpoint(mountpoint)
+            check_mountpoint(mountpoint, nonempty)
             return
-        if exc.errno != errno.ENOENT:
-            fail(f"mountpoint not usable: {exc.strerror}")
-        mountpoint.mkdir(parents=True)
+        if exc.errno == errno.ENOENT:
+            fail(f"mountpoint does not exist: {mountpoint} (create it first: mkdir {mountpoint})")
+        fail(f"mountpoint not usable: {mountpoint}: {exc.strerror}")
     if os.path.ismount(mountpoint):
         fail(f"mountpoint busy: {mountpoint} is already a mount")
     if not mountpoint.is_dir():
         fail(f"mountpoint is not a directory: {mountpoint}")
+    if nonempty:
+        return
+    try:
+        with os.scandir(mountpoint) as entries:
+            occupied = next(entries, None) is not None
+    except OSError as exc:
+        fail(f"mountpoint not usable: {mountpoint}: {exc.strerror}")
+    if occupied:
+        fail(
+            f"mountpoint is not empty: {mountpoint} (the mount would hide its files; "
+            "use -o nonempty to mount over them anyway)"
+        )
 
 
 def _detach_dead_mount(mountpoint: Path) -> None:
@@ -91,8 +109,9 @@ def _detach_dead_mount(mountpoint: Path) -> None:
 
 def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[Any, str]:
     """The account to mount (and a description), or the embedded default with no credentials."""
+    from pithosfs import reasons
     from pithosfs.client.config import ConfigError
-    from pithosfs.client.errors import PithosError, Unauthorized
+    from pithosfs.client.errors import PithosError
     from pithosfs.client.pithos import PithosClient
     from pithosfs.fs import launcher
 
@@ -113,15 +132,10 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
         return store, str(store.storage_url)
     except ConfigError as exc:
         fail(str(exc))
-    except Unauthorized as exc:
-        # A Swift/Keystone login names what it refused; a token check has nothing more to say.
-        fail(
-            f"login refused: {exc}"
-            if "login" in str(exc).lower()
-            else "bad token: the server refused it"
-        )
-    except (PithosError, launcher.LaunchError) as exc:
-        fail(f"server unreachable or failing: {exc}")
+    except PithosError as exc:
+        fail(reasons.refusal(exc))
+    except launcher.LaunchError as exc:
+        fail(f"embedded server: {exc}")
     raise AssertionError("unreachable")
 
 
@@ -181,7 +195,7 @@ def _daemonize(mountpoint: Path, args: list[str], log_file: Path, token: str | N
     The token goes to the child in its environment (private to the user), not in argv.
     """
     cmd = [sys.executable, "-m", "pithosfs", "mount", "-f", *args]
-    child_env = dict(os.environ)
+    child_env = {k: v for k, v in os.environ.items() if k not in DEPRECATED_TOKEN_ENV}
     if token:
         child_env[TOKEN_ENV] = token
     child_env.pop("NOTIFY_SOCKET", None)  # only the service's main process may notify systemd
@@ -199,12 +213,16 @@ def _daemonize(mountpoint: Path, args: list[str], log_file: Path, token: str | N
             env=child_env,
         )
     deadline = time.monotonic() + MOUNT_TIMEOUT
-    while time.monotonic() < deadline:
-        if os.path.ismount(mountpoint):
-            return
-        if proc.poll() is not None:
-            fail(_reason_from_log(log_file, start) or f"mount exited with {proc.returncode}")
-        time.sleep(0.05)
+    try:
+        while time.monotonic() < deadline:
+            if os.path.ismount(mountpoint):
+                return
+            if proc.poll() is not None:
+                fail(_reason_from_log(log_file, start) or f"mount exited with {proc.returncode}")
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        proc.terminate()  # the mount being started stops cleanly (exit 0) on SIGTERM
+        raise
     proc.terminate()
     fail(f"mount not live after {MOUNT_TIMEOUT:.0f} s; see {log_file}")
 
@@ -272,9 +290,9 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 
 
 @click.command()
-@click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("mountpoint", type=click.Path(path_type=Path))
 @click.option("--url", help="Identity (Astakos/Keystone v2.0) URL, or a storage URL.")
-@click.option("--token", envvar=TOKEN_ENV, help="The account's token (or $PITHOSFS_TOKEN).")
+@click.option("--token", envvar=TOKEN_ENV, help="The account's token (or $PITHOS_TOKEN).")
 @click.option("--cloud", help='A [cloud "NAME"] of ~/.kamakirc.')
 @click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground.")
 @click.option(
@@ -300,7 +318,8 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 )  # fmt: skip
 @click.option(
     "--log-file", type=click.Path(dir_okay=False),
-    help="Log here instead of stderr (daemon default: ~/.cache/pithosfs/mounts/mount.log).",
+    help="Log here instead of stderr (daemon default: one file per mount point in "
+    "~/.cache/pithosfs/mounts/; `pithosfs status` names it).",
 )  # fmt: skip
 def mount(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
@@ -308,13 +327,38 @@ def mount(
     dir_timeout: float, verbose: int, log_file: str | None,
 ) -> None:  # fmt: skip
     """Mount a Pithos+ account (or the embedded server's) on MOUNTPOINT."""
+    if foreground:
+        from pithosfs.fs import stop_signals
+
+        stop_signals.handle_before_block()  # a stop signal from here on exits 0
+    try:
+        _mount(
+            mountpoint, url, token, cloud, foreground, options, cache_dir, cache_size,
+            attr_timeout, dir_timeout, verbose, log_file,
+        )  # fmt: skip
+    except KeyboardInterrupt as exc:
+        if not foreground:
+            fail("interrupted: nothing mounted")
+        log.info("stopped by %s before the mount was live: nothing mounted", exc or "SIGINT")
+
+
+def _mount(
+    mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
+    options: tuple[str, ...], cache_dir: Path | None, cache_size: str, attr_timeout: float,
+    dir_timeout: float, verbose: int, log_file: str | None,
+) -> None:  # fmt: skip
+    from pithosfs.client.config import env_token
+    from pithosfs.fs.mount import parse_o
+
     _check_environment()
     mountpoint = mountpoint.expanduser().absolute()
+    nonempty = bool(parse_o(options).get("nonempty"))
+    token = token or env_token(os.environ) or None  # also the deprecated PITHOSFS_TOKEN
     if not foreground:
-        check_mountpoint(mountpoint)
+        check_mountpoint(mountpoint, nonempty)
         from pithosfs.fs import launcher
 
-        logf = Path(log_file) if log_file else launcher.mounts_dir() / "mount.log"
+        logf = Path(log_file) if log_file else launcher.mount_log_path(mountpoint)
         args = _without_token([a for a in sys.argv[2:] if a not in ("-f", "--foreground")])
         if not log_file:
             args += ["--log-file", str(logf)]
@@ -322,10 +366,11 @@ def mount(
         return
     if token and any(a == "--token" or a.startswith("--token=") for a in sys.argv):
         _reexec_without_token(token)
-    os.environ.pop(TOKEN_ENV, None)  # read once; never inherited by children
+    for name in (TOKEN_ENV, *DEPRECATED_TOKEN_ENV):
+        os.environ.pop(name, None)  # read once; never inherited by children
     _mount_foreground(
         mountpoint, url, token, cloud, options, cache_dir, parse_size(cache_size),
-        attr_timeout, dir_timeout, verbose, log_file,
+        attr_timeout, dir_timeout, verbose, log_file, nonempty,
     )  # fmt: skip
 
 
@@ -342,13 +387,33 @@ def _check_environment() -> None:
 def _mount_foreground(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
-    dir_timeout: float, verbose: int, log_file: str | None,
+    dir_timeout: float, verbose: int, log_file: str | None, nonempty: bool,
+) -> None:  # fmt: skip
+    """Mount and serve until unmounted; SIGINT/SIGTERM/SIGHUP unmount cleanly (exit 0)."""
+    from pithosfs.fs import mount as fsmount
+    from pithosfs.fs import stop_signals
+
+    setup_logging(verbose, log_file)
+    stopper = stop_signals.StopOnSignal(
+        mountpoint, lambda p: fsmount.mounted_device(p) is not None, _unmount_command
+    )
+    _serve(
+        stopper, mountpoint, url, token, cloud, options, cache_dir, cache_size,
+        attr_timeout, dir_timeout, log_file, nonempty,
+    )  # fmt: skip
+    if stopper.received is not None:
+        log.info("stopped by %s: %s unmounted", stopper.signal_name, mountpoint)
+
+
+def _serve(
+    stopper: Any, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
+    options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
+    dir_timeout: float, log_file: str | None, nonempty: bool,
 ) -> None:  # fmt: skip
     from pithosfs.fs import mount as fsmount
     from pithosfs.fs.core import Filesystem
 
-    setup_logging(verbose, log_file)
-    check_mountpoint(mountpoint)
+    check_mountpoint(mountpoint, nonempty)
     try:
         fsmount.check_fuse_available()
         fsmount.load_binding()
@@ -365,6 +430,7 @@ def _mount_foreground(
         opts, fuse_opts = mount_options.apply(opts, fsmount.parse_o(options))
     except mount_options.MountOptionError as exc:
         fail(str(exc))
+    stopper.block()  # before the first thread: every thread inherits the blocked signals
     core = Filesystem(store, opts)
     log.info("mounting %s on %s", where, mountpoint)
     guard, monitor, control = _start_control(core, mountpoint)
@@ -374,9 +440,11 @@ def _mount_foreground(
     ).start()
     notify.notify_when_live(mountpoint)  # systemd Type=notify: READY=1 once live
     try:
+        stopper.serving()
         fsmount.run(core, mountpoint, fuse_opts)
     except RuntimeError as exc:
-        fail(f"mount failed: {exc}")
+        if stopper.received is None:
+            fail(f"mount failed: {exc}")
     finally:
         notify.notify_stopping()
         from pithosfs.fs import launcher
@@ -396,7 +464,7 @@ def _unmount_command(mountpoint: Path, lazy: bool = False) -> list[str]:
 
 
 @click.command()
-@click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("mountpoint", type=click.Path(path_type=Path))
 @click.option(
     "--force", is_flag=True,
     help="Unmount even with uploads pending (they stay in the journal for the next mount).",
@@ -415,10 +483,16 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     journal keeps their data and the next mount uploads it.
     """
     from pithosfs.fs import launcher, mount_status
+    from pithosfs.fs.mount import mounted_device
 
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}
     pid = int(state.get("pid", 0))
+    if mounted_device(mountpoint) is None:  # from mountinfo: never waits on a hung mount
+        if pid and not launcher.pid_alive(pid):
+            launcher.state_path(mountpoint).unlink(missing_ok=True)
+        missing = "" if os.path.lexists(mountpoint) else " (no such directory)"
+        fail(f"not a mount point: {mountpoint}{missing}")
     # A dead mount's journal waits for the next mount: nothing to wait for before detaching it.
     pending = mount_status.pending(state) if pid and launcher.pid_alive(pid) else []
     waited_until = time.monotonic() + wait_seconds
@@ -433,6 +507,8 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
         )
     done = subprocess.run(_unmount_command(mountpoint), capture_output=True, text=True)
     if done.returncode != 0:
+        if "busy" in done.stderr.lower():
+            fail(_busy_reason(mountpoint))
         fail(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unmount failed")
     deadline = time.monotonic() + UMOUNT_TIMEOUT
     while pid and launcher.pid_alive(pid) and time.monotonic() < deadline:
@@ -447,6 +523,22 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
             f"{mount_status.names(kept)}",
             err=True,
         )
+
+
+def _busy_reason(mountpoint: Path) -> str:
+    """EBUSY from the unmount, as one line naming the processes that hold the mount."""
+    from pithosfs.fs import holders
+
+    found = holders.holders(mountpoint)
+    if not found:
+        return (
+            f"busy: {mountpoint} is in use by processes this user cannot see "
+            f"(`fuser -vm {mountpoint}` as root names them)"
+        )
+    return (
+        f"busy: {mountpoint} is in use by PID {holders.describe(found)}; close those files "
+        "or leave the directory, then unmount again"
+    )
 
 
 @click.command()

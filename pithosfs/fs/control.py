@@ -10,7 +10,8 @@ is answered (SO_PEERCRED): file names are private.
 
 The document is a snapshot taken in memory (`Monitor`): pending uploads with
 bytes sent/total, a rate measured over the last seconds and the ETA it implies
-(durability.py and the open files' byte counters, sampled every second), open
+(durability.py and the open files' byte counters, sampled every second; a file
+still open for writing shows bytes written and bytes uploaded, with no ETA), open
 files, block cache size and hit rate, requests and bytes per HTTP method since
 the mount started (the client's TransferStats), the last warnings and errors
 (`ErrorLog`, a logging handler), and recent journal conflicts. Nothing is read
@@ -154,7 +155,13 @@ class Monitor:
         for upload in found:
             key = f"{upload.state}:{upload.path}"
             keys.add(key)
-            out.append(upload.as_dict(now, self._meter.observe(key, upload.sent, now)))
+            shown = upload.as_dict(now, self._meter.observe(key, upload.sent, now))
+            if upload.state == "open":
+                # Still being written: `total` is what was written so far, not the final
+                # size, so no fraction of it is a progress and no ETA follows from it.
+                shown["eta"] = None
+                shown["growing"] = True
+            out.append(shown)
         self._meter.keep_only(keys)
         return out
 

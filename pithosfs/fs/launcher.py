@@ -6,7 +6,8 @@ its port, user and token in `embedded.json` there (mode 0600), so the next
 mount finds it again, even after a reboot (a new port, the same account).
 
 Each live mount writes `<cache>/mounts/<id>.json` (pid, mountpoint, log file)
-and refreshes a status file next to it, which `umount` and `status` read.
+and refreshes a status file next to it, which `umount` and `status` read; a
+daemon mount logs to `<cache>/mounts/<id>.log` unless given --log-file.
 """
 
 from __future__ import annotations
@@ -180,6 +181,11 @@ def mounts_dir() -> Path:
 
 def mount_id(mountpoint: Path) -> str:
     return hashlib.sha1(str(mountpoint.resolve()).encode()).hexdigest()[:16]
+
+
+def mount_log_path(mountpoint: Path) -> Path:
+    """The log of a daemon mount without --log-file: one per mount point, next to its state."""
+    return mounts_dir() / f"{mount_id(mountpoint)}.log"
 
 
 def state_path(mountpoint: Path) -> Path:

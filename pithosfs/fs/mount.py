@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 
 KERNEL_READAHEAD_KIB = 1024
+FUSE3_MAX_THREADS = 10  # libfuse 3's default number of worker threads
 
 
 class FuseUnavailable(RuntimeError):
@@ -76,6 +77,16 @@ def mount_options(major: int, attr_timeout: float, extra: dict[str, Any]) -> dic
         for refused in ("big_writes", "max_write"):
             if extra.pop(refused, None) is not None:
                 log.warning("ignoring -o %s: libfuse 3 refuses it", refused)
+        # libfuse 3 mounts over anything and refuses the option; the command checked
+        # the mount point (empty unless -o nonempty) before getting here.
+        extra.pop("nonempty", None)
+        # libfuse 3.12-3.14 hand their own default of "unlimited" idle threads to a
+        # setter that rejects it, printing "Ignoring invalid max threads value
+        # 4294967295" at every mount. Naming the bound avoids that: as many idle
+        # threads as worker threads keeps every worker (no thread is ever retired,
+        # as with the default).
+        threads = str(extra.get("max_threads", ""))
+        opts["max_idle_threads"] = int(threads) if threads.isdigit() else FUSE3_MAX_THREADS
     opts.update(extra)
     return opts
 

@@ -78,6 +78,7 @@ def status_text(wanted: str | None, as_json: bool) -> str:
         snap = ask(state)
         mountpoint = str(state.get("mountpoint"))
         if snap is not None:
+            snap = {**snap, "log_file": state.get("log_file", "")}
             reports.append({"mountpoint": mountpoint, **snap})
             lines += status_view.render(mountpoint, snap)
             continue
@@ -88,6 +89,8 @@ def status_text(wanted: str | None, as_json: bool) -> str:
             f"{mountpoint}: pid {state.get('pid')} {'running but not answering' if alive else 'gone'}; "
             f"last seen {time.ctime(float(state.get('updated', 0)))}"
         )
+        if state.get("log_file"):
+            lines.append(f" log: {state['log_file']}")
         lines.append(f" journalled uploads: {len(kept)}")
         lines += [status_view.upload_line(u) for u in kept]
     return json.dumps(reports, indent=2) if as_json else "\n".join(lines)

@@ -39,10 +39,16 @@ def upload_line(u: dict[str, Any]) -> str:
     tail = f"{human(rate)}/s" if rate else "stalled" if u["sent"] else "waiting"
     if eta is not None and rate:
         tail += f" ETA {duration(float(eta))}"
-    line = (
-        f"  {progress_bar(int(u['sent']), int(u['total']))} {human(u['sent'])} / "
-        f"{human(u['total'])}  {tail}  {u['state']:<9} {u['path']}"
-    )
+    if u.get("growing"):  # still open for writing: no final size, so no bar and no ETA
+        line = (
+            f"  written {human(u['total'])}, uploaded {human(u['sent'])}  {tail}  "
+            f"{u['state']:<9} {u['path']}"
+        )
+    else:
+        line = (
+            f"  {progress_bar(int(u['sent']), int(u['total']))} {human(u['sent'])} / "
+            f"{human(u['total'])}  {tail}  {u['state']:<9} {u['path']}"
+        )
     if u.get("attempts"):
         line += f"  (tries {u['attempts']}: {u.get('last_error', '')})"
     return line
@@ -54,8 +60,10 @@ def render(mountpoint: str, snap: dict[str, Any]) -> list[str]:
     since = float(snap.get("since", time.time()))
     lines = [
         f"{mountpoint}: pid {snap.get('pid')} running, mounted {duration(time.time() - since)} ago",
-        f" pending uploads: {len(snap.get('uploads', []))}",
     ]
+    if snap.get("log_file"):
+        lines.append(f" log: {snap['log_file']}")
+    lines.append(f" pending uploads: {len(snap.get('uploads', []))}")
     lines += [upload_line(u) for u in snap.get("uploads", [])]
     opened = snap.get("open_files", [])
     lines.append(f" open files: {len(opened)}")

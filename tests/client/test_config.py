@@ -94,3 +94,18 @@ def test_kamakirc_env_variable_points_to_the_file(rc: Path):
 )
 def test_storage_url_detection(url: str, storage: bool):
     assert looks_like_storage_url(url) is storage
+
+
+def test_the_older_token_variable_still_works_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pithosfs.client import config
+
+    config._warned.clear()
+    env = {"PITHOS_URL": "http://h/identity/v2.0", "PITHOSFS_TOKEN": "old-name"}
+    with caplog.at_level("WARNING"):
+        cfg = load_config(env=env, kamakirc=tmp_path / "none")
+    assert cfg.token == "old-name"
+    assert "PITHOSFS_TOKEN is deprecated; set PITHOS_TOKEN instead" in caplog.text
+    both = load_config(env={**env, "PITHOS_TOKEN": "new-name"}, kamakirc=tmp_path / "none")
+    assert both.token == "new-name"  # the documented name wins

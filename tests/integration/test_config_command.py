@@ -100,8 +100,8 @@ def test_refusals_are_one_line(env: dict[str, str], kamakirc: Path, tmp_path: Pa
     gone = run_config("--url", "http://127.0.0.1:9/identity/v2.0", "--token", "t", env=env)
     assert time.monotonic() - started < 30
     assert gone.returncode == 1
-    assert gone.stderr.startswith("pithosfs: server unreachable") and gone.stderr.count("\n") == 1
-    assert "Connection refused" in gone.stderr
+    assert gone.stderr.count("\n") == 1
+    assert gone.stderr.startswith("pithosfs: cannot connect to 127.0.0.1:9: connection refused")
 
 
 @pytest.mark.parametrize("name", ["PITHOS_TOKEN", "PITHOS_URL"])
@@ -170,6 +170,7 @@ def test_config_names_the_account_a_mount_uses(
     """What config prints is what `pithosfs mount` then mounts (same resolution, same server)."""
     shown = config_json("--cloud", "other", env=env)
     mnt, log = tmp_path / "mnt", tmp_path / "mount.log"
+    mnt.mkdir()
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "xdg"))
     cmd = [sys.executable, "-m", "pithosfs", "mount", str(mnt), "--cloud", "other",
            "--log-file", str(log)]  # fmt: skip
@@ -193,6 +194,7 @@ def test_embedded_server_started_by_a_mount(
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "xdg"))
     state = Path(env["HOME"]) / ".local/share/pithosfs/embedded.json"
     mnt = tmp_path / "mnt"
+    mnt.mkdir()
     assert config_json(env=env)["object_store"] == "-"
     pithosfs = [sys.executable, "-m", "pithosfs"]
     try:

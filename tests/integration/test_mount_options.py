@@ -210,11 +210,12 @@ def test_unusable_option_is_refused_in_one_line(
     fuse_ok: None, server: object, tmp_path: Path
 ) -> None:
     mnt = tmp_path / "mnt"
+    mnt.mkdir()
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"))
     done = subprocess.run(
         [sys.executable, "-m", "pithosfs", "mount", str(mnt), "-o", "uid=no-such-user-h7",
          "--url", server.storage_url(ALICE[0]), "--cache-dir", str(tmp_path / "cache")],  # type: ignore[attr-defined]
-        capture_output=True, text=True, timeout=90, env=dict(env, PITHOSFS_TOKEN=ALICE[1]),
+        capture_output=True, text=True, timeout=90, env=dict(env, PITHOS_TOKEN=ALICE[1]),
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr == "pithosfs: -o uid=no-such-user-h7: no such user\n"

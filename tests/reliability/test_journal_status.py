@@ -91,3 +91,24 @@ def test_rate_meter_measures_the_last_seconds_and_sees_a_stall() -> None:
     assert meter.observe("k", 10, now=9.0) == 0.0  # a new upload under the same key restarts
     meter.keep_only(set())
     assert meter.observe("k", 500, now=10.0) == 0.0
+
+
+def test_a_file_still_being_written_shows_bytes_written_and_uploaded_without_an_eta(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Everything written so far is uploaded, but the writer goes on: not "100%, ETA 0s"."""
+    import time
+    from types import SimpleNamespace
+
+    staged = SimpleNamespace(size=8 << 20, bg_uploaded_bytes=8 << 20, commit_uploaded_bytes=0)
+    monkeypatch.setattr(
+        "pithosfs.fs.files.open_files", lambda _table: [("/c/growing.log", True, staged)]
+    )
+    monitor = control.Monitor(SimpleNamespace(files=None), SimpleNamespace(pending=lambda: []))
+    monitor._meter.observe("open:/c/growing.log", 0, time.time() - 2.0)  # 4 MiB/s so far
+    (shown,) = monitor.uploads()
+    assert shown["total"] == shown["sent"] == 8 << 20
+    assert shown["rate"] > 0 and shown["eta"] is None
+    line = status_view.upload_line(shown)
+    assert "written 8.0 MiB, uploaded 8.0 MiB" in line, line
+    assert "%" not in line and "ETA" not in line, line

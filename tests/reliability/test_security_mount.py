@@ -67,6 +67,7 @@ def test_daemon_mount_keeps_token_out_of_argv_and_logs(
     env: dict[str, str],  # noqa: F811
 ) -> None:
     mp = tmp_path / "mnt"
+    mp.mkdir()
     cache = tmp_path / "cache"
     storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
     try:
@@ -109,6 +110,7 @@ def test_embedded_server_token_stays_out_of_argv(
     env: dict[str, str],  # noqa: F811
 ) -> None:
     mp = tmp_path / "mnt"
+    mp.mkdir()
     state = Path(env["HOME"]) / ".local/share/pithosfs/embedded.json"
     try:
         done = run("mount", str(mp), env=env)

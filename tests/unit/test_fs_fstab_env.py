@@ -16,7 +16,7 @@ def test_token_file_goes_to_the_environment_not_argv(tmp_path: Path) -> None:
         ["lab", "/mnt/p", "-o", f"token_file={token_file},kamakirc=/etc/pithosfs/kamakirc,ro"]
     )
     assert args == ["mount", "/mnt/p", "--cloud", "lab", "-o", "ro"]
-    assert env == {"PITHOSFS_TOKEN": "s3cret-token", "KAMAKIRC": "/etc/pithosfs/kamakirc"}
+    assert env == {"PITHOS_TOKEN": "s3cret-token", "KAMAKIRC": "/etc/pithosfs/kamakirc"}
     assert "s3cret-token" not in " ".join(args)
 
 
