@@ -87,20 +87,36 @@ Exit status:
 
 SERVE = f"""\b
 Runs in the foreground until SIGINT or SIGTERM. Point kamaki or a mount at the
-printed identity URL; the printed tokens are the users' tokens.
+printed identity URL; the printed tokens are the users' tokens (tokens handed
+in are shown masked). Each new account gets the container "pithos", as Synnefo
+clouds give their users.
+
+\b
+The embedded server that `pithosfs mount` starts when no credentials are
+configured is this command on ~/.local/share/pithosfs/server; the end of the
+last mount that uses it stops it (`pithosfs umount`, or a signal to `mount -f`),
+and `pithosfs serve --stop` stops it when no mount uses it.
 
 \b
 Examples:
   pithosfs serve --data-dir /srv/pithos --port 8080
-  PITHOSFS_SERVE_USERS=UUID=TOKEN pithosfs serve   # like --user, kept out of ps
+  pithosfs serve --users-file /etc/pithosfs/users  # UUID=TOKEN lines, or a JSON object
+  PITHOSFS_SERVE_USERS=UUID=TOKEN pithosfs serve   # the same from the environment
   pithosfs serve --strict    # no extension: test a client as against real Pithos+
+  pithosfs serve --stop                            # stop the embedded server
   pithosfs mount ~/pithos --url http://127.0.0.1:8080/identity/v2.0 --token TOKEN
   kamaki config set cloud.local.url http://127.0.0.1:8080/identity/v2.0
 
 \b
+Tokens given with --user are visible to every local user in the process
+list: prefer --users-file (mode 0600) or the environment.
+
+\b
 Exit status:
-  0  stopped by a signal
-  1  could not start (port in use, unusable data directory)
+  0  stopped by a signal (with --stop: stopped, or none was running)
+  1  could not start (port in use, unusable data directory), or --stop
+     refused while mounts use the embedded server
+  2  usage error: unknown option, unreadable users file
 
 {SEE_ALSO}"""
 

@@ -107,8 +107,11 @@ def _detach_dead_mount(mountpoint: Path) -> None:
     log.warning("detached a dead mount left on %s", mountpoint)
 
 
-def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[Any, str]:
-    """The account to mount (and a description), or the embedded default with no credentials."""
+def open_store(
+    url: str | None, token: str | None, cloud: str | None, mountpoint: Path
+) -> tuple[Any, str, bool]:
+    """The account to mount, a description, and whether it is the embedded server's
+    (the default with no credentials; this process is then recorded as using it)."""
     from pithosfs import reasons
     from pithosfs.client.config import ConfigError
     from pithosfs.client.errors import PithosError
@@ -124,12 +127,12 @@ def open_store(url: str | None, token: str | None, cloud: str | None) -> tuple[A
             # Credentials named anywhere but incomplete: say so, never mount the embedded server.
             if credentials_named(url, token, cloud):
                 raise
-            account = launcher.ensure_embedded_server()
+            account = launcher.ensure_embedded_server(os.getpid(), mountpoint)
             store = PithosClient.from_storage_url(account.storage_url, account.token)
             store.account_info()
-            return store, f"embedded server {account.storage_url}"
+            return store, f"embedded server {account.storage_url}", True
         store.account_info()
-        return store, str(store.storage_url)
+        return store, str(store.storage_url), False
     except ConfigError as exc:
         fail(str(exc))
     except PithosError as exc:
@@ -240,7 +243,9 @@ def _reason_from_log(log_file: Path, start: int) -> str:
     return reason
 
 
-def _status_writer(core: Any, mountpoint: Path, log_file: str | None, control: str) -> None:
+def _status_writer(
+    core: Any, mountpoint: Path, log_file: str | None, control: str, embedded: bool
+) -> None:
     """Refresh the mount's state file every 2 s (for `status`, `umount` and request-counting tests).
 
     The file says where the control socket is; live figures come from there.
@@ -255,6 +260,7 @@ def _status_writer(core: Any, mountpoint: Path, log_file: str | None, control: s
             pid=os.getpid(),
             log_file=log_file or "",
             control=control,
+            embedded=embedded,
             cache_dir=str(core.opts.cache_dir),
             pending_bytes=core.files.pending_bytes(),
             requests=snap.requests if snap else 0,
@@ -411,7 +417,6 @@ def _serve(
     dir_timeout: float, log_file: str | None, nonempty: bool,
 ) -> None:  # fmt: skip
     from pithosfs.fs import mount as fsmount
-    from pithosfs.fs.core import Filesystem
 
     check_mountpoint(mountpoint, nonempty)
     try:
@@ -419,7 +424,28 @@ def _serve(
         fsmount.load_binding()
     except fsmount.FuseUnavailable as exc:
         fail(f"FUSE missing: {exc}")
-    store, where = open_store(url, token, cloud)
+    try:
+        _serve_store(
+            stopper, mountpoint, url, token, cloud, options, cache_dir, cache_size,
+            attr_timeout, dir_timeout, log_file,
+        )  # fmt: skip
+    finally:
+        from pithosfs.fs import launcher
+
+        # The last mount of the embedded server stops it; a no-op for other accounts.
+        if os.getpid() in launcher.embedded_holders():
+            launcher.release_embedded(os.getpid())
+
+
+def _serve_store(
+    stopper: Any, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
+    options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
+    dir_timeout: float, log_file: str | None,
+) -> None:  # fmt: skip
+    from pithosfs.fs import mount as fsmount
+    from pithosfs.fs.core import Filesystem
+
+    store, where, embedded = open_store(url, token, cloud, mountpoint)
     opts = FsOptions(
         attr_timeout=attr_timeout, dir_timeout=dir_timeout,
         cache_dir=(cache_dir or default_cache_dir()).expanduser(), cache_size=cache_size,
@@ -436,8 +462,9 @@ def _serve(
     guard, monitor, control = _start_control(core, mountpoint)
     where_control = str(control.path) if control is not None else ""
     threading.Thread(
-        target=_status_writer, args=(core, mountpoint, log_file, where_control), daemon=True
-    ).start()
+        target=_status_writer, args=(core, mountpoint, log_file, where_control, embedded),
+        daemon=True,
+    ).start()  # fmt: skip
     notify.notify_when_live(mountpoint)  # systemd Type=notify: READY=1 once live
     try:
         stopper.serving()
@@ -516,6 +543,8 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     if pid and launcher.pid_alive(pid):
         fail(f"unmounted, but process {pid} is still finishing uploads")
     launcher.state_path(mountpoint).unlink(missing_ok=True)  # a killed mount left it behind
+    if state.get("embedded") and pid:
+        launcher.release_embedded(pid)  # a killed mount could not stop the server itself
     kept = mount_status.journalled(state)
     if kept:
         click.echo(

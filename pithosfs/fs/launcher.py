@@ -4,6 +4,9 @@ With no credentials anywhere, `mount` starts (or reuses) a detached
 `pithosfs serve` with its data under `~/.local/share/pithosfs/` and remembers
 its port, user and token in `embedded.json` there (mode 0600), so the next
 mount finds it again, even after a reboot (a new port, the same account).
+Each mount process using it leaves a file named by its pid in `mounts-using/`;
+when the last one ends (unmounted, or stopped by a signal) it stops the server.
+`umount` of a mount that was killed does the same on its behalf.
 
 Each live mount writes `<cache>/mounts/<id>.json` (pid, mountpoint, log file)
 and refreshes a status file next to it, which `umount` and `status` read; a
@@ -132,17 +135,33 @@ def recorded_embedded() -> EmbeddedAccount | None:
     return _account(port, user, str(state.get("token") or ""), pid)
 
 
-def ensure_embedded_server() -> EmbeddedAccount:
-    """The running embedded server's account, starting the server if needed."""
+def embedded_data_dir() -> Path:
+    return data_home() / "server"
+
+
+def _leases() -> Path:
+    """One file per mount process using the embedded server, named by its pid."""
+    return data_home() / "mounts-using"
+
+
+def ensure_embedded_server(holder: int, mountpoint: Path) -> EmbeddedAccount:
+    """The running embedded server's account, starting the server if needed.
+
+    `holder` (a mount process, on `mountpoint`) is recorded as using the server, under
+    the same lock as the check that it runs, so a last mount stopping it at that moment
+    (`release_embedded`) cannot stop it under a mount that is starting.
+    """
     home = data_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     state_path = embedded_state_path()
     with _locked(home / "embedded.lock"):
+        _leases().mkdir(exist_ok=True, mode=0o700)
+        (_leases() / str(holder)).write_text(str(mountpoint))
         state = _read_json(state_path) or {}
         user = str(state.get("user") or uuidlib.uuid4())
         token = str(state.get("token") or secrets.token_urlsafe(24))
-        if state.get("port"):
-            account = _account(int(state["port"]), user, token, int(state.get("pid", 0)))
+        if state.get("port") and state.get("pid"):
+            account = _account(int(state["port"]), user, token, int(state["pid"]))
             if _alive(account.storage_url, token):
                 return account
         port = _free_port()
@@ -151,9 +170,56 @@ def ensure_embedded_server() -> EmbeddedAccount:
         return _account(port, user, token, pid)
 
 
+def _live_leases() -> dict[int, str]:
+    """{pid: mount point} of the mount processes using the embedded server; leases of
+    processes gone (a killed mount) are removed."""
+    live = {}
+    for lease in _leases().glob("*") if _leases().is_dir() else []:
+        pid = int(lease.name) if lease.name.isdigit() else 0
+        if pid and pid_alive(pid):
+            live[pid] = lease.read_text(errors="replace")
+        else:
+            lease.unlink(missing_ok=True)
+    return live
+
+
+def embedded_holders() -> set[int]:
+    """Pids of the mount processes recorded as using the embedded server (a cheap look,
+    without the lock)."""
+    names = (p.name for p in _leases().glob("*")) if _leases().is_dir() else ()
+    return {int(name) for name in names if name.isdigit()}
+
+
+def embedded_users() -> list[str]:
+    """Mount points of the live mounts that use the embedded server."""
+    return sorted(_live_leases().values())
+
+
+def release_embedded(holder: int) -> bool:
+    """`holder` no longer uses the embedded server; the last user stops it (True if it
+    was stopped). Also called by `umount` for a mount that died without releasing."""
+    from pithosfs.server.command import stop_servers
+
+    home = data_home()
+    if not home.is_dir():
+        return False
+    with _locked(home / "embedded.lock"):
+        (_leases() / str(holder)).unlink(missing_ok=True)
+        if _live_leases():
+            return False
+        stopped = stop_servers(embedded_data_dir())
+        state = _read_json(embedded_state_path())
+        if state is not None and state.get("pid"):
+            _write_private(embedded_state_path(), {**state, "pid": 0})
+    if stopped:
+        log.info("embedded server stopped (pid %s): no mount uses it any more",
+                 ", ".join(map(str, stopped)))  # fmt: skip
+    return bool(stopped)
+
+
 def _start_server(home: Path, port: int, user: str, token: str) -> int:
     log_path = home / "server.log"
-    cmd = [sys.executable, "-m", "pithosfs", "serve", "--data-dir", str(home / "server"),
+    cmd = [sys.executable, "-m", "pithosfs", "serve", "--data-dir", str(embedded_data_dir()),
            "--port", str(port)]  # fmt: skip
     env = {**os.environ, "PITHOSFS_SERVE_USERS": f"{user}={token}"}  # not argv: ps shows argv
     with open(log_path, "ab") as out:

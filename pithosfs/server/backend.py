@@ -492,6 +492,15 @@ class Backend(ObjectUpdates, ObjectListing):
                 raise BadRequest(f"Invalid policy {key}")
         return clean
 
+    def give_default_container(self, account: str, container: str) -> bool:
+        """A new account gets `container`, as Synnefo clouds give each new user `pithos`
+        (kamaki's default container); an account that exists is left as it is, even
+        without that container. True if it was created."""
+        with self.db.read() as conn:
+            if self._account_node(conn, account):
+                return False
+        return self.put_container(account, account, container, {}, {})
+
     def put_container(
         self,
         user: str,

@@ -76,6 +76,9 @@ def _referenced(
     return refs, largest
 
 
+LOCK_FILE = "serve.lock"  # held (flock) by every server running on a data dir
+
+
 def hold_data_dir(data_dir: Path) -> tuple[int, bool]:
     """Lock `data_dir` for a server's lifetime: (descriptor to keep open, alone in it).
 
@@ -83,7 +86,7 @@ def hold_data_dir(data_dir: Path) -> tuple[int, bool]:
     called, so a repair at start cannot race another server's uploads. Not
     alone: a shared lock, taken once no one else is repairing.
     """
-    fd = os.open(Path(data_dir) / "serve.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(Path(data_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return fd, True

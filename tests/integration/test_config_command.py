@@ -201,14 +201,14 @@ def test_embedded_server_started_by_a_mount(
         done = subprocess.run([*pithosfs, "mount", str(mnt)], capture_output=True, text=True,
                               timeout=90, env=env)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        (mnt / "pithos").mkdir()
+        assert os.listdir(mnt) == ["pithos"]  # a new account's container, as on the clouds
         server = json.loads(state.read_text())
         running = config_json(env=env)
         assert running["user"] == server["user"] and running["containers"] == 1
         assert f"running, pid {server['pid']}" in str(running["url"])
         assert running["token"] == mask_token(server["token"])
+        # The last unmount stops the server it started.
         subprocess.run([*pithosfs, "umount", str(mnt)], capture_output=True, timeout=90, env=env)
-        os.kill(int(server["pid"]), signal.SIGTERM)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "not running" not in str(config_json(env=env)["url"]):
             time.sleep(0.2)
@@ -216,6 +216,6 @@ def test_embedded_server_started_by_a_mount(
     finally:
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, timeout=30)
-        if state.exists():
+        if state.exists() and (pid := int(json.loads(state.read_text())["pid"])):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(json.loads(state.read_text())["pid"]), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)

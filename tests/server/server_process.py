@@ -66,10 +66,10 @@ class ServerProcess:
             str(self.port),
             *self.extra_args,
         ]
-        if self.user:
-            cmd += ["--user", f"{self.user[0]}={self.user[1]}"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log is read while it runs
+        if self.user:  # in the environment: a command line is visible to every local user
+            env["PITHOSFS_SERVE_USERS"] = f"{self.user[0]}={self.user[1]}"
         with self.log_path.open("ab") as out:
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log is read while it runs
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
