@@ -1,4 +1,4 @@
-"""Command line: `pithosfs serve|mount|umount|status`.
+"""Command line: `pithosfs serve|mount|umount|status|renew-token|config`.
 
 Only wiring lives here; each command is defined next to the code it drives
 (`pithosfs.server.command`, `pithosfs.fs.command`) so that this module never
@@ -21,6 +21,7 @@ _COMMANDS = {
     "mount": ("pithosfs.fs.command", "mount"),
     "umount": ("pithosfs.fs.command", "umount"),
     "status": ("pithosfs.fs.command", "status"),
+    "renew-token": ("pithosfs.fs.token_renewal", "renew_token"),
     "config": ("pithosfs.config_cmd", "config"),
 }
 

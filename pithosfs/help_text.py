@@ -22,7 +22,9 @@ Mount options (-o, comma-separated, repeatable):
   uid=N, gid=N       the owner shown for every file (user/group names too)
   umask=OOO          the permission bits shown: 0777 & ~umask on every entry
   allow_other        let other users in (non-root: needs user_allow_other
-                     in /etc/fuse.conf)
+                     in /etc/fuse.conf); without umask= every mode is shown
+                     with its owner's bits only (0644 as 0600): only the
+                     owner shown (uid=) and root get in
   other FUSE options are handed to libfuse (see mount.fuse3(8))
 The kernel checks the permission bits shown (default_permissions, always on).
 
@@ -120,4 +122,25 @@ Exit status:
 
 {SEE_ALSO}"""
 
-EPILOGS = {"mount": MOUNT, "umount": UMOUNT, "status": STATUS, "serve": SERVE}
+RENEW_TOKEN = f"""\b
+Examples:
+  pithosfs renew-token ~/pithos < new-token.txt
+  printf '%s\\n' "$NEW_TOKEN" | pithosfs renew-token ~/pithos
+  pithosfs renew-token ~/pithos                # asks for it (hidden) on a terminal
+
+\b
+The mount checks the token against its account before taking it; a refused
+token leaves the old one in use.
+
+\b
+Exit status:
+  0  the mount uses the new token
+  1  no live mount there, or the token was refused: one line on stderr
+     starting with "pithosfs: "
+
+{SEE_ALSO}"""
+
+EPILOGS = {
+    "mount": MOUNT, "umount": UMOUNT, "status": STATUS, "serve": SERVE,
+    "renew-token": RENEW_TOKEN,
+}  # fmt: skip

@@ -78,6 +78,7 @@ class PithosClient(ObjectWrites):
     ) -> None:
         """`extensions`: what the server is known to advertise (None: ask it once)."""
         self._identity_url = identity_url
+        self._renewed_token = ""  # a token handed over by renew_token, preferred from then on
         self.endpoints = endpoints
         reauth = self._reauthenticate if identity_url else None
         self.transport = Transport(
@@ -121,8 +122,10 @@ class PithosClient(ObjectWrites):
             client = cls.from_identity(cfg.url, cfg.token, **kw)
 
         def reload_and_authenticate() -> tuple[str, str | None]:
-            # The user may have renewed the token in ~/.kamakirc or the environment.
-            fresh = load_config(**cfg_args)
+            # The user may have renewed the token in ~/.kamakirc or the environment, or
+            # handed it to the mount (renew_token), which then stands for the --token given.
+            renewed = client._renewed_token
+            fresh = load_config(**({**cfg_args, "token": renewed} if renewed else cfg_args))
             if fresh.is_storage_url:
                 return fresh.token, None
             eps = authenticate(fresh.url, fresh.token)
@@ -154,10 +157,19 @@ class PithosClient(ObjectWrites):
             executor.shutdown(wait=True, cancel_futures=True)
         self.transport.close()
 
+    def renew_token(self, token: str) -> None:
+        """Use `token` from now on: for every request, and as the token a later 401
+        re-authenticates with (a user handed a live mount a new token)."""
+        self._renewed_token = token
+        self.transport.replace_token(token)
+
     def for_account(self, account: str) -> PithosClient:
-        """A client for another account with the same token (to reach what it shares with us)."""
+        """A client for another account with the same token (to reach what it shares with us).
+
+        On a 401 it takes this client's current token: renewed or re-authenticated here,
+        the token reaches the shares too."""
         base = self.transport.base_url.rsplit("/", 1)[0]
-        return PithosClient(
+        other = PithosClient(
             f"{base}/{p.quote_name(account)}",
             self.transport.token,
             retry=self.transport.retry,
@@ -166,6 +178,8 @@ class PithosClient(ObjectWrites):
             page_limit=self.page_limit,
             extensions=self.extensions(),  # the same server
         )
+        other.transport.set_reauthenticator(lambda: (self.transport.token, None))
+        return other
 
     # -- extensions ---------------------------------------------------------------
     def extensions(self) -> frozenset[str]:

@@ -549,6 +549,11 @@ class Transport:
         self.stats.record_retry()
         time.sleep(delay)
 
+    def replace_token(self, token: str) -> None:
+        """Send `token` from the next request on (a token the user renewed)."""
+        with self._auth_lock:
+            self.token = token
+
     def _renew_token(self, refused: str) -> None:
         assert self._reauthenticate is not None
         with self._auth_lock:

@@ -278,7 +278,7 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 
     Returns (guard, monitor, control server or None if the socket cannot be made).
     """
-    from pithosfs.fs import control, launcher
+    from pithosfs.fs import control, launcher, token_renewal
     from pithosfs.fs.durability import guard_of
 
     guard = guard_of(core)
@@ -287,7 +287,8 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
     monitor.start()
     try:
         path = control.socket_path(core.opts.cache_dir, launcher.mount_id(mountpoint))
-        server = control.ControlServer(path, monitor.snapshot)
+        renew = token_renewal.renewer(core.store) if hasattr(core.store, "renew_token") else None
+        server = control.ControlServer(path, monitor.snapshot, renew)
         server.start()
     except OSError as exc:
         log.error("no control channel (pithosfs status will not see this mount): %s", exc)

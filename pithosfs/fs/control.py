@@ -4,8 +4,9 @@ The socket is `<cache-dir>/control-<mount id>.sock` (the cache dir is 0700, the 
 0600), or, when that path is too long for a socket address (108 bytes),
 `$XDG_RUNTIME_DIR/pithosfs-<mount id>.sock` (else a private
 `/tmp/pithosfs-<uid>/`). The mount's state file (launcher.py) records where.
-A client connects, sends one line (`status`), and reads one JSON document
-until the mount closes the connection. Only the mount's own user (or root)
+A client connects, sends one line (`status`, or `renew-token` and then the new
+token on a second line), and reads one JSON document until the mount closes the
+connection. Only the mount's own user (or root)
 is answered (SO_PEERCRED): file names are private.
 
 The document is a snapshot taken in memory (`Monitor`): pending uploads with
@@ -202,12 +203,17 @@ class Monitor:
         }
 
 
-class ControlServer:
-    """Serves `snapshot()` on the control socket from a daemon thread."""
+MAX_TOKEN = 8192  # bytes of a token handed over by `renew-token`
 
-    def __init__(self, path: Path, build: Any) -> None:
+
+class ControlServer:
+    """Serves `snapshot()` on the control socket from a daemon thread, and hands a new
+    token to `renew` (`pithosfs renew-token`)."""
+
+    def __init__(self, path: Path, build: Any, renew: Any = None) -> None:
         self.path = path
         self._build = build  # () -> dict
+        self._renew = renew  # (token) -> dict, or None: renewal not offered
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         path.unlink(missing_ok=True)  # a leftover of a crashed mount
         old = os.umask(0o177)
@@ -242,11 +248,20 @@ class ControlServer:
                 if not _same_user(conn):
                     conn.sendall(b'{"error": "not your mount"}')
                     return
-                command = conn.makefile("rb").readline(64).strip()
-                if command != b"status":
+                reader = conn.makefile("rb")
+                command = reader.readline(64).strip()
+                if command == b"status":
+                    conn.sendall(json.dumps(self._build()).encode())
+                elif command == b"renew-token" and self._renew is not None:
+                    token = reader.readline(MAX_TOKEN + 1).strip().decode("utf-8", "replace")
+                    answer = (
+                        {"error": "no token (or longer than 8 KiB)"}
+                        if not token or len(token) > MAX_TOKEN
+                        else self._renew(token)
+                    )
+                    conn.sendall(json.dumps(answer).encode())
+                else:
                     conn.sendall(json.dumps({"error": f"unknown command {command!r}"}).encode())
-                    return
-                conn.sendall(json.dumps(self._build()).encode())
             except Exception:  # noqa: BLE001 - one bad client must not stop the channel
                 log.exception("control channel request failed")
 
@@ -258,13 +273,16 @@ def _same_user(conn: socket.socket) -> bool:
 
 
 def query(
-    path: Path | str, command: str = "status", timeout: float = CLIENT_TIMEOUT
-) -> dict[str, Any]:
-    """Ask a mount over its control socket; raises OSError if it does not answer."""
+    path: Path | str, command: str = "status", timeout: float = CLIENT_TIMEOUT,
+    argument: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Ask a mount over its control socket (`argument`: a second line, e.g. a token);
+    raises OSError if it does not answer, or answers with an error."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(path))
-        sock.sendall(command.encode() + b"\n")
+        extra = b"" if argument is None else argument.encode() + b"\n"
+        sock.sendall(command.encode() + b"\n" + extra)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)

@@ -179,6 +179,8 @@ class Filesystem:
             if changed is not None:
                 stat["st_mtime"] = max(stat["st_mtime"], changed)
                 stat["st_ctime"] = max(stat["st_ctime"], changed)
+        if self.opts.mode_mask:  # allow_other without umask= (mount_options.py)
+            stat["st_mode"] &= ~self.opts.mode_mask
         return stat
 
     def _dir_links(self, path: str) -> int:

@@ -9,6 +9,11 @@ us), and `allow_other` lets other users in. What this module adds on top:
 - bad values are refused with one line instead of libfuse's usage dump;
 - the filesystem core learns the owner shown, so `chown` to that owner is the no-op
   `cp -a` and `rsync -a` expect rather than EPERM;
+- `allow_other` without `umask=` is safe by default: the core clears the group and
+  other bits of every mode it shows (0644 shows as 0600, 0755 as 0700), so the
+  option lets in the owner shown (`uid=`) and root, and other users only where a
+  `umask=` says so (libfuse's own default would show 0644/0755: every file
+  readable by every local user);
 - `allow_other` by a non-root user is checked against /etc/fuse.conf first, because
   fusermount3 refuses it there unless `user_allow_other` is set;
 - a non-root user who cannot open /dev/fuse (mode 0600 on some hosts and containers;
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import grp
+import logging
 import os
 import pwd
 from pathlib import Path
@@ -26,7 +32,12 @@ from typing import Any
 
 from pithosfs.fs.options import FsOptions
 
+log = logging.getLogger(__name__)
+
 FUSE_CONF = Path("/etc/fuse.conf")
+# allow_other with no umask= given: files and directories keep their owner's bits only
+# (0644 shows as 0600, 0755 as 0700), so other local users get in only where told to.
+ALLOW_OTHER_MASK = 0o077
 FUSE_DEVICE = Path("/dev/fuse")
 _MODE_MASKS = ("umask",)  # fmask=/dmask= are unknown to libfuse 3.14 (Debian 12)
 
@@ -113,5 +124,11 @@ def check_device(device: Path = FUSE_DEVICE) -> None:
 def apply(opts: FsOptions, fuse_opts: dict[str, Any]) -> tuple[FsOptions, dict[str, Any]]:
     """(core options owning files as uid=/gid= say, the -o options for libfuse)."""
     out = normalize(fuse_opts)
-    owner = {key: int(out[key]) for key in ("uid", "gid") if key in out}
-    return (dataclasses.replace(opts, **owner) if owner else opts), out
+    changes: dict[str, int] = {key: int(out[key]) for key in ("uid", "gid") if key in out}
+    if out.get("allow_other") and not any(key in out for key in _MODE_MASKS):
+        changes["mode_mask"] = ALLOW_OTHER_MASK
+        log.info(
+            "allow_other without umask=: modes shown with group and other bits cleared "
+            "(only the owner shown gets in); -o umask=022 lets every local user read"
+        )
+    return (dataclasses.replace(opts, **changes) if changes else opts), out

@@ -98,22 +98,35 @@ def public_root() -> Iterator[Path]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not _SETPRIV, reason="needs root and setpriv")
-@pytest.mark.parametrize("allow_other", [True, False])
+@pytest.mark.parametrize(
+    "options, reads, mode",
+    [
+        ((), False, 0o644),
+        (("-o", "allow_other"), False, 0o600),  # the safe default: the owner's bits only
+        (("-o", "allow_other,umask=022"), True, 0o755),  # told otherwise: libfuse's rule
+        (("-o", f"allow_other,uid={NOBODY}"), True, 0o600),  # the owner shown gets in
+    ],
+    ids=["no-allow_other", "allow_other", "allow_other-umask022", "allow_other-uid"],
+)
 def test_allow_other_lets_other_users_in(
-    fuse_ok: None, server: object, public_root: Path, unique_name: str, allow_other: bool
-) -> None:
-    extra = ("-o", "allow_other") if allow_other else ()
-    m = start_mount(server, ALICE, public_root / "m", *extra)
+    fuse_ok: None, server: object, public_root: Path, unique_name: str,
+    options: tuple[str, ...], reads: bool, mode: int,
+) -> None:  # fmt: skip
+    m = start_mount(server, ALICE, public_root / "m", *options)
     try:
         os.chmod(public_root / "m", 0o755)
         path = with_content(m, unique_name, "readme", b"for everyone")
+        assert path.stat().st_mode & 0o777 == mode
+        if options == ("-o", "allow_other"):
+            assert path.parent.stat().st_mode & 0o777 == 0o700
         read = as_nobody("cat", str(path))
-        if allow_other:
+        if reads:
             assert read.returncode == 0 and read.stdout == "for everyone", read.stderr
-            write = as_nobody("touch", str(path.parent / "by-nobody"))  # mode 755: not theirs
-            assert write.returncode != 0 and "Permission denied" in write.stderr
         else:
             assert read.returncode != 0 and "Permission denied" in read.stderr
+        if "umask=022" in "".join(options):
+            write = as_nobody("touch", str(path.parent / "by-nobody"))  # mode 755: not theirs
+            assert write.returncode != 0 and "Permission denied" in write.stderr
     finally:
         stop_mount(m)
 

@@ -68,3 +68,11 @@ def test_owner_reaches_the_core() -> None:
     assert fuse == {"uid": "1234", "allow_other": True}
     same, _ = apply(FsOptions(uid=5, gid=6), {"ro": True})
     assert (same.uid, same.gid) == (5, 6)
+
+
+def test_allow_other_without_a_umask_shows_the_owners_bits_only() -> None:
+    safe, _ = apply(FsOptions(), {"allow_other": True})
+    assert safe.mode_mask == 0o077
+    told, fuse = apply(FsOptions(), {"allow_other": True, "umask": "022"})
+    assert told.mode_mask == 0 and fuse["umask"] == "022"
+    assert apply(FsOptions(), {})[0].mode_mask == 0

@@ -128,6 +128,8 @@ class RegisterLayer(VirtualLayer):
             if self._registrar is None:
                 store = self.fs.store
                 images = ImageClient(image_url_for(store), store.transport.token)
+                # On a 401, the store's current token (renewed or re-authenticated there).
+                images.transport.set_reauthenticator(lambda: (store.transport.token, None))
                 self._registrar = Registrar(store, images)
             return self._registrar
 
