@@ -7,7 +7,33 @@ keeps click from rewrapping a paragraph.
 
 from __future__ import annotations
 
-SEE_ALSO = "See also: README.md, SEMANTICS.md, docs/faq.md, docs/systemd.md."
+import site
+import sys
+from pathlib import Path
+
+DOC_FILES = ("README.md", "SEMANTICS.md", "docs/faq.md", "docs/systemd.md")
+
+
+def docs_dir() -> Path | None:
+    """Where the documentation is: the source tree this package runs from (a checkout),
+    else where it was installed with the package (<prefix>/share/doc/pithosfs: pyproject's
+    data-files)."""
+    candidates = [
+        Path(__file__).resolve().parent.parent,
+        Path(sys.prefix) / "share" / "doc" / "pithosfs",
+        Path(site.USER_BASE or "~/.local").expanduser() / "share" / "doc" / "pithosfs",
+    ]
+    return next((d for d in candidates if all((d / f).is_file() for f in DOC_FILES)), None)
+
+
+def see_also() -> str:
+    where = docs_dir()
+    if where is None:  # installed without its data files: name them, not paths that lack
+        return "See also: pithosfs COMMAND --help; README.md, SEMANTICS.md and docs/ of the sources."
+    return f"\b\nSee also, in {where}:\n  {', '.join(DOC_FILES)}"  # \b: never wrap a path
+
+
+SEE_ALSO = see_also()
 
 MOUNT = f"""\b
 Credentials, highest first: --url/--token/--cloud; PITHOS_URL, PITHOS_TOKEN,

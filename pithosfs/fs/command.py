@@ -582,7 +582,7 @@ def _busy_reason(mountpoint: Path) -> str:
 def status(mountpoint: Path | None, watch: bool, interval: float, as_json: bool) -> None:
     """Live mounts: pending uploads with progress, open files, cache, traffic, last errors.
 
-    Figures come from each mount's control socket (see pithosfs/fs/control.py).
+    Figures come from each mount's control socket, asked when this runs.
     """
     from pithosfs.fs import mount_status
 

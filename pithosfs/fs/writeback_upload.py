@@ -19,8 +19,9 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from cachetools import LRUCache
 
 from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
@@ -40,17 +41,14 @@ class KnownBlocks:
     """Bounded LRU set of hex block hashes known to exist on the server."""
 
     def __init__(self, max_entries: int = 65536) -> None:
-        self._max = max_entries
         self._lock = threading.Lock()
-        self._hashes: OrderedDict[str, None] = OrderedDict()  # GUARDED_BY(_lock)
+        # hash -> None; setting a hash makes it the most recent. GUARDED_BY(_lock)
+        self._hashes: LRUCache[str, None] = LRUCache(maxsize=max_entries)
 
     def add_many(self, hashes: Iterable[str]) -> None:
         with self._lock:
             for h in hashes:
                 self._hashes[h] = None
-                self._hashes.move_to_end(h)
-            while len(self._hashes) > self._max:
-                self._hashes.popitem(last=False)
 
     def add(self, block_hash: str) -> None:
         self.add_many((block_hash,))

@@ -23,6 +23,7 @@ import tomllib
 from pithosfs.cli import _COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = ("README.md", "SEMANTICS.md", "CHANGELOG.md", "LICENSE")  # installed with docs/*.md
 BUILD_TIMEOUT = 300  # seconds; an isolated build fetches setuptools from the index
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("src")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "pithosfs", src / "pithosfs", ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
+    shutil.copytree(ROOT / "docs", src / "docs")
+    for name in ("pyproject.toml", *DOCS):
         shutil.copy2(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("wheel")
     cmd = [sys.executable, "-m", "pip", "wheel", str(src), "-w", str(out), "--no-deps", "-q"]
@@ -53,7 +55,12 @@ def test_wheel_has_the_package_and_no_tests(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     tops = {name.split("/", 1)[0] for name in names}
     version = project()["version"]
-    assert tops == {"pithosfs", f"pithosfs-{version}.dist-info"}, tops
+    data = f"pithosfs-{version}.data"
+    assert tops == {"pithosfs", f"pithosfs-{version}.dist-info", data}, tops
+    docs = {n.removeprefix(f"{data}/data/share/doc/pithosfs/") for n in names if n.startswith(data)}
+    expected = {*DOCS, *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))}
+    assert docs == expected, docs ^ expected
+    assert f"pithosfs-{version}.dist-info/licenses/LICENSE" in names
     source = {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "pithosfs").rglob("*.py")
@@ -98,6 +105,12 @@ def test_wheel_installs_into_a_clean_venv_and_runs(wheel: Path, tmp_path: Path) 
     assert "usage: mount.pithosfs SOURCE MOUNTPOINT" in helper.stderr
     module = subprocess.run([str(python), "-m", "pithosfs", "config", "--help"], **run)
     assert module.returncode == 0 and "Usage: pithosfs config" in module.stdout
+    # The help points at documentation that the installation has.
+    shown = subprocess.run([str(env_dir / "bin" / "pithosfs"), "mount", "--help"], **run)
+    where, files = shown.stdout.split("See also, in ", 1)[1].splitlines()[:2]
+    assert Path(where.rstrip(":")) == env_dir / "share" / "doc" / "pithosfs", where
+    for name in files.strip().split(", "):
+        assert (env_dir / "share" / "doc" / "pithosfs" / name).is_file(), name
 
 
 def test_python_m_pithosfs_help() -> None:
@@ -105,7 +118,7 @@ def test_python_m_pithosfs_help() -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: pithosfs [OPTIONS] COMMAND [ARGS]...")
-    listed = re.findall(r"^  (\w+)\s", done.stdout.split("Commands:", 1)[1], re.M)
+    listed = re.findall(r"^  ([\w-]+)\s", done.stdout.split("Commands:", 1)[1], re.M)
     assert sorted(listed) == sorted(_COMMANDS)
 
 
@@ -122,3 +135,60 @@ def test_every_command_has_man_style_help(command: str) -> None:
         assert f"\n{section}" in text or f"\n  {section}" in text, f"{command}: no {section}"
     examples = text.split("Examples:", 1)[1].split("\n\n", 1)[0]
     assert f"pithosfs {command}" in examples
+
+
+# Dependencies whose internals the package builds on, and where: each needs an upper bound.
+INTERNALS_USED = {
+    "mfusepy": "pithosfs/fs/mount.py",
+    "urllib3": "pithosfs/client/transport.py",
+    "cheroot": "pithosfs/server/fastio.py",
+}
+
+
+def _requirement_names() -> dict[str, str]:
+    """{normalized distribution name: its requirement string} from pyproject's dependencies."""
+    reqs = project()["dependencies"]
+    assert isinstance(reqs, list)
+    return {re.split(r"[<>=!~ \[;]", r, maxsplit=1)[0].lower().replace("_", "-"): r for r in reqs}
+
+
+def _imported_top_level_names() -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for path in (ROOT / "pithosfs").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"pithosfs", "_thread"}
+
+
+def test_declared_dependencies_are_exactly_the_imported_ones() -> None:
+    import importlib.metadata
+
+    by_module = importlib.metadata.packages_distributions()
+    imported = set()
+    for name in _imported_top_level_names():
+        assert name in by_module, f"{name} is imported but no installed distribution provides it"
+        imported.update(d.lower().replace("_", "-") for d in by_module[name])
+    declared = set(_requirement_names())
+    assert imported == declared, (
+        f"imported, not declared: {sorted(imported - declared)}; "
+        f"declared, never imported: {sorted(declared - imported)}"
+    )
+
+
+def test_dependencies_whose_internals_are_used_are_bounded() -> None:
+    reqs = _requirement_names()
+    for name, where in INTERNALS_USED.items():
+        assert name in (ROOT / where).read_text(), f"{where} no longer uses {name}"
+        assert "<" in reqs[name], f"{name} needs an upper bound ({where} uses its internals)"
+
+
+def test_the_license_file_is_the_one_declared() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert "GNU GENERAL PUBLIC LICENSE" in text and "Version 3, 29 June 2007" in text
+    assert project()["license"] == "GPL-3.0-or-later"
+    assert project()["license-files"] == ["LICENSE"]
