@@ -33,12 +33,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
-# The users' own tool: kamaki 0.16 runs on Python 2.7, which these machines carry
-# under pyenv. Tests that drive the real kamaki CLI against the embedded server
-# skip when it is absent, so a failure here is reported but not fatal.
-PY27=${PITHOSFS_PY27:-$HOME/.pyenv/versions/2.7.18/bin/python}
-if [ -x "$PY27" ] && [ ! -x "$(dirname "$PY27")/kamaki" ]; then
-  "$PY27" -m pip install -q kamaki==0.16 >/dev/null 2>&1 \
-    || echo "setup: kamaki 0.16 not installed (its tests will skip)"
+# The users' own tool: kamaki 0.16 runs on Python 2.7 (found wherever pyenv or the
+# system has it: scripts/find_python27.sh). Tests that drive the real kamaki CLI
+# against the embedded server skip when it is absent, so a failure here is reported
+# but not fatal.
+if PY27=$(bash scripts/find_python27.sh); then
+  if [ ! -x "$(dirname "$PY27")/kamaki" ]; then
+    "$PY27" -m pip install -q kamaki==0.16 >/dev/null 2>&1 \
+      || echo "setup: kamaki 0.16 not installed next to $PY27 (its tests will skip)"
+  fi
+else
+  echo "setup: no Python 2.7 found (scripts/find_python27.sh): the kamaki tests will skip"
 fi
 echo "setup: ready ($(.venv/bin/pithosfs --version))"

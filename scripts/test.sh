@@ -22,19 +22,31 @@ if [ "${PITHOSFS_SKIP_STRICT:-0}" != 1 ]; then
     echo "STRICT STAGE: $((SECONDS - strict_start)) s" >&2
 fi
 
-# ---- Swift stage (helper X): a throw-away single-node OpenStack Swift, then tests/swift
-# against it. Skip with PITHOSFS_SKIP_SWIFT=1. A failed install/start fails the run with
-# its own message, so it is never mistaken for a test failure.
+# ---- Swift stage: a throw-away single-node OpenStack Swift (free ports, a private
+# directory, removed afterwards), then tests/swift against it. Skip with
+# PITHOSFS_SKIP_SWIFT=1. A failed install/start fails the run with its own message,
+# so it is never mistaken for a test failure.
 if [ "${PITHOSFS_SKIP_SWIFT:-0}" != 1 ]; then
     swift_start=$SECONDS
+    unset PITHOSFS_SWIFT_DIR  # a fresh node for this run
+    stop_swift() {  # also on Ctrl-C: nothing of the node outlives the run
+        if [ -n "${PITHOSFS_SWIFT_DIR:-}" ]; then
+            bash scripts/swift/stop.sh "$@" || true
+            unset PITHOSFS_SWIFT_DIR
+        fi
+    }
+    trap stop_swift EXIT
     if creds=$(bash scripts/swift/start.sh); then
         set -a; eval "$creds"; set +a
-        .venv/bin/python -m pytest -q -ra tests/swift || status=1
+        if ! .venv/bin/python -m pytest -q -ra tests/swift; then
+            status=1
+            stop_swift --keep-logs  # names where Swift's logs are kept
+        fi
+        stop_swift
     else
         echo "SWIFT STAGE: could not install/start Swift (see the messages above)" >&2
         status=1
     fi
-    bash scripts/swift/stop.sh || true
     echo "SWIFT STAGE: $((SECONDS - swift_start)) s" >&2
 fi
 exit $status

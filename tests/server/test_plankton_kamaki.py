@@ -1,8 +1,8 @@
 """The users' own tool: the real kamaki 0.16 CLI (Python 2.7) against the embedded server.
 
-Skipped where kamaki is absent. It is installed with
-`~/.pyenv/versions/2.7.18/bin/pip install kamaki==0.16`; set PITHOSFS_KAMAKI to use
-another kamaki executable.
+Skipped where kamaki is absent. scripts/setup.sh installs it next to the Python 2.7
+that scripts/find_python27.sh finds (pyenv's or the system's); set PITHOSFS_KAMAKI
+to use another kamaki executable.
 """
 
 from __future__ import annotations
@@ -18,9 +18,21 @@ from tests.conftest import ALICE, BOB, User
 from tests.server.pithos_http import Api
 from tests.server.plankton_api import ImageApi
 
-KAMAKI = Path(
-    os.environ.get("PITHOSFS_KAMAKI", str(Path.home() / ".pyenv/versions/2.7.18/bin/kamaki"))
-)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def find_kamaki() -> Path:
+    """$PITHOSFS_KAMAKI, else the kamaki next to the Python 2.7 the scripts find."""
+    if os.environ.get("PITHOSFS_KAMAKI"):
+        return Path(os.environ["PITHOSFS_KAMAKI"])
+    found = subprocess.run(["bash", str(ROOT / "scripts" / "find_python27.sh")],
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    if found.returncode != 0:
+        return Path("no-python-2.7-found") / "kamaki"
+    return Path(found.stdout.strip()).parent / "kamaki"
+
+
+KAMAKI = find_kamaki()
 
 pytestmark = pytest.mark.skipif(not KAMAKI.exists(), reason=f"kamaki not installed at {KAMAKI}")
 

@@ -76,7 +76,7 @@ def fresh_client(user: tuple[str, str] | None = None) -> PithosClient:
 
 
 def memcached_address() -> tuple[str, int]:
-    """Where the Swift node keeps its tokens (scripts/swift/start.sh: proxy port + 4)."""
+    """Where the Swift node keeps its tokens (scripts/swift/start.sh prints its port)."""
     auth = urllib.parse.urlsplit(auth_settings()[0])
     port = int(os.environ.get("PITHOSFS_SWIFT_MEMCACHED_PORT") or (auth.port or 80) + 4)
     return auth.hostname or "127.0.0.1", port
