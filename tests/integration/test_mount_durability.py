@@ -321,7 +321,9 @@ def test_status_shows_an_open_file_with_unsaved_changes_and_its_progress(
         assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
         assert shown()["open_files"] == [{"path": f"/{unique_name}/big", "dirty": True}]
         text = cli(m, "status", str(m.path)).stdout
-        assert f"/{unique_name}/big" in text and "[#" in text and "unsaved changes" in text, text
+        # Still being written: bytes written and uploaded so far, no bar (no final size).
+        assert f"/{unique_name}/big" in text and "unsaved changes" in text, text
+        assert "written " in text and ", uploaded " in text and "[#" not in text, text
         refused = cli(m, "umount", str(m.path))
         assert refused.returncode == 1 and f"/{unique_name}/big (open)" in refused.stderr
     finally:

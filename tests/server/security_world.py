@@ -62,10 +62,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("security")
     data_dir = root / "data"
     log_path = tmp_path_factory.mktemp("security-log") / "serve.log"
-    others = []
-    for user in (BOB, CAROL):
-        others += ["--user", f"{user[0]}={user[1]}"]
-    proc = ServerProcess(data_dir, ALICE, log_path, ("--block-size", str(BLOCK_SIZE), *others))
+    proc = ServerProcess(
+        data_dir, ALICE, log_path, ("--block-size", str(BLOCK_SIZE)), more_users=(BOB, CAROL)
+    )
     proc.start()
     base = proc.base_url
 

@@ -31,9 +31,11 @@ class ServerProcess:
         user: tuple[str, str],
         log_path: Path,
         extra_args: tuple[str, ...] = (),
+        more_users: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.user = user
+        self.more_users = more_users
         self.log_path = log_path
         self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,7 +70,8 @@ class ServerProcess:
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log is read while it runs
         if self.user:  # in the environment: a command line is visible to every local user
-            env["PITHOSFS_SERVE_USERS"] = f"{self.user[0]}={self.user[1]}"
+            users = (self.user, *self.more_users)
+            env["PITHOSFS_SERVE_USERS"] = " ".join(f"{uuid}={token}" for uuid, token in users)
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
