@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pithosfs import protocol
 from tests.integration.conftest import Mount
 
 FILES = 20
+# Longer than the copy can take on a loaded machine: what the mount knows about the new
+# directory (empty, created here) must not expire halfway, or lookups reach the server.
+TRUSTED_SECONDS = "600"
 
 
 def test_cp_of_small_new_files_costs_one_put_each(
-    mnt: Path, session_mount: Mount, tmp_path: Path
+    mount_factory: Callable[..., Mount], tmp_path: Path, unique_name: str
 ) -> None:
+    session_mount = mount_factory(
+        "--attr-timeout", TRUSTED_SECONDS, "--dir-timeout", TRUSTED_SECONDS
+    )
+    mnt = session_mount.path / unique_name
+    mnt.mkdir()
     sources = []
     for i in range(FILES):
         src = tmp_path / f"f{i:02d}"
