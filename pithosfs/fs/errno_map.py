@@ -1,4 +1,4 @@
-"""The one table from exceptions to errno values (architecture.md section 4).
+"""The one table from exceptions to errno values.
 
 Everything not listed is EIO and logged once with its cause, so that the FUSE
 binding's catch-all (which would answer EINVAL) is never reached.

@@ -16,7 +16,7 @@ from pithosfs import protocol
 from pithosfs.fs.errors import InvalidArgument, NameTooLong, NoEntry, ReadOnly
 from pithosfs.fs.limits import NAME_MAX
 
-# Hidden names owned by virtual layers (interface.md section 3). They never
+# Hidden names owned by virtual layers (SEMANTICS.md). They never
 # appear in readdir; until their layers exist, lookups fail and writes are refused.
 RESERVED_NAMES = frozenset({".versions", ".register", ".images", ".shared", ".snapshots"})
 

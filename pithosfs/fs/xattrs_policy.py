@@ -1,4 +1,4 @@
-"""Pithos+ policies as extended attributes (interface.md section 4).
+"""Pithos+ policies as extended attributes (SEMANTICS.md).
 
 * `user.pithos.versioning` on a container directory: `auto` or `none`
   (X-Container-Policy-Versioning). Set with the same words; anything else is EINVAL.

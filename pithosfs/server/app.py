@@ -92,7 +92,7 @@ class PithosApp:
             "object": ObjectController(ctx),
             "public": PublicController(ctx),
         }
-        self.images = ImageController(ctx)  # Plankton (helper P): own routing under /image
+        self.images = ImageController(ctx)  # Plankton: own routing under /image
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]

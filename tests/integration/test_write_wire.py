@@ -24,7 +24,7 @@ from pithosfs.client.types import ObjectInfo
 from pithosfs.fs.writeback import StagedFile
 
 MiB = 1024 * 1024
-BIG = 256 * MiB  # the size issue 4 names for the wire-counting tests
+BIG = 256 * MiB  # the size of the wire-counting tests
 WRITE_SIZE = 128 * 1024  # what cp(1) writes per call
 
 

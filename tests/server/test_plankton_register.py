@@ -1,4 +1,4 @@
-"""Plankton registration (spec 10.5-10.6, issue 6) over real HTTP on the embedded server."""
+"""Plankton registration (spec 10.5-10.6) over real HTTP on the embedded server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Open files through the core on the FakeStore: the wiring of W's StagedFile."""
+"""Open files through the core on the FakeStore: the wiring of the StagedFile."""
 
 import errno
 import os

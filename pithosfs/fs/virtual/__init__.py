@@ -1,4 +1,4 @@
-"""Virtual entries as layers (architecture.md section 1 point 4).
+"""Virtual entries as layers.
 
 Each virtual feature (`.versions/`, `.shared/`, `.register`, `*.meta`,
 `.images/`, ...) is one module in this package and touches the core only by

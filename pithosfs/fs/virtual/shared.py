@@ -1,4 +1,4 @@
-"""`/.shared/`: what other accounts share with you (interface.md section 3).
+"""`/.shared/`: what other accounts share with you (SEMANTICS.md).
 
 * `/.shared/` lists the accounts that share something with you (`GET /v1/`).
 * `/.shared/<account>/` lists that account's containers holding objects shared

@@ -1,4 +1,4 @@
-"""`<dir>/.versions/`: the history of the objects of a directory (interface.md section 6).
+"""`<dir>/.versions/`: the history of the objects of a directory (SEMANTICS.md).
 
 Layout, for any directory `<dir>` inside a container (the container root included):
 
