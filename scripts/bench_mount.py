@@ -88,14 +88,15 @@ def wait_for(check: Callable[[], bool], timeout: float = 120.0) -> None:
 
 
 class Server:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *serve_args: str) -> None:
+        """`serve_args`: more options of `pithosfs serve` (e.g. `--strict`)."""
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.user, self.token = str(uuidlib.uuid4()), secrets.token_urlsafe(16)
         self.proc = subprocess.Popen(
             [PY, "-m", "pithosfs", "serve", "--data-dir", str(work / "data"),
-             "--port", str(self.port), "--user", f"{self.user}={self.token}"],
+             "--port", str(self.port), "--user", f"{self.user}={self.token}", *serve_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}/object-store/v1/{self.user}"

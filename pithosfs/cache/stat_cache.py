@@ -120,6 +120,13 @@ class StatCache(Generic[V]):
                 return MISSING
             return None
 
+    def last_listing_size(self, directory: str) -> int | None:
+        """How many names the directory's last listing held, fresh or expired (None:
+        none is remembered)."""
+        with self._lock:
+            listing = self._dirs.get(directory)
+            return len(listing.names) if listing is not None else None
+
     def listing(self, directory: str) -> list[str] | None:
         """Child names of a freshly listed directory, or None."""
         now = self._clock()
@@ -155,6 +162,14 @@ class StatCache(Generic[V]):
             for name in out:
                 move_to_end(prefix + name)
             return out
+
+    def own_changes(self, directory: str, since: float) -> tuple[set[str], set[str]]:
+        """Names of `directory` this mount created and removed after `since` (a listing
+        requested then does not show them)."""
+        with self._lock:
+            created = set(self._recent_children_locked(directory, since, True))
+            removed = set(self._recent_children_locked(directory, since, False))
+        return created, removed
 
     def __len__(self) -> int:
         with self._lock:
@@ -215,8 +230,12 @@ class StatCache(Generic[V]):
                     if old.value is None:
                         if old.stamp > started:
                             continue  # deleted by us after the listing was requested
-                    elif old.value.version > value.version:
-                        value = old.value  # never go back to an older version
+                    elif old.value.version > value.version or (
+                        old.value.version == 0 and old.stamp > started
+                    ):
+                        # Never go back to an older version; an own change whose version
+                        # the server did not name (0) is newer than a listing begun before.
+                        value = old.value
                     entries.move_to_end(path)
                 entries[path] = _Entry(value, expires, now)  # a new key goes last already
             self._trim_locked()

@@ -611,13 +611,14 @@ class FakeStore:
         content_type: str | None = None,
         recursive: bool = False,
         meta: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> int | None:
         with self._lock:
             self.stats.record("PUT", 0, 0)
             self._transfer(
                 src_container, src_name, dst_container, dst_name, None,
                 content_type, meta, recursive, is_move=True,
             )  # fmt: skip
+            return self._current(dst_container, dst_name)[2].serial
 
     def _delete_one(self, container: str, name: str) -> None:
         cont, path, cur = self._current(container, name)

@@ -155,6 +155,36 @@ def object_from_write_reply(
     )
 
 
+def object_from_reference_write_reply(
+    name: str,
+    headers: Mapping[str, str],
+    size: int,
+    content_type: str,
+    meta: Mapping[str, str] | None,
+    now: float,
+) -> ObjectInfo | None:
+    """The written version's info from a reference PUT reply plus what the writer sent.
+
+    The reference answers only ETag (the Merkle hash) and X-Object-Version (spec
+    4.3); a PUT replaces all user metadata with exactly the headers sent, so the
+    version holds `meta` (keys normalised, empty values dropped, as the server
+    stores them). Unknown here, left empty: the UUID (the caller may know it: an
+    overwrite keeps the object's), who committed it, sharing and public link
+    (a path's, unchanged by a PUT). `now`: the writer's clock, standing in for
+    the version's timestamp. The server drops `~` from values (spec 1.5): so here. None when the reply does not name a version.
+    """
+    version = _int(headers.get("X-Object-Version"), -1)
+    etag = headers.get("ETag", "").strip('"')
+    if version < 0 or not etag:
+        return None
+    stored = {
+        protocol.format_meta_key(k): v.replace("~", "") for k, v in (meta or {}).items() if v
+    }
+    return listed_object(
+        name, size, content_type, etag, "", version, now, now, "", stored, "", "", ""
+    )
+
+
 def entry_from_json(item: Mapping[str, Any], with_meta: bool) -> ObjectInfo | Subdir:
     """One JSON listing item (spec 5.3) or a `{"subdir": "a/"}` entry.
 

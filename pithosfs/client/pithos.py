@@ -75,8 +75,15 @@ class PithosClient(ObjectWrites):
         workers: int = 4,
         page_limit: int = protocol.LISTING_LIMIT,
         extensions: frozenset[str] | None = None,
+        fold_write_replies: bool = False,
     ) -> None:
-        """`extensions`: what the server is known to advertise (None: ask it once)."""
+        """`extensions`: what the server is known to advertise (None: ask it once).
+
+        `fold_write_replies`: build a PUT's result from a reference reply (ETag and
+        X-Object-Version) and what was sent, with an empty UUID, instead of a HEAD
+        (writes.ObjectWrites._write_result); for callers that fill in the rest.
+        """
+        self.fold_write_replies = fold_write_replies
         self._identity_url = identity_url
         self._renewed_token = ""  # a token handed over by renew_token, preferred from then on
         self.endpoints = endpoints
@@ -177,6 +184,7 @@ class PithosClient(ObjectWrites):
             workers=self.workers,
             page_limit=self.page_limit,
             extensions=self.extensions(),  # the same server
+            fold_write_replies=self.fold_write_replies,
         )
         other.transport.set_reauthenticator(lambda: (self.transport.token, None))
         return other
@@ -258,9 +266,15 @@ class PithosClient(ObjectWrites):
             return cached
         resp = self._req("HEAD", self._path(container))
         self._note_extensions(resp.headers)
-        info = p.container_from_headers(container, resp.headers)
+        return self._note_container_kind(container, resp.headers)
+
+    def _note_container_kind(
+        self, container: str, headers: Mapping[str, str]
+    ) -> tuple[int, str, bool]:
+        """Remember a container's block layout from any HEAD of it (one HEAD serves both)."""
+        info = p.container_from_headers(container, headers)
         # Pithos+ reports its block layout; plain Swift has no such header.
-        kind = (info.block_size, info.block_hash, "X-Container-Block-Size" in resp.headers)
+        kind = (info.block_size, info.block_hash, "X-Container-Block-Size" in headers)
         with self._block_info_lock:
             self._block_info[container] = kind
         return kind
@@ -318,6 +332,7 @@ class PithosClient(ObjectWrites):
         resp = self._req("HEAD", self._path(container))
         self._note_extensions(resp.headers)
         self._note_object_meta_keys(container, resp.headers)
+        self._note_container_kind(container, resp.headers)
         return p.container_from_headers(container, resp.headers)
 
     def create_container(self, container: str, versioning: str | None = None) -> None:
@@ -378,6 +393,7 @@ class PithosClient(ObjectWrites):
             offered.clear()
             offered.update(self._note_extensions(headers))
             self._note_object_meta_keys(container, headers)
+            self._note_container_kind(container, headers)
 
         marker = ""
         last_subdir = None

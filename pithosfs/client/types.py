@@ -299,10 +299,13 @@ class ObjectStore(Protocol):
         content_type: str | None = None,
         recursive: bool = False,
         meta: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> int | None:
         """Server-side MOVE: keeps the object's UUID (and so its image id).
 
-        `content_type` replaces the type; `meta` is merged into the user metadata."""
+        `content_type` replaces the type; `meta` is merged into the user metadata (an
+        empty value removes a key). Returns the destination's new version when the
+        reply names it (None: the reference's reply garbles it, spec 4.4, and plain
+        Swift has none)."""
         ...
 
     def delete_object(self, container: str, name: str, recursive: bool = False) -> None: ...

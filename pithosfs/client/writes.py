@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -66,6 +67,7 @@ class ObjectWrites:
 
     if TYPE_CHECKING:
         workers: int
+        fold_write_replies: bool
 
         def _req(self, method: str, path: str = "", **kw: Any) -> Any: ...
         def _path(self, container: str, name: str | None = None) -> str: ...
@@ -92,26 +94,32 @@ class ObjectWrites:
         resp: Any = None,
         size: int | None = None,
         content_type: str | None = None,
+        meta: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Full info of the version this write created.
 
         From the reply when it names the write-reply extension (the embedded
-        server's, given the `size` and `content_type` we sent), else by HEAD:
-        Pithos+ write replies carry only ETag and X-Object-Version. If another
-        writer got in between, the HEAD shows their version; then ask for ours
-        by number, so a caller using the result as its next If-Match base never
-        silently adopts someone else's write.
+        server's, given the `size` and `content_type` we sent). Pithos+ write
+        replies carry only ETag and X-Object-Version: with `fold_write_replies`
+        (the mount's client) a PUT's result is built from them and what was sent
+        (`meta`), its UUID left empty (parsing.object_from_reference_write_reply);
+        else by HEAD. If another writer got in between, the HEAD shows their
+        version; then ask for ours by number, so a caller using the result as its
+        next If-Match base never silently adopts someone else's write.
         """
-        if (
-            resp is not None
-            and size is not None
-            and content_type is not None
-            and protocol.EXT_WRITE_REPLY
-            in protocol.parse_extensions(resp.headers.get(protocol.EXTENSIONS_HEADER))
-        ):
-            built = p.object_from_write_reply(name, resp.headers, size, content_type)
-            if built is not None:
-                return built
+        if resp is not None and size is not None and content_type is not None:
+            if protocol.EXT_WRITE_REPLY in protocol.parse_extensions(
+                resp.headers.get(protocol.EXTENSIONS_HEADER)
+            ):
+                built = p.object_from_write_reply(name, resp.headers, size, content_type)
+                if built is not None:
+                    return built
+            if self.fold_write_replies:  # Swift names no version: HEAD below
+                built = p.object_from_reference_write_reply(
+                    name, resp.headers, size, content_type, meta, time.time()
+                )
+                if built is not None:
+                    return built
         info = self.head_object(container, name)
         written = _version_of(resp)
         if written is not None and info.version != written:
@@ -131,7 +139,7 @@ class ObjectWrites:
         headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
         headers.update(self._conditions(if_match, if_none_match))
         resp = self._req("PUT", self._path(container, name), headers=headers, data=data)
-        return self._write_result(container, name, resp, len(data), content_type)
+        return self._write_result(container, name, resp, len(data), content_type, meta)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
         """Store blocks with as few POSTs as possible; returns the hashes of all blocks stored.
@@ -191,7 +199,7 @@ class ObjectWrites:
             headers=headers,
             data=body,
         )
-        return self._write_result(container, name, resp, size, content_type)
+        return self._write_result(container, name, resp, size, content_type, meta)
 
     def missing_blocks(
         self,
@@ -377,18 +385,19 @@ class ObjectWrites:
         content_type: str | None = None,
         recursive: bool = False,
         meta: Mapping[str, str] | None = None,
-    ) -> None:
+    ) -> int | None:
         if not self.supports_pithos(dst_container):  # type: ignore[attr-defined]
             # Plain Swift ignores X-Move-From (it would store an empty object): COPY + DELETE.
             self._swift_move(
                 src_container, src_name, dst_container, dst_name, recursive, content_type, meta
             )
-            return
+            return None
         # Not repeated after a lost reply: the source would be gone (404).
-        self._transfer(
+        resp = self._transfer(
             "X-Move-From", src_container, src_name, dst_container, dst_name,
             None, content_type, meta, recursive, idempotent=False,
         )  # fmt: skip
+        return _version_of(resp)
 
     def _swift_move(
         self, src_container: str, src_name: str, dst_container: str, dst_name: str,

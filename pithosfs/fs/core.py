@@ -44,11 +44,16 @@ from pithosfs.fs.errors import (
     NotPermitted,
     NotSupported,
 )
+from pithosfs.fs.file_prefetch import MAX_FILES as FILES_AHEAD
+from pithosfs.fs.file_prefetch import FilePrefetch
 from pithosfs.fs.files import FileTable, guess_type
+from pithosfs.fs.meta_behind import MetaBehind
 from pithosfs.fs.meta_store import ASSUMED_EMPTY, MetaCachingStore
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
+from pithosfs.fs.reader import VersionHashmaps
+from pithosfs.fs.tree_listing import TreeListings
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.virtual.registry import Layers
 from pithosfs.fs.writeback_upload import KnownBlocks
@@ -57,6 +62,8 @@ from pithosfs.fs.xattrs import Xattrs
 log = logging.getLogger(__name__)
 
 META_CACHE_FILE = "meta.sqlite3"  # under --cache-dir: see cache/meta_cache.py
+PREFETCH_THREADS = 8  # GETs of files read ahead in flight at once
+RELIST_MAX = 1000  # entries: a directory this small is listed again, not asked name by name
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -112,6 +119,7 @@ class Filesystem:
         self.blocks = BlockCache(self.opts.cache_dir / "blocks", self.opts.cache_size)
         self.read_pool = ThreadPoolExecutor(self.opts.read_threads, "pithosfs-read")
         self.receive_buffers = AlignedBuffers()  # what readers receive GETs into
+        self.hashmaps = VersionHashmaps()  # block hashes per version, fetched once
         self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")
         self.known_blocks = KnownBlocks(65536)  # block hashes the server holds (dedup hints)
         self.mount_time_ns = time.time_ns()
@@ -127,6 +135,22 @@ class Filesystem:
         self.mountpoint: str | None = None  # where the kernel mounted us, once known
         self.files = FileTable(self)
         self.xattrs = Xattrs(self)
+        # Small files of a directory walk, fetched ahead on their own threads (file_prefetch.py).
+        self.prefetch_pool = ThreadPoolExecutor(PREFETCH_THREADS, "pithosfs-prefetch")
+        self.prefetch = FilePrefetch(
+            self.stats.listed_children,
+            lambda loc, info: self.files.new_reader(loc, info, self.prefetch_pool),
+            self.opts.dir_timeout,
+            # 0 turns it off (scripts/bench_wan.py measures what it brings so).
+            max_files=int(os.environ.get("PITHOSFS_FILES_AHEAD", str(FILES_AHEAD))),
+        )
+        self.meta_behind = MetaBehind(self._post_held_meta)  # mode/mtime changes, merged
+        # Small containers listed whole, once per directory timeout (tree_listing.py).
+        self.trees = TreeListings(
+            lambda c, limit: self.store.list_uncompleted(c, "", None, limit),
+            self.stats.now,
+            self.opts.dir_timeout,
+        )
         self.layers = Layers(self, layers)  # consulted before the ordinary path
 
     def close(self) -> None:
@@ -135,14 +159,23 @@ class Filesystem:
             if self._closed:
                 return
             self._closed = True
+        self.meta_behind.close()
+        self.prefetch.close()
         self.files.close_all()
         self.layers.close()
         self.read_pool.shutdown(wait=False, cancel_futures=True)
+        self.prefetch_pool.shutdown(wait=False, cancel_futures=True)
         self.upload_pool.shutdown(wait=True)
         self.blocks.close()
         self.store.close()
         if self._own_meta_cache:
             self.store.cache.close()
+
+    def background_work(self) -> int:
+        """Requests this mount still owes the server or makes on its own (held directory
+        metadata, files fetched ahead): the status file shows it, so tests can count
+        requests once it is 0."""
+        return self.meta_behind.waiting() + self.prefetch.in_flight()
 
     # -- lookup ------------------------------------------------------------
     def lookup(self, path: str) -> Node:
@@ -248,7 +281,26 @@ class Filesystem:
         return node
 
     def _fetch_entry(self, loc: Location) -> Node:
-        """HEAD the object; if absent, a directory is implied by any name below it."""
+        """HEAD the object; if absent, a directory is implied by any name below it.
+
+        In a small container, its whole listing answers instead (tree_listing.py):
+        one request for this name and every other one in the container."""
+        self.meta_behind.flush(loc.path)  # the HEAD must show what this mount changed
+        tree = self._tree_directory(loc.parent)
+        if tree is not None:
+            created, removed = self.stats.own_changes(loc.parent.path, tree[0])
+            if loc.name in removed:
+                self.stats.put_missing(loc.path)
+                raise NoEntry("no such object", loc.path)
+            found = None if loc.name in created else self._tree_entry(loc, tree[1])
+            if found is not None:
+                return found
+            # Not in the snapshot: asked for below. A snapshot answers for what it shows;
+            # a name absent from it (maybe created elsewhere since) is missing only by a
+            # listing of its own directory, as without snapshots.
+        relisted = self._from_listing_again(loc)
+        if relisted is not None:
+            return relisted
         try:
             return nodes.node_from_object(self.store.head_object(loc.container, loc.key))
         except NotFound:
@@ -263,6 +315,52 @@ class Filesystem:
             pass  # the container itself is gone
         self.stats.put_missing(loc.path)
         raise NoEntry("no such object", loc.path)
+
+    def _from_listing_again(self, loc: Location) -> Node | None:
+        """`loc` from a new listing of its directory, if that was listed before and small.
+
+        Why: a directory this mount is filling (`rsync`, `tar x`) or walking was listed
+        (or made, known empty); once that listing expires, each name looked up in it
+        cost a HEAD, and a new name a HEAD and a one-entry listing. Listing it again
+        costs one request and answers the names after it too, for the directory
+        timeout. None: ask for the name alone (never listed, or a big directory)."""
+        parent = loc.parent
+        size = self.stats.last_listing_size(parent.path) if parent.kind is not Kind.ROOT else None
+        if size is None or size > RELIST_MAX:
+            return None
+        try:
+            self._list_dir(parent)
+        except NotFound:
+            return None
+        found = self.stats.get(loc.path)
+        if found is MISSING:
+            raise NoEntry("no such object", loc.path)
+        return found if isinstance(found, Node) else None
+
+    def _tree_entry(self, loc: Location, items: list[ObjectInfo | Subdir]) -> Node | None:
+        """`loc` from its directory's items in a container snapshot (None if absent)."""
+        implied = False
+        for item in items:
+            if item.name != loc.key:
+                continue
+            if isinstance(item, Subdir):
+                implied = True
+                continue
+            for done in self.store.complete(loc.container, [item]):  # its metadata, if unknown
+                if isinstance(done, ObjectInfo):
+                    return nodes.node_from_object(done)
+        if implied:
+            return nodes.implied_dir(loc.path, self.mount_time_ns)
+        return None
+
+    def _tree_directory(self, loc: Location) -> tuple[float, list[ObjectInfo | Subdir]] | None:
+        """(when listed, items) of directory `loc` from its container's snapshot, taken
+        now if the container is small and has none; None: ask the server per directory."""
+        if loc.kind is Kind.ROOT:
+            return None
+        with self._lock:
+            info = self._containers.get(loc.container)
+        return self.trees.directory(loc.container, loc.prefix, info.count if info else None)
 
     def exists(self, path: str) -> Node | None:
         try:
@@ -302,14 +400,35 @@ class Filesystem:
         return self.stats.listed_children(loc.path)
 
     def _list_dir(self, loc: Location) -> dict[str, Node]:
+        self.meta_behind.flush_children(loc.path)  # the listing must show what this mount changed
         started = self.stats.now()
         with gc_pause.gc_paused():  # a few lasting objects per entry: see gc_pause
             if loc.kind is Kind.ROOT:
                 children = self._list_containers()
             else:
-                children = self._list_objects(loc)
+                tree = self._tree_directory(loc)
+                if tree is not None:  # cut out of the container's whole listing
+                    started = tree[0]
+                    items: Iterable[ObjectInfo | Subdir] = self.store.complete(
+                        loc.container, tree[1]
+                    )
+                else:
+                    items = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=True)
+                children = self._list_objects(loc, items)
+                self._add_own_changes(loc, children, started)
             self.stats.fill_dir(loc.path, children, started)
         return children
+
+    def _add_own_changes(self, loc: Location, children: dict[str, Node], started: float) -> None:
+        """What this mount created or removed in `loc` after its listing was requested
+        (a snapshot may be seconds old: stat_cache.fill_dir keeps these too)."""
+        created, removed = self.stats.own_changes(loc.path, started)
+        for name in removed:
+            children.pop(name, None)
+        for name in created - set(children):
+            node = self.stats.get(loc.child(name).path)
+            if isinstance(node, Node):
+                children[name] = node
 
     def _list_containers(self) -> dict[str, Node]:
         infos = self.store.list_containers()
@@ -317,14 +436,15 @@ class Filesystem:
             self._containers = {c.name: c for c in infos}
         return {c.name: nodes.container_node(c) for c in infos if paths.is_listable_name(c.name)}
 
-    def _list_objects(self, loc: Location) -> dict[str, Node]:
+    def _list_objects(
+        self, loc: Location, items: Iterable[ObjectInfo | Subdir]
+    ) -> dict[str, Node]:
         """One delimiter listing: objects, markers and implied subdirectories merged."""
         prefix = loc.prefix
         cut = len(prefix)
         children: dict[str, Node] = {}
         node_from_object = nodes.node_from_object  # the loop runs once per entry
         listable = paths.is_listable_name
-        items = self.store.list_objects(loc.container, prefix, "/", with_meta=True)
         for count, item in enumerate(items, 1):
             if count % gc_pause.YOUNG_EVERY == 0:
                 gc_pause.collect_young()  # a huge directory: see gc_pause
@@ -362,13 +482,20 @@ class Filesystem:
         self.dir_changed(loc.parent)
 
     def _put_marker(
-        self, loc: Location, mode: int, mtime_ns: int | None = None,
+        self,
+        loc: Location,
+        mode: int,
+        mtime_ns: int | None = None,
         extra: Mapping[str, str] | None = None,
-    ) -> Node:  # fmt: skip
+        updates: Mapping[str, str] | None = None,
+    ) -> Node:
+        """PUT a directory marker: `extra` keys too, `updates` over its mode and mtime
+        (an implied directory's first change: one request)."""
         meta = {
             **(extra or {}),
             nodes.MODE_KEY: f"{mode:o}",
             nodes.MTIME_KEY: nodes.format_mtime(mtime_ns or time.time_ns()),
+            **(updates or {}),
         }
         info = self.store.put_object(
             loc.container, loc.key, b"", protocol.DIRECTORY_CONTENT_TYPE, meta
@@ -388,6 +515,7 @@ class Filesystem:
         node = self._require_dir(loc)
         if loc.kind is Kind.ROOT:
             raise InvalidArgument("cannot remove the root", loc.path)
+        self.meta_behind.flush_tree(loc.path)
         if self._has_children(loc):
             raise NotEmpty("directory not empty", loc.path)
         if loc.kind is Kind.CONTAINER:
@@ -395,6 +523,7 @@ class Filesystem:
                 self.store.delete_container(loc.container)
             except Conflict:
                 raise NotEmpty("container not empty", loc.path) from None
+            self.trees.forget(loc.container)
         elif node.info is not None:
             self.store.delete_object(loc.container, loc.key)
         # An implied directory with no children is already gone: nothing to delete.
@@ -437,6 +566,7 @@ class Filesystem:
         if node.is_dir:
             raise IsADirectory("is a directory", loc.path)
         on_server = self.files.unlinked(loc.path)
+        self.meta_behind.discard(loc.path)
         if on_server:
             self.store.delete_object(loc.container, loc.key)
         self.stats.put_missing(loc.path)
@@ -527,18 +657,26 @@ class Filesystem:
             raise InvalidArgument("cannot move a directory into itself", src.path)
         node = self.lookup(src.path)
         existing = self._clear_destination(node, dst)
+        held = None if node.is_dir else self.meta_behind.take(src.path)
+        self.meta_behind.flush_tree(src.path)
+        if node.is_dir:
+            self.meta_behind.flush_tree(dst.path)
+        else:
+            self.meta_behind.discard(dst.path)  # the file there is replaced
         self.files.commit_path(src.path)
         if node.is_dir:
             self._rename_dir(node, src, dst)
             self.dir_changed(dst)  # its ".." changed: its ctime moves
         else:
             content_type = self._type_after_rename(node, src, dst, existing)
-            changed = {nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())}
-            self.store.move_object(
+            # Changes held for the file ride on its MOVE (metadata merged: spec 4.4).
+            changed = {**(held or {}), nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())}
+            version = self.store.move_object(
                 src.container, src.key, dst.container, dst.key, content_type, meta=changed
             )
             self.files.renamed(src.path, dst, content_type)
-            self.stats.put(dst.path, self._head(dst))
+            self.stats.forget(dst.path)  # the replaced file's entry must not outrank this one
+            self.stats.put(dst.path, self._moved(node, dst, version, content_type, changed))
         self.stats.put_missing(src.path)
         self._keep_parent(src.parent)
         self.dir_changed(src.parent)
@@ -595,9 +733,42 @@ class Filesystem:
                 rest = item.name[len(src.prefix) :]
                 self.store.move_object(src.container, item.name, dst.container, dst.prefix + rest)
         self.files.renamed_tree(src, dst)
+        self.trees.forget(src.container)  # the names below moved: snapshots no longer hold
+        self.trees.forget(dst.container)
         self.stats.forget_tree(src.path)
         self.stats.forget_tree(dst.path)
         self.stats.put(dst.path, node if node.info is None else self._head(dst))
+
+    def _moved(
+        self,
+        node: Node,
+        dst: Location,
+        version: int | None,
+        content_type: str | None,
+        updates: Mapping[str, str],
+    ) -> Node:
+        """The node of a file just moved to `dst` with `updates` merged, without a HEAD.
+
+        A MOVE keeps the object's UUID, content and metadata, merging what it sent
+        (spec 4.4): the name, the version, the type if given and those keys change.
+        Sharing and public link are not moved. Where the reply garbles the version
+        (the reference's quirk) it stays 0, "not known": a reader then asks the
+        server for the current one (reader.py). Metadata not fully known (a listing
+        that could not say): a HEAD, as before.
+        """
+        info = node.info
+        if info is None or info.meta is None or info.meta is ASSUMED_EMPTY:
+            return self._head(dst)
+        now = time.time()
+        meta = {k: v for k, v in {**info.meta, **updates}.items() if v}
+        info = replace(
+            info, name=dst.key, version=version or 0, version_timestamp=now,
+            last_modified=now, sharing="", public_url="", shared_by="", meta=meta,
+            content_type=content_type or info.content_type,
+        )  # fmt: skip
+        if version:
+            self.store.remember(info, dst.container)
+        return nodes.node_from_object(info)
 
     def _head(self, loc: Location) -> Node:
         return nodes.node_from_object(self.store.head_object(loc.container, loc.key))
@@ -741,17 +912,45 @@ class Filesystem:
     def _set_attr_meta(self, path: str, updates: Mapping[str, str]) -> None:
         """Store mode/owner/times in object metadata: one POST, no data re-upload."""
         loc = paths.parse_for_write(path)
-        node = self.lookup(loc.path)
         if loc.kind is not Kind.ENTRY:
+            self.lookup(loc.path)
             return  # root and containers have no object to carry a mode or mtime
+        self.set_meta(loc, updates, hold=True)
+
+    def set_meta(self, loc: Location, updates: Mapping[str, str], hold: bool = False) -> None:
+        """Merge `updates` into an object's user metadata: one POST (none for a file open
+        with unsaved data: its commit carries them), and no HEAD where the metadata
+        it had is known. `hold`: the change is shown at once and sent merged with those
+        that follow it within meta_behind.HOLD, or with a rename (meta_behind.py)."""
+        node = self.lookup(loc.path)
         if self.files.update_meta(loc.path, updates):
             return  # an open file with unsaved data: applied at its commit
-        if node.info is None:  # an implied directory becomes explicit to remember it
-            node = self._put_marker(loc, node.mode, node.mtime_ns)
-            self.stats.put(loc.path, node)
-        version = self.store.update_meta(loc.container, loc.key, updates)
+        if node.info is None:  # an implied directory: a marker that carries the change
+            self.stats.put(loc.path, self._put_marker(loc, node.mode, node.mtime_ns, updates=updates))
+            return
         info = node.info
-        if info is None or info.meta is None or info.meta is ASSUMED_EMPTY:
+        known = info.meta is not None and info.meta is not ASSUMED_EMPTY
+        # An owner change is sent at once (it decides who may do what elsewhere).
+        owners = nodes.UID_KEY in updates or nodes.GID_KEY in updates
+        if hold and known and not owners and (node.is_dir or self.files.just_committed(loc.path)):
+            assert info.meta is not None
+            merged = {k: v for k, v in {**info.meta, **updates}.items() if v}
+            self.stats.put(loc.path, nodes.node_from_object(replace(info, meta=merged)))
+            self.meta_behind.add(loc, updates, info)
+            return
+        self._post_meta(loc, updates, info)
+
+    def _post_held_meta(self, loc: Location, updates: Mapping[str, str], info: ObjectInfo) -> None:
+        try:
+            self._post_meta(loc, updates, info)
+        except BaseException:
+            self.stats.forget(loc.path)  # it shows what the server has, not what was lost
+            raise
+
+    def _post_meta(self, loc: Location, updates: Mapping[str, str], info: ObjectInfo) -> None:
+        """The POST of `updates` onto the object `info` describes, and its result."""
+        version = self.store.update_meta(loc.container, loc.key, updates)
+        if info.meta is None or info.meta is ASSUMED_EMPTY:
             self.refresh(loc)
             return
         # The POST merged `updates` into metadata we know: no HEAD needed. The reply
@@ -760,7 +959,7 @@ class Filesystem:
         merged = {k: v for k, v in {**info.meta, **updates}.items() if v}
         changed = replace(info, meta=merged, version=version or info.version)
         if version:
-            self.store.remember(changed)
+            self.store.remember(changed, loc.container)
         new = nodes.node_from_object(changed)
         self.stats.put(loc.path, new)
         self.files.rebased(loc.path, new.info)

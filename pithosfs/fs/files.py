@@ -43,8 +43,9 @@ import os
 import stat
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pithosfs import protocol
@@ -67,6 +68,9 @@ if TYPE_CHECKING:
     from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
+
+JUST_COMMITTED = 2.0  # seconds after its commit a file's attribute changes are held
+RECENT_COMMITS = 4096  # commits remembered for that
 
 
 @dataclass
@@ -121,7 +125,9 @@ class OpenFile:
     def node(self) -> Node:
         size = self.staged.size if self.staged is not None else (self.base.size if self.base else 0)
         uuid = self.base.uuid if self.base else ""
-        ino = nodes.inode_of("uuid:" + uuid if uuid else "new:" + self.loc.path)
+        # As node_from_object numbers a version whose UUID is not known yet (a new
+        # file committed against a server that does not say it): the same until it is.
+        ino = nodes.inode_of("uuid:" + uuid if uuid else "name:" + self.loc.key)
         uid, gid, _, atime = nodes.owner_and_times(self.meta)
         return Node(
             NodeKind.FILE, size, self.mtime_ns, self.mode, ino, self.base,
@@ -138,17 +144,24 @@ class FileTable:
         self._by_fh: dict[int, OpenFile] = {}  # GUARDED_BY(_lock)
         self._by_path: dict[str, OpenFile] = {}  # GUARDED_BY(_lock)
         self._next_fh = 1  # GUARDED_BY(_lock)
+        # path -> when this mount last committed it (meta_behind holds the attribute
+        # changes tools make right after). GUARDED_BY(_lock)
+        self._committed: OrderedDict[str, float] = OrderedDict()
 
     # -- open / create / release ----------------------------------------------
     def open(self, path: str, flags: int) -> int:
         writing = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         loc = paths.parse_for_write(path) if writing else paths.parse(path)
+        if writing:  # its commit replaces the metadata: what waits must be there first
+            self.fs.meta_behind.flush(loc.path)
         entry, fh = self._open_entry(loc, writing)
         try:
             if writing:
                 self._prepare_for_write(entry)
                 if flags & os.O_TRUNC:
                     self.truncate_entry(entry, 0)
+            elif entry.base is not None and entry.staged is None:
+                self.fs.prefetch.opened(loc)  # a walk through a directory: read ahead
         except BaseException:
             self.release(fh)
             raise
@@ -341,8 +354,23 @@ class FileTable:
             entry.meta = dict(info.meta or meta)
             self._close_reader(entry)
             self.fs.stats.put(entry.loc.path, nodes.node_from_object(info))
+            self._note_committed(entry.loc.path)
             log.debug("committed %s version %s", entry.loc.path, info.version)
             return info
+
+    def _note_committed(self, path: str) -> None:
+        with self._lock:
+            self._committed[path] = time.monotonic()
+            self._committed.move_to_end(path)
+            while len(self._committed) > RECENT_COMMITS:
+                self._committed.popitem(last=False)
+
+    def just_committed(self, path: str) -> bool:
+        """Whether this mount committed `path` within the last JUST_COMMITTED seconds
+        (rsync and `cp -p` set a file's times and mode right after closing it)."""
+        with self._lock:
+            when = self._committed.get(path)
+        return when is not None and time.monotonic() - when < JUST_COMMITTED
 
     # -- server-side copies (copy_file_range) -----------------------------------
     def clean_source(self, fh: int) -> tuple[str, ObjectInfo] | None:
@@ -385,6 +413,8 @@ class FileTable:
                 )  # fmt: skip
             except MissingBlocks:
                 return False
+            if not info.uuid and base is not None:  # an overwrite keeps the object's UUID
+                info = replace(info, uuid=base.uuid)
             if entry.staged is not None:
                 entry.staged.discard()
                 entry.staged = None
@@ -592,13 +622,18 @@ class FileTable:
         with entry.reader_lock:
             if entry.reader is None:
                 assert entry.reader_base is not None
-                entry.reader = ObjectReader(
-                    self.fs.store, entry.loc.container, entry.reader_base,
-                    self.fs.block_size(entry.loc.container), self.fs.blocks,
-                    self.fs.read_pool, self.fs.opts.max_readahead, self.fs.known_blocks,
-                    self.fs.receive_buffers,
-                )  # fmt: skip
+                entry.reader = self.fs.prefetch.take(
+                    entry.loc, entry.reader_base
+                ) or self.new_reader(entry.loc, entry.reader_base, self.fs.read_pool)
             return entry.reader
+
+    def new_reader(self, loc: Location, info: ObjectInfo, pool: Any) -> ObjectReader:
+        """A reader of the version `info` of `loc`, fetching on `pool`."""
+        return ObjectReader(
+            self.fs.store, loc.container, info, self.fs.block_size(loc.container),
+            self.fs.blocks, pool, self.fs.opts.max_readahead, self.fs.known_blocks,
+            self.fs.receive_buffers, self.fs.hashmaps,
+        )  # fmt: skip
 
     def _close_reader(self, entry: OpenFile) -> None:
         """Forget the reader when the opened version is superseded and nothing is staged."""

@@ -72,28 +72,44 @@ class MetaCachingStore:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- recording ---------------------------------------------------------------
-    def remember(self, info: ObjectInfo | None) -> ObjectInfo | None:
-        """Record a version's full metadata (from a HEAD or a write); returns `info`."""
+    def remember(self, info: ObjectInfo | None, container: str = "") -> ObjectInfo | None:
+        """Record a version's full metadata (from a HEAD or a write); returns `info`.
+
+        A write whose reply named no UUID (the reference's, built by the client
+        from what was sent) is recorded by path and version instead, which a
+        listing also shows: so the next listing needs no HEAD for it either.
+        """
         if info is not None and info.meta is not None and info.meta is not ASSUMED_EMPTY:
-            self.cache.put(info.uuid, info.version, info.meta)
+            if info.uuid:
+                self.cache.put(info.uuid, info.version, info.meta)
+            elif container:
+                self.cache.put(self._path_key(container, info.name), info.version, info.meta)
         return info
+
+    def _path_key(self, container: str, name: str) -> str:
+        """The cache's key for a version known by path (versions are server-wide serials)."""
+        return f"path:{self.account}/{container}/{name}"
 
     def head_object(self, container: str, name: str, version: int | None = None) -> ObjectInfo:
         info = self.inner.head_object(container, name, version)
         self.remember(info)
         return info
 
-    def put_object(self, *args: Any, **kw: Any) -> ObjectInfo:
-        return self.remember(self.inner.put_object(*args, **kw))  # type: ignore[return-value]
+    def put_object(self, container: str, *args: Any, **kw: Any) -> ObjectInfo:
+        info = self.inner.put_object(container, *args, **kw)
+        return self.remember(info, container)  # type: ignore[return-value]
 
-    def put_hashmap(self, *args: Any, **kw: Any) -> ObjectInfo:
-        return self.remember(self.inner.put_hashmap(*args, **kw))  # type: ignore[return-value]
+    def put_hashmap(self, container: str, *args: Any, **kw: Any) -> ObjectInfo:
+        info = self.inner.put_hashmap(container, *args, **kw)
+        return self.remember(info, container)  # type: ignore[return-value]
 
-    def update_range(self, *args: Any, **kw: Any) -> ObjectInfo:
-        return self.remember(self.inner.update_range(*args, **kw))  # type: ignore[return-value]
+    def update_range(self, container: str, *args: Any, **kw: Any) -> ObjectInfo:
+        info = self.inner.update_range(container, *args, **kw)
+        return self.remember(info, container)  # type: ignore[return-value]
 
-    def truncate(self, *args: Any, **kw: Any) -> ObjectInfo:
-        return self.remember(self.inner.truncate(*args, **kw))  # type: ignore[return-value]
+    def truncate(self, container: str, *args: Any, **kw: Any) -> ObjectInfo:
+        info = self.inner.truncate(container, *args, **kw)
+        return self.remember(info, container)  # type: ignore[return-value]
 
     # -- listings ----------------------------------------------------------------
     def list_objects(
@@ -110,6 +126,19 @@ class MetaCachingStore:
         if not with_meta or until is not None:  # a past state: no HEAD shows it
             yield from items
             return
+        yield from self.complete(container, items)
+
+    def list_uncompleted(
+        self, container: str, prefix: str, delimiter: str | None, limit: int | None
+    ) -> list[ObjectInfo | Subdir]:
+        """The wrapped listing as it comes (with the listing-meta extension where offered),
+        for `complete` to finish only the entries that are wanted."""
+        return list(self.inner.list_objects(container, prefix, delimiter, True, None, limit))
+
+    def complete(
+        self, container: str, items: Iterable[ObjectInfo | Subdir]
+    ) -> Iterator[ObjectInfo | Subdir]:
+        """Entries of `list_uncompleted`, completed as `list_objects` completes its own."""
         batch: list[ObjectInfo | Subdir] = []
         for item in items:
             batch.append(item)
@@ -140,6 +169,13 @@ class MetaCachingStore:
         done: dict[str, ObjectInfo | None] = {}
         if not heads:
             known = self.cache.get_many((i.uuid, i.version) for i in unknown)
+            by_path = [i for i in unknown if (i.uuid, i.version) not in known]
+            if by_path:  # versions this mount wrote without learning their UUID
+                paths = {(self._path_key(container, i.name), i.version): i for i in by_path}
+                for key, meta in self.cache.get_many(paths).items():
+                    info = paths[key]
+                    known[(info.uuid, info.version)] = meta
+                    self.cache.put(info.uuid, info.version, meta)
             for info in unknown:
                 meta = known.get((info.uuid, info.version))
                 if meta is not None:

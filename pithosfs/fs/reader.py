@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from concurrent.futures import CancelledError, Executor, Future
 
 from pithosfs.cache.block_cache import BlockCache
@@ -40,6 +41,30 @@ POOLED_MIN = 1024 * 1024  # smaller GETs are received into a bytearray of their 
 MIN_CACHED_BLOCK = 64 * 1024  # smaller blocks are not worth a file each in the disk cache
 
 
+class VersionHashmaps:
+    """Block hashes of object versions, shared by a mount's readers (a version's never
+    change). Bounded: the least recently used go first."""
+
+    def __init__(self, max_versions: int = 256) -> None:
+        self._max = max_versions
+        self._lock = threading.Lock()
+        self._known: OrderedDict[tuple[str, str, int], list[str]] = OrderedDict()  # GUARDED_BY(_lock)
+
+    def get(self, key: tuple[str, str, int]) -> list[str] | None:
+        with self._lock:
+            hashes = self._known.get(key)
+            if hashes is not None:
+                self._known.move_to_end(key)
+            return hashes
+
+    def put(self, key: tuple[str, str, int], hashes: list[str]) -> None:
+        with self._lock:
+            self._known[key] = hashes
+            self._known.move_to_end(key)
+            while len(self._known) > self._max:
+                self._known.popitem(last=False)
+
+
 class ObjectReader:
     """Reads of one object version; safe to call from many FUSE threads."""
 
@@ -54,8 +79,10 @@ class ObjectReader:
         max_readahead: int = 32 * 1024 * 1024,
         known_blocks: KnownBlocks | None = None,
         buffers: AlignedBuffers | None = None,
+        hashmaps: VersionHashmaps | None = None,
     ) -> None:
         self.buffers = buffers  # where GETs are received (the mount's shared pool)
+        self.hashmaps = hashmaps  # block hashes per version, shared by the mount's readers
         self.known_blocks = known_blocks  # fed with every hashmap: the write path dedups on it
         self.store = store
         self.container = container
@@ -75,6 +102,7 @@ class ObjectReader:
         self._window = 1  # segments to have in flight ahead of the current one
         self._hashes: list[str] | None = None  # GUARDED_BY(_lock) once set
         self._hashes_loaded = False
+        self._hashes_lock = threading.Lock()  # one fetch of them at a time (see _block_hashes)
         self._closed = False  # GUARDED_BY(_lock)
 
     # -- public ------------------------------------------------------------
@@ -123,6 +151,16 @@ class ObjectReader:
                         break
                     fut = self._segment_future_locked(index)
         return self._fetch_segment(index)
+
+    def fetch_whole(self) -> None:
+        """Start fetching a small object (one segment) before anyone reads it."""
+        if self.nsegs == 1:
+            self._segment_future(0)
+
+    def fetched(self) -> bool:
+        """Whether nothing of this reader is being fetched any more."""
+        with self._lock:
+            return all(f.done() for f in self._segments.values())
 
     def close(self) -> None:
         with self._lock:
@@ -225,25 +263,38 @@ class ObjectReader:
 
     # -- fetching ----------------------------------------------------------
     def _block_hashes(self) -> list[str] | None:
-        """The opened version's block hashes (one small request for multi-block objects)."""
-        with self._lock:
-            if self._hashes_loaded:
-                return self._hashes
-        hashes: list[str] | None
-        if self.info.size <= self.block_size:
-            hashes = [self.info.hash] if self.info.hash else None
-        else:
-            try:
-                hashes = self.store.get_hashmap(
-                    self.container, self.info.name, self.info.version
-                ).hashes
-            except PithosError as exc:
-                log.debug("no hashmap for %s (%s): reads are not cached", self.info.name, exc)
-                hashes = None
-        with self._lock:
-            self._hashes, self._hashes_loaded = hashes, True
+        """The opened version's block hashes (one small request for multi-block objects).
+
+        Fetched once: the read-ahead's segments start on several threads at once, and
+        each needs them (three fetches of one hashmap were seen before this waited),
+        and once per version across the mount's readers (`hashmaps`)."""
+        with self._hashes_lock:
+            with self._lock:
+                if self._hashes_loaded:
+                    return self._hashes
+            hashes = self._fetch_hashes()
+            with self._lock:
+                self._hashes, self._hashes_loaded = hashes, True
         if hashes and self.known_blocks is not None:
             self.known_blocks.add_many(hashes)
+        return hashes
+
+    def _fetch_hashes(self) -> list[str] | None:
+        info = self.info
+        if info.size <= self.block_size:
+            return [info.hash] if info.hash else None
+        key = (self.container, info.name, info.version)
+        if info.version and self.hashmaps is not None:
+            known = self.hashmaps.get(key)
+            if known is not None:
+                return known
+        try:
+            hashes = self.store.get_hashmap(self.container, info.name, info.version or None).hashes
+        except PithosError as exc:
+            log.debug("no hashmap for %s (%s): reads are not cached", info.name, exc)
+            return None
+        if info.version and self.hashmaps is not None:
+            self.hashmaps.put(key, hashes)
         return hashes
 
     def _fetch_segment(self, index: int) -> memoryview:
@@ -311,6 +362,14 @@ class ObjectReader:
         else:  # a small object's bytes stay as long as its file is open: no pooled MiB for it
             buf = memoryview(bytearray(length))
         version = self.info.version
+        if not version:  # moved on a server whose reply did not name the version: ask
+            try:
+                current = self.store.head_object(self.container, self.info.name)
+            except NotFound:
+                raise Stale("the opened object is gone", self.info.name) from None
+            with self._lock:
+                self.info = current
+            return buf[: self._get(start, buf, current.version)]
         try:
             return buf[: self._get(start, buf, version)]
         except NotFound:

@@ -48,6 +48,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from pithosfs import protocol
@@ -224,7 +225,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         else:
             assert self._base is not None
             data = self._store.read_range(
-                self.container, self.name, index * bs, valid, version=self._base.version
+                self.container, self.name, index * bs, valid, version=self._base.version or None
             )
         data = data[:valid]
         if len(data) < valid:  # stores may hand back blocks without their zero tail
@@ -517,6 +518,8 @@ class StagedFile(MemoryWrites, BackgroundUploads):
                 info = self._ours_already(size, hashes, algorithm)
                 if info is None:
                     raise
+        if not info.uuid and base is not None:  # a reference reply: an overwrite keeps it
+            info = replace(info, uuid=base.uuid)
         self._install(info, hashes)
         return info
 

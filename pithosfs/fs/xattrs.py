@@ -10,6 +10,11 @@ per object (the store's limits).
 Read-only system values under `user.pithos.`: hash, uuid, version,
 version_timestamp, modified_by, content_type (from a fresh HEAD), and on the
 mount root `user.pithos.account` (the user UUID). Missing names are ENODATA.
+
+One HEAD answers every attribute of a file: `getfattr -d` lists the names and
+then asks for each value, and the answers come from the HEAD the listing made
+(kept for the attribute timeout while the file's version is the one it
+showed; a change of sharing or publishing through the mount drops it).
 Policies (versioning, sharing, public, account groups) are in xattrs_policy.py.
 The filesystem's own keys (`Pithosfs-*`: mtime, mode, symlink target) are
 neither listed nor writable here.
@@ -19,6 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from pithosfs import protocol
@@ -47,6 +55,7 @@ SYSTEM_NAMES = ("hash", "uuid", "version", "version_timestamp", "modified_by", "
 MAX_KEY = protocol.MAX_META_KEY_LENGTH - len("X-Object-Meta-")
 XATTR_CREATE = getattr(os, "XATTR_CREATE", 1)
 XATTR_REPLACE = getattr(os, "XATTR_REPLACE", 2)
+KEPT_HEADS = 256  # the HEADs kept for the attribute reads that follow them
 
 
 def meta_key(name: str) -> str:
@@ -68,6 +77,9 @@ class Xattrs:
     def __init__(self, fs: Filesystem) -> None:
         self.fs = fs
         self.policy = PolicyXattrs(fs)  # versioning, sharing, public, account groups
+        self._lock = threading.Lock()
+        # path -> (when, HEAD result). GUARDED_BY(_lock)
+        self._heads: OrderedDict[str, tuple[float, ObjectInfo]] = OrderedDict()
 
     def _object(self, path: str) -> tuple[paths.Location, ObjectInfo]:
         """The object behind `path`, fresh from the store (metadata is per version)."""
@@ -75,7 +87,34 @@ class Xattrs:
         node = self.fs.lookup(loc.path)
         if loc.kind is not Kind.ENTRY or node.info is None:
             raise NotSupported("no object behind this directory", loc.path)
-        return loc, self.fs.head_info(loc)
+        return loc, self.head(loc, node.version)
+
+    def head(self, loc: paths.Location, version: int) -> ObjectInfo:
+        """The object's HEAD, taken at most `attr_timeout` ago while the file still shows
+        `version` (the node's; 0 asks again), else a new one."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._heads.get(loc.path)
+            if (
+                kept is not None
+                and version
+                and kept[1].version == version
+                and now - kept[0] < self.fs.opts.attr_timeout
+            ):
+                return kept[1]
+        self.fs.meta_behind.flush(loc.path)  # what waits to be sent must show in the HEAD
+        info = self.fs.head_info(loc)
+        with self._lock:
+            self._heads[loc.path] = (now, info)
+            self._heads.move_to_end(loc.path)
+            while len(self._heads) > KEPT_HEADS:
+                self._heads.popitem(last=False)
+        return info
+
+    def forget(self, path: str) -> None:
+        """A change that makes no new version (sharing, publishing): HEAD again."""
+        with self._lock:
+            self._heads.pop(path, None)
 
     def list(self, path: str) -> list[str]:
         served, names = self.fs.layers.call(path, "listxattr")
@@ -159,9 +198,8 @@ class Xattrs:
         self._apply(loc, {key: ""})  # an empty value deletes the key
 
     def _apply(self, loc: paths.Location, updates: dict[str, str]) -> None:
-        if not self.fs.files.update_meta(loc.path, updates):
-            self.fs.store.update_meta(loc.container, loc.key, updates)
-            self.fs.refresh(loc)
+        self.forget(loc.path)
+        self.fs.set_meta(loc, updates)
 
     @staticmethod
     def _check_value(name: str, key: str, value: bytes) -> str:

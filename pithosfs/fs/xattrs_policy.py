@@ -75,7 +75,7 @@ class PolicyXattrs:
             return [VERSIONING]
         if node.info is None:
             return []
-        info = self.fs.head_info(loc)
+        info = self.fs.xattrs.head(loc, node.version)
         return [n for n, v in ((SHARING, info.sharing), (PUBLIC, info.public_url)) if v]
 
     def get(self, loc: Location, node: Node, name: str) -> bytes:
@@ -92,7 +92,7 @@ class PolicyXattrs:
             return self.fs.container_info(loc.container, refresh=True).versioning.encode()
         if loc.kind is not Kind.ENTRY or node.info is None:
             raise NoAttribute("no object here", name)
-        info = self.fs.head_info(loc)
+        info = self.fs.xattrs.head(loc, node.version)
         value = compact_sharing(info.sharing) if name == SHARING else info.public_url
         if not value:
             raise NoAttribute("not set", name)
@@ -101,6 +101,7 @@ class PolicyXattrs:
     # -- writing ------------------------------------------------------------
     def set(self, loc: Location, node: Node, name: str, value: bytes) -> None:
         text = _text(name, value)
+        self.fs.xattrs.forget(loc.path)  # sharing and publishing make no new version
         if name.startswith(GROUP):
             self._set_group(loc, name, [m.strip() for m in text.split(",") if m.strip()])
         elif name == VERSIONING:
@@ -120,6 +121,7 @@ class PolicyXattrs:
             self.fs.store.set_public(loc.container, loc.key, word in TRUE_WORDS)
 
     def remove(self, loc: Location, node: Node, name: str) -> None:
+        self.fs.xattrs.forget(loc.path)
         if name.startswith(GROUP):
             self.get(loc, node, name)  # ENODATA for a group that does not exist
             self._set_group(loc, name, [])

@@ -152,3 +152,34 @@ def test_copy_and_move_ask_the_server_to_ignore_the_request_type():
         client.close()
     finally:
         srv.stop()
+
+
+def test_a_reference_reply_folds_into_the_result_when_asked():
+    """The mount's client: ETag and X-Object-Version plus what was sent, no HEAD."""
+    srv = FlakyServer()
+    try:
+        srv.script += [("reply", 201, {"ETag": "ab" * 32, "X-Object-Version": "7"}, b"")]
+        client = PithosClient.from_storage_url(srv.url + "/v1/acc", "tok", fold_write_replies=True)
+        info = client.put_object("c", "o", b"hi", "text/plain", {"pithosfs_mode": "640", "gone": ""})
+        assert [m for m, *_ in srv.requests] == ["PUT"]
+        assert (info.version, info.hash, info.size, info.content_type) == (7, "ab" * 32, 2, "text/plain")
+        assert info.meta == {"Pithosfs-Mode": "640"} and info.uuid == ""  # as the server stores it
+        client.close()
+    finally:
+        srv.stop()
+
+
+def test_a_reply_naming_no_version_still_gets_a_head():
+    """Plain Swift (an MD5 ETag, no version): the folded client HEADs as before."""
+    srv = FlakyServer()
+    try:
+        srv.script += [
+            ("reply", 201, {"ETag": "d41d8cd98f00b204e9800998ecf8427e"}, b""),
+            ("reply", 200, {"Content-Length": "2", "X-Object-Version": "3"}, b""),
+        ]  # fmt: skip
+        client = PithosClient.from_storage_url(srv.url + "/v1/acc", "tok", fold_write_replies=True)
+        info = client.put_object("c", "o", b"hi")
+        assert [m for m, *_ in srv.requests] == ["PUT", "HEAD"] and info.version == 3
+        client.close()
+    finally:
+        srv.stop()

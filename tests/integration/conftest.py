@@ -74,6 +74,16 @@ class Mount:
         """Request counts per method of the mount's client, as of after `after`."""
         return dict(self.status(after).get("by_method", {}))  # type: ignore[call-overload]
 
+    def settled_counters(self, after: float) -> dict[str, int]:
+        """`counters` once the mount owes the server nothing on its own (held directory
+        metadata, read-ahead in flight): what an operation cost, all of it."""
+        deadline = time.monotonic() + 30
+        while True:
+            state = self.status(after)
+            if not state.get("background") or time.monotonic() > deadline:
+                return dict(state.get("by_method", {}))  # type: ignore[call-overload]
+            after = time.time()
+
     def wire_bytes(self, after: float) -> int:
         """Bytes the mount's client sent plus received, as of after `after`."""
         state = self.status(after)
