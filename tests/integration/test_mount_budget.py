@@ -15,42 +15,19 @@ import os
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import ALICE
 from tests.integration import test_mount_fidelity
-from tests.integration.conftest import Mount, start_mount, stop_mount
+from tests.integration.conftest import Mount, stop_mount
 
-kind = test_mount_fidelity.kind  # the fixture: each test against a strict and a default server
-LONG = ("--attr-timeout", "60", "--dir-timeout", "60")
+# The fixtures: each test against a strict and a default server, mounts that trust
+# their caches for a minute (`mounts(cache=...)`: a remount of a cache directory).
+kind = test_mount_fidelity.kind
+mounts = test_mount_fidelity.mounts
 TAR_FILES = 35
 TAR_DIRS = ("proj", "proj/src", "proj/doc")
-
-
-@pytest.fixture
-def mounts(
-    fuse_ok: None, kind: tuple[str, object], tmp_path: Path
-) -> Iterator[Callable[..., Mount]]:
-    """Mounts of the module's server; `cache` shares a cache directory (a remount)."""
-    started: list[Mount] = []
-
-    def _mount(cache: Path | None = None) -> Mount:
-        root = tmp_path / f"m{len(started)}"
-        more = ("--cache-dir", str(cache)) if cache is not None else ()
-        m = start_mount(kind[1], ALICE, root, *LONG, *more)
-        started.append(m)
-        return m
-
-    yield _mount
-    for m in started:
-        if m.proc.poll() is None:
-            stop_mount(m)
-    for m in started:
-        assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
 
 
 def cost(m: Mount, action: Callable[[], object]) -> dict[str, int]:
