@@ -59,8 +59,11 @@ class Tool:
         self.url = f"http://127.0.0.1:{link.port}/object-store/v1/{srv.user}"
         self.count = 0
 
+    mounted = 0  # across all tools and rounds: every mount gets its own empty caches
+
     def mount(self, **env_extra: str) -> Mounted:
-        self.count += 1
+        Tool.mounted += 1
+        self.count = Tool.mounted
         where = self.work / f"{self.name}-{self.count}"
         if self.name == "rclone":
             remote = f":swift,storage_url='{self.url}',auth_token='{self.srv.token}':"
