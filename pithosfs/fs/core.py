@@ -149,7 +149,8 @@ class Filesystem:
         self.trees = TreeListings(
             lambda c, limit: self.store.list_uncompleted(c, "", None, limit),
             self.stats.now,
-            self.opts.dir_timeout,
+            # Never outliving what the stat cache keeps of own changes made after it.
+            min(self.opts.dir_timeout, self.opts.attr_timeout),
         )
         self.layers = Layers(self, layers)  # consulted before the ordinary path
 
@@ -289,6 +290,8 @@ class Filesystem:
         tree = self._tree_directory(loc.parent)
         if tree is not None:
             created, removed = self.stats.own_changes(loc.parent.path, tree[0])
+            if created or removed:  # the directory changed here since: not from it again
+                self.trees.passed(loc.container, loc.parent.prefix)
             if loc.name in removed:
                 self.stats.put_missing(loc.path)
                 raise NoEntry("no such object", loc.path)
@@ -407,6 +410,13 @@ class Filesystem:
                 children = self._list_containers()
             else:
                 tree = self._tree_directory(loc)
+                if tree is not None and any(self.stats.own_changes(loc.path, tree[0])):
+                    # Changed here since the snapshot was asked for: it no longer
+                    # shows this directory as it is (a version it names may be older
+                    # than this mount's own), so the directory is listed again.
+                    tree = None
+                if tree is None and loc.kind is not Kind.ROOT:
+                    self.trees.passed(loc.container, loc.prefix)  # newer than the snapshot
                 if tree is not None:  # cut out of the container's whole listing
                     started = tree[0]
                     items: Iterable[ObjectInfo | Subdir] = self.store.complete(
@@ -415,20 +425,8 @@ class Filesystem:
                 else:
                     items = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=True)
                 children = self._list_objects(loc, items)
-                self._add_own_changes(loc, children, started)
             self.stats.fill_dir(loc.path, children, started)
         return children
-
-    def _add_own_changes(self, loc: Location, children: dict[str, Node], started: float) -> None:
-        """What this mount created or removed in `loc` after its listing was requested
-        (a snapshot may be seconds old: stat_cache.fill_dir keeps these too)."""
-        created, removed = self.stats.own_changes(loc.path, started)
-        for name in removed:
-            children.pop(name, None)
-        for name in created - set(children):
-            node = self.stats.get(loc.child(name).path)
-            if isinstance(node, Node):
-                children[name] = node
 
     def _list_containers(self) -> dict[str, Node]:
         infos = self.store.list_containers()

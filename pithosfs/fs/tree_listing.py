@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pithosfs.client.types import ObjectInfo, Subdir
 
@@ -37,6 +37,7 @@ class Snapshot:
     started: float  # when its listing was requested (the stat cache's clock)
     expires: float
     dirs: dict[str, list[Item]]  # key prefix ("" or "a/b/") -> its delimiter listing
+    passed: set[str] = field(default_factory=set)  # prefixes it no longer answers for
 
 
 def split_tree(items: Iterable[Item]) -> dict[str, list[Item]] | None:
@@ -106,7 +107,17 @@ class TreeListings:
             snap = self._take(container)
             if snap is None:
                 return None
+        if prefix in snap.passed:
+            return None
         return snap.started, list(snap.dirs.get(prefix, ()))
+
+    def passed(self, container: str, prefix: str) -> None:
+        """The directory `prefix` was listed anew or changed here since the snapshot was
+        asked for: from now on it is listed on its own until the snapshot expires."""
+        with self._lock:
+            snap = self._snapshots.get(container)
+            if snap is not None:
+                snap.passed.add(prefix)
 
     def _take(self, container: str) -> Snapshot | None:
         started = self._clock()

@@ -236,13 +236,14 @@ def test_read_ahead_stops_when_the_order_breaks(fs: Filesystem, store: FakeStore
     assert requests(store, before)["GET"] <= 4 + ahead + 3
 
 
-def test_a_snapshot_listing_shows_own_changes_made_after_it(
+def test_a_directory_changed_here_since_the_snapshot_is_listed_again(
     fs: Filesystem, store: FakeStore
 ) -> None:
-    """A directory cut out of an older snapshot still shows what this mount created
-    or removed since (a `for f in dir/*` right after writing them)."""
+    """A snapshot names the versions it saw: a directory this mount changed since (a
+    file created, rewritten or removed) is listed again, never shown older than it is."""
     store.put_object("c", "d/old", b"x")
     store.put_object("c", "d/gone", b"x")
+    store.put_object("c", "e/kept", b"x")
     fs.lookup("/c")
     assert [n for n, _ in fs.readdir("/c/d")] == ["gone", "old"]  # the snapshot is taken
     fs.stats.forget_listing("/c/d")  # as when the directory's listing expires
@@ -250,11 +251,19 @@ def test_a_snapshot_listing_shows_own_changes_made_after_it(
     fs.write(fh, 0, b"y")
     fs.flush(fh)
     fs.release(fh)
+    fh = fs.open("/c/d/old", os.O_WRONLY | os.O_TRUNC)
+    fs.write(fh, 0, b"rewritten")
+    fs.flush(fh)
+    fs.release(fh)
     fs.unlink("/c/d/gone")
     fs.stats.forget_listing("/c/d")
+    fs.stats.forget("/c/d/old")  # its own entry gone too: only a listing can tell
     before = store.stats.snapshot()
-    assert [n for n, _ in fs.readdir("/c/d")] == ["new", "old"]
-    assert requests(store, before) == {}  # from the snapshot, with the changes
+    listing = dict(fs.readdir("/c/d"))
+    assert sorted(listing) == ["new", "old"] and listing["old"].size == len(b"rewritten")
+    assert requests(store, before) == {"GET": 1}  # listed again, not cut out
+    assert [n for n, _ in fs.readdir("/c/e")] == ["kept"]  # unchanged: from the snapshot
+    assert requests(store, before) == {"GET": 1}
 
 
 def test_files_read_in_inode_order_are_fetched_ahead_too(fs: Filesystem, store: FakeStore) -> None:
