@@ -666,6 +666,9 @@ class Filesystem:
             self._rename_dir(node, src, dst)
             self.dir_changed(dst)  # its ".." changed: its ctime moves
         else:
+            # What was just committed is what moves: its node (no request) describes the
+            # destination, not the one looked up before the commit.
+            node = self.lookup(src.path)
             content_type = self._type_after_rename(node, src, dst, existing)
             # Changes held for the file ride on its MOVE (metadata merged: spec 4.4).
             changed = {**(held or {}), nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())}

@@ -325,3 +325,21 @@ def test_a_small_directory_whose_listing_expired_is_listed_again_not_asked_by_na
     for name in ("b", ".tmp1", ".tmp2", "c"):
         fs.exists(f"/c/d/{name}")
     assert requests(store, before) == {"GET": 1}
+
+
+def test_a_file_renamed_while_open_with_unsaved_data_moves_its_new_version(
+    fs: Filesystem, store: FakeStore
+) -> None:
+    """The rename commits the open file first: the destination shows that version
+    (its size), not the one the file was opened at."""
+    store.put_object("c", "a", b"short")
+    fs.lookup("/c")
+    fs.readdir("/c")
+    fh = fs.open("/c/a", os.O_WRONLY)
+    fs.write(fh, 5, b" and longer")
+    fs.rename("/c/a", "/c/b")
+    assert fs.getattr("/c/b")["st_size"] == len(b"short and longer")
+    fs.release(fh)
+    fh = fs.open("/c/b", os.O_RDONLY)
+    assert bytes(fs.read(fh, 0, 100)) == b"short and longer"
+    fs.release(fh)
