@@ -942,14 +942,28 @@ class Filesystem:
         self._post_meta(loc, updates, info)
 
     def _post_held_meta(self, loc: Location, updates: Mapping[str, str], info: ObjectInfo) -> None:
+        # The object may have a newer version by now (a handle open since before the
+        # change committed more): the POST merges onto that one, so its node is the base.
+        current = self.stats.get(loc.path)
+        if isinstance(current, Node) and current.info is not None:
+            if current.info.version >= info.version:
+                info = current.info
         try:
-            self._post_meta(loc, updates, info)
+            # Changes made since this one was taken still show until they are sent too.
+            self._post_meta(loc, updates, info, self.meta_behind.waiting_for(loc.path))
         except BaseException:
             self.stats.forget(loc.path)  # it shows what the server has, not what was lost
             raise
 
-    def _post_meta(self, loc: Location, updates: Mapping[str, str], info: ObjectInfo) -> None:
-        """The POST of `updates` onto the object `info` describes, and its result."""
+    def _post_meta(
+        self,
+        loc: Location,
+        updates: Mapping[str, str],
+        info: ObjectInfo,
+        shown: Mapping[str, str] | None = None,
+    ) -> None:
+        """The POST of `updates` onto the object `info` describes, and its result
+        (shown with `shown` over it: changes held for later)."""
         version = self.store.update_meta(loc.container, loc.key, updates)
         if info.meta is None or info.meta is ASSUMED_EMPTY:
             self.refresh(loc)
@@ -962,8 +976,11 @@ class Filesystem:
         if version:
             self.store.remember(changed, loc.container)
         new = nodes.node_from_object(changed)
-        self.stats.put(loc.path, new)
         self.files.rebased(loc.path, new.info)
+        if shown:
+            merged = {k: v for k, v in {**merged, **shown}.items() if v}
+            new = nodes.node_from_object(replace(changed, meta=merged))
+        self.stats.put(loc.path, new)
 
     def refresh(self, loc: Location) -> Node:
         """Re-read one object after a change made through this mount."""

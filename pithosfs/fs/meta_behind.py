@@ -46,6 +46,10 @@ class MetaBehind:
         # path -> (location, merged updates, base, when the first came). GUARDED_BY(_cond)
         self._pending: dict[str, Pending] = {}
         self._sending = 0  # GUARDED_BY(_cond): updates taken out and not yet sent
+        # Paths whose POST is on the wire: one path's changes go in the order they were
+        # made, so a later one waits for it (a flush on another thread must not pass an
+        # earlier change on its way). GUARDED_BY(_cond)
+        self._on_wire: set[str] = set()
         self._closed = False  # GUARDED_BY(_cond)
         self._thread: threading.Thread | None = None  # GUARDED_BY(_cond)
 
@@ -102,10 +106,19 @@ class MetaBehind:
         self._send_all(taken)
 
     def take(self, path: str) -> dict[str, str] | None:
-        """The updates waiting for `path`, now the caller's to send (None if none wait)."""
+        """The updates waiting for `path`, now the caller's to send (None if none wait),
+        once the path's POST on the wire, if any, has landed."""
         with self._cond:
+            while path in self._on_wire:
+                self._cond.wait()
             entry = self._pending.pop(path, None)
         return entry[1] if entry is not None else None
+
+    def waiting_for(self, path: str) -> dict[str, str]:
+        """The updates still waiting for `path` (what the mount shows beyond the server)."""
+        with self._cond:
+            entry = self._pending.get(path)
+            return dict(entry[1]) if entry is not None else {}
 
     def discard(self, path: str) -> None:
         """Forget what waits for `path` (it was removed)."""
@@ -113,6 +126,10 @@ class MetaBehind:
 
     def _send_all(self, taken: list[Pending]) -> None:
         for loc, updates, base, _ in taken:
+            with self._cond:
+                while loc.path in self._on_wire:
+                    self._cond.wait()
+                self._on_wire.add(loc.path)
             try:
                 self._send(loc, updates, base)
             except (PithosError, OSError) as exc:
@@ -121,6 +138,7 @@ class MetaBehind:
                 log.exception("metadata of %s not stored", loc.path)
             finally:
                 with self._cond:
+                    self._on_wire.discard(loc.path)
                     self._sending -= 1
                     self._cond.notify_all()
 

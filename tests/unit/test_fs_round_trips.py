@@ -343,3 +343,23 @@ def test_a_file_renamed_while_open_with_unsaved_data_moves_its_new_version(
     fh = fs.open("/c/b", os.O_RDONLY)
     assert bytes(fs.read(fh, 0, 100)) == b"short and longer"
     fs.release(fh)
+
+
+def test_a_held_change_lands_on_the_version_committed_meanwhile(
+    fs: Filesystem, store: FakeStore
+) -> None:
+    """A handle open since before a chmod commits new content while the chmod waits:
+    the chmod goes onto that version, and the file shows both."""
+    fs.lookup("/c")
+    fs.readdir("/c")
+    fh = fs.create("/c/f", 0o644, os.O_RDWR | os.O_CREAT)
+    fs.write(fh, 0, b"one")
+    fs.fsync(fh)  # committed: attribute changes are held from now on
+    fs.chmod("/c/f", 0o600)
+    fs.write(fh, 3, b" and two")
+    fs.release(fh)  # commits the new content while the chmod still waits
+    _settle(fs)
+    st = fs.getattr("/c/f")
+    assert (st["st_size"], stat.S_IMODE(st["st_mode"])) == (len(b"one and two"), 0o600)
+    assert store.head_object("c", "f").meta["Pithosfs-Mode"] == "600"
+    assert read_object(store, "f") == b"one and two"
