@@ -893,6 +893,12 @@ class Filesystem:
         shown_mtime = node.mtime_ns if mtime is None else mtime
         updates[nodes.ATIME_KEY] = nodes.format_mtime(atime) if atime != shown_mtime else ""
         self._set_attr_meta(path, updates)
+        if mtime is not None and node.is_dir:
+            # The time set is the directory's mtime now, also when older than the last
+            # entry change remembered here (rsync -a sets it after filling it; while
+            # that showed instead, every rsync set it again).
+            with self._lock:
+                self._dir_times.pop(paths.parse(path).path, None)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
         """Owner and group stored in metadata. Who may change them the kernel decides

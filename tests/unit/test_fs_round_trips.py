@@ -363,3 +363,15 @@ def test_a_held_change_lands_on_the_version_committed_meanwhile(
     assert (st["st_size"], stat.S_IMODE(st["st_mode"])) == (len(b"one and two"), 0o600)
     assert store.head_object("c", "f").meta["Pithosfs-Mode"] == "600"
     assert read_object(store, "f") == b"one and two"
+
+
+def test_a_directory_s_mtime_set_after_filling_it_is_what_it_shows(
+    fs: Filesystem, store: FakeStore
+) -> None:
+    """rsync -a and tar x set a directory's time after creating its entries: that time
+    shows, not the (later) time of the last entry change, so the next rsync sets nothing."""
+    fs.mkdir("/c/d", 0o755)
+    fh = fs.create("/c/d/f", 0o644, os.O_WRONLY | os.O_CREAT)
+    fs.release(fh)
+    fs.utimens("/c/d", (0, 1_000_000_000_000_000_000))
+    assert fs.getattr("/c/d")["st_mtime"] == 1_000_000_000_000_000_000
