@@ -150,7 +150,10 @@ class FilePrefetch:
             self._momentum[order] = (now, walk.streak)
         # Files passed over (the walker skipped them) will not be opened now; this
         # one's reader waits for its open to take it.
-        dropped += self._drop_ahead_locked(walk, lambda other: walk.position[other] < index)
+        # (A name the renewed listing no longer shows is dropped too.)
+        dropped += self._drop_ahead_locked(
+            walk, lambda other: walk.position.get(other, -1) < index
+        )
         return dropped
 
     def in_flight(self) -> int:
@@ -185,8 +188,11 @@ class FilePrefetch:
             names.sort(key=lambda n: listing[n].ino)
         fresh = _Walk(names, listing, {n: i for i, n in enumerate(names)}, now + self._ttl)
         if walk is not None:  # the listing was renewed: the walk goes on in it
-            fresh.last, fresh.streak = walk.last, walk.streak
-            fresh.ahead, fresh.scanned = walk.ahead, walk.scanned
+            last = walk.names[walk.last] if 0 <= walk.last < len(walk.names) else None
+            fresh.last = fresh.position.get(last, -1) if last is not None else -1
+            fresh.streak = walk.streak if fresh.last >= 0 else 0
+            fresh.scanned = fresh.last + 1
+            fresh.ahead = walk.ahead
         self._walks[key] = fresh
         self._walks.move_to_end(key)
         while len(self._walks) > MAX_DIRS * len(ORDERS):

@@ -375,3 +375,25 @@ def test_a_directory_s_mtime_set_after_filling_it_is_what_it_shows(
     fs.release(fh)
     fs.utimens("/c/d", (0, 1_000_000_000_000_000_000))
     assert fs.getattr("/c/d")["st_mtime"] == 1_000_000_000_000_000_000
+
+
+def test_a_walk_goes_on_in_a_renewed_listing_without_the_files_removed_meanwhile(
+    fs: Filesystem, store: FakeStore
+) -> None:
+    """Files fetched ahead, then removed and the listing renewed: the walk carries on
+    (a name the new listing lacks is dropped, not looked up in it)."""
+    now = [1000.0]
+    fs.stats._clock = lambda: now[0]  # type: ignore[method-assign]
+    for i in range(12):
+        store.put_object("c", f"w/f{i:02d}", b"file %d" % i)
+    fs.lookup("/c")
+    fs.readdir("/c/w")
+    for i in (0, 1, 2, 3):
+        _read_whole(fs, f"/c/w/f{i:02d}")
+    _settle(fs)
+    assert "f04" in fs.prefetch._walks[("/c/w", "name")].ahead
+    fs.unlink("/c/w/f04")  # fetched ahead, now gone
+    for order in ("name", "inode"):  # the walk's listing just expired: it is renewed
+        fs.prefetch._walks[("/c/w", order)].expires = time.monotonic() - 1
+    assert _read_whole(fs, "/c/w/f05") == b"file 5"
+    assert _read_whole(fs, "/c/w/f06") == b"file 6"
