@@ -98,12 +98,15 @@ class MetaBehind:
         self._flush_where(lambda p: True)
 
     def _flush_where(self, wanted: Callable[[str], bool]) -> None:
+        """Send what waits for the paths `wanted` picks, and wait for what is on the wire
+        for them: when this returns the server has all of it (a HEAD after it sees it)."""
         with self._cond:
-            if not self._pending:
-                return
             taken = [self._pending.pop(p) for p in [p for p in self._pending if wanted(p)]]
             self._sending += len(taken)
         self._send_all(taken)
+        with self._cond:
+            while any(wanted(p) for p in self._on_wire):
+                self._cond.wait()
 
     def take(self, path: str) -> dict[str, str] | None:
         """The updates waiting for `path`, now the caller's to send (None if none wait),

@@ -397,3 +397,32 @@ def test_a_walk_goes_on_in_a_renewed_listing_without_the_files_removed_meanwhile
         fs.prefetch._walks[("/c/w", order)].expires = time.monotonic() - 1
     assert _read_whole(fs, "/c/w/f05") == b"file 5"
     assert _read_whole(fs, "/c/w/f06") == b"file 6"
+
+
+def test_a_flush_waits_for_the_change_already_on_the_wire() -> None:
+    """An open for writing flushes a path whose POST another thread has on the wire: it
+    returns only once that POST has landed (else its HEAD could miss the change)."""
+    import threading
+
+    landed = threading.Event()
+    release = threading.Event()
+
+    def send(loc, updates, base):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        landed.set()
+
+    held = MetaBehind(send, 60)
+    held.add(parse("/c/f"), {"A": "1"}, None)
+    sender = threading.Thread(target=held.flush, args=("/c/f",))
+    sender.start()
+    deadline = time.monotonic() + 10
+    while not held._on_wire and time.monotonic() < deadline:  # the first flush sends it
+        time.sleep(0.001)
+    waiter = threading.Thread(target=held.flush, args=("/c/f",))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and not landed.is_set()  # waiting for the POST on the wire
+    release.set()
+    waiter.join(10)
+    sender.join(10)
+    assert landed.is_set() and not waiter.is_alive()
