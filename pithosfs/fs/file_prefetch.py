@@ -100,8 +100,8 @@ class FilePrefetch:
                 return None
             self._release_locked(held[1])
         reader = held[0]
-        if reader.info.version != info.version:  # changed since it was listed
-            reader.close()
+        if not info.version or (reader.info.version, reader.info.hash) != (info.version, info.hash):
+            reader.close()  # changed since it was listed (or not known: a moved file)
             return None
         self.taken += 1
         return reader
@@ -240,6 +240,7 @@ class FilePrefetch:
             wanted = (
                 node.kind is NodeKind.FILE
                 and info is not None
+                and info.version > 0  # 0: a version not known (see take)
                 and 0 < info.size <= self.max_file
                 and name not in walk.ahead
             )
