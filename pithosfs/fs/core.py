@@ -179,9 +179,13 @@ class Filesystem:
             if changed is not None:
                 stat["st_mtime"] = max(stat["st_mtime"], changed)
                 stat["st_ctime"] = max(stat["st_ctime"], changed)
-        if self.opts.mode_mask:  # allow_other without umask= (mount_options.py)
-            stat["st_mode"] &= ~self.opts.mode_mask
+        if self.opts.mode_mask and not node.mode_stored:  # allow_other without umask=
+            stat["st_mode"] &= ~self.opts.mode_mask  # narrows defaults only (mount_options.py)
         return stat
+
+    def _shown_mode(self, node: Node) -> int:
+        """The permission bits `stat_of` shows for `node`."""
+        return node.mode if node.mode_stored else node.mode & ~self.opts.mode_mask
 
     def _dir_links(self, path: str) -> int:
         """2 + the subdirectories of a directory whose listing is cached, else 0 (unknown)."""
@@ -692,8 +696,8 @@ class Filesystem:
         if self.layers.call(path, "chmod", mode)[0]:
             return
         node = self.lookup(paths.parse_for_write(path).path)
-        if node.kind is not NodeKind.LINK and node.mode == mode & 0o7777:
-            return  # the mode it has (vim's fchmod after a save): nothing to store, no version
+        if node.kind is not NodeKind.LINK and self._shown_mode(node) == mode & 0o7777:
+            return  # the mode it shows (vim's fchmod after a save): nothing to store, no version
         self._set_attr_meta(
             path,
             {

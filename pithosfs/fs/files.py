@@ -99,8 +99,12 @@ class OpenFile:
         return self.base is None or (self.staged is not None and self.staged.dirty)
 
     @property
+    def stored_mode(self) -> int | None:
+        return nodes.parse_mode(self.meta.get(nodes.MODE_KEY, ""))
+
+    @property
     def mode(self) -> int:
-        mode = nodes.parse_mode(self.meta.get(nodes.MODE_KEY, ""))
+        mode = self.stored_mode
         return nodes.DEFAULT_FILE_MODE if mode is None else mode  # 0 is a mode
 
     def changed(self) -> None:
@@ -123,9 +127,10 @@ class OpenFile:
         uuid = self.base.uuid if self.base else ""
         ino = nodes.inode_of("uuid:" + uuid if uuid else "new:" + self.loc.path)
         uid, gid, _, atime = nodes.owner_and_times(self.meta)
+        stored = self.stored_mode
         return Node(
-            NodeKind.FILE, size, self.mtime_ns, self.mode, ino, self.base,
-            uid, gid, self.ctime_ns, atime,
+            NodeKind.FILE, size, self.mtime_ns, nodes.DEFAULT_FILE_MODE if stored is None else stored,
+            ino, self.base, uid, gid, self.ctime_ns, atime, stored is not None,
         )  # fmt: skip
 
 

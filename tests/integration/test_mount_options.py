@@ -119,6 +119,12 @@ def test_allow_other_lets_other_users_in(
         assert path.stat().st_mode & 0o777 == mode
         if options == ("-o", "allow_other"):
             assert path.parent.stat().st_mode & 0o777 == 0o700
+            chosen = with_content(m, unique_name, "chosen", b"chmod-ed")
+            os.chmod(chosen, 0o644)  # a chosen mode is shown as stored, never narrowed
+            assert chosen.stat().st_mode & 0o777 == 0o644
+            # ...but the container (a default mode) still keeps other users out
+            read = as_nobody("cat", str(chosen))
+            assert read.returncode != 0 and "Permission denied" in read.stderr
         read = as_nobody("cat", str(path))
         if reads:
             assert read.returncode == 0 and read.stdout == "for everyone", read.stderr
