@@ -429,6 +429,7 @@ class FakeStore:
         meta: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        sharing: str | None = None,
     ) -> ObjectInfo:
         with self._lock:
             self.stats.record("PUT", len(data), 0)
@@ -438,6 +439,8 @@ class FakeStore:
             norm = v.normalise_meta(meta)  # replace keeps empty values (as the backend does)
             hashes = self._hash_data(data)
             path, ver = self._commit(container, name, len(data), hashes, content_type, norm)
+            if sharing is not None:
+                path.read, path.write = v.parse_sharing(sharing)
             return self._info(name, path, ver, False)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:

@@ -238,10 +238,12 @@ class ObjectStore(Protocol):
         meta: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        sharing: str | None = None,
     ) -> ObjectInfo:
         """Create or replace with a plain PUT (small objects, directory markers).
 
-        Replaces all user metadata with `meta`. `if_match` is an ETag
+        Replaces all user metadata with `meta`. `sharing` ("read=a,b; write=c"), when
+        given, replaces the object's sharing in the same request. `if_match` is an ETag
         (Merkle hash) the current object must have: PreconditionFailed otherwise.
         Returns the new version's info (a HEAD after the write is acceptable).
         """

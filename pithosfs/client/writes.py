@@ -127,9 +127,13 @@ class ObjectWrites:
         meta: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        sharing: str | None = None,
     ) -> ObjectInfo:
         headers = {"Content-Type": content_type, **p.meta_headers("X-Object-Meta-", meta)}
         headers.update(self._conditions(if_match, if_none_match))
+        if sharing is not None:
+            v.parse_sharing(sharing)  # refuse bad syntax before sending
+            headers["X-Object-Sharing"] = p.encode_header_value(sharing)
         resp = self._req("PUT", self._path(container, name), headers=headers, data=data)
         return self._write_result(container, name, resp, len(data), content_type)
 

@@ -123,7 +123,7 @@ class SharedLayer(VirtualLayer):
     # -- rights ----------------------------------------------------------------------
     @staticmethod
     def _rights(nested: Any, inner: str, node: Node | None) -> str:
-        """"read", "write" or "" (unknown): what you may do at `inner`.
+        """ "read", "write" or "" (unknown): what you may do at `inner`.
 
         An object's own rights are those the server reported for it (its HEAD, or
         a listing that carries exact rights: meta_store.py). A directory with no
