@@ -94,7 +94,9 @@ def authenticate(identity_url: str, token: str, timeout: float = 30.0) -> Endpoi
     return eps
 
 
-def user_names(account_url: str, token: str, uuids: list[str], timeout: float = 30.0) -> dict[str, str]:
+def user_names(
+    account_url: str, token: str, uuids: list[str], timeout: float = 30.0
+) -> dict[str, str]:
     """Astakos `POST {account}/user_catalogs`: uuid -> user name, for the uuids it knows
     (kamaki shows an owner as "<uuid> (<user name>)")."""
     url = account_url.rstrip("/") + "/user_catalogs"

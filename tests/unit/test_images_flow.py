@@ -92,9 +92,7 @@ TEMPLATE = {
 }  # fmt: skip
 
 
-def test_command_line_decides_formats_checksum_size_and_public(
-    setup: Any, tmp_path: Path
-) -> None:
+def test_command_line_decides_formats_checksum_size_and_public(setup: Any, tmp_path: Path) -> None:
     """kamaki 0.16: the metafile's is-public, formats, checksum and size never count."""
     _, images, reg = setup
     local = tmp_path / "m.meta"

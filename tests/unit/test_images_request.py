@@ -57,8 +57,10 @@ def test_metafile_equals_form() -> None:
         ('{"object": "o", "colour": 1}', "unknown keys"),
         ('{"object": "o", "properties": [1]}', "'properties' must be an object"),
         ('{"object": "o", "metafile": ["x"]}', "'metafile' must be a string"),
-        ('{"object": "o", "properties": ' + "{\"a\": " * 100 + "1" + "}" * 101,
-         "nests deeper than 32"),
+        (
+            '{"object": "o", "properties": ' + '{"a": ' * 100 + "1" + "}" * 101,
+            "nests deeper than 32",
+        ),
         ("n o " + "x" * 70000, "longer than 65536 bytes"),
     ],
 )
