@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from pithosfs.client.images import Image, ImageClient
 from tests.conftest import ALICE
 from tests.integration.conftest import Mount
+from tests.integration.meta_trees import build_tree
 
 pytestmark = pytest.mark.mount
 
@@ -28,9 +30,9 @@ def images(server: object) -> Iterator[ImageClient]:
     client.close()
 
 
-def sh(cwd: Path, script: str) -> subprocess.CompletedProcess[str]:
+def sh(cwd: Path, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60
+        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -196,3 +198,24 @@ def versions_of(mount: Mount, mnt: Path, name: str) -> list[bytes]:
         client.read_range(mnt.name, name, 0, 1 << 20, version=v.version)
         for v in client.list_versions(mnt.name, name)
     ]
+
+
+def test_cp_r_of_a_thousand_non_image_meta_files_registers_nothing(
+    mnt: Path, images: ImageClient, session_mount: Mount, tmp_path: Path
+) -> None:
+    tree = tmp_path / "project"
+    counts = build_tree(tree, 1000, ALICE[0])
+    before = images_now(images)
+    started = time.time()
+    clock = time.monotonic()
+    done = sh(mnt, f"cp -r {tree} .", timeout=1200)  # a bound for a hang, not a speed test
+    elapsed = time.monotonic() - clock
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert images_now(images) == before
+    copied = sorted(p.relative_to(tree) for p in tree.rglob("*") if p.is_file())
+    assert len(copied) == sum(counts.values()) == 1700
+    for rel in copied[::17]:  # a sample of a hundred, read back through the mount
+        assert (mnt / "project" / rel).read_bytes() == (tree / rel).read_bytes()
+    requests = session_mount.counters(started)
+    print(f"\ncp -r of 1,000 non-image .meta files (+700 siblings): {elapsed:.1f} s, "
+          f"requests {dict(sorted(requests.items()))}")  # fmt: skip
