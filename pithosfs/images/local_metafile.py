@@ -11,7 +11,8 @@ exactly as it would for the caller, with no check-then-open race, and the error
 is the one the caller would get from opening the path itself. A daemon that
 cannot take another identity (not root, or an architecture whose system call
 number is not known here) refuses local paths for every caller but its own user
-and root.
+and root. Nothing but the open() runs under the caller's identity: a thread started
+meanwhile would inherit it.
 
 The open is non-blocking and followed by fstat: only a regular file is read (a
 FIFO or a device never blocks the writer), and only up to a bound (a larger file
