@@ -113,8 +113,14 @@ class MetafileLayer(VirtualLayer):
 
     def after_rename(self, old: str, new: str) -> None:
         loc = split(new)
-        if loc is not None:
-            self._saved(loc, self.fs.store.head_object(loc.container, loc.key))
+        if loc is None:
+            return
+        try:
+            info = self.fs.store.head_object(loc.container, loc.key)
+        except PithosError as exc:  # moved away again, or the server is gone: nothing to do
+            log.warning("%s: renamed; not checked for an image to re-register: %s", new, exc)
+            return
+        self._saved(loc, info)
 
     # -- is it a sidecar? ------------------------------------------------------------
     def _sibling(self, loc: Location) -> ObjectInfo | None:
