@@ -117,7 +117,9 @@ class MetafileLayer(VirtualLayer):
             return
         try:
             info = self.fs.store.head_object(loc.container, loc.key)
-        except PithosError as exc:  # moved away again, or the server is gone: nothing to do
+        except NotFound:  # a folder named *.meta, or moved away again
+            return
+        except PithosError as exc:  # the server is gone: the rename stands, say so
             log.warning("%s: renamed; not checked for an image to re-register: %s", new, exc)
             return
         self._saved(loc, info)
