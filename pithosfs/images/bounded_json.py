@@ -60,3 +60,11 @@ def loads(text: str | bytes, what: str, max_bytes: int = MAX_BYTES) -> Any:
         raise JsonLimitError(f"{what} nests too deeply") from None
     except ValueError as exc:
         raise JsonLimitError(f"invalid JSON in {what}: {exc}") from None
+
+
+def load_object(text: str | bytes, what: str, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """`loads`, and the document must be a JSON object."""
+    doc = loads(text, what, max_bytes)
+    if not isinstance(doc, dict):
+        raise JsonLimitError(f"{what} must hold a JSON object")
+    return doc

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from pithosfs.client.images import Image
-from pithosfs.images.bounded_json import JsonLimitError, loads
+from pithosfs.images.bounded_json import JsonLimitError, load_object
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,9 @@ def property_name(key: str) -> str:
 def parse(data: str | bytes) -> Metafile:
     """The metafile as kamaki reads it; MetafileError (with a reason) where kamaki fails."""
     try:
-        doc = loads(data, "the metafile", MAX_BYTES)
+        doc = load_object(data, "the metafile", MAX_BYTES)
     except JsonLimitError as exc:
         raise MetafileError(str(exc)) from None
-    if not isinstance(doc, dict):
-        raise MetafileError("the metafile must hold a JSON object")
     out = Metafile()
     for key, value in doc.items():
         norm = param_key(key)

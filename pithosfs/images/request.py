@@ -12,7 +12,7 @@ import logging
 import shlex
 from dataclasses import dataclass, field
 
-from pithosfs.images.bounded_json import JsonLimitError, loads
+from pithosfs.images.bounded_json import JsonLimitError, load_object
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,9 @@ _JSON_KEYS = {
 
 def _parse_json(text: str) -> RegisterRequest:
     try:
-        data = loads(text, "the line", MAX_LINE_BYTES)
+        data = load_object(text, "the JSON form", MAX_LINE_BYTES)
     except JsonLimitError as exc:
         raise RequestError(str(exc)) from None
-    if not isinstance(data, dict):
-        raise RequestError("the JSON form must be an object")
     data = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = set(data) - _JSON_KEYS
     if unknown:

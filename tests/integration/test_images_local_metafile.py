@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,17 +27,6 @@ pytestmark = [
 ]
 
 NOBODY = 65534
-
-
-@pytest.fixture
-def public_root() -> Iterator[Path]:
-    """A directory other users can reach (pytest's own tmp dirs are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="pithosfs-metafile-"))
-    root.chmod(0o755)
-    yield root
-    mountinfo = Path("/proc/self/mountinfo").read_text()
-    assert f" {root}/" not in mountinfo, f"a mount under {root} was left behind"
-    shutil.rmtree(root, ignore_errors=True)  # never through a live mount (checked above)
 
 
 @pytest.fixture

@@ -86,17 +86,6 @@ def test_uid_gid_and_umask_are_what_every_entry_shows(
         assert stat.S_IMODE(st.st_mode) == 0o750, entry  # libfuse: 0777 & ~umask
 
 
-@pytest.fixture
-def public_root() -> Iterator[Path]:
-    """A mount parent other users can reach (pytest's own tmp dirs are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="pithosfs-allow-other-"))
-    root.chmod(0o755)
-    yield root
-    mountinfo = Path("/proc/self/mountinfo").read_text()
-    assert f" {root}/" not in mountinfo, f"a mount under {root} was left behind"
-    shutil.rmtree(root, ignore_errors=True)  # never through a live mount (checked above)
-
-
 @pytest.mark.skipif(os.geteuid() != 0 or not _SETPRIV, reason="needs root and setpriv")
 @pytest.mark.parametrize(
     "options, reads, mode",

@@ -42,7 +42,7 @@ from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.virtual.register import RegisterLayer, ServiceCheck
 from pithosfs.images import metafile
-from pithosfs.images.bounded_json import JsonLimitError, loads
+from pithosfs.images.bounded_json import JsonLimitError, load_object
 from pithosfs.images.flow import Registrar, RegistrationError, last_change, names_object
 from pithosfs.images.metafile import SUFFIX, MetafileError, param_key
 
@@ -82,10 +82,8 @@ class ImageIds:
 def _location_of(data: bytes) -> str | None:
     """The `location` of a JSON object, if the bytes are one (anything else: None)."""
     try:
-        doc = loads(data, "the metafile", metafile.MAX_BYTES)
+        doc = load_object(data, "the metafile", metafile.MAX_BYTES)
     except JsonLimitError:
-        return None
-    if not isinstance(doc, dict):
         return None
     for key, value in doc.items():
         if param_key(str(key)) == "location" and isinstance(value, str):
