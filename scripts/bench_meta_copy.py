@@ -6,7 +6,8 @@ The baseline is the same folder with every `.meta` renamed `.mdat` (so nothing a
 looks like an image metafile), copied by the same mount in the same run; the two are
 copied alternately, `--rounds` times each. Each latency runs against a fresh embedded
 server behind a proxy that holds every request for that long (tests/reliability/
-fault_proxy.py), so the cost of any extra round trip shows. Printed: wall time and the
+fault_proxy.py), so the cost of any extra round trip shows. The mount runs with the
+default attribute and directory timeouts (5 s). Printed: wall time and the
 mount's requests by method (its own counters, image service included), per copy, and
 the ratios .meta / baseline; plus how many images exist afterwards (must stay 0).
 """
@@ -56,7 +57,9 @@ def one_latency(
     proxy = FaultProxy(upstream=("127.0.0.1", int(server.base_url.rsplit(":", 1)[1])))
     if latency_ms:
         proxy.add(Fault("delay", times=-1, seconds=latency_ms / 1000))
-    mount = start_mount(ProxiedServer(proxy), ALICE, work / "m")
+    # The defaults (start_mount's are 1 s, for tests): the image listing is kept that long.
+    timeouts = ("--attr-timeout", "5", "--dir-timeout", "5")
+    mount = start_mount(ProxiedServer(proxy), ALICE, work / "m", *timeouts)
     images = ImageClient(server.image_url + "/v1.0", ALICE[1])
     results: dict[str, list[tuple[float, dict[str, int]]]] = {"baseline": [], ".meta": []}
     try:
