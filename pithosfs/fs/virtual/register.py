@@ -4,8 +4,8 @@ A line runs inside the write() that completes it, because bash's builtin echo
 ignores an error from close(): a failed line fails that write (EINVAL, or the
 errno of its cause: EACCES for a local metafile the writer may not read, EFBIG
 for one over the size bound), so `echo ... > .register` reports it. A local
-`--metafile` is opened with the writer's rights (images/local_metafile.py). A trailing line without a newline runs at
-flush (close). Reading `.register` shows the outcome of each line written in that
+`--metafile` is opened with the writer's rights (images/local_metafile.py). A
+trailing line without a newline runs at flush (close). Reading `.register` shows the outcome of each line written in that
 folder (object, image id or error), newest last.
 
 The reported size is the length of the outcomes text (so `tail` can seek), and a
