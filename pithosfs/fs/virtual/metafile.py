@@ -18,10 +18,11 @@ If the JSON, a field or the registration is wrong, the close or rename fails
 with EINVAL and the reason is logged; the image keeps its registration and the
 user's bytes stay stored (the older ones under `.versions/`).
 
-Which objects are images comes from one listing of the image service, kept for
-the directory timeout (and dropped after a registration through this mount), so
-copying a thousand `*.meta` files costs a listing, not a request each. Only a
-`.meta` whose sibling is not an image is read back, to look for a `location`.
+Which objects are images comes from one listing of the image service (their
+locations), kept for the directory timeout and dropped after a registration
+through this mount, so copying a thousand `*.meta` files costs a listing, not a
+request each. A `.meta` beside no image is read back once, to look for a
+`location`; only when that names `X` is `X` looked up.
 
 Without an image service (plain Swift: docs/swift.md) a `.meta` file is an
 ordinary file: saving it stores it and registers nothing, logged once per
@@ -34,10 +35,12 @@ import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo
 from pithosfs.fs.errors import InvalidArgument, NoEntry
+from pithosfs.fs.nodes import Node
 from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.virtual.register import RegisterLayer, ServiceCheck
@@ -59,24 +62,25 @@ def split(path: str) -> Location | None:
     return Location(Kind.ENTRY, parts[0], "/".join(parts[1:]))
 
 
-class ImageIds:
-    """The ids of the images the account sees, from one listing kept for `ttl` seconds
-    and dropped when this mount registers something (flow.last_change)."""
+class ImageLocations:
+    """Where the images the account sees are (their objects), from one listing kept for
+    `ttl` seconds and dropped when this mount registers something (flow.last_change)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cached: tuple[float, int, frozenset[str]] | None = None  # GUARDED_BY(_lock)
 
-    def contains(self, registrar: Registrar, image_id: str, ttl: float) -> bool:
+    def contains(self, registrar: Registrar, location: str, ttl: float) -> bool:
+        """Whether `location` (pithos://account/container/path, unquoted) is an image's."""
         now, change = time.monotonic(), last_change()
         with self._lock:
             cached = self._cached
         if cached is None or now - cached[0] >= ttl or cached[1] != change:
-            ids = frozenset(image.id for image in registrar.images.list())
-            cached = (now, change, ids)
+            found = frozenset(unquote(i.location) for i in registrar.images.list(detail=True))
+            cached = (now, change, found)
             with self._lock:
                 self._cached = cached
-        return image_id in cached[2]
+        return location in cached[2]
 
 
 def _location_of(data: bytes) -> str | None:
@@ -99,7 +103,7 @@ class MetafileLayer(VirtualLayer):
             fs, "registration of saved .meta files",
             "%(path)s saved as an ordinary file, not registered: %(why)s",
         )  # fmt: skip
-        self._images = ImageIds()
+        self._images = ImageLocations()
 
     def close(self) -> None:
         self._registrars.close()
@@ -123,37 +127,28 @@ class MetafileLayer(VirtualLayer):
         self._saved(loc, info)
 
     # -- is it a sidecar? ------------------------------------------------------------
-    def _sibling(self, loc: Location) -> ObjectInfo | None:
+    def _sibling(self, loc: Location) -> Node | None:
         """The object `X` of `X.meta`, or None (missing, or a folder)."""
-        path = loc.path[: -len(SUFFIX)]
         try:
-            node = self.fs.lookup(path)
+            node = self.fs.lookup(loc.path[: -len(SUFFIX)])
         except NoEntry:
             return None
-        if node.is_dir:
-            return None
-        info = node.info
-        if info is None or not info.uuid:
-            try:
-                info = self.fs.store.head_object(loc.container, loc.key[: -len(SUFFIX)])
-            except NotFound:
-                return None
-        return info
+        return None if node.is_dir else node
 
     def _sidecar(self, loc: Location, info: ObjectInfo) -> tuple[bool, bytes | None]:
         """(is it an image's metafile?, its bytes if they were read to decide)."""
-        sibling = self._sibling(loc)
-        if sibling is None:
-            return False, None
+        obj = loc.key[: -len(SUFFIX)]
+        account = self.fs.store.account
         registrar = self._registrars.registrar()
-        if self._images.contains(registrar, sibling.uuid, self.fs.opts.dir_timeout):
-            return True, None
+        where = f"pithos://{account}/{loc.container}/{obj}"
+        if self._images.contains(registrar, where, self.fs.opts.dir_timeout):
+            return True, None  # X is a registered image
         if info.size > metafile.MAX_BYTES:  # far larger than any metafile: not one
             return False, None
         data = self._read(loc, info)
-        obj = loc.key[: -len(SUFFIX)]
-        named = names_object(_location_of(data), self.fs.store.account, loc.container, obj)
-        return named, data
+        if not names_object(_location_of(data), account, loc.container, obj):
+            return False, data
+        return self._sibling(loc) is not None, data  # a kamaki metafile naming X, if X exists
 
     def _read(self, loc: Location, info: ObjectInfo) -> bytes:
         return self.fs.store.read_range(
