@@ -429,6 +429,21 @@ class FileTable:
         with entry.lock:
             return entry.node()
 
+    def committed_bytes(self, path: str, version: int, limit: int) -> bytes | None:
+        """The content of version `version` of `path`, when a file still open here has
+        just committed it (read from the staged copy, no request) and it is at most
+        `limit` bytes; else None."""
+        entry = self._entry(path)
+        if entry is None:
+            return None
+        with entry.lock:
+            staged, base = entry.staged, entry.base
+            if staged is None or entry.unlinked or entry.dirty or base is None:
+                return None
+            if base.version != version or staged.size > limit:
+                return None
+            return bytes(staged.read(0, staged.size))
+
     def pending_children(self, directory: str) -> Iterator[tuple[str, Node]]:
         """Files created in `directory` through this mount and not yet on the server."""
         with self._lock:

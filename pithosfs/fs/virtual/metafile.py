@@ -21,8 +21,9 @@ user's bytes stay stored (the older ones under `.versions/`).
 Which objects are images comes from one listing of the image service (their
 locations), kept for the directory timeout and dropped after a registration
 through this mount, so copying a thousand `*.meta` files costs a listing, not a
-request each. A `.meta` beside no image is read back once, to look for a
-`location`; only when that names `X` is `X` looked up.
+request each. A `.meta` beside no image is read, to look for a `location` (from
+the staged copy of the file just closed, so without a request; a GET after a
+rename); only when that names `X` is `X` looked up.
 
 Without an image service (plain Swift: docs/swift.md) a `.meta` file is an
 ordinary file: saving it stores it and registers nothing, logged once per
@@ -151,6 +152,10 @@ class MetafileLayer(VirtualLayer):
         return self._sibling(loc) is not None, data  # a kamaki metafile naming X, if X exists
 
     def _read(self, loc: Location, info: ObjectInfo) -> bytes:
+        """The saved bytes: from the file just closed here if it is still open, else a GET."""
+        local = self.fs.files.committed_bytes(loc.path, info.version, metafile.MAX_BYTES)
+        if local is not None and len(local) == info.size:
+            return local
         return self.fs.store.read_range(
             loc.container, loc.key, 0, info.size, size=info.size, version=info.version
         )
