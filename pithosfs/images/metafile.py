@@ -108,9 +108,10 @@ def _kind(value: Any) -> str:
 
 
 def flag(value: str | None, key: str) -> bool:
-    """A metafile's boolean ("True"/"False" as kamaki writes it, any case; "" is false)."""
+    """A metafile's boolean ("True"/"False" as kamaki writes it, any case; "" and null
+    are false)."""
     text = (value or "").strip().lower()
-    if text in ("true", "false", ""):
+    if text in ("true", "false", "", "none"):
         return text == "true"
     raise MetafileError(f"{key!r} must be True or False, not {value!r}")
 

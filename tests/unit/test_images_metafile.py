@@ -79,6 +79,7 @@ def test_values_become_kamakis_text() -> None:
 def test_flag() -> None:
     assert flag("True", "k") and flag("true", "k")
     assert not flag("False", "k") and not flag("", "k") and not flag(None, "k")
+    assert not flag(parse('{"is-public": null}').params["is_public"], "k")
     with pytest.raises(MetafileError, match="True or False"):
         flag("maybe", "is-public")
 
