@@ -63,6 +63,8 @@ def test_in_place_save_reregisters_and_the_metafile_gets_the_result(
     result = json.loads(meta.read_text())
     assert result["name"] == "Delta" and result["id"] == image.id
     assert result["updated-at"]  # the server's result, not the user's text
+    last = (mnt / ".register").read_text().splitlines()[-1]
+    assert last == f"ok disk.img {image.id} Delta (saved disk.img.meta)"
     client = session_mount.client  # type: ignore[attr-defined]
     versions = client.list_versions(mnt.name, "disk.img.meta")
     texts = [
@@ -189,6 +191,8 @@ def test_deep_or_oversized_json_on_a_live_metafile_is_einval(
                 f.write(text)
         assert err.value.errno == errno.EINVAL
         assert reason in session_mount.log_text(start)
+        last = (mnt / ".register").read_text().splitlines()[-1]  # `cat .register` says why
+        assert last.startswith("error disk.img.meta: saved, but not registered") and reason in last
     assert images.get(image.id).name == "Base"
 
 

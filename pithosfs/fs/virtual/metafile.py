@@ -160,6 +160,13 @@ class MetafileLayer(VirtualLayer):
             loc.container, loc.key, 0, info.size, size=info.size, version=info.version
         )
 
+    def _outcome(self, loc: Location, text: str) -> None:
+        """Shown by `cat .register` in the metafile's folder, as a line written there is."""
+        for layer in self.fs.layers.layers:
+            if isinstance(layer, RegisterLayer):
+                layer.record(loc.parent.path, text)
+                return
+
     # -- a save -----------------------------------------------------------------------
     def _saved(self, loc: Location, info: ObjectInfo) -> None:
         if info.size == 0:  # O_TRUNC on the way to a save (or an emptied file): not a save
@@ -185,7 +192,11 @@ class MetafileLayer(VirtualLayer):
             image = registrar.register_from_metafile(loc.container, loc.key, parsed)
         except (MetafileError, RegistrationError) as exc:
             log.warning("%s: saved, but not registered: %s", loc.path, exc)
+            self._outcome(loc, f"error {loc.name}: saved, but not registered: {exc}")
             raise InvalidArgument(f"saved, but not registered: {exc}", loc.path) from None
+        self._outcome(
+            loc, f"ok {loc.name[: -len(SUFFIX)]} {image.id} {image.name} (saved {loc.name})"
+        )
         registrar.write_metafile(loc.container, loc.key[: -len(SUFFIX)], image)
         try:
             self.fs.refresh(loc)

@@ -190,6 +190,10 @@ class RegisterLayer(VirtualLayer):
             handle.snapshot = self.outcomes(handle.path).encode()
         return handle.snapshot[offset : offset + size]
 
+    def record(self, folder: str, text: str) -> None:
+        """Add an outcome to what `cat <folder>/.register` shows (saves of metafiles too)."""
+        self._record(folder.rstrip("/") + "/" + NAME, text)
+
     def _record(self, path: str, text: str) -> None:
         folder = path.rsplit("/", 1)[0]
         with self._lock:
