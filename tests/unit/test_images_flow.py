@@ -88,7 +88,7 @@ TEMPLATE = {
     "properties": {"OS": "Linux", "USER": "root", "my-key": 1},
     "is-public": "True", "disk-format": "raw", "container-format": "ovf",
     "checksum": "00", "size": "7", "owner": "u (someone)", "status": "QUEUED",
-    "description": "d", "is-snapshot": "True",
+    "description": "d", "is-snapshot": "True", "store": "pithos",
 }  # fmt: skip
 
 
@@ -103,7 +103,7 @@ def test_command_line_decides_formats_checksum_size_and_public(setup: Any, tmp_p
     assert call["properties"] == {"OS": "Linux", "USER": "admin", "MY_KEY": "1"}
     assert (call["is_public"], call["disk_format"], call["container_format"]) == (None,) * 3
     assert (call["checksum"], call["size"]) == (None, None)
-    assert (call["owner"], call["store"]) == ("u (someone)", None)  # what survives a metafile
+    assert (call["owner"], call["store"]) == ("u (someone)", "pithos")  # what survives a metafile
     run(reg, f"Delta d.img --metafile={local} --public --disk-format extdump --size 4 "
              "--checksum ab --container-format bare --no-metafile-upload")  # fmt: skip
     call = images.calls[-1]
