@@ -30,6 +30,7 @@ from pithosfs.server.errors import (
     NotFound,
     NotModified,
     PithosFault,
+    RequestTimeout,
     Unauthorized,
 )
 from pithosfs.server.webio import Req, Response, json_response, xml_response
@@ -102,9 +103,14 @@ class PithosApp:
             path = decode_path(environ)
             req = Req(environ, path)
             response = self.dispatch(req)
-        except ClientDisconnected:
-            log.info("client disconnected mid-request; nothing committed")
-            response = Response(400, [], b"")
+        except ClientDisconnected as exc:
+            if isinstance(exc.__cause__, TimeoutError):  # slower than the body's floor (front.py)
+                log.info("request body too slow; nothing committed")
+                response = fault_response(RequestTimeout("Request body not received in time"))
+            else:
+                log.info("client disconnected mid-request; nothing committed")
+                response = Response(400, [], b"")
+            response.add("Connection", "close")  # the rest of the body is not read
         except PithosFault as fault:
             if req is not None:
                 req.drain()

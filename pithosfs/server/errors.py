@@ -89,6 +89,11 @@ class RequestEntityTooLarge(PithosFault):
     fault = "requestEntityTooLarge"
 
 
+class RequestTimeout(PithosFault):
+    status = 408
+    fault = "requestTimeout"
+
+
 class RangeNotSatisfiable(PithosFault):
     status = 416
     fault = "rangeNotSatisfiable"
