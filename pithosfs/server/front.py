@@ -184,8 +184,10 @@ class Front(connections.ConnectionManager):
 
     def _accepted(self, conn: Any) -> None:
         if not self._admit(conn):
-            log.warning("refusing a connection from %s: every one of its connections is busy",
-                        getattr(conn, "remote_addr", "?"))
+            log.warning(
+                "refusing a connection from %s: every one of its connections is busy",
+                getattr(conn, "remote_addr", "?"),
+            )
             conn.socket.setblocking(False)
             self._drop(conn, TOO_MANY)
             return
