@@ -208,6 +208,7 @@ def serve(
     server = EmbeddedServer(
         root, host=host, port=port, users=table, block_size=block_size, strict=strict
     )
+    server.backend.collector.lock_fd = lock_fd  # collects only while no other server shares root
     if default_container:
         give_default_containers(server.backend, list(table), default_container)
     try:

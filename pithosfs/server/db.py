@@ -102,6 +102,19 @@ CREATE TABLE IF NOT EXISTS permissions (
 );
 CREATE INDEX IF NOT EXISTS permissions_subject ON permissions(subject);
 
+-- Block lists of deleted versions, for the block collector (block_gc.py): filled by
+-- the trigger below in the transaction that deletes them, emptied by the collector.
+CREATE TABLE IF NOT EXISTS released_blocks (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    hashes BLOB NOT NULL,          -- concatenated raw block digests of a deleted version
+    after  REAL NOT NULL DEFAULT 0 -- epoch seconds; not looked at before (kept for an upload)
+);
+CREATE TRIGGER IF NOT EXISTS versions_release_blocks AFTER DELETE ON versions
+WHEN length(OLD.hashes) > 0
+BEGIN
+    INSERT INTO released_blocks (hashes) VALUES (OLD.hashes);
+END;
+
 CREATE TABLE IF NOT EXISTS public_links (
     path  TEXT PRIMARY KEY,   -- "account/container/object" that is published
     token TEXT NOT NULL UNIQUE -- 16 random alphanumerics in /public/<token>
