@@ -84,6 +84,12 @@ class RangeNotSatisfiable(PithosError):
     status = 416
 
 
+class InsufficientStorage(PithosError):
+    """507: the server's disk is full (Swift and the embedded server answer this)."""
+
+    status = 507
+
+
 class ServerError(PithosError):
     """5xx after retries."""
 
@@ -113,11 +119,12 @@ _BY_STATUS: dict[int, type[PithosError]] = {
     412: PreconditionFailed,
     413: QuotaExceeded,
     416: RangeNotSatisfiable,
+    507: InsufficientStorage,
 }
 
 
 def error_for_status(status: int) -> type[PithosError]:
     """The exception class for an HTTP status (ServerError for 5xx, PithosError otherwise)."""
-    if status >= 500:
+    if status >= 500 and status not in _BY_STATUS:
         return ServerError
     return _BY_STATUS.get(status, PithosError)

@@ -4,6 +4,7 @@ where domain errors become HTTP status codes with a JSON fault body (spec 1.4).
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from pithosfs.server.controllers.public import PublicController
 from pithosfs.server.errors import (
     BadRequest,
     ClientDisconnected,
+    InsufficientStorage,
     MethodNotAllowed,
     MissingBlocks,
     NotFound,
@@ -117,12 +119,25 @@ class PithosApp:
             as_xml = req is not None and (req.arg("format") or "").lower() == "xml"
             response = fault_response(fault, xml=as_xml)
         except sqlite3.OperationalError as exc:
-            log.exception("database error")
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            response = fault_response(
-                PithosFault("Database busy, retry" if busy else "Internal server error"),
-                503 if busy else 500,
-            )
+            if "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
+                response = self._disk_full(req, exc)
+            else:
+                log.exception("database error")
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                response = fault_response(
+                    PithosFault("Database busy, retry" if busy else "Internal server error"),
+                    503 if busy else 500,
+                )
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                log.exception(
+                    "unexpected error on %s %s",
+                    environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO"),
+                )
+                response = fault_response(PithosFault("Internal server error"))
+            else:
+                response = self._disk_full(req, exc)
         except Exception:
             log.exception(
                 "unexpected error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
@@ -156,6 +171,15 @@ class PithosApp:
             return list_accounts(self.ctx, req)
         controller = self.controllers[endpoint]
         return getattr(controller, req.method)(req, **values)
+
+    def _disk_full(self, req: Req | None, exc: Exception) -> Response:
+        """507 for a full disk: one log line, no traceback (nothing is wrong with the server)."""
+        what = f"{req.method} {req.path}" if req is not None else "a request"
+        log.warning("disk full while serving %s: %s", what, exc)
+        self.ctx.backend.collector.disk_full()  # uncommitted uploads make room first
+        response = fault_response(InsufficientStorage("Not enough space left on the server"))
+        response.add("Connection", "close")  # an unread upload body is not drained
+        return response
 
     def legacy_auth(self, req: Req) -> Response:
         """OOS-style `GET /v1/` with X-Auth-User/X-Auth-Key (spec 1.2); the key is the token."""

@@ -24,6 +24,9 @@ Why it is safe:
 * Blocks uploaded by a block-upload POST are there for a hashmap PUT that has
   not come yet (the 409-then-upload-then-PUT sequence): they are kept for
   UPLOAD_GRACE seconds after their upload, or until a hashmap PUT commits them.
+  Except when the disk is full (`disk_full`): then every block no version names
+  and no running request pins goes at once (at most every URGENT_INTERVAL); a
+  client still on its way to the hashmap PUT gets 409 and sends them again.
 * One process: several servers may share a data dir (serve.lock, fsck.py);
   pins live in one process's memory, so the collector runs only while its
   process holds the data dir alone (an exclusive lock for the sweep).
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 UPLOAD_GRACE = 3600.0
 SWEEP_BATCH = 500
 POLL_INTERVAL = 2.0
+URGENT_INTERVAL = 5.0
 
 
 class BlockGuard:
@@ -107,11 +111,11 @@ class BlockGuard:
                 for h in hashes:
                     self._uploaded.pop(h, None)
 
-    def protected_until(self, hex_hash: str) -> float | None:
+    def protected_until(self, hex_hash: str, uploads_too: bool = True) -> float | None:
         """Under `locked()`: None if the block may go, else when to look again (monotonic)."""
         if hex_hash in self._pins:
             return time.monotonic()
-        until = self._uploaded.get(hex_hash)
+        until = self._uploaded.get(hex_hash) if uploads_too else None
         if until is None:
             return None
         if until <= time.monotonic():
@@ -166,6 +170,8 @@ class Collector:
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._urgent = False
+        self._last_urgent = 0.0
         self._thread: threading.Thread | None = None
         self.totals = Collection()
         self._own_fd: int | None = None
@@ -186,6 +192,11 @@ class Collector:
     def wake(self) -> None:
         self._wake.set()
 
+    def disk_full(self) -> None:
+        """A write failed for lack of space: sweep every unreferenced block soon."""
+        self._urgent = True
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(POLL_INTERVAL)
@@ -193,7 +204,12 @@ class Collector:
             if self._stop.is_set():
                 return
             try:
-                if self._released_waiting():
+                urgent = self._urgent and time.monotonic() - self._last_urgent > URGENT_INTERVAL
+                if urgent:
+                    self._urgent = False
+                    self._last_urgent = time.monotonic()
+                    self.collect(everything=True, uploads_too=False)
+                elif self._released_waiting():
                     self.collect()
             except Exception:  # noqa: BLE001 - the next round tries again; serving goes on
                 log.exception("block collection failed")
@@ -208,8 +224,11 @@ class Collector:
 
     # ---- one collection ----------------------------------------------------------------
 
-    def collect(self, everything: bool = False) -> Collection:
-        """Sweep released blocks (or, with `everything`, every unreferenced block file)."""
+    def collect(self, everything: bool = False, uploads_too: bool = True) -> Collection:
+        """Sweep released blocks (or, with `everything`, every unreferenced block file).
+
+        `uploads_too=False`: blocks kept for a coming hashmap PUT go as well (disk full).
+        """
         with self._run_lock:
             result = Collection()
             if not self._hold_alone():
@@ -217,7 +236,7 @@ class Collector:
                 log.info("block collection skipped: %s", result.skipped)
                 return result
             try:
-                self._collect(everything, result)
+                self._collect(everything, uploads_too, result)
             finally:
                 self._share()
             for field in ("candidates", "removed", "freed_bytes", "kept"):
@@ -229,7 +248,7 @@ class Collector:
                 )  # fmt: skip
             return result
 
-    def _collect(self, everything: bool, result: Collection) -> None:
+    def _collect(self, everything: bool, uploads_too: bool, result: Collection) -> None:
         width = len(self.store.empty_hash) // 2
         with self.db.read() as conn:
             last_release = conn.execute(
@@ -265,7 +284,7 @@ class Collector:
                         result.kept += 1
                         continue
                     with self.guard.locked():
-                        until = self.guard.protected_until(hex_hash)
+                        until = self.guard.protected_until(hex_hash, uploads_too)
                         if until is not None:
                             kept[hex_hash] = until
                             result.kept += 1

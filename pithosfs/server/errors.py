@@ -104,5 +104,12 @@ class UnprocessableEntity(PithosFault):
     fault = "unprocessableEntity"
 
 
+class InsufficientStorage(PithosFault):
+    """The server's disk (or the database's) is full: 507 (RFC 4918), as Swift answers."""
+
+    status = 507
+    fault = "insufficientStorage"
+
+
 class ClientDisconnected(Exception):
     """The request body ended before its declared length: nothing may be committed."""

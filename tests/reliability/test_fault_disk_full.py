@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pithosfs.client.errors import NotFound
+from pithosfs.client.pithos import PithosClient
 from tests.conftest import ALICE
 from tests.integration.conftest import start_mount, stop_mount
 
@@ -130,4 +131,62 @@ def test_cached_blocks_never_starve_writes(
         assert _server_bytes(m.client, unique_name, "small.txt") == b"room for this"
     finally:
         stop_mount(m)
+    assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
+
+
+# ---- the server's disk is full ------------------------------------------------------
+
+
+@pytest.fixture
+def small_server_disk(tmp_path: Path) -> Iterator[Path]:
+    where = tmp_path / "serverfs"
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_full_server_disk_gives_the_writer_enospc(
+    fuse_ok: None, small_server_disk: Path, tmp_path: Path
+) -> None:
+    from pithosfs.server import EmbeddedServer
+
+    srv = EmbeddedServer(small_server_disk / "data", port=0, users=dict([ALICE]))
+    srv.start()
+    m = None
+    try:
+        client = PithosClient.from_storage_url(srv.storage_url(ALICE[0]), ALICE[1])
+        client.create_container("c")
+        client.put_object("c", "before.txt", b"written before")
+        client.close()
+        m = start_mount(srv, ALICE, tmp_path / "m")
+        target = m.path / "c" / "big.bin"
+        failed_at = ""
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for _ in range(40):
+                os.write(fd, os.urandom(MIB))
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+            failed_at = "write"
+        finally:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                failed_at = failed_at or "close"
+        print(f"\n40 MiB onto a 24 MiB server disk: ENOSPC at {failed_at or 'nowhere'}")
+        assert failed_at, "the writer was never told the server's disk is full"
+        assert (m.path / "c" / "before.txt").read_bytes() == b"written before"
+        assert m.proc.poll() is None
+    finally:
+        if m is not None:
+            stop_mount(m)
+        srv.stop()
     assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
