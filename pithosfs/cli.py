@@ -1,4 +1,4 @@
-"""Command line: `pithosfs serve|mount|umount|status|renew-token|config`.
+"""Command line: `pithosfs serve|mount|umount|status|renew-token|config|purge`.
 
 Only wiring lives here; each command is defined next to the code it drives
 (`pithosfs.server.command`, `pithosfs.fs.command`) so that this module never
@@ -23,6 +23,7 @@ _COMMANDS = {
     "status": ("pithosfs.fs.command", "status"),
     "renew-token": ("pithosfs.fs.token_renewal", "renew_token"),
     "config": ("pithosfs.config_cmd", "config"),
+    "purge": ("pithosfs.fs.purge_cmd", "purge"),
 }
 
 

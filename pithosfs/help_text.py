@@ -166,7 +166,27 @@ Exit status:
 
 {SEE_ALSO}"""
 
+PURGE = f"""\b
+PATH is a file, a container directory or the root of a live pithosfs mount;
+the command sets the write-only attribute user.pithos.purge, as
+`setfattr -n user.pithos.purge -v history PATH` does. Versions in the same
+second as the current one stay (the protocol counts whole seconds). The
+server frees the blocks of the purged versions within seconds; `df` on the
+mount shows it.
+
+\b
+Examples:
+  pithosfs purge ~/pithos/pithos/report.odt    # its older versions
+  pithosfs purge ~/pithos/backups              # history and deleted files of a container
+
+\b
+Exit status:
+  0  every PATH purged
+  1  some PATH could not be purged (reason on stderr)
+
+{SEE_ALSO}"""
+
 EPILOGS = {
     "mount": MOUNT, "umount": UMOUNT, "status": STATUS, "serve": SERVE,
-    "renew-token": RENEW_TOKEN,
+    "renew-token": RENEW_TOKEN, "purge": PURGE,
 }  # fmt: skip

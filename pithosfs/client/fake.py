@@ -661,6 +661,24 @@ class FakeStore:
             _, path, _ = self._current(container, name)
             path.read, path.write = v.parse_sharing(sharing)
 
+    def purge_history(self, container: str, name: str | None, until: int) -> None:
+        with self._lock:
+            self.stats.record("DELETE", 0, 0)
+            cont = self._container(container)
+            if name is not None:
+                path = cont.paths.get(name)
+                if path is None:
+                    raise NotFound("Object does not exist", path=f"{container}/{name}")
+                path.versions = [x for x in path.versions if x.mtime > until]
+                if not path.versions:
+                    del cont.paths[name]
+                return
+            for key, path in list(cont.paths.items()):
+                current = path.current
+                path.versions = [x for x in path.versions if x is current or x.mtime > until]
+                if not path.versions:
+                    del cont.paths[key]
+
     def set_public(self, container: str, name: str, public: bool) -> str:
         with self._lock:
             self.stats.record("POST", 0, 0)

@@ -137,6 +137,9 @@ class AccountInfo:
     last_modified: float
     meta: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, list[str]] = field(default_factory=dict)
+    # Bytes free on the server's disk, if it says (the embedded server's
+    # X-Pithosfs-Disk-Available; None from Pithos+ and Swift deployments).
+    disk_available: int | None = None
 
 
 @dataclass(frozen=True)
@@ -322,4 +325,11 @@ class ObjectStore(Protocol):
 
     def set_public(self, container: str, name: str, public: bool) -> str:
         """Publish/unpublish; returns the public URL ("" when unpublished)."""
+        ...
+
+    def purge_history(self, container: str, name: str | None, until: int) -> None:
+        """Drop for good the versions up to `until` (epoch seconds): of the object
+        `name` (all of them, current included, if it is that old: DELETE ?until), or
+        with `name` None the history and deleted objects of the container (never
+        current versions). Pithos+ only (Unsupported on plain Swift)."""
         ...

@@ -435,6 +435,11 @@ class ObjectWrites:
         params = {"delimiter": "/"} if recursive else None
         self._req("DELETE", self._path(container, name), params=params)
 
+    def purge_history(self, container: str, name: str | None, until: int) -> None:
+        self._require_pithos(container, "purging history")  # type: ignore[attr-defined]
+        path = self._path(container) if name is None else self._path(container, name)
+        self._req("DELETE", path, params={"until": str(int(until))})
+
     def _swift_delete(self, container: str, name: str) -> None:
         """Plain Swift: a segmented object (SLO manifest) is deleted with its segments."""
         path = self._path(container, name)

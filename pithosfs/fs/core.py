@@ -780,8 +780,18 @@ class Filesystem:
         return self.store.head_object(loc.container, loc.key)
 
     # -- statfs ----------------------------------------------------------------
+    def forget_usage(self) -> None:
+        """After a purge: the next statfs asks the server again."""
+        with self._lock:
+            self._statfs = None
+
     def statfs(self) -> dict[str, int]:
-        """Account quota and usage; unlimited accounts report usage plus 1 PiB free."""
+        """Account quota and usage; unlimited accounts report usage plus 1 PiB free.
+
+        A server that reports its free disk space (an extension, see
+        AccountInfo.disk_available) caps what is free: a full server disk shows as
+        a full filesystem, even when the quota has room.
+        """
         now = time.monotonic()
         with self._lock:
             cached = self._statfs
@@ -791,8 +801,11 @@ class Filesystem:
                 self._statfs = cached
         info = cached[1]
         frsize = 4096
-        total = info.quota if info.quota else info.bytes_used + 2**50
-        free = max(0, total - info.bytes_used)
+        free = (info.quota - info.bytes_used) if info.quota else 2**50
+        if info.disk_available is not None:
+            free = min(free, info.disk_available)
+        free = max(0, free)
+        total = info.bytes_used + free
         return {
             "f_bsize": self.blksize,
             "f_frsize": frsize,

@@ -8,6 +8,7 @@ itself, so a controller cannot forget a check.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -267,7 +268,13 @@ class Backend(ObjectUpdates, ObjectListing):
                 self.account_quota,
                 True,
                 until,
+                self.disk_available(),
             )
+
+    def disk_available(self) -> int:
+        """Bytes an unprivileged writer may still put on the block store's filesystem."""
+        st = os.statvfs(self.blocks.root)
+        return st.f_bavail * st.f_frsize
 
     def _bytes_used(
         self, conn: sqlite3.Connection, node_filter: str, arg: int, until: int | None

@@ -11,6 +11,8 @@ from pithosfs.server.models import AccountInfo, ContainerInfo
 from pithosfs.server.sharing import MAX_GROUPS, parse_group_members
 from pithosfs.server.webio import TEXT_TYPE, Req, Response, json_response, xml_items, xml_response
 
+DISK_AVAILABLE = "X-Pithosfs-Disk-Available"
+
 
 def list_accounts(ctx: Context, req: Req) -> Response:
     accounts = ctx.backend.list_sharing_accounts(req.user)
@@ -44,6 +46,8 @@ def account_headers(info: AccountInfo) -> list[tuple[str, str]]:
     ]
     if info.until is not None:
         headers.append(("X-Account-Until-Timestamp", http_date(info.until)))
+    if info.disk_available is not None:  # extension: lets `df` on a mount tell the truth
+        headers.append((DISK_AVAILABLE, str(info.disk_available)))
     return headers
 
 
