@@ -22,8 +22,9 @@ the whole timeout, and one that sends a byte now and then holds it forever:
   most `max_connections` in all, the same way.
 * Workers: a base of `workers`, grown on demand (a body or a response to a slow
   reader keeps a worker busy) up to `max_workers`, idle extras retired again.
-  Pool changes happen on a keeper thread: cheroot's grow() waits for each new
-  thread, which must not stall the selector.
+  Pool changes happen on a keeper thread that looks four times a second:
+  cheroot's grow() waits for each new thread, which must not stall the selector,
+  and counting idle workers on every request would cost each request.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from cheroot import connections, wsgi
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 64 * 1024
+KEEPER_TICK = 0.25
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class Front(connections.ConnectionManager):
         self._count_lock = threading.Lock()
         self._per_client: Counter[str] = Counter()
         self._open = 0
-        self._want_workers = threading.Event()
+        self._stopping = threading.Event()
         self._keeper = threading.Thread(target=self._keep_pool, name="pithos-pool", daemon=True)
         self._keeper.start()
 
@@ -226,10 +228,7 @@ class Front(connections.ConnectionManager):
         conn.rfile.paced.prime(bytes(conn.front_intake))
         conn.rfile.paced.expect_headers(deadline)
         conn.front_intake = bytearray()
-        pool = self.server.requests
         self.server.process_conn(conn)
-        if pool.idle - pool.qsize < self.limits.spare_workers:
-            self._want_workers.set()
 
     # ---- the selector loop -----------------------------------------------------------
 
@@ -272,20 +271,23 @@ class Front(connections.ConnectionManager):
     def _keep_pool(self) -> None:
         """Grow the pool while fewer than `spare_workers` are free; retire extras when idle."""
         pool = self.server.requests
-        while not self._stop_requested:
-            wanted = self._want_workers.wait(timeout=1.0)
-            self._want_workers.clear()
-            if self._stop_requested or not self.server.ready:
-                return
+        calm = 0
+        while not self._stopping.wait(KEEPER_TICK):
+            if not self.server.ready:
+                continue
             free = pool.idle - pool.qsize
-            if wanted and free < self.limits.spare_workers:
+            if free < self.limits.spare_workers:
+                calm = 0
                 pool.grow(self.limits.spare_workers - free)
-            elif not wanted and free > self.limits.spare_workers:
-                pool.shrink(1)  # one a second: a burst does not make the pool flap
+            elif free > self.limits.spare_workers:
+                calm += 1
+                if calm >= 4:  # one a second at most: a burst does not make the pool flap
+                    calm = 0
+                    pool.shrink(1)
 
     def stop(self) -> None:
+        self._stopping.set()
         super().stop()
-        self._want_workers.set()
 
 
 class FrontServer(wsgi.Server):
