@@ -114,13 +114,16 @@ def main() -> None:
         for round_no in range(args.runs):
             for srv in servers if round_no % 2 == 0 else reversed(servers):
                 log.info("round %d: %s", round_no + 1, srv.tag)
+                cpu0 = proc_cpu_seconds(srv.proc.pid)
                 put_s = curl(
                     ["-T", str(big), "-H", "Content-Type: application/octet-stream", "-H", auth]
                     + [f"{srv.storage}/big/r{round_no}"],
                     "201",
                     size,
                 )
+                cpu1 = proc_cpu_seconds(srv.proc.pid)
                 get_s = curl(["-H", auth, f"{srv.storage}/big/r{round_no}"], "200", size)
+                cpu2 = proc_cpu_seconds(srv.proc.pid)
                 put_rate, get_rate, put_cpu, get_cpu = small_rates(
                     srv.storage, args.small, srv.tag, srv.proc.pid
                 )
@@ -129,6 +132,8 @@ def main() -> None:
                 for name, value in (
                     ("PUT MiB/s", size / 2**20 / put_s),
                     ("GET MiB/s", size / 2**20 / get_s),
+                    ("server CPU s per GiB PUT", (cpu1 - cpu0) * 2**30 / size),
+                    ("server CPU s per GiB GET", (cpu2 - cpu1) * 2**30 / size),
                     ("small PUT/s", put_rate),
                     ("small GET/s", get_rate),
                     ("server CPU ms per small PUT", put_cpu),

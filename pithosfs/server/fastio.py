@@ -110,11 +110,14 @@ class PacedSocketIO(socket.SocketIO):
             raise TimeoutError("timed out")
         sock = self._sock  # type: ignore[attr-defined]
         usual = sock.gettimeout()
-        sock.settimeout(left if usual is None else min(left, usual))
-        try:
+        if usual is not None and left >= usual:  # the common case: no settimeout syscalls
             n = super().readinto(b)
-        finally:
-            sock.settimeout(usual)
+        else:
+            sock.settimeout(left)
+            try:
+                n = super().readinto(b)
+            finally:
+                sock.settimeout(usual)
         self._body_received += n or 0
         return n
 

@@ -150,6 +150,8 @@ class Front(connections.ConnectionManager):
         return min(parked, key=lambda c: c.front_since, default=None)
 
     def _drop(self, conn: Any, reply: bytes = b"") -> None:
+        if conn.socket.fileno() < 0:  # closed already (made room for another one)
+            return
         try:
             self._selector.unregister(conn.socket.fileno())
         except (KeyError, ValueError, OSError):
@@ -198,6 +200,8 @@ class Front(connections.ConnectionManager):
         self._park(conn, time.monotonic() + self.limits.header_deadline)
 
     def _readable(self, fd: int, conn: Any) -> None:
+        if getattr(conn, "front_addr", None) is None:  # closed earlier in this round
+            return
         try:
             data = conn.socket.recv(RECV_SIZE, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):

@@ -17,41 +17,32 @@ from typing import Any
 
 import pytest
 
+from pithosfs.client.pithos import PithosClient
 from pithosfs.server import EmbeddedServer
 from tests.conftest import ALICE
 from tests.integration.conftest import Mount, start_mount, stop_mount
 from tests.server.pithos_http import wait_for_next_second
+from tests.tmpfs import small_tmpfs
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture
 def world(fuse_ok: None, tmp_path: Path) -> Iterator[tuple[EmbeddedServer, Mount, Path]]:
-    disk = tmp_path / "serverfs"
-    disk.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=96m,mode=0700", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    srv = EmbeddedServer(disk / "data", port=0, users=dict([ALICE]), block_size=MIB)
-    srv.start()
-    m = None
-    try:
-        from pithosfs.client.pithos import PithosClient
-
-        client = PithosClient.from_storage_url(srv.storage_url(ALICE[0]), ALICE[1])
-        client.create_container("c")
-        client.close()
-        m = start_mount(srv, ALICE, tmp_path / "m")
-        yield srv, m, disk
-    finally:
-        if m is not None:
-            stop_mount(m)
-        srv.stop()
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    with small_tmpfs(tmp_path / "serverfs", 96) as disk:
+        srv = EmbeddedServer(disk / "data", port=0, users=dict([ALICE]), block_size=MIB)
+        srv.start()
+        m = None
+        try:
+            client = PithosClient.from_storage_url(srv.storage_url(ALICE[0]), ALICE[1])
+            client.create_container("c")
+            client.close()
+            m = start_mount(srv, ALICE, tmp_path / "m")
+            yield srv, m, disk
+        finally:
+            if m is not None:
+                stop_mount(m)
+            srv.stop()
     assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
 
 

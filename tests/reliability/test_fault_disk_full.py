@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pithosfs.client.errors import NotFound
 from pithosfs.client.pithos import PithosClient
 from tests.conftest import ALICE
 from tests.integration.conftest import start_mount, stop_mount
+from tests.tmpfs import small_tmpfs
 
 pytestmark = [pytest.mark.slow, pytest.mark.mount]
 
@@ -28,17 +28,8 @@ CACHE_FS_MIB = 8
 @pytest.fixture
 def small_cache(tmp_path: Path) -> Iterator[Path]:
     """An 8 MiB tmpfs to serve as the mount's cache directory (needs root)."""
-    where = tmp_path / "smallfs"
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={CACHE_FS_MIB}m,mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield where / "cache"
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    with small_tmpfs(tmp_path / "smallfs", CACHE_FS_MIB) as where:
+        yield where / "cache"
 
 
 def _server_bytes(client: object, container: str, name: str) -> bytes | None:
@@ -139,17 +130,8 @@ def test_cached_blocks_never_starve_writes(
 
 @pytest.fixture
 def small_server_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "serverfs"
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    with small_tmpfs(tmp_path / "serverfs", 24) as where:
+        yield where
 
 
 def test_full_server_disk_gives_the_writer_enospc(

@@ -5,7 +5,6 @@ and deleting + purging makes room again."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from swiftclient.exceptions import ClientException
 from pithosfs.server import EmbeddedServer
 from tests.conftest import ALICE
 from tests.server.pithos_http import Api, fault_key
+from tests.tmpfs import small_tmpfs
 
 MIB = 1024 * 1024
 DISK_MIB = 24
@@ -24,20 +24,8 @@ DISK_MIB = 24
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 24 MiB tmpfs (needs root to mount)."""
-    where = tmp_path / "disk"
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "disk", DISK_MIB) as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 @pytest.fixture
