@@ -59,7 +59,7 @@ class Limits:
     max_connections: int = 1024
     workers: int = 32  # base worker threads
     max_workers: int = 256
-    spare_workers: int = 4  # idle workers kept ready while the pool is above its base
+    spare_workers: int = 4  # free workers kept ready: fewer, and the pool grows
     max_header_bytes: int = 256 * 1024
 
 
@@ -117,7 +117,7 @@ class Front(connections.ConnectionManager):
             if victim is None:
                 return False
             log.info("connection cap reached for %s: closing a waiting connection", addr or "*")
-            self._drop(victim)
+            self._drop(*victim)
 
     def closed(self, conn: Any) -> None:
         """Called once per connection when it closes, from whatever thread closes it."""
@@ -141,21 +141,23 @@ class Front(connections.ConnectionManager):
         """Connections parked here: idle, or with their headers still arriving."""
         return len(self._selector) - 1
 
-    def _longest_parked(self, addr: str | None) -> Any:
+    def _longest_parked(self, addr: str | None) -> tuple[Any, int] | None:
+        """(connection, fd) of the parked connection (of `addr`) that waited longest."""
         parked = [
-            conn
-            for _fd, conn in self._selector.connections
+            (conn, fd)
+            for fd, conn in self._selector.connections
             if conn is not self.server and (addr is None or conn.front_addr == addr)
         ]
-        return min(parked, key=lambda c: c.front_since, default=None)
+        return min(parked, key=lambda pair: pair[0].front_since, default=None)
 
-    def _drop(self, conn: Any, reply: bytes = b"") -> None:
-        if conn.socket.fileno() < 0:  # closed already (made room for another one)
-            return
+    def _drop(self, conn: Any, fd: int | None = None, reply: bytes = b"") -> None:
+        """Close a connection the front holds (parked, or just accepted)."""
         try:
-            self._selector.unregister(conn.socket.fileno())
+            self._selector.unregister(conn.socket.fileno() if fd is None else fd)
         except (KeyError, ValueError, OSError):
-            pass
+            pass  # not parked (just accepted), or already taken out
+        if conn.socket.fileno() < 0:  # closed already earlier in this round
+            return
         if reply:
             try:
                 conn.socket.send(reply, socket.MSG_DONTWAIT)
@@ -193,7 +195,7 @@ class Front(connections.ConnectionManager):
                 getattr(conn, "remote_addr", "?"),
             )
             conn.socket.setblocking(False)
-            self._drop(conn, TOO_MANY)
+            self._drop(conn, reply=TOO_MANY)
             return
         conn.front_intake = bytearray()
         conn.front_searched = 0
@@ -211,7 +213,7 @@ class Front(connections.ConnectionManager):
                 log.debug("read error on a waiting connection: %s", exc)
             data = b""
         if not data:  # the client closed (or reset) the connection
-            self._drop(conn)
+            self._drop(conn, fd)
             return
         if not conn.front_intake:  # first byte of a request: the header deadline starts
             conn.front_deadline = time.monotonic() + self.limits.header_deadline
@@ -258,14 +260,14 @@ class Front(connections.ConnectionManager):
 
     def _expire_waiting(self, now: float) -> None:
         late = [
-            conn
-            for _fd, conn in self._selector.connections
+            (conn, fd)
+            for fd, conn in self._selector.connections
             if conn is not self.server and conn.front_deadline < now
         ]
-        for conn in late:
+        for conn, fd in late:
             # Idle keep-alive connections are closed silently (RFC 9112 9.5); a request
             # whose headers did not arrive in time gets its 408.
-            self._drop(conn, TIMED_OUT if conn.front_intake else b"")
+            self._drop(conn, fd, TIMED_OUT if conn.front_intake else b"")
 
     def _expire(self, threshold: float) -> None:  # cheroot's hook; deadlines are per connection
         self._expire_waiting(time.monotonic())
