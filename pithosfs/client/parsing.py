@@ -254,5 +254,8 @@ def account_from_headers(name: str, headers: Mapping[str, str]) -> AccountInfo:
         last_modified=parse_http_date(headers.get("Last-Modified")),
         meta=_header_meta(headers, "X-Account-Meta-"),
         groups=groups,
-        disk_available=_optional_int(headers.get("X-Pithosfs-Disk-Available")),
+        disk_available=_optional_int(headers.get(protocol.DISK_AVAILABLE_HEADER))
+        if protocol.EXT_DISK_AVAILABLE
+        in protocol.parse_extensions(headers.get(protocol.EXTENSIONS_HEADER))
+        else None,
     )

@@ -213,7 +213,9 @@ class PithosClient(ObjectWrites):
         if value is None:
             return
         keys = frozenset(
-            protocol.format_meta_key(unquote(k.strip())).lower() for k in value.split(",") if k.strip()
+            protocol.format_meta_key(unquote(k.strip())).lower()
+            for k in value.split(",")
+            if k.strip()
         )
         with self._block_info_lock:
             self._meta_keys[container] = keys

@@ -137,8 +137,8 @@ class AccountInfo:
     last_modified: float
     meta: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, list[str]] = field(default_factory=dict)
-    # Bytes free on the server's disk, if it says (the embedded server's
-    # X-Pithosfs-Disk-Available; None from Pithos+ and Swift deployments).
+    # Bytes free on the server's disk, if it says so (the embedded server's
+    # protocol.EXT_DISK_AVAILABLE; None from Pithos+, Swift and strict servers).
     disk_available: int | None = None
 
 

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from swiftclient import client as swift
@@ -109,3 +110,16 @@ def test_uncommitted_uploads_make_room_when_the_disk_is_full(full_srv: EmbeddedS
         assert time.monotonic() < deadline, "the orphan uploads were never collected"
         time.sleep(0.2)
     assert api.read(cont, "f") == data
+
+
+def test_the_free_disk_is_an_advertised_extension(
+    full_srv: EmbeddedServer, small_disk: Path, make_server: Any
+) -> None:
+    """Named in X-Pithosfs-Extensions; a strict server sends neither."""
+    api = Api(full_srv.storage_url(ALICE[0]), ALICE[0], ALICE[1])
+    head = api.head()
+    assert "disk-available" in head.headers["X-Pithosfs-Extensions"]
+    assert abs(int(head.headers["X-Pithosfs-Disk-Available"]) - _free(small_disk)) < MIB
+    strict = make_server(strict=True)
+    reply = Api(strict.storage_url(ALICE[0]), ALICE[0], ALICE[1]).head()
+    assert "X-Pithosfs-Disk-Available" not in reply.headers
