@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from pithosfs.server import EmbeddedServer
 from tests.conftest import ALICE
 from tests.integration.conftest import Mount, start_mount, stop_mount
 from tests.server.pithos_http import wait_for_next_second
+from tests.server.test_block_gc import block_bytes, random_bytes, wait_until
 from tests.tmpfs import small_tmpfs
 
 MIB = 1024 * 1024
@@ -46,17 +46,6 @@ def world(fuse_ok: None, tmp_path: Path) -> Iterator[tuple[EmbeddedServer, Mount
     assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
 
 
-def block_bytes(srv: Any) -> int:
-    return sum(p.stat().st_size for p in Path(srv.data_dir, "blocks").glob("??/*"))
-
-
-def wait_until(condition: Any, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
-
-
 def df_available(path: Path) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
@@ -71,7 +60,7 @@ def test_purging_a_file_frees_its_old_versions_on_the_server(
 ) -> None:
     srv, m, _disk = world
     path = m.path / "c" / "f.bin"
-    contents = [os.urandom(8 * MIB) for _ in range(3)]
+    contents = [random_bytes(8 * MIB) for _ in range(3)]
     for data in contents:
         path.write_bytes(data)
         wait_for_next_second()  # `until` counts whole seconds
