@@ -34,8 +34,8 @@ def purge(paths: tuple[str, ...]) -> None:
         except OSError as exc:
             failed = True
             why = _HINTS.get(exc.errno or 0, exc.strerror or str(exc))
-            click.echo(f"pithosfs purge: {path}: {why}", err=True)
+            click.echo(f"pithosfs: cannot purge {path}: {why}", err=True)
             continue
-        click.echo(f"purged the history of {path}")
+        click.echo(f"pithosfs: purged the history of {path}")
     if failed:
         raise SystemExit(1)
