@@ -41,7 +41,14 @@ def random_bytes(n: int) -> bytes:
 
 
 def block_bytes(srv: Any) -> int:
-    return sum(p.stat().st_size for p in Path(srv.data_dir, "blocks").glob("??/*"))
+    """Bytes of block files on disk (the collector may remove some while we count)."""
+    total = 0
+    for path in Path(srv.data_dir, "blocks").glob("??/*"):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def wait_until(condition: Callable[[], bool], within: float = 60.0) -> None:
