@@ -242,6 +242,10 @@ class PithosClient(ObjectWrites):
     def storage_url(self) -> str:
         return self.transport.base_url
 
+    def can_reauthenticate(self) -> bool:
+        """Whether a refused token (401) can be replaced without the user (commit_failures)."""
+        return self.transport.can_reauthenticate()
+
     # -- low-level helpers -------------------------------------------------------
     def _path(self, container: str, name: str | None = None) -> str:
         v.check_container_name(container)
@@ -327,7 +331,7 @@ class PithosClient(ObjectWrites):
         self._req("PUT", self._path(container), headers=headers)
 
     def delete_container(self, container: str) -> None:
-        self._req("DELETE", self._path(container))
+        self._req("DELETE", self._path(container), ok_after_retry=(404,))
         with self._block_info_lock:
             self._block_info.pop(container, None)
 

@@ -433,7 +433,8 @@ class ObjectWrites:
             self._swift_delete(container, name)
             return
         params = {"delimiter": "/"} if recursive else None
-        self._req("DELETE", self._path(container, name), params=params)
+        # A repeat that finds it gone: the first try deleted it and its reply was lost.
+        self._req("DELETE", self._path(container, name), params=params, ok_after_retry=(404,))
 
     def purge_history(self, container: str, name: str | None, until: int) -> None:
         self._require_pithos(container, "purging history")  # type: ignore[attr-defined]
@@ -445,7 +446,7 @@ class ObjectWrites:
         path = self._path(container, name)
         head = self._req("HEAD", path)
         if head.headers.get("X-Static-Large-Object", "").lower() != "true":
-            self._req("DELETE", path)
+            self._req("DELETE", path, ok_after_retry=(404,))
             return
         resp = self._req(
             "DELETE", path, params={"multipart-manifest": "delete"},

@@ -20,7 +20,9 @@ from pithosfs.fs.errno_map import to_errno
         (store.Conflict("x"), errno.ENOTEMPTY),
         (fs.Exists("x"), errno.EEXIST),
         (store.QuotaExceeded("x"), errno.EDQUOT),
+        (store.TooLarge("x"), errno.EFBIG),
         (store.error_for_status(507)("x"), errno.ENOSPC),  # the server's disk is full
+        (store.InsufficientStorage("x"), errno.ENOSPC),
         (fs.ReadOnly("x"), errno.EROFS),
         (fs.NotPermitted("x"), errno.EPERM),
         (fs.NotSupported("x"), errno.ENOTSUP),
