@@ -19,10 +19,10 @@ RSS (VmRSS of /proc/PID/status) of the mount and the server is sampled every
 after `--warmup` seconds: each process must end within `--tolerance` (default 20%)
 of it. The exit status is 0 only if both do and no read mismatched.
 
-`--trace DIR` runs both processes under tracemalloc (through a sitecustomize.py in
-DIR on their PYTHONPATH, so nothing in the package changes) and writes, every
-`--sample` seconds after the warm-up, the 25 source lines whose allocations grew
-most since the warm-up to DIR/mount.txt and DIR/server.txt. That is how a leak is
+`--trace DIR` runs both processes under tracemalloc from the end of the warm-up
+(through a sitecustomize.py in DIR on their PYTHONPATH, so nothing in the package
+changes) and writes, every `--sample` seconds, the 25 source lines whose
+allocations grew most since then to DIR/mount.txt and DIR/server.txt. That is how a leak is
 found, not guessed: the biggest growers name the table or cache that keeps things.
 """
 
@@ -90,11 +90,11 @@ if _out and os.environ.get("SOAK_CENSUS"):
 
     threading.Thread(target=_census, daemon=True, name="soak-census").start()
 elif _out:
-    tracemalloc.start(8)
 
     def _loop(out=_out, warmup=float(os.environ["SOAK_TRACE_WARMUP"]),
               every=float(os.environ["SOAK_TRACE_EVERY"])):
         time.sleep(warmup)
+        tracemalloc.start(8)  # after the warm-up: what is allocated from here on, and kept
         base = tracemalloc.take_snapshot()
         while True:
             time.sleep(every)

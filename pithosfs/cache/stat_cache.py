@@ -31,7 +31,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -319,26 +319,21 @@ class StatCache(Generic[V]):
             del self._recent[directory]
 
     def _trim_locked(self) -> None:
-        entries = self._entries
-        while len(entries) > self.max_entries:
-            entries.popitem(last=False)
-        # Least recently used first, and an expired entry is never moved to the end: the
-        # front is where the long-expired ones gather. A TTL of grace keeps what a
-        # listing still in flight may be checked against (fill_dir's version rule).
-        cutoff = self._clock() - self.attr_ttl
-        while entries:
-            first = next(iter(entries.values()))
-            if first.expires > cutoff:
-                break
-            entries.popitem(last=False)
+        # A TTL of grace keeps what a listing still in flight may be checked against
+        # (fill_dir's version rule).
+        _trim(self._entries, self.max_entries, self._clock() - self.attr_ttl)
 
     def _trim_dirs_locked(self) -> None:
-        dirs = self._dirs
-        while len(dirs) > self.max_dirs:
-            dirs.popitem(last=False)
-        cutoff = self._clock() - self.dir_ttl
-        while dirs:
-            first = next(iter(dirs.values()))
-            if first.expires > cutoff:
-                break
-            dirs.popitem(last=False)
+        _trim(self._dirs, self.max_dirs, self._clock() - self.dir_ttl)
+
+
+def _trim(items: OrderedDict[str, Any], bound: int, cutoff: float) -> None:
+    """Keep at most `bound` items, and none that expired before `cutoff`.
+
+    Least recently used first, and an expired item is never moved to the end: the
+    front is where the long-expired ones gather, so this stops at the first live one.
+    """
+    while len(items) > bound:
+        items.popitem(last=False)
+    while items and next(iter(items.values())).expires <= cutoff:
+        items.popitem(last=False)
