@@ -50,8 +50,8 @@ def test_echo_into_a_read_only_shared_file_fails_as_root_and_as_a_user(
     as_root = subprocess.run(
         ["bash", "-c", f"echo evil > '{shared}'"], capture_output=True, text=True, timeout=120
     )
-    # Root passes the mode check; the server refuses the commit at bash's first close (of
-    # the descriptor it dup'd onto stdout), and echo's write then hears it.
+    # Root passes the mode check: the mount refuses the writing open itself (the share's
+    # rights), and whatever slips past that is refused at close (next test), never kept.
     assert as_root.returncode != 0, as_root
     assert "Permission denied" in as_root.stderr, as_root.stderr
     as_user = as_nobody("bash", "-c", f"echo evil > '{shared}'", env={})
@@ -61,7 +61,7 @@ def test_echo_into_a_read_only_shared_file_fails_as_root_and_as_a_user(
     log = bob_mount.log_text(log_start)
     assert "still pending" not in log and "in the journal" not in log, log
     refusals = [line for line in log.splitlines() if "s.txt" in line]
-    assert len(refusals) == 1 and "refused for good" in refusals[0], log  # one line says why
+    assert len(refusals) <= 2 and all("EACCES" in line for line in refusals), log  # says why
     assert session_mount.client.read_object(mnt.name, "s.txt") == b"alice's\n"
 
 
