@@ -27,6 +27,10 @@ congested proxy, but must never apply an append twice):
   `pithosfs mount --timeout`) after the call began. A server that accepts
   connections and then stays silent thus fails the call in about `deadline`
   seconds, not attempts x read_timeout (5 minutes before).
+- A server found silent (a call ended with its tries timing out) gets
+  SILENT_DEADLINE seconds per call, not `deadline`, until it answers anything
+  again or SILENT_WINDOW seconds pass: an `open` then `read` of a file, or the
+  journal's retries, each meet the silence once, not at full length each.
 - A repeat of a request whose earlier try may have been applied (its reply was
   lost) can get an answer that means "done already": a DELETE retried into
   404. Statuses the caller lists in `ok_after_retry` count as success then.
@@ -112,6 +116,8 @@ Reauthenticator = Callable[[], tuple[str, str | None]]
 
 
 DEFAULT_DEADLINE = 30.0  # seconds one call may spend on tries and backoff (see module doc)
+SILENT_DEADLINE = 5.0  # the deadline of a call while the server is known silent
+SILENT_WINDOW = 60.0  # how long a call that timed out marks the server silent
 
 
 @dataclass
@@ -399,6 +405,8 @@ class Transport:
         self._reauthenticate = reauthenticate
         self._sessions = _SessionPool(_new_session, keep=pool_size)
         self._auth_lock = threading.Lock()
+        # monotonic time until which the server counts as silent (0: it answers)
+        self._silent_until = 0.0
         # (scheme, host:port) -> requests' send() settings from the environment
         self._env_settings: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -471,6 +479,7 @@ class Transport:
         maybe_applied = False  # an earlier try may have been applied (its reply was lost)
         attempt = 0
         started = time.monotonic()
+        deadline = self._deadline(started)
         while True:
             url = absolute_url or (self.base_url + path)
             hdrs = {"X-Auth-Token": self.token, **(headers or {})}
@@ -482,7 +491,9 @@ class Transport:
             ):
                 data.rewind()  # a retry sends the body again from its start
             try:
-                resp = self._send(sess, method, url, params, hdrs, data, self._timeouts(started))
+                resp = self._send(
+                    sess, method, url, params, hdrs, data, self._timeouts(started, deadline)
+                )
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
                 self.stats.record(method, _body_len(data), 0)
@@ -496,14 +507,17 @@ class Transport:
                     _drop_pooled_connections(sess)
                     continue
                 can_retry = idempotent or _never_sent(exc)
-                if can_retry and self._may_retry(attempt, started):
+                if can_retry and self._may_retry(attempt, started, deadline):
                     self._backoff(method, url, attempt, repr(exc))
                     attempt += 1
                     continue
+                if isinstance(exc, requests.Timeout):
+                    self._silent_until = time.monotonic() + SILENT_WINDOW
                 raise TransportError(
                     f"{type(exc).__name__}: {exc}", method=method, path=_path_of(url)
                 ) from exc
             self.stats.record(method, _body_len(data), received)
+            self._silent_until = 0.0  # it answers
             status = resp.status_code
             if log.isEnabledFor(logging.DEBUG):  # keep the hot path free of formatting
                 log.debug(
@@ -526,25 +540,31 @@ class Transport:
                 self._renew_token(hdrs["X-Auth-Token"])
                 continue
             retryable = status in RETRY_STATUSES and (idempotent or status == 429)
-            if retryable and self._may_retry(attempt, started):
+            if retryable and self._may_retry(attempt, started, deadline):
                 maybe_applied = maybe_applied or status >= 500  # a gateway may have passed it on
                 self._backoff(method, url, attempt, f"HTTP {status}")
                 attempt += 1
                 continue
             raise self.error(resp, method, url, params)
 
-    def _may_retry(self, attempt: int, started: float) -> bool:
+    def _deadline(self, started: float) -> float:
+        """The deadline of a call starting now: shorter while the server is known silent."""
+        deadline = self.retry.deadline
+        if deadline > 0 and started < self._silent_until:
+            return min(deadline, SILENT_DEADLINE)
+        return deadline
+
+    def _may_retry(self, attempt: int, started: float, deadline: float) -> bool:
         """Whether another try may start: tries left, and the call's deadline not passed."""
         if attempt + 1 >= self.retry.attempts:
             return False
-        deadline = self.retry.deadline
         return deadline <= 0 or time.monotonic() - started < deadline
 
-    def _timeouts(self, started: float) -> tuple[float, float]:
+    def _timeouts(self, started: float, deadline: float) -> tuple[float, float]:
         """(connect, read) timeouts of the next try: never waiting past the call's deadline."""
         connect, read = self.retry.connect_timeout, self.retry.read_timeout
-        if self.retry.deadline > 0:
-            left = max(self.retry.deadline - (time.monotonic() - started), 1.0)
+        if deadline > 0:
+            left = max(deadline - (time.monotonic() - started), 1.0)
             connect, read = min(connect, left), min(read, left)
         return connect, read
 

@@ -475,3 +475,29 @@ def test_413_is_quota_unless_it_speaks_of_size():
     assert error_for_status(413, "Request Entity Too Large") is TooLarge
     assert error_for_status(413, "") is QuotaExceeded
     assert error_for_status(507).__name__ == "InsufficientStorage"
+
+
+def test_a_server_found_silent_gets_a_short_deadline_until_it_answers(
+    flaky: FlakyServer, monkeypatch: pytest.MonkeyPatch
+):
+    """An open then a read of a file each met the full deadline of a silent server (twice
+    the wait); once a call timed out, the next fail within SILENT_DEADLINE, until the
+    server answers again."""
+    from pithosfs.client import transport
+
+    monkeypatch.setattr(transport, "SILENT_DEADLINE", 1.0)
+    flaky.default = lambda *a: ("sleep", 30.0, HEAD_OK)
+    policy = RetryPolicy(
+        attempts=20, base_backoff=0.01, max_backoff=0.02, read_timeout=1.5, deadline=4.0
+    )
+    client = PithosClient.from_storage_url(flaky.url + "/v1/acc", "tok", retry=policy)
+    took = []
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            client.head_object("c", "o")
+        took.append(time.monotonic() - started)
+    assert took[0] >= policy.deadline - 0.5 and took[1] < took[0] / 2, took
+    flaky.default = lambda *a: HEAD_OK  # it answers again: full deadlines from here on
+    assert client.head_object("c", "o").version == 7
+    assert client.transport._silent_until == 0.0
