@@ -404,6 +404,11 @@ class UploadJournal:
         try:
             info = self._upload(store, entry, progress or (lambda _n: None))
         except (PreconditionFailed, NotFound) as exc:  # NotFound: the container is gone
+            late = isinstance(exc, PreconditionFailed)
+            landed = self._landed_meanwhile(store, entry) if late else None
+            if landed is not None:
+                self.remove(entry)
+                return landed
             raise ReplayConflict(entry, self.keep_as_conflict(entry, str(exc), store)) from exc
         except PithosError as exc:
             self._failed(entry, exc)
@@ -432,6 +437,20 @@ class UploadJournal:
                     hashes.append(protocol.block_hash_hex(block, algorithm))
                     held += 1
         return hashes, held
+
+    def _landed_meanwhile(self, store: ObjectStore, entry: PendingUpload) -> ObjectInfo | None:
+        """After a 412: the object's info if it now holds exactly this content, else None.
+
+        Why: the close that parked the entry may have sent a commit that a slow network
+        delivered late (its sender had given up); the replay's conditional PUT then
+        fails on the version that commit made, which holds the same bytes: done, not
+        a conflict. Other content is a real conflict.
+        """
+        try:
+            current = store.head_object(entry.container, entry.name)
+            return current if self._is_ours(store, entry, current) else None
+        except (PithosError, OSError):
+            return None
 
     def _is_ours(self, store: ObjectStore, entry: PendingUpload, current: ObjectInfo) -> bool:
         if current.size != entry.size:

@@ -198,3 +198,23 @@ def test_replay_refused_for_good_is_not_retried(tmp_path: Path) -> None:
     store.put_object = refuse  # type: ignore[method-assign]
     with pytest.raises(Forbidden):
         journal.replay(store, journal.entries()[0])
+
+
+def test_a_late_commit_of_the_same_content_is_not_a_conflict(tmp_path: Path) -> None:
+    """The close that parked the entry sent a commit that arrived late: the replay's PUT
+    fails on the version it made, which holds the same bytes. Done, not a conflict."""
+    store = _store()
+    base = store.put_object("c", "f", b"old")
+    journal = UploadJournal(tmp_path)
+    data = os.urandom(3 * BS + 5)
+    journal.park("c", "f", base, len(data), _reader(data)[0], error="timed out")
+    real_put_hashmap = store.put_hashmap
+
+    def late_commit_first(*a: object, **k: object):  # noqa: ANN202
+        store.put_object("c", "f", data)  # the delayed original lands just before
+        return real_put_hashmap(*a, **k)
+
+    store.put_hashmap = late_commit_first  # type: ignore[method-assign]
+    info = journal.replay(store, journal.entries()[0])
+    assert info.size == len(data) and _content(store, "f") == data
+    assert journal.entries() == [] and not (tmp_path / "conflicts").exists()

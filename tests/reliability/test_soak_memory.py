@@ -3,14 +3,15 @@
 Runs scripts/soak.py (a real `pithosfs serve` and a real mount, worker threads creating,
 reading, overwriting, appending, truncating, renaming and deleting files, listing
 directories and `.versions`, setting xattrs, every read checked against a model) for
-PITHOSFS_MEMORY_SOAK_SECONDS (default 180) and fits RSS against the operations done. A
+PITHOSFS_MEMORY_SOAK_SECONDS (default 180; the first 40% are the warm-up) and fits RSS
+against the operations done. A
 leak is memory per work done, whatever the machine's speed, and it does not slow down:
 the one this test was written for grew the mount by about 9 MiB and the server by about
 8 MiB per 10,000 operations, all along. Bounded caches also grow at first, but less and
 less as they fill (files are kept to 1 MiB here, so the buffer pools, sized by the
 largest blocks in use, fill at once; the hour-long run has files of several blocks). So after a short warm-up the rest of the run is
 cut in two by operations, and each process must, in the later half, either grow by less
-than 3 MiB per 10,000 operations or grow less than 40% as fast as in the earlier half,
+than 5 MiB per 10,000 operations or grow less than 40% as fast as in the earlier half,
 and end within 15% of its RSS after the warm-up (measured on the code before the fix:
 the server ended 21% above it; after: 6%).
 The hour-long run is `scripts/soak.py` itself (its figures are in docs/memory.md).
@@ -30,12 +31,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.mount]
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = float(os.environ.get("PITHOSFS_MEMORY_SOAK_SECONDS") or 180)
-MAX_MIB_PER_10K_OPS = 3.0  # a flat process: about 1; the leak: about 9
+MAX_MIB_PER_10K_OPS = 5.0  # a flat process: 1 to 3.5 (bounded tables still filling); the leak: 9
 SLOWING = 0.4  # or the later half grows this much slower than the earlier one
 # Files up to 1 MiB: the buffer pools (bounded: docs/memory.md) reach their working size
 # at once instead of over tens of thousands of operations; what grows with the work shows.
 LARGEST = 1024 * 1024
-MAX_GROWTH = 0.15  # RSS at the end against after the warm-up (the hour-long run: 20%)
+# RSS at the end against after the warm-up (the hour-long run: 20%). The leak grew both
+# processes by about 11 MiB a minute: over this run's last 108 s, a third of their RSS.
+MAX_GROWTH = 0.15
 
 
 def mib_per_10k_ops(samples: list[list[float]], column: int) -> float:
@@ -53,7 +56,7 @@ def test_mount_and_server_memory_stay_flat_under_a_mixed_load(
     out = tmp_path / "soak.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "soak.py"), "--seconds", str(SECONDS),
-         "--warmup", str(SECONDS / 5), "--sample", "5", "--json", str(out),
+         "--warmup", str(SECONDS * 0.4), "--sample", "5", "--json", str(out),
          "--largest", str(LARGEST),
          "--tmp", str(tmp_path)],
         capture_output=True, text=True, timeout=SECONDS + 600,
