@@ -170,6 +170,9 @@ def test_full_server_disk_gives_the_writer_enospc(
                 failed_at = failed_at or "close"
         print(f"\n40 MiB onto a 24 MiB server disk: ENOSPC at {failed_at or 'nowhere'}")
         assert failed_at, "the writer was never told the server's disk is full"
+        # A refusal for good (commit_failures.py): nothing kept to be re-sent for ever.
+        cache = m.path.parent / "cache"
+        assert journal_records(cache) == [] and not list(cache.glob("failed/*"))
         assert (m.path / "c" / "before.txt").read_bytes() == b"written before"
         assert m.proc.poll() is None
     finally:

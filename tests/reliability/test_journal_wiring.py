@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.client.errors import Forbidden, NotFound, QuotaExceeded, ServerError
+from pithosfs.client.errors import (
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+    QuotaExceeded,
+    ServerError,
+)
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.durability import guard_of
@@ -296,10 +302,12 @@ def test_unlinking_an_open_file_drops_its_journal_copy(fs, store) -> None:
     [
         (Forbidden("Not allowed"), errno.EACCES),
         (QuotaExceeded("Quota error: account quota exceeded"), errno.EDQUOT),
+        (InsufficientStorage("Insufficient Storage"), errno.ENOSPC),  # the server's disk
     ],
 )
+@pytest.mark.parametrize("call", ["close", "fsync"])
 def test_a_close_refused_for_good_is_the_writers_errno_and_nothing_is_kept(
-    fs, store, refusal: Exception, number: int
+    fs, store, refusal: Exception, number: int, call: str
 ) -> None:
     fs.container_info("c")
     store.put_object("c", "f", b"theirs")
@@ -307,7 +315,7 @@ def test_a_close_refused_for_good_is_the_writers_errno_and_nothing_is_kept(
     fs.files.write(fh, 0, b"mine" * 3000)
     store.refuse = {"put_object": refusal, "put_hashmap": refusal, "upload_blocks": refusal}
     with pytest.raises(OSError) as caught:
-        fs.files.flush(fh)
+        fs.fsync(fh) if call == "fsync" else fs.files.flush(fh)
     assert caught.value.errno == number
     tries = sum(store.calls.values())
     fs.files.release(fh)
