@@ -1,4 +1,4 @@
-"""Command line: `pithosfs serve|mount|umount|status|renew-token|config`.
+"""Command line: `pithosfs serve|mount|umount|status|renew-token|journal|config|purge`.
 
 Only wiring lives here; each command is defined next to the code it drives
 (`pithosfs.server.command`, `pithosfs.fs.command`) so that this module never
@@ -22,7 +22,9 @@ _COMMANDS = {
     "umount": ("pithosfs.fs.command", "umount"),
     "status": ("pithosfs.fs.command", "status"),
     "renew-token": ("pithosfs.fs.token_renewal", "renew_token"),
+    "journal": ("pithosfs.fs.journal_command", "journal"),
     "config": ("pithosfs.config_cmd", "config"),
+    "purge": ("pithosfs.fs.purge_cmd", "purge"),
 }
 
 

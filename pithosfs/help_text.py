@@ -166,7 +166,47 @@ Exit status:
 
 {SEE_ALSO}"""
 
+PURGE = f"""\b
+PATH is a file, a container directory or the root of a live pithosfs mount;
+the command sets the write-only attribute user.pithos.purge, as
+`setfattr -n user.pithos.purge -v history PATH` does. Versions in the same
+second as the current one stay (the protocol counts whole seconds). The
+server frees the blocks of the purged versions within seconds; `df` on the
+mount shows it.
+
+\b
+Examples:
+  pithosfs purge ~/pithos/pithos/report.odt    # its older versions
+  pithosfs purge ~/pithos/backups              # history and deleted files of a container
+
+\b
+Exit status:
+  0  every PATH purged
+  1  some PATH could not be purged (reason on stderr)
+
+{SEE_ALSO}"""
+
+JOURNAL = f"""\b
+Uploads a mount could not make wait in <cache-dir>/journal and are retried by
+the mount; those the server refused for good (no right to write, over quota,
+a bad request) wait in <cache-dir>/failed and are never retried or deleted by
+themselves. `pithosfs status` lists them with these commands.
+
+\b
+Examples:
+  pithosfs journal list                        # waiting and refused uploads
+  pithosfs journal retry 3f2a…                 # back in the journal (quota raised)
+  pithosfs journal save 3f2a… ~/rescued.bin    # a copy of its content
+  pithosfs journal discard 3f2a…               # delete it for good
+
+\b
+Exit status:
+  0  done
+  1  no such refused upload, or the copy could not be made
+
+{SEE_ALSO}"""
+
 EPILOGS = {
     "mount": MOUNT, "umount": UMOUNT, "status": STATUS, "serve": SERVE,
-    "renew-token": RENEW_TOKEN,
+    "renew-token": RENEW_TOKEN, "journal": JOURNAL, "purge": PURGE,
 }  # fmt: skip

@@ -50,12 +50,17 @@ EXT_WRITE_REPLY = "write-reply"
 # too (the reference labels only items with permissions of their own, and says
 # "write" whenever the path has any write grant).
 EXT_LISTING_RIGHTS = "listing-rights"
-ALL_EXTENSIONS = (EXT_LISTING_META, EXT_WRITE_REPLY, EXT_LISTING_RIGHTS)
+# The owner's account HEAD/GET carries DISK_AVAILABLE_HEADER: the bytes free on the
+# server's disk, so that `df` on a mount can show a full server disk as full.
+EXT_DISK_AVAILABLE = "disk-available"
+DISK_AVAILABLE_HEADER = "X-Pithosfs-Disk-Available"
+ALL_EXTENSIONS = (EXT_LISTING_META, EXT_WRITE_REPLY, EXT_LISTING_RIGHTS, EXT_DISK_AVAILABLE)
 
 
 def parse_extensions(value: str | None) -> frozenset[str]:
     """The extension names of an EXTENSIONS_HEADER value (empty when absent)."""
     return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
+
 
 # Response headers whose values the server percent-encodes (spec 1.5); these
 # characters are left as they are.

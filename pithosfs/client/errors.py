@@ -80,8 +80,21 @@ class QuotaExceeded(PithosError):
     status = 413
 
 
+class TooLarge(PithosError):
+    """413 that is not about quota: the object is larger than the server accepts
+    (Swift's max_file_size, a proxy's body limit)."""
+
+    status = 413
+
+
 class RangeNotSatisfiable(PithosError):
     status = 416
+
+
+class InsufficientStorage(PithosError):
+    """507: the server's disk is full (Swift and the embedded server answer this)."""
+
+    status = 507
 
 
 class ServerError(PithosError):
@@ -113,11 +126,20 @@ _BY_STATUS: dict[int, type[PithosError]] = {
     412: PreconditionFailed,
     413: QuotaExceeded,
     416: RangeNotSatisfiable,
+    507: InsufficientStorage,
 }
 
 
-def error_for_status(status: int) -> type[PithosError]:
-    """The exception class for an HTTP status (ServerError for 5xx, PithosError otherwise)."""
-    if status >= 500:
+def error_for_status(status: int, reason: str = "") -> type[PithosError]:
+    """The exception class for an HTTP status (ServerError for 5xx, PithosError otherwise).
+
+    A 413 is over quota (what Pithos+ means by it) unless its reason speaks of size
+    and not of quota (Swift's answer to an object over its size limit).
+    """
+    if status >= 500 and status not in _BY_STATUS:
         return ServerError
+    if status == 413:
+        text = reason.lower()
+        if "quota" not in text and ("large" in text or "size" in text):
+            return TooLarge
     return _BY_STATUS.get(status, PithosError)

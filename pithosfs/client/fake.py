@@ -429,6 +429,7 @@ class FakeStore:
         meta: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        sharing: str | None = None,
     ) -> ObjectInfo:
         with self._lock:
             self.stats.record("PUT", len(data), 0)
@@ -438,6 +439,8 @@ class FakeStore:
             norm = v.normalise_meta(meta)  # replace keeps empty values (as the backend does)
             hashes = self._hash_data(data)
             path, ver = self._commit(container, name, len(data), hashes, content_type, norm)
+            if sharing is not None:
+                path.read, path.write = v.parse_sharing(sharing)
             return self._info(name, path, ver, False)
 
     def upload_blocks(self, container: str, blocks: list[bytes]) -> list[str]:
@@ -658,6 +661,24 @@ class FakeStore:
             self.stats.record("POST", 0, 0)
             _, path, _ = self._current(container, name)
             path.read, path.write = v.parse_sharing(sharing)
+
+    def purge_history(self, container: str, name: str | None, until: int) -> None:
+        with self._lock:
+            self.stats.record("DELETE", 0, 0)
+            cont = self._container(container)
+            if name is not None:
+                path = cont.paths.get(name)
+                if path is None:
+                    raise NotFound("Object does not exist", path=f"{container}/{name}")
+                path.versions = [x for x in path.versions if x.mtime > until]
+                if not path.versions:
+                    del cont.paths[name]
+                return
+            for key, path in list(cont.paths.items()):
+                current = path.current
+                path.versions = [x for x in path.versions if x is current or x.mtime > until]
+                if not path.versions:
+                    del cont.paths[key]
 
     def set_public(self, container: str, name: str, public: bool) -> str:
         with self._lock:

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 OBJECT_STORE_TYPE = "object-store"
 IMAGE_TYPE = "image"
+ACCOUNT_TYPE = "account"  # Astakos' account service: user catalogs (uuid <-> user name)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Endpoints:
     storage_url: str  # {object-store}/v1/{uuid}
     image_url: str  # {image}/v1.0, "" when the catalog has no image service
     token: str
+    account_url: str = ""  # Astakos {account}/v1.0, "" when the catalog has none
 
 
 def _public_url(catalog: list[dict[str, Any]], service_type: str) -> str:
@@ -56,7 +58,8 @@ def endpoints_from_access(access: dict[str, Any], token: str) -> Endpoints:
     image = _public_url(catalog, IMAGE_TYPE)
     if image and not (image.endswith("/v1.0") or image.endswith("/v1")):
         image += "/v1.0"
-    return Endpoints(str(user), f"{store}/{user}", image, token)
+    account = _public_url(catalog, ACCOUNT_TYPE)
+    return Endpoints(str(user), f"{store}/{user}", image, token, account)
 
 
 def authenticate(identity_url: str, token: str, timeout: float = 30.0) -> Endpoints:
@@ -89,6 +92,25 @@ def authenticate(identity_url: str, token: str, timeout: float = 30.0) -> Endpoi
     eps = endpoints_from_access(access, token)
     log.debug("identity %s: user %s, storage %s", identity_url, eps.user_uuid, eps.storage_url)
     return eps
+
+
+def user_names(
+    account_url: str, token: str, uuids: list[str], timeout: float = 30.0
+) -> dict[str, str]:
+    """Astakos `POST {account}/user_catalogs`: uuid -> user name, for the uuids it knows
+    (kamaki shows an owner as "<uuid> (<user name>)")."""
+    url = account_url.rstrip("/") + "/user_catalogs"
+    resp = _send(
+        "POST", url, timeout, json={"uuids": uuids},
+        headers={"X-Auth-Token": token, "Accept": "application/json"},
+    )  # fmt: skip
+    if resp.status_code >= 300:
+        cls = error_for_status(resp.status_code)
+        raise cls(f"user catalog: {resp.reason}", status=resp.status_code, method="POST", path=url)
+    catalog = _json(resp, url).get("uuid_catalog") or {}
+    if not isinstance(catalog, dict):
+        return {}
+    return {str(k): str(v) for k, v in catalog.items() if isinstance(v, str) and v}
 
 
 # -- logging in with a user name and key (plain Swift clusters) -------------------

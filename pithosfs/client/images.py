@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -54,6 +54,9 @@ class Image:
     description: str = ""
     is_snapshot: bool = False
     properties: Mapping[str, str] = field(default_factory=dict)
+    # The reply's `X-Image-Meta-*` headers as sent (lower-case names), when the image came
+    # from headers: the metafile is written from them, in kamaki's form.
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def pithos_location(account: str, container: str, name: str) -> str:
@@ -80,13 +83,16 @@ def _int(value: Any) -> int:
 def image_from_headers(headers: Mapping[str, str]) -> Image:
     fields: dict[str, str] = {}
     props: dict[str, str] = {}
+    raw: dict[str, str] = {}
     for name, value in headers.items():
         low = name.lower()
+        if low.startswith(META):
+            raw[low] = value
         if low.startswith(PROPERTY):
             props[property_key(unquote(low[len(PROPERTY) :]))] = unquote(value)
         elif low.startswith(META):
             fields[low[len(META) :].replace("-", "_")] = unquote(value)
-    return _image(fields, props)
+    return replace(_image(fields, props), headers=raw)
 
 
 def image_from_json(item: Mapping[str, Any]) -> Image:
@@ -166,8 +172,13 @@ class ImageClient:
         is_public: bool | None = None,
         owner: str | None = None,
         properties: Mapping[str, str] | None = None,
+        size: str | None = None,
+        store: str | None = None,
     ) -> Image:
-        """POST /images/ (200, image as headers). Only the object's owner may register."""
+        """POST /images/ (200, image as headers). Only the object's owner may register.
+
+        A None field is not sent (the server's default applies), as kamaki sends only
+        the fields that have a value."""
         values = {
             "name": name,
             "location": location,
@@ -176,6 +187,8 @@ class ImageClient:
             "checksum": checksum,
             "is_public": is_public,
             "owner": owner,
+            "size": size,
+            "store": store,
         }
         resp = self.transport.request(
             "POST", "/images/", headers=_meta_headers(values, properties), idempotent=True

@@ -94,6 +94,12 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+def _optional_int(value: Any) -> int | None:
+    """A non-negative integer header, None when absent or garbage."""
+    number = _int(value, -1)
+    return number if number >= 0 else None
+
+
 def _h(headers: Mapping[str, str], name: str, default: str = "") -> str:
     value = headers.get(name)
     return unquote(value) if value is not None else default
@@ -278,4 +284,8 @@ def account_from_headers(name: str, headers: Mapping[str, str]) -> AccountInfo:
         last_modified=parse_http_date(headers.get("Last-Modified")),
         meta=_header_meta(headers, "X-Account-Meta-"),
         groups=groups,
+        disk_available=_optional_int(headers.get(protocol.DISK_AVAILABLE_HEADER))
+        if protocol.EXT_DISK_AVAILABLE
+        in protocol.parse_extensions(headers.get(protocol.EXTENSIONS_HEADER))
+        else None,
     )

@@ -221,7 +221,9 @@ class PithosClient(ObjectWrites):
         if value is None:
             return
         keys = frozenset(
-            protocol.format_meta_key(unquote(k.strip())).lower() for k in value.split(",") if k.strip()
+            protocol.format_meta_key(unquote(k.strip())).lower()
+            for k in value.split(",")
+            if k.strip()
         )
         with self._block_info_lock:
             self._meta_keys[container] = keys
@@ -247,6 +249,10 @@ class PithosClient(ObjectWrites):
     @property
     def storage_url(self) -> str:
         return self.transport.base_url
+
+    def can_reauthenticate(self) -> bool:
+        """Whether a refused token (401) can be replaced without the user (commit_failures)."""
+        return self.transport.can_reauthenticate()
 
     # -- low-level helpers -------------------------------------------------------
     def _path(self, container: str, name: str | None = None) -> str:
@@ -340,7 +346,7 @@ class PithosClient(ObjectWrites):
         self._req("PUT", self._path(container), headers=headers)
 
     def delete_container(self, container: str) -> None:
-        self._req("DELETE", self._path(container))
+        self._req("DELETE", self._path(container), ok_after_retry=(404,))
         with self._block_info_lock:
             self._block_info.pop(container, None)
 

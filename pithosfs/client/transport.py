@@ -21,6 +21,19 @@ congested proxy, but must never apply an append twice):
   connection when they died on a stale keep-alive connection (below).
 - Backoff is exponential with full jitter: sleep uniform(0, base * 2**attempt),
   capped at `max_backoff`.
+- Bounded waits: one try fails when the server sends nothing for
+  `read_timeout` seconds (15 by default; a transfer that keeps moving is never
+  cut), and no try starts, nor waits past, `deadline` seconds (30 by default,
+  `pithosfs mount --timeout`) after the call began. A server that accepts
+  connections and then stays silent thus fails the call in about `deadline`
+  seconds, not attempts x read_timeout (5 minutes before).
+- A server found silent (a call ended with its tries timing out) gets
+  SILENT_DEADLINE seconds per call, not `deadline`, until it answers anything
+  again or SILENT_WINDOW seconds pass: an `open` then `read` of a file, or the
+  journal's retries, each meet the silence once, not at full length each.
+- A repeat of a request whose earlier try may have been applied (its reply was
+  lost) can get an answer that means "done already": a DELETE retried into
+  404. Statuses the caller lists in `ok_after_retry` count as success then.
 - A 401 triggers one re-authentication (the `reauthenticate` callback returns
   a fresh token, possibly with a new base URL) and one repeat of the request.
 
@@ -102,13 +115,28 @@ def _body_len(data: bytes | RewindableBody | None) -> int:
 Reauthenticator = Callable[[], tuple[str, str | None]]
 
 
+DEFAULT_DEADLINE = 30.0  # seconds one call may spend on tries and backoff (see module doc)
+SILENT_DEADLINE = 5.0  # the deadline of a call while the server is known silent
+SILENT_WINDOW = 60.0  # how long a call that timed out marks the server silent
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 5  # total tries, including the first
     base_backoff: float = 0.2
     max_backoff: float = 10.0
     connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    read_timeout: float = 15.0  # server silent this long: the try fails
+    deadline: float = DEFAULT_DEADLINE  # no try starts or waits past this (0: no deadline)
+
+    @classmethod
+    def with_deadline(cls, seconds: float) -> RetryPolicy:
+        """The default policy with its waits scaled to a deadline of `seconds`."""
+        return cls(
+            connect_timeout=min(10.0, seconds / 2),
+            read_timeout=min(15.0, seconds / 2),
+            deadline=seconds,
+        )
 
     def sleep_for(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_backoff, self.base_backoff * 2**attempt))
@@ -377,11 +405,16 @@ class Transport:
         self._reauthenticate = reauthenticate
         self._sessions = _SessionPool(_new_session, keep=pool_size)
         self._auth_lock = threading.Lock()
+        # monotonic time until which the server counts as silent (0: it answers)
+        self._silent_until = 0.0
         # (scheme, host:port) -> requests' send() settings from the environment
         self._env_settings: dict[tuple[str, str], dict[str, Any]] = {}
 
     def set_reauthenticator(self, reauthenticate: Reauthenticator | None) -> None:
         self._reauthenticate = reauthenticate
+
+    def can_reauthenticate(self) -> bool:
+        return self._reauthenticate is not None
 
     def close(self) -> None:
         """Close the idle sessions now, and those in use when their requests end."""
@@ -399,11 +432,14 @@ class Transport:
         ok: Iterable[int] = (),
         stream: bool = False,
         absolute_url: str | None = None,
+        ok_after_retry: Iterable[int] = (),
     ) -> requests.Response:
         """Send with retries; return the response or raise a PithosError subclass.
 
         `path` is already percent-encoded and joined to the base URL. Statuses
-        below 300 and those in `ok` are returned; others raise.
+        below 300 and those in `ok` are returned; others raise. Statuses in
+        `ok_after_retry` are returned when they answer a repeat of a try that
+        may have been applied (see the module docstring).
         """
         method = method.upper()
         if idempotent is None:
@@ -411,8 +447,9 @@ class Transport:
         sess = self._sessions.checkout()
         try:
             resp = self._request(
-                sess, method, path, params, headers, data, idempotent, set(ok), stream, absolute_url
-            )
+                sess, method, path, params, headers, data, idempotent, set(ok), stream,
+                absolute_url, frozenset(ok_after_retry),
+            )  # fmt: skip
         except BaseException:
             self._sessions.checkin(sess)
             raise
@@ -434,11 +471,15 @@ class Transport:
         accepted: set[int],
         stream: bool,
         absolute_url: str | None,
+        ok_after_retry: frozenset[int] = frozenset(),
     ) -> requests.Response:
         """`request` on one checked-out session, all attempts included."""
         reauthed = False
         resent = False  # the one resend of a non-idempotent request (stale connection)
+        maybe_applied = False  # an earlier try may have been applied (its reply was lost)
         attempt = 0
+        started = time.monotonic()
+        deadline = self._deadline(started)
         while True:
             url = absolute_url or (self.base_url + path)
             hdrs = {"X-Auth-Token": self.token, **(headers or {})}
@@ -450,10 +491,13 @@ class Transport:
             ):
                 data.rewind()  # a retry sends the body again from its start
             try:
-                resp = self._send(sess, method, url, params, hdrs, data)
+                resp = self._send(
+                    sess, method, url, params, hdrs, data, self._timeouts(started, deadline)
+                )
                 received = 0 if stream else _read_body(resp)
             except requests.RequestException as exc:
                 self.stats.record(method, _body_len(data), 0)
+                maybe_applied = maybe_applied or not _never_sent(exc)
                 stale = not _never_sent(exc) and _unapplied_on_stale_connection(exc)
                 if not idempotent and not resent and stale:  # (refused: backoff below)
                     resent = True
@@ -463,14 +507,17 @@ class Transport:
                     _drop_pooled_connections(sess)
                     continue
                 can_retry = idempotent or _never_sent(exc)
-                if can_retry and attempt + 1 < self.retry.attempts:
+                if can_retry and self._may_retry(attempt, started, deadline):
                     self._backoff(method, url, attempt, repr(exc))
                     attempt += 1
                     continue
+                if isinstance(exc, requests.Timeout):
+                    self._silent_until = time.monotonic() + SILENT_WINDOW
                 raise TransportError(
                     f"{type(exc).__name__}: {exc}", method=method, path=_path_of(url)
                 ) from exc
             self.stats.record(method, _body_len(data), received)
+            self._silent_until = 0.0  # it answers
             status = resp.status_code
             if log.isEnabledFor(logging.DEBUG):  # keep the hot path free of formatting
                 log.debug(
@@ -478,6 +525,10 @@ class Transport:
                     method, _path_of(url), status, _body_len(data), received,
                 )  # fmt: skip
             if status < 300 or status in accepted:
+                return resp
+            if maybe_applied and status in ok_after_retry:
+                log.info("%s %s -> %d on a repeat: the earlier try was applied", method,
+                         _path_of(url), status)  # fmt: skip
                 return resp
             if stream:  # an answer we do not hand out: read it (for the error) and free it
                 try:
@@ -489,11 +540,33 @@ class Transport:
                 self._renew_token(hdrs["X-Auth-Token"])
                 continue
             retryable = status in RETRY_STATUSES and (idempotent or status == 429)
-            if retryable and attempt + 1 < self.retry.attempts:
+            if retryable and self._may_retry(attempt, started, deadline):
+                maybe_applied = maybe_applied or status >= 500  # a gateway may have passed it on
                 self._backoff(method, url, attempt, f"HTTP {status}")
                 attempt += 1
                 continue
             raise self.error(resp, method, url, params)
+
+    def _deadline(self, started: float) -> float:
+        """The deadline of a call starting now: shorter while the server is known silent."""
+        deadline = self.retry.deadline
+        if deadline > 0 and started < self._silent_until:
+            return min(deadline, SILENT_DEADLINE)
+        return deadline
+
+    def _may_retry(self, attempt: int, started: float, deadline: float) -> bool:
+        """Whether another try may start: tries left, and the call's deadline not passed."""
+        if attempt + 1 >= self.retry.attempts:
+            return False
+        return deadline <= 0 or time.monotonic() - started < deadline
+
+    def _timeouts(self, started: float, deadline: float) -> tuple[float, float]:
+        """(connect, read) timeouts of the next try: never waiting past the call's deadline."""
+        connect, read = self.retry.connect_timeout, self.retry.read_timeout
+        if deadline > 0:
+            left = max(deadline - (time.monotonic() - started), 1.0)
+            connect, read = min(connect, left), min(read, left)
+        return connect, read
 
     def _send(
         self,
@@ -503,6 +576,7 @@ class Transport:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         data: bytes | RewindableBody | None,
+        timeouts: tuple[float, float] | None = None,
     ) -> requests.Response:
         _sent.tracked = False
         prep = sess.prepare_request(
@@ -517,7 +591,7 @@ class Transport:
         settings = self._environment_settings(sess, prep.url or url)
         return sess.send(
             prep,
-            timeout=(self.retry.connect_timeout, self.retry.read_timeout),
+            timeout=timeouts or (self.retry.connect_timeout, self.retry.read_timeout),
             allow_redirects=False,
             **settings,
         )
@@ -543,6 +617,8 @@ class Transport:
 
     def _backoff(self, method: str, url: str, attempt: int, why: str) -> None:
         delay = self.retry.sleep_for(attempt)
+        if self.retry.deadline > 0:
+            delay = min(delay, self.retry.deadline / 10)
         log.warning(
             "%s %s failed (%s); retry %d in %.2fs", method, _path_of(url), why, attempt + 1, delay
         )
@@ -585,8 +661,9 @@ class Transport:
                 missing = None
             if isinstance(missing, list) and missing:
                 return MissingBlocks([str(h) for h in missing], **kw)
-        cls = error_for_status(status)
-        return cls(_reason(resp), **kw)  # type: ignore[arg-type]
+        reason = _reason(resp)
+        cls = error_for_status(status, reason)
+        return cls(reason, **kw)  # type: ignore[arg-type]
 
 
 def _read_body(resp: requests.Response) -> int:

@@ -137,6 +137,9 @@ class AccountInfo:
     last_modified: float
     meta: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, list[str]] = field(default_factory=dict)
+    # Bytes free on the server's disk, if it says so (the embedded server's
+    # protocol.EXT_DISK_AVAILABLE; None from Pithos+, Swift and strict servers).
+    disk_available: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,10 +241,12 @@ class ObjectStore(Protocol):
         meta: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        sharing: str | None = None,
     ) -> ObjectInfo:
         """Create or replace with a plain PUT (small objects, directory markers).
 
-        Replaces all user metadata with `meta`. `if_match` is an ETag
+        Replaces all user metadata with `meta`. `sharing` ("read=a,b; write=c"), when
+        given, replaces the object's sharing in the same request. `if_match` is an ETag
         (Merkle hash) the current object must have: PreconditionFailed otherwise.
         Returns the new version's info (a HEAD after the write is acceptable).
         """
@@ -323,4 +328,11 @@ class ObjectStore(Protocol):
 
     def set_public(self, container: str, name: str, public: bool) -> str:
         """Publish/unpublish; returns the public URL ("" when unpublished)."""
+        ...
+
+    def purge_history(self, container: str, name: str | None, until: int) -> None:
+        """Drop for good the versions up to `until` (epoch seconds): of the object
+        `name` (all of them, current included, if it is that old: DELETE ?until), or
+        with `name` None the history and deleted objects of the container (never
+        current versions). Pithos+ only (Unsupported on plain Swift)."""
         ...

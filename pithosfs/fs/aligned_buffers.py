@@ -22,10 +22,12 @@ goes). A finalizer on the array puts the buffer back in the free list. A view
 kept alive longer (a cycle waiting for the collector) only delays the return:
 meanwhile `take` maps a new buffer.
 
-Memory: at most `max_free_bytes` are kept free, and none once nobody has
-taken a buffer for `idle` seconds; buffers in use are bounded by their holders
-(the readers' read-ahead windows, the cache's pending writes, the blocks a
-writer may hold).
+Memory: at most `max_free_bytes` are kept free, none once nobody has taken a
+buffer for `idle` seconds, and, while buffers are taken, none that stayed free
+for `idle` seconds (a capacity the traffic no longer asks for: a soak reading
+files of many sizes kept 64 MiB of them mapped for good); buffers in use are
+bounded by their holders (the readers' read-ahead windows, the cache's pending
+writes, the blocks a writer may hold).
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class AlignedBuffers:
         # Reentrant: a finalizer (`_give_back`) may run in a thread that holds the lock,
         # when an allocation under it sets off the cyclic collector.
         self._lock = threading.RLock()
-        self._free: dict[int, list[mmap.mmap]] = {}  # GUARDED_BY(_lock): capacity -> buffers
+        # GUARDED_BY(_lock): capacity -> free buffers, each with when it was given back
+        # (oldest first; `take` reuses the newest, whose pages are the warmest)
+        self._free: dict[int, list[tuple[mmap.mmap, float]]] = {}
         self._free_bytes = 0  # GUARDED_BY(_lock)
         self._last_take = 0.0  # GUARDED_BY(_lock): monotonic time of the latest take
         self._trimmer: threading.Timer | None = None  # GUARDED_BY(_lock): pending idle trim
@@ -67,7 +71,7 @@ class AlignedBuffers:
         with self._lock:
             self._last_take = time.monotonic()
             free = self._free.get(capacity)
-            buf = free.pop() if free else None
+            buf = free.pop()[0] if free else None
             if buf is not None:
                 self._free_bytes -= capacity
             else:
@@ -89,7 +93,7 @@ class AlignedBuffers:
         with self._lock:
             kept = self._free_bytes + capacity <= self.max_free_bytes
             if kept:
-                self._free.setdefault(capacity, []).append(buf)
+                self._free.setdefault(capacity, []).append((buf, time.monotonic()))
                 self._free_bytes += capacity
         # Otherwise dropped: the map goes with its last reference (the dying array's).
         if kept:
@@ -115,22 +119,24 @@ class AlignedBuffers:
                 self._trimmer = None
 
     def _trim_if_idle(self) -> None:
-        """Unmap the free buffers once no reader has taken one for `idle` seconds.
-
-        An idle mount then holds no receive memory; a reader that goes on
-        keeps its buffers, and the check comes back later.
+        """Unmap the free buffers once no reader has taken one for `idle` seconds, and,
+        while readers go on, those that stayed free that long (capacities no longer
+        asked for); the check comes back while any are kept.
         """
         with self._lock:
             self._trimmer = None
-            busy = time.monotonic() - self._last_take < self.idle
-            if busy:
-                dropped = []
-                again = self._free_bytes > 0
-            else:
-                dropped = [buf for bufs in self._free.values() for buf in bufs]
-                self._free.clear()
-                self._free_bytes = 0
-                again = False
+            now = time.monotonic()
+            busy = now - self._last_take < self.idle
+            stale = now - self.idle if busy else float("inf")
+            dropped = []
+            for capacity in list(self._free):
+                bufs = self._free[capacity]
+                while bufs and bufs[0][1] <= stale:
+                    dropped.append(bufs.pop(0)[0])
+                    self._free_bytes -= capacity
+                if not bufs:
+                    del self._free[capacity]
+            again = self._free_bytes > 0
         if again:
             self._schedule_trim()
         for buf in dropped:

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from pithosfs.client.transport import DEFAULT_DEADLINE
 from pithosfs.fs.options import FsOptions, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ def check_mountpoint(mountpoint: Path, nonempty: bool = False) -> None:
             fail(f"mountpoint does not exist: {mountpoint} (create it first: mkdir {mountpoint})")
         fail(f"mountpoint not usable: {mountpoint}: {exc.strerror}")
     if os.path.ismount(mountpoint):
+        if _dead_mount(mountpoint):
+            _detach_dead_mount(mountpoint)
+            check_mountpoint(mountpoint, nonempty)
+            return
         fail(f"mountpoint busy: {mountpoint} is already a mount")
     if not mountpoint.is_dir():
         fail(f"mountpoint is not a directory: {mountpoint}")
@@ -90,6 +95,20 @@ def check_mountpoint(mountpoint: Path, nonempty: bool = False) -> None:
             f"mountpoint is not empty: {mountpoint} (the mount would hide its files; "
             "use -o nonempty to mount over them anyway)"
         )
+
+
+def _dead_mount(mountpoint: Path) -> bool:
+    """Whether a mount on `mountpoint` has lost its process.
+
+    stat() of it may still succeed for a while after the process died: the kernel
+    answers from its attribute cache. statfs() is never cached, so it reaches the
+    (dead) FUSE connection and fails with ENOTCONN.
+    """
+    try:
+        os.statvfs(mountpoint)
+    except OSError as exc:
+        return exc.errno in (errno.ENOTCONN, errno.ECONNABORTED)
+    return False
 
 
 def _detach_dead_mount(mountpoint: Path) -> None:
@@ -108,27 +127,33 @@ def _detach_dead_mount(mountpoint: Path) -> None:
 
 
 def open_store(
-    url: str | None, token: str | None, cloud: str | None, mountpoint: Path
+    url: str | None, token: str | None, cloud: str | None, mountpoint: Path,
+    timeout: float = 0.0,
 ) -> tuple[Any, str, bool]:
     """The account to mount, a description, and whether it is the embedded server's
-    (the default with no credentials; this process is then recorded as using it)."""
+    (the default with no credentials; this process is then recorded as using it).
+
+    `timeout`: seconds one request may take with its retries (0: the client's default).
+    """
     from pithosfs import reasons
     from pithosfs.client.config import ConfigError
     from pithosfs.client.errors import PithosError
     from pithosfs.client.pithos import PithosClient
+    from pithosfs.client.transport import RetryPolicy
     from pithosfs.fs import launcher
 
+    policy = {"retry": RetryPolicy.with_deadline(timeout)} if timeout > 0 else {}
     try:
         try:
             # from_config: on a 401 the client re-reads flags/env/kamakirc and logs in
             # again, so a token renewed there (or a Swift login) keeps a long mount going.
-            store = PithosClient.from_config(url=url, token=token, cloud=cloud)
+            store = PithosClient.from_config(url=url, token=token, cloud=cloud, **policy)
         except ConfigError:
             # Credentials named anywhere but incomplete: say so, never mount the embedded server.
             if credentials_named(url, token, cloud):
                 raise
             account = launcher.ensure_embedded_server(os.getpid(), mountpoint)
-            store = PithosClient.from_storage_url(account.storage_url, account.token)
+            store = PithosClient.from_storage_url(account.storage_url, account.token, **policy)
             store.account_info()
             store.fold_write_replies = True
             return store, f"embedded server {account.storage_url}", True
@@ -268,6 +293,7 @@ def _status_writer(
             control=control,
             embedded=embedded,
             cache_dir=str(core.opts.cache_dir),
+            account=str(getattr(core.store, "storage_url", "")),  # whose journal entries
             pending_bytes=core.files.pending_bytes(),
             background=core.background_work(),
             requests=snap.requests if snap else 0,
@@ -290,6 +316,9 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 
     guard = guard_of(core)
     guard.start()  # uploads left by an earlier mount resume now, in the background
+    resume_shared = getattr(core.layers.owner("/.shared"), "resume_journals", None)
+    if resume_shared is not None:  # and those it left for accounts that share with us
+        resume_shared()
     monitor = control.Monitor(core, guard)
     monitor.start()
     try:
@@ -327,6 +356,11 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
     help="Seconds a directory listing is trusted; changes made elsewhere show after it.",
 )  # fmt: skip
 @click.option(
+    "--timeout", default=DEFAULT_DEADLINE, show_default=True, type=click.FloatRange(min=1),
+    help="Seconds a request may take, retries included, before the call fails "
+    "(a silent server; the journal then keeps what was being saved).",
+)  # fmt: skip
+@click.option(
     "-v", "--verbose", count=True,
     help="-v: debug logging (requests, commits, cache, journal); -vv: also every FUSE call.",
 )  # fmt: skip
@@ -338,7 +372,7 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 def mount(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: str, attr_timeout: float,
-    dir_timeout: float, verbose: int, log_file: str | None,
+    dir_timeout: float, timeout: float, verbose: int, log_file: str | None,
 ) -> None:  # fmt: skip
     """Mount a Pithos+ account (or the embedded server's) on MOUNTPOINT."""
     if foreground:
@@ -348,7 +382,7 @@ def mount(
     try:
         _mount(
             mountpoint, url, token, cloud, foreground, options, cache_dir, cache_size,
-            attr_timeout, dir_timeout, verbose, log_file,
+            attr_timeout, dir_timeout, verbose, log_file, timeout,
         )  # fmt: skip
     except KeyboardInterrupt as exc:
         if not foreground:
@@ -359,7 +393,7 @@ def mount(
 def _mount(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None, foreground: bool,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: str, attr_timeout: float,
-    dir_timeout: float, verbose: int, log_file: str | None,
+    dir_timeout: float, verbose: int, log_file: str | None, timeout: float = DEFAULT_DEADLINE,
 ) -> None:  # fmt: skip
     from pithosfs.client.config import env_token
     from pithosfs.fs.mount import parse_o
@@ -384,7 +418,7 @@ def _mount(
         os.environ.pop(name, None)  # read once; never inherited by children
     _mount_foreground(
         mountpoint, url, token, cloud, options, cache_dir, parse_size(cache_size),
-        attr_timeout, dir_timeout, verbose, log_file, nonempty,
+        attr_timeout, dir_timeout, verbose, log_file, nonempty, timeout,
     )  # fmt: skip
 
 
@@ -402,6 +436,7 @@ def _mount_foreground(
     mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
     dir_timeout: float, verbose: int, log_file: str | None, nonempty: bool,
+    timeout: float = DEFAULT_DEADLINE,
 ) -> None:  # fmt: skip
     """Mount and serve until unmounted; SIGINT/SIGTERM/SIGHUP unmount cleanly (exit 0)."""
     from pithosfs.fs import mount as fsmount
@@ -413,7 +448,7 @@ def _mount_foreground(
     )
     _serve(
         stopper, mountpoint, url, token, cloud, options, cache_dir, cache_size,
-        attr_timeout, dir_timeout, log_file, nonempty,
+        attr_timeout, dir_timeout, log_file, nonempty, timeout,
     )  # fmt: skip
     if stopper.received is not None:
         log.info("stopped by %s: %s unmounted", stopper.signal_name, mountpoint)
@@ -422,7 +457,7 @@ def _mount_foreground(
 def _serve(
     stopper: Any, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
-    dir_timeout: float, log_file: str | None, nonempty: bool,
+    dir_timeout: float, log_file: str | None, nonempty: bool, timeout: float,
 ) -> None:  # fmt: skip
     from pithosfs.fs import mount as fsmount
 
@@ -435,7 +470,7 @@ def _serve(
     try:
         _serve_store(
             stopper, mountpoint, url, token, cloud, options, cache_dir, cache_size,
-            attr_timeout, dir_timeout, log_file,
+            attr_timeout, dir_timeout, log_file, timeout,
         )  # fmt: skip
     finally:
         from pithosfs.fs import launcher
@@ -448,12 +483,12 @@ def _serve(
 def _serve_store(
     stopper: Any, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
-    dir_timeout: float, log_file: str | None,
+    dir_timeout: float, log_file: str | None, timeout: float,
 ) -> None:  # fmt: skip
     from pithosfs.fs import mount as fsmount
     from pithosfs.fs.core import Filesystem
 
-    store, where, embedded = open_store(url, token, cloud, mountpoint)
+    store, where, embedded = open_store(url, token, cloud, mountpoint, timeout)
     opts = FsOptions(
         attr_timeout=attr_timeout, dir_timeout=dir_timeout,
         cache_dir=(cache_dir or default_cache_dir()).expanduser(), cache_size=cache_size,
@@ -467,6 +502,9 @@ def _serve_store(
     stopper.block()  # before the first thread: every thread inherits the blocked signals
     core = Filesystem(store, opts)
     log.info("mounting %s on %s", where, mountpoint)
+    from pithosfs import memory_trim
+
+    memory_trim.start()  # freed heap back to the system: RSS stays flat (memory_trim.py)
     guard, monitor, control = _start_control(core, mountpoint)
     where_control = str(control.path) if control is not None else ""
     threading.Thread(
@@ -558,6 +596,13 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
         click.echo(
             f"pithosfs: {len(kept)} upload(s) kept in the journal for the next mount: "
             f"{mount_status.names(kept)}",
+            err=True,
+        )
+    refused = mount_status.failed(state)
+    if refused:
+        click.echo(
+            f"pithosfs: {len(refused)} upload(s) the server refused are kept: "
+            f"{', '.join(f['path'] for f in refused)}; see `pithosfs journal list`",
             err=True,
         )
 

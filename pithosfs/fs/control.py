@@ -15,8 +15,10 @@ bytes sent/total, a rate measured over the last seconds and the ETA it implies
 still open for writing shows bytes written and bytes uploaded, with no ETA), open
 files, block cache size and hit rate, requests and bytes per HTTP method since
 the mount started (the client's TransferStats), the last warnings and errors
-(`ErrorLog`, a logging handler), and recent journal conflicts. Nothing is read
-from log files.
+(`ErrorLog`, a logging handler), recent journal conflicts, and the uploads the
+server refused for good (`<cache-dir>/failed/`, journal_areas.py). Uploads and
+conflicts include those of shared accounts written through `.shared/` (their
+journals live under `<cache-dir>/shared/<account>/`). Nothing is read from log files.
 """
 
 from __future__ import annotations
@@ -142,11 +144,12 @@ class Monitor:
 
     def uploads(self) -> list[dict[str, Any]]:
         """Every unfinished upload with its current rate and ETA."""
-        from pithosfs.fs.durability import Upload, sent_by
+        from pithosfs.fs.durability import Upload, sent_by, shared_guards
         from pithosfs.fs.files import open_files
 
         now = time.time()
         found = list(self.guard.pending())
+        found += [u for guard in shared_guards(self.core) for u in guard.pending()]
         for path, dirty, staged in open_files(self.core.files):
             if dirty:
                 size = int(getattr(staged, "size", 0)) if staged is not None else 0
@@ -168,9 +171,12 @@ class Monitor:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything `pithosfs status` shows, as plain JSON-able data."""
+        from pithosfs.fs import journal_areas
+        from pithosfs.fs.durability import shared_guards
         from pithosfs.fs.files import open_files
 
         core, guard = self.core, self.guard
+        guards = [guard, *shared_guards(core)]
         uploads = self.uploads()
         opened = [{"path": p, "dirty": d} for p, d, _ in open_files(core.files)]
         stats = getattr(core.store, "stats", None)
@@ -197,7 +203,8 @@ class Monitor:
             "retries": snap.retries if snap else 0,
             "reauths": snap.reauths if snap else 0,
             "errors": self.errors.recent(),
-            "conflicts": guard.recent_conflicts(),
+            "conflicts": [c for g in guards for c in g.recent_conflicts()],
+            "failed": journal_areas.failed(core.opts.cache_dir),
             "journal_dir": str(guard.journal.directory),
             "conflicts_dir": str(guard.journal.conflicts),
         }

@@ -22,12 +22,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 from pithosfs import protocol
 from pithosfs.cache.block_cache import BlockCache
 from pithosfs.cache.meta_cache import MetaCache
 from pithosfs.cache.stat_cache import MISSING, StatCache
-from pithosfs.client.errors import Conflict, NotFound
+from pithosfs.client.errors import Conflict, NotFound, PithosError, ServerError, TransportError
 from pithosfs.client.types import AccountInfo, ContainerInfo, ObjectInfo, ObjectStore, Subdir
 from pithosfs.fs import gc_pause, limits, nodes, paths
 from pithosfs.fs.aligned_buffers import AlignedBuffers
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 META_CACHE_FILE = "meta.sqlite3"  # under --cache-dir: see cache/meta_cache.py
 PREFETCH_THREADS = 8  # GETs of files read ahead in flight at once
 RELIST_MAX = 1000  # entries: a directory this small is listed again, not asked name by name
+KNOWN_BLOCKS = 16384  # hashes of blocks the server is known to hold (writeback_upload)
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -121,7 +123,9 @@ class Filesystem:
         self.receive_buffers = AlignedBuffers()  # what readers receive GETs into
         self.hashmaps = VersionHashmaps()  # block hashes per version, fetched once
         self.upload_pool = ThreadPoolExecutor(self.opts.upload_threads, "pithosfs-upload")
-        self.known_blocks = KnownBlocks(65536)  # block hashes the server holds (dedup hints)
+        # Block hashes the server holds (dedup hints): 16384 cover 64 GiB of 4 MiB blocks in
+        # about 3 MiB; 65536 took 13 MiB, filled in the first 10 minutes of a soak.
+        self.known_blocks = KnownBlocks(KNOWN_BLOCKS)
         self.mount_time_ns = time.time_ns()
         self._lock = threading.Lock()
         self._containers: dict[str, ContainerInfo] = {}  # GUARDED_BY(_lock)
@@ -213,9 +217,13 @@ class Filesystem:
             if changed is not None:
                 stat["st_mtime"] = max(stat["st_mtime"], changed)
                 stat["st_ctime"] = max(stat["st_ctime"], changed)
-        if self.opts.mode_mask:  # allow_other without umask= (mount_options.py)
-            stat["st_mode"] &= ~self.opts.mode_mask
+        if self.opts.mode_mask and not node.mode_stored:  # allow_other without umask=
+            stat["st_mode"] &= ~self.opts.mode_mask  # narrows defaults only (mount_options.py)
         return stat
+
+    def _shown_mode(self, node: Node) -> int:
+        """The permission bits `stat_of` shows for `node`."""
+        return node.mode if node.mode_stored else node.mode & ~self.opts.mode_mask
 
     def _dir_links(self, path: str) -> int:
         """2 + the subdirectories of a directory whose listing is cached, else 0 (unknown)."""
@@ -404,28 +412,34 @@ class Filesystem:
 
     def _list_dir(self, loc: Location) -> dict[str, Node]:
         self.meta_behind.flush_children(loc.path)  # the listing must show what this mount changed
-        started = self.stats.now()
-        with gc_pause.gc_paused():  # a few lasting objects per entry: see gc_pause
-            if loc.kind is Kind.ROOT:
-                children = self._list_containers()
-            else:
-                tree = self._tree_directory(loc)
-                if tree is not None and any(self.stats.own_changes(loc.path, tree[0])):
-                    # Changed here since the snapshot was asked for: it no longer
-                    # shows this directory as it is (a version it names may be older
-                    # than this mount's own), so the directory is listed again.
-                    tree = None
-                if tree is None and loc.kind is not Kind.ROOT:
-                    self.trees.passed(loc.container, loc.prefix)  # newer than the snapshot
-                if tree is not None:  # cut out of the container's whole listing
-                    started = tree[0]
-                    items: Iterable[ObjectInfo | Subdir] = self.store.complete(
-                        loc.container, tree[1]
-                    )
+        begun = self.stats.begin_listing()
+        started = begun
+        try:
+            with gc_pause.gc_paused():  # a few lasting objects per entry: see gc_pause
+                if loc.kind is Kind.ROOT:
+                    children = self._list_containers()
                 else:
-                    items = self.store.list_objects(loc.container, loc.prefix, "/", with_meta=True)
-                children = self._list_objects(loc, items)
-            self.stats.fill_dir(loc.path, children, started)
+                    tree = self._tree_directory(loc)
+                    if tree is not None and any(self.stats.own_changes(loc.path, tree[0])):
+                        # Changed here since the snapshot was asked for: it no longer
+                        # shows this directory as it is (a version it names may be older
+                        # than this mount's own), so the directory is listed again.
+                        tree = None
+                    if tree is None:
+                        self.trees.passed(loc.container, loc.prefix)  # newer than the snapshot
+                    if tree is not None:  # cut out of the container's whole listing
+                        started = tree[0]
+                        items: Iterable[ObjectInfo | Subdir] = self.store.complete(
+                            loc.container, tree[1]
+                        )
+                    else:
+                        items = self.store.list_objects(
+                            loc.container, loc.prefix, "/", with_meta=True
+                        )
+                    children = self._list_objects(loc, items)
+                self.stats.fill_dir(loc.path, children, started)
+        finally:
+            self.stats.end_listing(begun)
         return children
 
     def _list_containers(self) -> dict[str, Node]:
@@ -476,7 +490,9 @@ class Filesystem:
         else:
             raise Exists("the root exists", loc.path)
         self.stats.put(loc.path, node)
-        self.stats.fill_dir(loc.path, {}, self.stats.now())  # known empty
+        started = self.stats.begin_listing()
+        self.stats.fill_dir(loc.path, {}, started)  # known empty
+        self.stats.end_listing(started)
         self.dir_changed(loc.parent)
 
     def _put_marker(
@@ -672,9 +688,7 @@ class Filesystem:
             content_type = self._type_after_rename(node, src, dst, existing)
             # Changes held for the file ride on its MOVE (metadata merged: spec 4.4).
             changed = {**(held or {}), nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())}
-            version = self.store.move_object(
-                src.container, src.key, dst.container, dst.key, content_type, meta=changed
-            )
+            version = self._move(node, src, dst, content_type=content_type, meta=changed)
             self.files.renamed(src.path, dst, content_type)
             self.stats.forget(dst.path)  # the replaced file's entry must not outrank this one
             self.stats.put(dst.path, self._moved(node, dst, version, content_type, changed))
@@ -728,7 +742,7 @@ class Filesystem:
         self.files.commit_tree(src.path)  # open files below are moved with what they hold
         if node.info is not None:
             # The marker exists: one recursive server-side MOVE of the prefix (spec 4.5).
-            self.store.move_object(src.container, src.key, dst.container, dst.key, recursive=True)
+            self._move(node, src, dst, recursive=True)
         else:
             for item in list(self.store.list_objects(src.container, src.prefix, None, False)):
                 rest = item.name[len(src.prefix) :]
@@ -770,6 +784,36 @@ class Filesystem:
         if version:
             self.store.remember(info, dst.container)
         return nodes.node_from_object(info)
+
+    def _move(self, node: Node, src: Location, dst: Location, **how: Any) -> int | None:
+        """One server-side MOVE (`how`: move_object's options); the new version where the
+        reply said it. A MOVE is not repeated after a lost reply (the source would be
+        gone), so a lost reply is resolved by asking the server: the destination holding
+        the source's UUID, and the source gone, is success (its version then not known)."""
+        try:
+            return self.store.move_object(src.container, src.key, dst.container, dst.key, **how)
+        except (TransportError, ServerError) as exc:
+            if not self._moved_anyway(node, src, dst):
+                raise
+            log.info("rename %s -> %s: reply lost (%s), but the server moved it",
+                     src.path, dst.path, exc)  # fmt: skip
+            return None
+
+    def _moved_anyway(self, node: Node, src: Location, dst: Location) -> bool:
+        uuid = node.info.uuid if node.info is not None else ""
+        if not uuid:
+            return False  # nothing to recognise it by (plain Swift has no UUIDs)
+        try:
+            if self.store.head_object(dst.container, dst.key).uuid != uuid:
+                return False
+        except PithosError:
+            return False
+        try:
+            return self.store.head_object(src.container, src.key).uuid != uuid
+        except NotFound:
+            return True
+        except PithosError:
+            return False
 
     def _head(self, loc: Location) -> Node:
         return nodes.node_from_object(self.store.head_object(loc.container, loc.key))
@@ -864,8 +908,8 @@ class Filesystem:
         if self.layers.call(path, "chmod", mode)[0]:
             return
         node = self.lookup(paths.parse_for_write(path).path)
-        if node.kind is not NodeKind.LINK and node.mode == mode & 0o7777:
-            return  # the mode it has (vim's fchmod after a save): nothing to store, no version
+        if node.kind is not NodeKind.LINK and self._shown_mode(node) == mode & 0o7777:
+            return  # the mode it shows (vim's fchmod after a save): nothing to store, no version
         self._set_attr_meta(
             path,
             {
@@ -999,8 +1043,18 @@ class Filesystem:
         return self.store.head_object(loc.container, loc.key)
 
     # -- statfs ----------------------------------------------------------------
+    def forget_usage(self) -> None:
+        """After a purge: the next statfs asks the server again."""
+        with self._lock:
+            self._statfs = None
+
     def statfs(self) -> dict[str, int]:
-        """Account quota and usage; unlimited accounts report usage plus 1 PiB free."""
+        """Account quota and usage; unlimited accounts report usage plus 1 PiB free.
+
+        A server that reports its free disk space (an extension, see
+        AccountInfo.disk_available) caps what is free: a full server disk shows as
+        a full filesystem, even when the quota has room.
+        """
         now = time.monotonic()
         with self._lock:
             cached = self._statfs
@@ -1010,8 +1064,11 @@ class Filesystem:
                 self._statfs = cached
         info = cached[1]
         frsize = 4096
-        total = info.quota if info.quota else info.bytes_used + 2**50
-        free = max(0, total - info.bytes_used)
+        free = (info.quota - info.bytes_used) if info.quota else 2**50
+        if info.disk_available is not None:
+            free = min(free, info.disk_available)
+        free = max(0, free)
+        total = info.bytes_used + free
         return {
             "f_bsize": self.blksize,
             "f_frsize": frsize,

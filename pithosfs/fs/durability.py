@@ -1,23 +1,32 @@
-"""What happens to a closed file whose commit failed: it is journalled and retried, never dropped.
+"""What happens to a closed file whose commit failed: journalled and retried, or refused.
 
 `UploadGuard` (one per Filesystem, `guard_of(fs)`) ties the write path to the
 upload journal (journal.py):
 
+* a commit that fails is classified (commit_failures.py). A permanent
+  failure is the writer's error at close()/fsync() and nothing is kept; a
+  transient one is parked in the journal (`park`) by the close that saw it,
+  before close() returns, so a crash of the mount right after loses nothing.
+  While the file is still open its entry is *claimed*: the retrier leaves it
+  alone (the open file may still change it), and a later successful commit
+  of the file removes it;
 * `FileTable.release`/`close_all` commit under `uploading(...)`, so `status`
   and `umount` see a commit in flight (with bytes sent so far);
-* if that commit fails, `keep(...)` copies the file's content into the journal
-  (`<cache-dir>/journal`); if even that is impossible (the unwritten blocks of
-  an edited file live only on the unreachable server, or the cache disk is
-  full), the open file itself is held in memory and its commit retried;
-* a background thread replays journal entries (and held files) with
-  exponential backoff (1 s doubling up to `retry_max`, default 30 s, env
-  `PITHOSFS_RETRY_MAX`), starting at mount time (`start()`), so a server that
-  comes back gets the data without anyone asking; a conflict (the object
-  changed meanwhile) goes to `<cache-dir>/conflicts/` with a log line and an
-  entry in `conflicts` for `status`.
+* if a file cannot be parked at all (the journal's bound or the cache disk,
+  or base blocks neither cached nor known by hash while the server is away),
+  close() says so (ENOSPC) and the open file is held in memory and its commit
+  retried; it is lost only if the mount process dies first;
+* a background thread replays journal entries (and held files), each on its
+  own schedule: 1 s after it failed, doubling up to `retry_max` (default 30 s,
+  env `PITHOSFS_RETRY_MAX`), so one entry that keeps failing never holds back
+  the others. It starts at mount time (`start()`), so a server that comes
+  back gets the data without anyone asking. A conflict (the object changed
+  meanwhile) goes to `<cache-dir>/conflicts/`, an entry refused for good
+  during replay to `<cache-dir>/failed/`, each with a log line and a record
+  for `status`.
 
-Locking: `_lock` guards the in-flight, held, progress and conflict records;
-no store request is made while holding it.
+Locking: `_lock` guards the in-flight, held, claimed, schedule, progress and
+conflict records; no store request is made while holding it.
 """
 
 from __future__ import annotations
@@ -35,13 +44,16 @@ from typing import Any
 
 from pithosfs.client.errors import PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
+from pithosfs.fs.commit_failures import can_reauthenticate, classify
 from pithosfs.fs.journal import PendingUpload, ReplayConflict, UploadJournal
+from pithosfs.fs.journal_areas import SHARED_DIR, mount_prefix
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_MAX = 30.0
 FIRST_RETRY = 1.0
 MAX_CONFLICTS_SHOWN = 20
+IDLE_RESCAN = 10.0  # seconds between looks at the journal when idle (`pithosfs journal retry`)
 
 
 @dataclass
@@ -80,6 +92,7 @@ class _Held:
     attempts: int = 0
     last_error: str = ""
     started: float = field(default_factory=time.time)
+    due: float = field(default_factory=time.monotonic)  # its next try
 
 
 @dataclass
@@ -102,6 +115,11 @@ def sent_by(staged: Any) -> int:
     )
 
 
+def retry_delay(attempts: int, retry_max: float) -> float:
+    """Seconds before the next try of something that failed `attempts` times (>= 1)."""
+    return float(min(FIRST_RETRY * 2 ** max(attempts - 1, 0), retry_max))
+
+
 class UploadGuard:
     def __init__(
         self,
@@ -109,18 +127,26 @@ class UploadGuard:
         cache_dir: Path,
         retry_max: float | None = None,
         on_commit: Callable[[str, ObjectInfo], None] | None = None,
+        max_bytes: int = 0,
     ) -> None:
-        """`on_commit(path, info)`: told of each journal entry that reached the server."""
+        """`on_commit(path, info)`: told of each journal entry that reached the server.
+        `max_bytes`: the journal's bound (the mount's --cache-size; 0: the disk's)."""
         self.store = store
         self._on_commit = on_commit
-        self.journal = UploadJournal(cache_dir, account=str(getattr(store, "storage_url", "")))
+        self.prefix = mount_prefix(Path(cache_dir))  # "/.shared/<account>" for a shared one
+        self.journal = UploadJournal(
+            cache_dir, account=str(getattr(store, "storage_url", "")), max_bytes=max_bytes
+        )
         env_max = os.environ.get("PITHOSFS_RETRY_MAX")
         self.retry_max = retry_max or (float(env_max) if env_max else DEFAULT_RETRY_MAX)
         self._lock = threading.Lock()
         self._in_flight: dict[int, _InFlight] = {}  # GUARDED_BY(_lock)
         self._held: list[_Held] = []  # GUARDED_BY(_lock)
+        self._claimed: set[str] = set()  # entries whose file is still open; GUARDED_BY(_lock)
+        self._due: dict[str, float] = {}  # entry id -> monotonic next try; GUARDED_BY(_lock)
         self._replaying: dict[str, tuple[float, int]] = {}  # id -> (started, sent); GUARDED_BY
         self.conflicts: list[dict[str, Any]] = []  # GUARDED_BY(_lock)
+        self.failures: list[dict[str, Any]] = []  # moved to failed/ here; GUARDED_BY(_lock)
         self.committed = 0  # journal entries and held files committed by the retrier
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -139,7 +165,7 @@ class UploadGuard:
             with self._lock:
                 self._in_flight.pop(key, None)
 
-    def keep(
+    def park(
         self,
         container: str,
         name: str,
@@ -149,24 +175,56 @@ class UploadGuard:
         content_type: str,
         meta: dict[str, str],
         error: str,
-    ) -> PendingUpload | None:
-        """Journal a file whose commit failed; None if it could not be journalled."""
-        try:
-            entry = self.journal.park(
-                container, name, base, size, read, content_type, meta, error=error
-            )
-        except (OSError, PithosError) as exc:
-            log.error("cannot journal %s/%s (%s): kept open in memory", container, name, exc)
-            return None
+        plan: list[str | None] | None = None,
+        block_size: int = 0,
+        claim: bool = False,
+    ) -> PendingUpload:
+        """Journal a file whose commit failed; raises OSError (ENOSPC...) or PithosError
+        (base blocks unreadable) if it cannot. `claim`: its file is still open (see
+        `unclaim`); the retrier leaves it alone until then."""
+        entry = self.journal.park(
+            container, name, base, size, read, content_type, meta, error=error,
+            plan=plan, block_size=block_size,
+        )  # fmt: skip
+        with self._lock:
+            if claim:
+                self._claimed.add(entry.id)
+            self._due[entry.id] = time.monotonic() + retry_delay(1, self.retry_max)
         self._kick()
         return entry
+
+    def unclaim(self, entry: PendingUpload) -> None:
+        """The file of a claimed entry was closed unchanged: the retrier takes it over."""
+        with self._lock:
+            self._claimed.discard(entry.id)
+        self._kick()
+
+    def superseded(self, entry: PendingUpload) -> None:
+        """A claimed entry's file was committed (or refused) since: its journal copy goes."""
+        self.journal.remove(entry)  # first: unclaimed, it must already be gone
+        with self._lock:
+            self._claimed.discard(entry.id)
+            self._due.pop(entry.id, None)
+
+    def refused(self, entry: PendingUpload, why: str) -> None:
+        """A claimed entry's file was refused for good where nobody can be told: failed/."""
+        kept_at = self.journal.fail(entry, why, self.store)  # first, as in `superseded`
+        with self._lock:
+            self._claimed.discard(entry.id)
+            self._due.pop(entry.id, None)
+        self._record_failure(entry, kept_at)
 
     def hold(
         self, path: str, size: int, retry: Callable[[], None], done: Callable[[], None], error: str
     ) -> None:
         """Keep retrying an open file's commit from memory (lost if the process ends)."""
         with self._lock:
-            self._held.append(_Held(path, size, retry, done, last_error=error))
+            self._held.append(
+                _Held(
+                    path, size, retry, done, last_error=error,
+                    due=time.monotonic() + retry_delay(1, self.retry_max),
+                )  # fmt: skip
+            )
         self._kick()
 
     # -- lifecycle -------------------------------------------------------------
@@ -193,6 +251,13 @@ class UploadGuard:
             log.error("unmounted with files that could not be saved anywhere: %s", ", ".join(held))
 
     def retry_now(self) -> None:
+        """Try everything pending at once, whatever its schedule."""
+        now = time.monotonic()
+        with self._lock:
+            for key in self._due:
+                self._due[key] = now
+            for item in self._held:
+                item.due = now
         self._wake.set()
 
     def _kick(self) -> None:
@@ -206,42 +271,58 @@ class UploadGuard:
 
     # -- the retrier -----------------------------------------------------------
     def _run(self) -> None:
-        delay = FIRST_RETRY
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                outcome = self._pass()
+                wait = self._pass()
             except Exception:  # noqa: BLE001 - the retrier must outlive any bug in one pass
                 log.exception("journal retry pass failed")
-                outcome = "failed"
-            if outcome == "idle":
-                delay = FIRST_RETRY
-                self._wake.wait()
-                continue
-            if outcome == "progress":
-                delay = FIRST_RETRY
-                continue
-            self._wake.wait(delay)
-            delay = min(delay * 2, self.retry_max)
+                wait = FIRST_RETRY
+            self._wake.wait(IDLE_RESCAN if wait is None else wait)
 
-    def _pass(self) -> str:
-        """One try of everything pending: "idle" (nothing left), "progress", or "failed"."""
+    def _pass(self) -> float | None:
+        """Try what is due; seconds until the next thing is due (None: nothing pending)."""
+        now = time.monotonic()
         entries = self.journal.entries()
         with self._lock:
             held = list(self._held)
+            claimed = set(self._claimed)
+            present = {e.id for e in entries}
+            for gone in [k for k in self._due if k not in present]:
+                del self._due[gone]
+            dues = {e.id: self._due.setdefault(e.id, now) for e in entries}
         if not entries and not held:
-            return "idle"
+            return None
+        next_at = float("inf")
         for entry in entries:
+            if entry.id in claimed:
+                continue  # its file is open: the file's own close decides
+            if dues[entry.id] > now:
+                next_at = min(next_at, dues[entry.id])
+                continue
             if self._stop.is_set():
-                return "failed"
-            if not self._replay(entry):
-                return "failed"  # the server is still unreachable: wait before the next
+                return 0.0
+            self._replay(entry)
+            with self._lock:
+                if entry.id in self._due:
+                    next_at = min(next_at, self._due[entry.id])
         for item in held:
-            if self._stop.is_set() or not self._retry_held(item):
-                return "failed"
-        return "progress"
+            if item.due > now:
+                next_at = min(next_at, item.due)
+                continue
+            if self._stop.is_set():
+                return 0.0
+            if not self._retry_held(item):
+                next_at = min(next_at, item.due)
+        if next_at == float("inf"):
+            return IDLE_RESCAN
+        return max(0.0, next_at - time.monotonic())
 
-    def _replay(self, entry: PendingUpload) -> bool:
+    def _schedule(self, entry: PendingUpload) -> None:
+        with self._lock:
+            self._due[entry.id] = time.monotonic() + retry_delay(entry.attempts, self.retry_max)
+
+    def _replay(self, entry: PendingUpload) -> None:
         with self._lock:
             self._replaying[entry.id] = (time.time(), 0)
 
@@ -254,13 +335,19 @@ class UploadGuard:
             info = self.journal.replay(self.store, entry, progress=sent)
         except ReplayConflict as exc:
             self._record_conflict(exc)
-            return True
+            return
         except PithosError as exc:
+            verdict = classify(exc, can_reauthenticate(self.store))
+            if verdict.permanent:
+                self._record_failure(entry, self.journal.fail(entry, verdict.why, self.store))
+                return
             log.info("journal: %s/%s still pending: %s", entry.container, entry.name, exc)
-            return False
+            self._schedule(entry)
+            return
         except OSError as exc:  # its data file is gone or unreadable: retrying cannot help
-            self.journal.set_aside(entry, str(exc))
-            return True
+            if self.journal.has(entry):  # else removed meanwhile (its file was committed)
+                self.journal.set_aside(entry, str(exc))
+            return
         finally:
             with self._lock:
                 self._replaying.pop(entry.id, None)
@@ -271,7 +358,6 @@ class UploadGuard:
             except Exception:  # noqa: BLE001 - the upload is done; a stale cache only ages out
                 log.exception("after uploading %s/%s", entry.container, entry.name)
         log.info("journal: %s/%s uploaded (%d bytes)", entry.container, entry.name, entry.size)
-        return True
 
     def _retry_held(self, item: _Held) -> bool:
         try:
@@ -279,6 +365,7 @@ class UploadGuard:
         except Exception as exc:  # noqa: BLE001 - any failure: keep it and try later
             item.attempts += 1
             item.last_error = str(exc)
+            item.due = time.monotonic() + retry_delay(item.attempts, self.retry_max)
             return False
         with self._lock:
             if item in self._held:
@@ -288,10 +375,20 @@ class UploadGuard:
         log.info("held file %s committed", item.path)
         return True
 
+    def _record_failure(self, entry: PendingUpload, kept_at: Path) -> None:
+        record = {
+            "path": self.prefix + _mount_path(entry.container, entry.name),
+            "kept_at": str(kept_at),
+            "why": entry.last_error, "time": time.time(), "id": entry.id,
+        }  # fmt: skip
+        with self._lock:
+            self.failures.append(record)
+            del self.failures[:-MAX_CONFLICTS_SHOWN]
+
     def _record_conflict(self, exc: ReplayConflict) -> None:
         e = exc.entry
         record = {
-            "path": _mount_path(e.container, e.name), "kept_at": str(exc.kept_at),
+            "path": self.prefix + _mount_path(e.container, e.name), "kept_at": str(exc.kept_at),
             "why": e.last_error, "time": time.time(),
         }  # fmt: skip
         with self._lock:
@@ -305,18 +402,23 @@ class UploadGuard:
             flights = list(self._in_flight.values())
             held = list(self._held)
             replaying = dict(self._replaying)
+        shown = self.prefix
         out = [
-            Upload(f.path, "uploading", getattr(f.staged, "size", 0), sent_by(f.staged), f.started)
+            Upload(
+                shown + f.path, "uploading", getattr(f.staged, "size", 0), sent_by(f.staged),
+                f.started,
+            )  # fmt: skip
             for f in flights
         ]
         out += [
-            Upload(h.path, "held", h.size, 0, h.started, h.attempts, h.last_error) for h in held
+            Upload(shown + h.path, "held", h.size, 0, h.started, h.attempts, h.last_error)
+            for h in held
         ]
         for e in self.journal.entries():
             started, sent = replaying.get(e.id, (e.created, 0))
             out.append(
                 Upload(
-                    _mount_path(e.container, e.name),
+                    shown + _mount_path(e.container, e.name),
                     "journal",
                     e.size,
                     sent,
@@ -341,9 +443,21 @@ def guard_of(fs: Any) -> UploadGuard:
     with _GUARDS_LOCK:
         guard = _GUARDS.get(fs)
         if guard is None:
-            guard = UploadGuard(fs.store, fs.opts.cache_dir, on_commit=_show_in(fs))
+            guard = UploadGuard(
+                fs.store, fs.opts.cache_dir, on_commit=_show_in(fs), max_bytes=fs.opts.cache_size
+            )
             _GUARDS[fs] = guard
         return guard
+
+
+def shared_guards(fs: Any) -> list[UploadGuard]:
+    """The guards of the shared accounts a Filesystem wrote to (none before the first)."""
+    opts = getattr(fs, "opts", None)
+    if opts is None:
+        return []
+    shared = Path(opts.cache_dir) / SHARED_DIR
+    with _GUARDS_LOCK:
+        return [g for g in _GUARDS.values() if shared in g.journal.directory.parents]
 
 
 def _show_in(fs: Any) -> Callable[[str, ObjectInfo], None]:

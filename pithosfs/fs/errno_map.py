@@ -39,6 +39,8 @@ _TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (store.Forbidden, errno.EACCES),
     (store.PreconditionFailed, errno.ESTALE),  # base version changed under an open write
     (store.QuotaExceeded, errno.EDQUOT),
+    (store.TooLarge, errno.EFBIG),
+    (store.InsufficientStorage, errno.ENOSPC),  # 507: the server's disk is full
     (store.MissingBlocks, errno.EIO),  # the write path resolves these; reaching here is a bug
     (store.Conflict, errno.ENOTEMPTY),  # 409 on DELETE: a non-empty container
     (store.BadRequest, errno.EINVAL),

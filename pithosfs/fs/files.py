@@ -9,7 +9,9 @@ path's `StagedFile` (writeback.py); from then on reads and writes go to it.
 flush (every close), fsync and the last release commit it: one conditional
 hashmap PUT on the version the file was opened at, so a concurrent change
 elsewhere fails with ESTALE instead of being overwritten. Errors of the
-commit surface from close() through flush.
+commit surface from close() through flush, after the data is made safe:
+a transient failure is journalled before close() returns, a permanent one
+is the writer's errno and nothing is kept (commit_failures.py, durability.py).
 
 One version per save: a flush of a handle that wrote nothing, by a process
 that still holds the file through another descriptor, commits nothing. That
@@ -37,6 +39,7 @@ open is about to use.
 
 from __future__ import annotations
 
+import errno
 import logging
 import mimetypes
 import os
@@ -52,6 +55,7 @@ from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, NotFound, PithosError
 from pithosfs.client.types import ObjectInfo
 from pithosfs.fs import callers, limits, nodes, paths
+from pithosfs.fs.commit_failures import Verdict, can_reauthenticate, classify
 from pithosfs.fs.errors import (
     BadHandle,
     Exists,
@@ -94,6 +98,18 @@ class OpenFile:
     ctime_ns: int = 0  # the last status change when not the mtime's (chmod, chown, utimens)
     max_size: int = 1 << 62  # the largest file its container takes (limits), once staged
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Durability (durability.py), all GUARDED_BY(lock): `changes` counts writes, truncates
+    # and metadata changes; `parked` is the journal entry a failed close made, with the
+    # `changes` it holds; `refused_at` the `changes` a permanent refusal was reported at.
+    changes: int = 0
+    parked: Any = None
+    parked_at: int = -1
+    refused_at: int = -1
+    refused_why: str = ""  # that refusal's errno name and reason, for the closes after it
+    # A refusal no later write can change (no right to write, container gone): later
+    # writes through this open file fail with it at once (bash's `echo x > f` hears of it
+    # at its write, as its close of the dup'd descriptor is never checked).
+    refusal: int = 0
 
     def __post_init__(self) -> None:
         self.reader_base = self.base
@@ -103,14 +119,19 @@ class OpenFile:
         return self.base is None or (self.staged is not None and self.staged.dirty)
 
     @property
+    def stored_mode(self) -> int | None:
+        return nodes.parse_mode(self.meta.get(nodes.MODE_KEY, ""))
+
+    @property
     def mode(self) -> int:
-        mode = nodes.parse_mode(self.meta.get(nodes.MODE_KEY, ""))
+        mode = self.stored_mode
         return nodes.DEFAULT_FILE_MODE if mode is None else mode  # 0 is a mode
 
     def changed(self) -> None:
         """The content changed now: mtime and ctime move together."""
         self.mtime_ns = time.time_ns()
         self.ctime_ns = 0
+        self.changes += 1
 
     def commit_meta(self) -> dict[str, str]:
         """The user metadata its next version carries, times included."""
@@ -129,9 +150,10 @@ class OpenFile:
         # file committed against a server that does not say it): the same until it is.
         ino = nodes.inode_of("uuid:" + uuid if uuid else "name:" + self.loc.key)
         uid, gid, _, atime = nodes.owner_and_times(self.meta)
+        stored = self.stored_mode
         return Node(
-            NodeKind.FILE, size, self.mtime_ns, self.mode, ino, self.base,
-            uid, gid, self.ctime_ns, atime,
+            NodeKind.FILE, size, self.mtime_ns, nodes.DEFAULT_FILE_MODE if stored is None else stored,
+            ino, self.base, uid, gid, self.ctime_ns, atime, stored is not None,
         )  # fmt: skip
 
 
@@ -232,6 +254,7 @@ class FileTable:
     def write(self, fh: int, offset: int, data: bytes) -> int:
         entry = self._writing(fh)
         with entry.lock:
+            _check_refusal(entry)
             staged = self._staged(entry)
             if offset + len(data) > entry.max_size:
                 raise FileTooBig("past the largest file", entry.loc.path)
@@ -291,6 +314,7 @@ class FileTable:
 
     def truncate_entry(self, entry: OpenFile, length: int) -> None:
         with entry.lock:
+            _check_refusal(entry)
             self._staged(entry).truncate(length)
             entry.changed()
 
@@ -309,11 +333,18 @@ class FileTable:
 
         A handle that wrote nothing, closed by a process still holding the file
         through another descriptor, commits nothing (see the module docstring).
+        On failure the data is made safe before the error (durability.py).
         """
         entry = self.get(fh)
         if pid is not None and self._defer_flush(entry, fh, pid):
             return
-        self.commit(entry)
+        with entry.lock:
+            if entry.refused_at == entry.changes and not entry.unlinked and entry.dirty:
+                raise _refused(entry)  # the same content, refused for good already: not resent
+        try:
+            self.commit(entry)
+        except Exception as exc:
+            raise _after_failed_close(self, entry, exc) from exc
 
     def _defer_flush(self, entry: OpenFile, fh: int, pid: int) -> bool:
         with self._lock:
@@ -356,6 +387,9 @@ class FileTable:
             self.fs.stats.put(entry.loc.path, nodes.node_from_object(info))
             self._note_committed(entry.loc.path)
             log.debug("committed %s version %s", entry.loc.path, info.version)
+            if entry.parked is not None:  # a failed close's journal copy: now stale
+                _guard(self).superseded(entry.parked)
+                entry.parked = None
             return info
 
     def _note_committed(self, path: str) -> None:
@@ -454,6 +488,21 @@ class FileTable:
         with entry.lock:
             return entry.node()
 
+    def committed_bytes(self, path: str, version: int, limit: int) -> bytes | None:
+        """The content of version `version` of `path`, when a file still open here has
+        just committed it (read from the staged copy, no request) and it is at most
+        `limit` bytes; else None."""
+        entry = self._entry(path)
+        if entry is None:
+            return None
+        with entry.lock:
+            staged, base = entry.staged, entry.base
+            if staged is None or entry.unlinked or entry.dirty or base is None:
+                return None
+            if base.version != version or staged.size > limit:
+                return None
+            return bytes(staged.read(0, staged.size))
+
     def pending_children(self, directory: str) -> Iterator[tuple[str, Node]]:
         """Files created in `directory` through this mount and not yet on the server."""
         with self._lock:
@@ -476,6 +525,9 @@ class FileTable:
             return True
         with entry.lock:
             entry.unlinked = True
+            if entry.parked is not None:  # removed: its journal copy must not bring it back
+                _guard(self).superseded(entry.parked)
+                entry.parked = None
             return entry.base is not None
 
     def commit_path(self, path: str) -> None:
@@ -528,6 +580,7 @@ class FileTable:
                 entry.mtime_ns = nodes.parse_mtime(updates[nodes.MTIME_KEY]) or entry.mtime_ns
             if nodes.CTIME_KEY in updates:
                 entry.ctime_ns = nodes.parse_mtime(updates[nodes.CTIME_KEY]) or entry.ctime_ns
+            entry.changes += 1
             return entry.dirty
 
     def rebased(self, path: str, info: ObjectInfo | None) -> None:
@@ -661,28 +714,123 @@ def guess_type(name: str) -> str:
     return guessed or protocol.OCTET_STREAM
 
 
-# -- durability of the last commit (release, unmount): see durability.py ----------------
+# -- durability of commits that fail: see durability.py and commit_failures.py ----------
+def _guard(table: FileTable) -> Any:
+    from pithosfs.fs.durability import guard_of
+
+    return guard_of(table.fs)
+
+
+def _verdict(table: FileTable, exc: BaseException) -> Verdict:
+    return classify(exc, can_reauthenticate(table.fs.store))
+
+
+def _after_failed_close(table: FileTable, entry: OpenFile, exc: BaseException) -> BaseException:
+    """What close()/fsync() raises after its commit failed, once the data is safe.
+
+    Permanent: the writer's errno, nothing kept (an earlier close's journal copy
+    is left to the retrier). Transient or conflict: the content is journalled
+    now, claimed while the file stays open, and the commit's own error is
+    raised; if it cannot be journalled, ENOSPC or the read error says the
+    data is only in this process (release then holds it).
+    """
+    verdict = _verdict(table, exc)
+    path = entry.loc.path
+    with entry.lock:
+        if entry.unlinked or not entry.dirty:
+            return exc  # nothing left to save (removed, or committed meanwhile)
+        if verdict.permanent:
+            entry.refused_at, entry.refused_why = entry.changes, verdict.why
+            entry.refusal = verdict.errno
+            log.error(
+                "close of %s refused for good, not kept: %s (%s)",
+                path, verdict.why, errno.errorcode.get(verdict.errno, verdict.errno),
+            )  # fmt: skip
+            return _refused(entry)
+        if entry.parked is not None and entry.parked_at == entry.changes:
+            return exc  # an earlier close of this content journalled it already
+        error = f"{type(exc).__name__}: {exc}"
+        try:
+            parked = _park(table, entry, error, claim=True)
+        except OSError as park_exc:
+            log.error("close of %s failed (%s) and cannot be journalled: %s; held in memory",
+                      path, error, park_exc)  # fmt: skip
+            return OSError(park_exc.errno or errno.ENOSPC, f"{path}: not journalled: {park_exc}")
+        except PithosError as park_exc:  # base blocks neither cached nor known by hash
+            log.error("close of %s failed (%s) and cannot be journalled: %s; held in memory",
+                      path, error, park_exc)  # fmt: skip
+            return exc
+        if entry.parked is not None:
+            _guard(table).superseded(entry.parked)
+        entry.parked, entry.parked_at = parked, entry.changes
+        log.warning("close of %s failed, journalled: %s", path, error)
+        return exc
+
+
+# Refusals that no later write through the same open file can change.
+STICKY_REFUSALS = frozenset({errno.EACCES, errno.ENOENT})
+
+
+def _check_refusal(entry: OpenFile) -> None:
+    if entry.refusal in STICKY_REFUSALS:
+        raise _refused(entry)
+
+
+def _refused(entry: OpenFile) -> OSError:
+    """The error of a refusal logged already (operations.py does not log it again)."""
+    exc = OSError(entry.refusal, f"{entry.loc.path}: {entry.refused_why}")
+    exc.logged = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _park(table: FileTable, entry: OpenFile, error: str, claim: bool) -> Any:
+    """Journal the file's content and commit parameters. Call with entry.lock held."""
+    staged = entry.staged
+    base = staged.base if staged is not None else entry.base
+    meta = entry.commit_meta()
+    size = staged.size if staged is not None else 0
+    block_size, plan = staged.journal_plan() if staged is not None else (0, [])
+
+    def read(offset: int, length: int) -> bytes:
+        return bytes(staged.read(offset, length))
+
+    return _guard(table).park(
+        entry.loc.container, entry.loc.key, base, size, read, entry.content_type, meta,
+        error, plan=plan, block_size=block_size, claim=claim,
+    )  # fmt: skip
+
+
 def _commit_or_keep(table: FileTable, entry: OpenFile, when: str) -> bool:
     """Commit a file nobody has open any more, or keep its content; True if it may be dropped.
 
-    A failed commit is journalled (the bytes are copied to the cache dir and
-    retried in the background). If that copy is impossible, the guard holds the
-    open file and retries its commit; it drops the file itself once done (False).
+    Content a failed close journalled already is left to the journal; content
+    refused for good at close is not sent again. A transient failure here is
+    journalled; a permanent one (nobody left to tell) goes to failed/. If even
+    the journal cannot take it, the guard holds the open file and retries its
+    commit; it drops the file itself once done (False).
     """
-    from pithosfs.fs.durability import guard_of
-
-    guard = guard_of(table.fs)
+    guard = _guard(table)
+    with entry.lock:
+        if not entry.unlinked and entry.dirty:
+            if entry.parked is not None and entry.parked_at == entry.changes:
+                guard.unclaim(entry.parked)  # the retrier takes it from here
+                entry.parked = None
+                return True
+            if entry.refused_at == entry.changes:
+                return True  # the writer heard why at close; sending it again cannot help
     with guard.uploading(entry.loc.path, entry.staged):
         try:
             table.commit(entry)
             return True
         except PithosError as exc:  # server down, network gone, quota, changed meanwhile
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("commit at %s of %s failed: %s", when, entry.loc.path, error)
+            failure: BaseException = exc
+            log.warning("commit at %s of %s failed: %s", when, entry.loc.path, exc)
         except Exception as exc:  # a bug, or the staging disk: the data must survive it too
-            error = f"{type(exc).__name__}: {exc}"
+            failure = exc
             log.exception("commit at %s of %s failed", when, entry.loc.path)
-    if _journal(table, entry, error):
+    error = f"{type(failure).__name__}: {failure}"
+    verdict = _verdict(table, failure)
+    if _journal(table, entry, error, refused=verdict if verdict.permanent else None):
         return True
     guard.hold(
         entry.loc.path, entry.staged.size if entry.staged is not None else 0,
@@ -691,32 +839,29 @@ def _commit_or_keep(table: FileTable, entry: OpenFile, when: str) -> bool:
     return False
 
 
-def _journal(table: FileTable, entry: OpenFile, error: str) -> bool:
-    """Copy the file's content and commit parameters into the journal; False if impossible."""
-    from pithosfs.fs.durability import guard_of
-
+def _journal(table: FileTable, entry: OpenFile, error: str, refused: Verdict | None = None) -> bool:
+    """Journal the file's content (to failed/ if `refused`); False if impossible."""
+    guard = _guard(table)
     with entry.lock:
         if entry.unlinked or not entry.dirty:
             return True  # nothing left to save (removed, or committed meanwhile)
-        staged = entry.staged
-        base = staged.base if staged is not None else entry.base
-        meta = entry.commit_meta()
-        size = staged.size if staged is not None else 0
-
-        def read(offset: int, length: int) -> bytes:
-            return bytes(staged.read(offset, length))
-
-        kept = guard_of(table.fs).keep(
-            entry.loc.container, entry.loc.key, base, size, read, entry.content_type, meta, error
-        )
-        return kept is not None
+        try:
+            kept = _park(table, entry, error, claim=refused is not None)
+        except (OSError, PithosError) as exc:
+            log.error("cannot journal %s (%s): kept open in memory", entry.loc.path, exc)
+            return False
+        earlier, entry.parked = entry.parked, None
+        if earlier is not None:  # an older close's copy of older content: superseded
+            guard.superseded(earlier)
+        if refused is not None:
+            guard.refused(kept, refused.why)
+        return True
 
 
 def _retry_held(table: FileTable, entry: OpenFile) -> None:
-    """One retry of a held file: its commit; on ESTALE its content goes to the journal.
-
-    The journal then keeps it as a conflict; the server's newer version is not overwritten.
-    """
+    """One retry of a held file: its commit. On ESTALE its content goes to the journal
+    (kept there as a conflict, the server's newer version is not overwritten); refused
+    for good, to failed/ if the journal can take it now."""
     from pithosfs.client.errors import PreconditionFailed
 
     try:
@@ -724,6 +869,12 @@ def _retry_held(table: FileTable, entry: OpenFile) -> None:
     except PreconditionFailed as exc:
         if not _journal(table, entry, f"PreconditionFailed: {exc}"):
             raise
+    except PithosError as exc:
+        verdict = _verdict(table, exc)
+        if not verdict.permanent:
+            raise
+        if not _journal(table, entry, f"{type(exc).__name__}: {exc}", refused=verdict):
+            log.error("held file %s refused for good and cannot be kept: %s", entry.loc.path, exc)
 
 
 def open_files(table: FileTable) -> list[tuple[str, bool, Any]]:

@@ -9,7 +9,7 @@
 SOURCE names a `[cloud "NAME"]` of ~/.kamakirc, or is `embedded`/`pithosfs` for
 the default (flags, environment, kamakirc default, else the embedded server).
 pithosfs options in -o: url=, cloud=, kamakirc=, token_file=, cache_dir=,
-cache_size=, attr_timeout=, dir_timeout=, log_file=, verbose. The token is best
+cache_size=, attr_timeout=, dir_timeout=, timeout=, log_file=, verbose. The token is best
 left in the kamakirc cloud or in token_file= (read here, handed on through the
 environment): a `token=` in -o is accepted but shows in mount(8)'s ps line and in
 /etc/fstab, which every user can read. mount(8)'s own options (defaults, auto,
@@ -31,7 +31,7 @@ from pithosfs.fs.command import TOKEN_ENV  # what `mount --token` reads without 
 PITHOSFS_OPTIONS = {
     "url": "--url", "token": "--token", "cloud": "--cloud", "cache_dir": "--cache-dir",
     "cache_size": "--cache-size", "attr_timeout": "--attr-timeout",
-    "dir_timeout": "--dir-timeout", "log_file": "--log-file",
+    "dir_timeout": "--dir-timeout", "log_file": "--log-file", "timeout": "--timeout",
 }  # fmt: skip
 MOUNT_ONLY_OPTIONS = {
     "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group", "_netdev",

@@ -54,7 +54,11 @@ class MetaCachingStore:
     """Wraps an ObjectStore; unknown attributes are the wrapped store's."""
 
     def __init__(
-        self, inner: ObjectStore, cache: MetaCache, rights: bool = False, threads: int = HEAD_THREADS
+        self,
+        inner: ObjectStore,
+        cache: MetaCache,
+        rights: bool = False,
+        threads: int = HEAD_THREADS,
     ) -> None:
         self.inner = inner
         self.cache = cache
@@ -160,9 +164,7 @@ class MetaCachingStore:
         # Objects without a UUID (plain Swift) have no version to key a cache on: they
         # keep the listing's Last-Modified and default modes (docs/swift.md).
         unknown = [
-            i
-            for i in batch
-            if isinstance(i, ObjectInfo) and i.uuid and (heads or i.meta is None)
+            i for i in batch if isinstance(i, ObjectInfo) and i.uuid and (heads or i.meta is None)
         ]
         if not unknown:
             return batch

@@ -10,10 +10,12 @@ us), and `allow_other` lets other users in. What this module adds on top:
 - the filesystem core learns the owner shown, so `chown` to that owner is the no-op
   `cp -a` and `rsync -a` expect rather than EPERM;
 - `allow_other` without `umask=` is safe by default: the core clears the group and
-  other bits of every mode it shows (0644 shows as 0600, 0755 as 0700), so the
-  option lets in the owner shown (`uid=`) and root, and other users only where a
-  `umask=` says so (libfuse's own default would show 0644/0755: every file
-  readable by every local user);
+  other bits of every *default* mode it shows (0644 shows as 0600, 0755 as 0700), so
+  the option lets in the owner shown (`uid=`) and root, and other users only where a
+  stored mode (chmod, or the mode given at creation) or a `umask=` says so (libfuse's
+  own default would show 0644/0755: every file readable by every local user). A
+  stored mode is never narrowed: it is what someone chose, and POSIX tools (and the
+  conformance suite, which needs `allow_other`) read back what they set;
 - `allow_other` by a non-root user is checked against /etc/fuse.conf first, because
   fusermount3 refuses it there unless `user_allow_other` is set;
 - a non-root user who cannot open /dev/fuse (mode 0600 on some hosts and containers;
@@ -35,8 +37,8 @@ from pithosfs.fs.options import FsOptions
 log = logging.getLogger(__name__)
 
 FUSE_CONF = Path("/etc/fuse.conf")
-# allow_other with no umask= given: files and directories keep their owner's bits only
-# (0644 shows as 0600, 0755 as 0700), so other local users get in only where told to.
+# allow_other with no umask= given: default modes keep their owner's bits only (0644
+# shows as 0600, 0755 as 0700), so other local users get in only where told to.
 ALLOW_OTHER_MASK = 0o077
 FUSE_DEVICE = Path("/dev/fuse")
 _MODE_MASKS = ("umask",)  # fmask=/dmask= are unknown to libfuse 3.14 (Debian 12)

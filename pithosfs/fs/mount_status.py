@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-from pithosfs.fs import control, launcher, status_view
+from pithosfs.fs import control, journal_areas, launcher, status_view
 
 
 def ask(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -28,37 +27,30 @@ def ask(state: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def journalled(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Entries of the mount's journal, read from its cache dir (no mount needed)."""
+    """Entries of the mount's journals (its account's and the shared accounts'), read from
+    its cache dir (no mount needed)."""
     cache_dir = state.get("cache_dir")
-    if not cache_dir:
-        return []
-    found = []
-    for record in sorted((Path(cache_dir) / "journal").glob("*.json")):
-        try:
-            e = json.loads(record.read_bytes())
-            found.append(
-                {
-                    "path": f"/{e['container']}/{e['name']}",
-                    "state": "journal",
-                    "total": int(e["size"]),
-                    "sent": 0,
-                    "rate": 0.0,
-                    "eta": None,
-                    "attempts": int(e.get("attempts", 0)),
-                    "last_error": e.get("last_error", ""),
-                }  # fmt: skip
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a record being replaced right now, or a broken one (journal.py keeps it)
-    return found
+    return journal_areas.journalled(cache_dir, str(state.get("account", ""))) if cache_dir else []
+
+
+def failed(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Uploads the server refused for good, kept under the mount's cache dir."""
+    cache_dir = state.get("cache_dir")
+    return journal_areas.failed(cache_dir) if cache_dir else []
 
 
 def pending(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Uploads not finished: from the live mount if it answers, else from its journal."""
+    """Uploads not finished: from the live mount if it answers, else from its journal.
+
+    Journal entries on disk that the mount does not report (a shared account's left by
+    an earlier mount and not resumed yet) are added: nothing journalled is overlooked.
+    """
     snap = ask(state)
-    if snap is not None:
-        return list(snap.get("uploads", []))
-    return journalled(state)
+    if snap is None:
+        return journalled(state)
+    uploads = list(snap.get("uploads", []))
+    known = {(u.get("path"), u.get("state")) for u in uploads}
+    return uploads + [u for u in journalled(state) if (u["path"], u["state"]) not in known]
 
 
 def names(uploads: list[dict[str, Any]]) -> str:
@@ -93,4 +85,7 @@ def status_text(wanted: str | None, as_json: bool) -> str:
             lines.append(f" log: {state['log_file']}")
         lines.append(f" journalled uploads: {len(kept)}")
         lines += [status_view.upload_line(u) for u in kept]
+        refused = failed(state)
+        reports[-1]["failed"] = refused
+        lines += status_view.failed_lines(refused)
     return json.dumps(reports, indent=2) if as_json else "\n".join(lines)

@@ -85,6 +85,9 @@ class Node:
     gid: int = -1
     ctime_ns: int = 0  # 0: the mtime
     atime_ns: int | None = None  # None: the mtime (0 is a time: utimensat can set it)
+    # Whether `mode` was stored (chmod, create) rather than a default: a default is
+    # what the safe `allow_other` rule narrows (mount_options.py), never a chosen mode.
+    mode_stored: bool = False
 
     @property
     def version(self) -> int:
@@ -161,14 +164,15 @@ _new_instance = object.__new__
 _set_kind, _set_size, _set_mtime, _set_mode, _set_ino, _set_info = (
     vars(Node)[name].__set__ for name in ("kind", "size", "mtime_ns", "mode", "ino", "info")
 )
-_set_uid, _set_gid, _set_ctime, _set_atime = (
-    vars(Node)[name].__set__ for name in ("uid", "gid", "ctime_ns", "atime_ns")
+_set_uid, _set_gid, _set_ctime, _set_atime, _set_mode_stored = (
+    vars(Node)[name].__set__ for name in ("uid", "gid", "ctime_ns", "atime_ns", "mode_stored")
 )
 
 
 def _node(
     kind: NodeKind, size: int, mtime_ns: int, mode: int, ino: int, info: ObjectInfo,
     uid: int = -1, gid: int = -1, ctime_ns: int = 0, atime_ns: int | None = None,
+    mode_stored: bool = False,
 ) -> Node:  # fmt: skip
     """`Node(kind, size, mtime_ns, mode, ino, info, ...)`, without the frozen __init__'s detour."""
     node = _new_instance(Node)
@@ -182,6 +186,7 @@ def _node(
     _set_gid(node, gid)
     _set_ctime(node, ctime_ns)
     _set_atime(node, atime_ns)
+    _set_mode_stored(node, mode_stored)
     return node
 
 
@@ -231,12 +236,13 @@ def node_from_object(info: ObjectInfo) -> Node:
             uid, gid, ctime, atime = owner_and_times(meta)  # else mtime and mode are all
     if mtime is None:
         mtime = int(info.last_modified * 10**9)
+    mode_stored = mode is not None
     if mode is None:
         mode = DEFAULT_DIR_MODE if kind is _DIR else DEFAULT_FILE_MODE
     size = 0 if kind is _DIR else info.size
     # The UUID survives overwrites and MOVE, so renamed files keep their inode number.
     ino = _inode_of_uuid(info.uuid) if info.uuid else inode_of("name:" + info.name)
-    return _node(kind, size, mtime, mode, ino, info, uid, gid, ctime, atime)
+    return _node(kind, size, mtime, mode, ino, info, uid, gid, ctime, atime, mode_stored)
 
 
 def implied_dir(path: str, mtime_ns: int = 0) -> Node:

@@ -54,7 +54,8 @@ def _op(method: F) -> F:
             raise
         except Exception as exc:
             number = to_errno(exc)
-            if number in _LOGGED_ERRNOS:  # the user's data did not get through: say why, once
+            logged = getattr(exc, "logged", False)  # said already where it was decided
+            if number in _LOGGED_ERRNOS and not logged:  # the data did not get through: say why
                 log.warning(
                     "%s(%s) failed with %s: %s",
                     name, _describe(args[:1]), errno.errorcode.get(number, number), exc,

@@ -84,6 +84,7 @@ def render(mountpoint: str, snap: dict[str, Any]) -> list[str]:
             f"  {method:<7} {v['requests']:>8}  sent {human(v['sent']):>10}  "
             f"received {human(v['received']):>10}"
         )
+    lines += failed_lines(snap.get("failed", []))
     conflicts = snap.get("conflicts", [])
     if conflicts:
         lines.append(f" conflicts (kept under {snap.get('conflicts_dir')}):")
@@ -93,4 +94,15 @@ def render(mountpoint: str, snap: dict[str, Any]) -> list[str]:
     for e in errors:
         stamp = time.strftime("%H:%M:%S", time.localtime(float(e["time"])))
         lines.append(f"  {stamp} {e['level']} {e['message']}")
+    return lines
+
+
+def failed_lines(failed: list[dict[str, Any]]) -> list[str]:
+    """Uploads the server refused for good, each with its reason and what to do with it."""
+    if not failed:
+        return []
+    lines = [f" refused uploads (kept, never retried by themselves): {len(failed)}"]
+    for f in failed:
+        lines.append(f"  {f['path']} ({human(f['size'])}): {f['why']}")
+        lines.append(f"    {f['retry']}   |   {f['save']}   |   {f['discard']}")
     return lines

@@ -197,6 +197,34 @@ class StagedFile(MemoryWrites, BackgroundUploads):
                     total += length
             return total
 
+    def journal_plan(self) -> tuple[int, list[str | None]]:
+        """(block size, one item per block) for a journal copy (journal.park's `plan`).
+
+        None: its bytes must be kept (written, or a base block whose hash is not
+        known); "": zeros (past the base, never written); a hash: an untouched
+        base block the server holds, so the journal records it instead of its bytes.
+        """
+        bs = self._ensure_geometry()[0]
+        with self._lock:
+            self._check_open()
+            hashes = self._base_hashes if not self._base_stale else None
+            plan: list[str | None] = []
+            for index in range(protocol.block_count(self._size, bs)):
+                valid = self._base_valid(index, bs)
+                if index in self._local or index in self._mem:
+                    plan.append(None)
+                elif valid == 0 or self._known_zero(index):
+                    plan.append("")
+                elif (
+                    hashes is not None
+                    and index < len(hashes)
+                    and self._block_length(index, bs) <= valid
+                ):
+                    plan.append("" if hashes[index] == EMPTY else hashes[index])
+                else:
+                    plan.append(None)
+            return bs, plan
+
     def _ensure_geometry(self) -> tuple[int, str]:
         if self._geometry is None:
             self._geometry = container_geometry(self._store, self.container)

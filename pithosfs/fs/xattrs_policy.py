@@ -12,6 +12,13 @@
 * `user.pithos.group.<name>` on the mount root: the account group `<name>`
   as a comma-separated member list (X-Account-Group-*). Setting an empty value
   or removing the attribute deletes the group.
+* `user.pithos.purge` (write-only): setting it to `history` (or `1`) purges
+  history for good, keeping current versions: on a file its older versions
+  (`DELETE ?until`, whole seconds: versions in the same second as the current
+  one, or as the newest older one when that is the current one's second, stay),
+  on a container directory the history and deleted objects of the whole
+  container, on the mount root those of every container. The server frees the
+  blocks no version names any more. `pithosfs purge PATH` sets it.
 
 Each method answers None/False when the name is not one of these, so the
 caller (xattrs.py) carries on with ordinary metadata.
@@ -20,6 +27,8 @@ caller (xattrs.py) carries on with ordinary metadata.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import TYPE_CHECKING
 
 from pithosfs.client.errors import BadRequest
@@ -36,7 +45,8 @@ VERSIONING = "user.pithos.versioning"
 SHARING = "user.pithos.sharing"
 PUBLIC = "user.pithos.public"
 GROUP = "user.pithos.group."
-POLICY_NAMES = (VERSIONING, SHARING, PUBLIC)
+PURGE = "user.pithos.purge"
+POLICY_NAMES = (VERSIONING, SHARING, PUBLIC, PURGE)
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
 
@@ -86,6 +96,8 @@ class PolicyXattrs:
             if not members:
                 raise NoAttribute("no such group", name)
             return ",".join(members).encode()
+        if name == PURGE:
+            raise NoAttribute("purge is an action: set it, it keeps no value", name)
         if name == VERSIONING:
             if loc.kind is not Kind.CONTAINER:
                 raise NoAttribute("versioning is a container policy", name)
@@ -113,6 +125,10 @@ class PolicyXattrs:
             self.fs.container_info(loc.container, refresh=True)
         elif name == SHARING:
             self._set_sharing(loc, node, text)
+        elif name == PURGE:
+            if text.lower() not in ("history", *TRUE_WORDS):
+                raise InvalidArgument("set purge to 'history'", name)
+            self._purge(loc, node)
         else:
             word = text.lower()
             if word not in TRUE_WORDS + FALSE_WORDS:
@@ -127,6 +143,8 @@ class PolicyXattrs:
             self._set_group(loc, name, [])
         elif name == VERSIONING:
             raise NotSupported("a container always has a versioning policy", loc.path)
+        elif name == PURGE:
+            raise NoAttribute("purge is an action: set it, it keeps no value", name)
         elif name == SHARING:
             self._object(loc, node, name)
             self._refuse_inherited(loc, node)
@@ -134,6 +152,34 @@ class PolicyXattrs:
         else:
             self._object(loc, node, name)
             self.fs.store.set_public(loc.container, loc.key, False)
+
+    def _purge(self, loc: Location, node: Node) -> None:
+        """Drop history for good, never a current version (see the module docstring)."""
+        store = self.fs.store
+        if loc.kind in (Kind.ROOT, Kind.CONTAINER):
+            until = int(time.time()) + 1  # everything not current, up to now
+            containers = (
+                [c.name for c in store.list_containers()]
+                if loc.kind is Kind.ROOT
+                else [loc.container]
+            )
+            for container in containers:
+                store.purge_history(container, None, until)
+        elif loc.kind is Kind.ENTRY and node.info is not None and not node.is_dir:
+            versions = store.list_versions(loc.container, loc.key)
+            if len(versions) < 2:
+                return
+            current, newest_old = versions[-1].timestamp, versions[-2].timestamp
+            # `until` is whole seconds and purges every version at or before it.
+            until = math.ceil(newest_old)
+            if until >= current:
+                until = math.floor(newest_old)
+            if until < versions[0].timestamp:
+                return  # all history is within the current version's second
+            store.purge_history(loc.container, loc.key, until)
+        else:
+            raise NotSupported("purge history of a file, a container or the mount root", loc.path)
+        self.fs.forget_usage()
 
     def _set_group(self, loc: Location, name: str, members: list[str]) -> None:
         if loc.kind is not Kind.ROOT:

@@ -1,17 +1,39 @@
-"""The metafile (`<object>.meta`): kamaki's JSON keys, rendered and parsed. Pure."""
+"""The metafile (`<object>.meta`) as kamaki 0.16 writes and reads it. Pure.
+
+Written: the registration reply's `X-Image-Meta-*` headers as a JSON object of
+strings (`"is-public": "True"`, `"size": "5000"`), dashed keys, properties under
+`properties` (keys with '-' -> '_'), the owner as `"<uuid> (<user name>)"`,
+indented by 2, ASCII with \\u escapes, no final newline.
+
+Read (`image register --metafile`): every top-level value must be a scalar and
+its key free of spaces; each becomes text (`true` -> "True"). Keys are compared
+lower-cased with '-' -> '_'. `properties` must be an object of scalars; their
+keys are upper-cased with '-' -> '_' (the server lower-cases them again), a
+`null` value is sent empty (no such property). `name` and `location` are kept
+apart: kamaki takes both from its command line, a `.meta` save from here.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from pithosfs.client.images import Image
+from pithosfs.images.bounded_json import JsonLimitError, load_object
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".meta"
+CONTENT_TYPE = "application/octet-stream"  # kamaki's upload_from_string default
+MAX_BYTES = 1024 * 1024  # a metafile larger than this is refused unread (kamaki's: ~1 KiB)
+
+_META = "x-image-meta-"
+_PROPERTY = _META + "property-"
+_UNQUOTED = ("name", "location", "description")  # the headers kamaki's ImageClient unquotes
 
 
 class MetafileError(ValueError):
@@ -19,79 +41,122 @@ class MetafileError(ValueError):
 
 
 @dataclass
-class MetafileFields:
-    """What a metafile contributes to a registration (None: not given)."""
+class Metafile:
+    """What a metafile says, in the form kamaki reads it."""
 
     name: str | None = None
-    properties: dict[str, str] = field(default_factory=dict)
-    is_public: bool | None = None
-    disk_format: str | None = None
-    container_format: str | None = None
+    location: str | None = None
+    params: dict[str, str] = field(default_factory=dict)  # e.g. {"owner": ..., "is_public": ...}
+    properties: dict[str, str] = field(default_factory=dict)  # upper-cased keys
 
 
-def render(image: Image) -> str:
-    """kamaki's metafile: hyphenated keys, properties as an object."""
-    doc: dict[str, Any] = {
-        "name": image.name,
+def kamaki_text(value: Any) -> str:
+    """A JSON scalar as kamaki (Python 2's '%s') writes it: true -> "True", null -> "None"."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def _property_text(value: Any) -> str:
+    """A property value as kamaki sends it in a header: null -> "" (no such property)."""
+    return "" if value is None else kamaki_text(value)
+
+
+def param_key(key: str) -> str:
+    return key.lower().replace("-", "_")
+
+
+def property_name(key: str) -> str:
+    return key.upper().replace("-", "_")
+
+
+def parse(data: str | bytes) -> Metafile:
+    """The metafile as kamaki reads it; MetafileError (with a reason) where kamaki fails."""
+    try:
+        doc = load_object(data, "the metafile", MAX_BYTES)
+    except JsonLimitError as exc:
+        raise MetafileError(str(exc)) from None
+    out = Metafile()
+    for key, value in doc.items():
+        norm = param_key(key)
+        if norm == "properties":
+            if not isinstance(value, dict):
+                raise MetafileError("'properties' must be a JSON object")
+            for pk, pv in value.items():
+                if isinstance(pv, (dict, list)):
+                    raise MetafileError(f"property {pk!r} must be a string, not {_kind(pv)}")
+                out.properties[property_name(pk)] = _property_text(pv)
+            continue
+        if isinstance(value, (dict, list)):
+            raise MetafileError(f"the value of {key!r} must be a string, not {_kind(value)}")
+        if " " in key:
+            raise MetafileError(f"invalid key {key!r} (no spaces)")
+        text = kamaki_text(value)
+        if norm == "name":
+            out.name = text
+        elif norm == "location":
+            out.location = text
+        else:
+            out.params[norm] = text
+    return out
+
+
+def _kind(value: Any) -> str:
+    return "an object" if isinstance(value, dict) else "a list"
+
+
+def flag(value: str | None, key: str) -> bool:
+    """A metafile's boolean ("True"/"False" as kamaki writes it, any case; "" and null
+    are false)."""
+    text = (value or "").strip().lower()
+    if text in ("true", "false", "", "none"):
+        return text == "true"
+    raise MetafileError(f"{key!r} must be True or False, not {value!r}")
+
+
+def reply_fields(headers: Mapping[str, str]) -> dict[str, Any]:
+    """kamaki's dict of a register reply: `X-Image-Meta-` stripped, properties apart."""
+    doc: dict[str, Any] = {"properties": {}}
+    for name, value in headers.items():
+        low = name.lower()
+        if low.startswith(_PROPERTY):
+            doc["properties"][low[len(_PROPERTY) :].replace("-", "_")] = unquote(value)
+        elif low.startswith(_META):
+            key = low[len(_META) :]
+            doc[key] = unquote(value) if key in _UNQUOTED else value
+    return doc
+
+
+def image_fields(image: Image) -> dict[str, Any]:
+    """The same dict built from an Image (a listing has no headers): values as their text."""
+    if image.headers:
+        return reply_fields(image.headers)
+    return {
         "id": image.id,
+        "name": image.name,
+        "status": image.status,
         "checksum": image.checksum,
         "container-format": image.container_format,
         "disk-format": image.disk_format,
-        "is-public": image.is_public,
+        "size": str(image.size),
         "location": image.location,
         "owner": image.owner,
-        "properties": dict(image.properties),
-        "size": image.size,
-        "status": image.status,
+        "is-public": kamaki_text(image.is_public),
+        "is-snapshot": kamaki_text(image.is_snapshot),
+        "description": image.description,
         "created-at": image.created_at,
         "updated-at": image.updated_at,
         "deleted-at": "",
+        "properties": dict(image.properties),
     }
-    return json.dumps(doc, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def parse(text: str | bytes) -> MetafileFields:
-    """The registration fields of a metafile. Keys may use '-' or '_'; read-only keys
-    (id, size, checksum, status, dates, owner, location) are accepted and ignored,
-    since the object decides them."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MetafileError("the metafile is not UTF-8 text") from None
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise MetafileError(f"invalid JSON in metafile: {exc}") from None
-    if not isinstance(doc, dict):
-        raise MetafileError("the metafile must hold a JSON object")
-    doc = {str(k).replace("_", "-").lower(): v for k, v in doc.items()}
-    out = MetafileFields()
-    name = doc.get("name")
-    if name is not None:
-        if not isinstance(name, str) or not name.strip():
-            raise MetafileError("'name' must be a non-empty string")
-        out.name = name
-    props = doc.get("properties")
-    props = {} if props is None else props
-    if not isinstance(props, dict):
-        raise MetafileError("'properties' must be a JSON object")
-    for k, v in props.items():
-        if isinstance(v, (dict, list)):
-            raise MetafileError(f"property {k!r} must be a string, not {type(v).__name__}")
-        out.properties[str(k)] = "" if v is None else str(v)
-    public = doc.get("is-public")
-    if public is not None:
-        if isinstance(public, str) and public.lower() in ("true", "false"):
-            public = public.lower() == "true"
-        if not isinstance(public, bool):
-            raise MetafileError("'is-public' must be true or false")
-        out.is_public = public
-    for key in ("disk-format", "container-format"):
-        value = doc.get(key)
-        if value in (None, ""):
-            continue
-        if not isinstance(value, str):
-            raise MetafileError(f"{key!r} must be a string")
-        setattr(out, key.replace("-", "_"), value)
-    return out
+def render(image: Image, owner_name: str | None = None) -> str:
+    """kamaki's metafile text. `owner_name`: the owner's user name, shown as
+    `"<uuid> (<name>)"` as kamaki does (None: the bare uuid, as in `/.images`)."""
+    doc = image_fields(image)
+    if owner_name is not None:
+        doc["owner"] = f"{doc.get('owner', '')} ({owner_name})"
+    return json.dumps(doc, indent=2, sort_keys=True)

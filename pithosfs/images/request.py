@@ -1,21 +1,34 @@
 """One registration request: parsed from a `.register` line (kamaki's arguments,
-shell-quoted) or from its JSON form (a line starting with `{`). Pure: no I/O."""
+shell-quoted) or from its JSON form (a line starting with `{`). Pure: no I/O.
+
+The options are kamaki 0.16's `image register` options, with the same meaning;
+NAME and OBJECT may also be given positionally. Formats are not checked here: the
+image service knows which it accepts and says so.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 from dataclasses import dataclass, field
 
+from pithosfs.images.bounded_json import JsonLimitError, load_object
+
 log = logging.getLogger(__name__)
 
-DISK_FORMATS = ("diskdump", "extdump", "ntfsdump", "raw", "qcow2", "vmdk", "vdi", "iso", "ami")
-CONTAINER_FORMATS = ("bare", "ovf", "aki", "ari", "ami")
+MAX_LINE_BYTES = 64 * 1024  # a registration line longer than this is refused unparsed
 USAGE = (
     "usage: NAME OBJECT [-p KEY=VAL]... [--public] [--metafile FILE] [-f|--force] "
-    "[--no-metafile-upload] [--disk-format F] [--container-format F]"
+    "[--no-metafile-upload] [--disk-format F] [--container-format F] [--checksum H] "
+    "[--size N] (or --name NAME --location OBJECT, as kamaki)"
 )
+# kamaki options that make no sense in a mount, and what to do instead.
+_REFUSED = {
+    "--upload-image-file": "copy the file into the mount, then register it",
+    "-C": "give the object as /CONTAINER/PATH or pithos://UUID/CONTAINER/PATH",
+    "--container": "give the object as /CONTAINER/PATH or pithos://UUID/CONTAINER/PATH",
+    "--uuid": "only objects of your own account can be registered",
+}
 
 
 class RequestError(ValueError):
@@ -33,11 +46,8 @@ class RegisterRequest:
     no_metafile_upload: bool = False
     disk_format: str | None = None
     container_format: str | None = None
-
-
-def _check_format(value: str | None, allowed: tuple[str, ...], what: str) -> None:
-    if value is not None and value not in allowed:
-        raise RequestError(f"unknown {what} {value!r} (one of {', '.join(allowed)})")
+    checksum: str | None = None
+    size: str | None = None
 
 
 def _property(text: str) -> tuple[str, str]:
@@ -49,19 +59,23 @@ def _property(text: str) -> tuple[str, str]:
 
 def parse_line(line: str) -> RegisterRequest:
     """Parse one line (without its newline). RequestError with a clear reason."""
+    if len(line.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+        raise RequestError(f"line longer than {MAX_LINE_BYTES} bytes")
     text = line.strip()
     if not text:
         raise RequestError("empty line")
-    req = _parse_json(text) if text.startswith("{") else _parse_args(text)
-    _check_format(req.disk_format, DISK_FORMATS, "disk format")
-    _check_format(req.container_format, CONTAINER_FORMATS, "container format")
-    return req
+    return _parse_json(text) if text.startswith("{") else _parse_args(text)
 
 
 _VALUED = {
     "--metafile": "metafile",
     "--disk-format": "disk_format",
     "--container-format": "container_format",
+    "--checksum": "checksum",
+    "--size": "size",
+    "--name": "name",
+    "--location": "object",
+    "--owner-name": "",  # accepted and ignored, as kamaki 0.16 ignores it (no 'owner' argument)
 }
 
 
@@ -82,8 +96,12 @@ def _parse_args(text: str) -> RegisterRequest:
 
     for word in it:
         option, eq, inline = word.partition("=")
-        if eq and option in _VALUED:  # --metafile=FILE is the same as --metafile FILE
-            setattr(req, _VALUED[option], inline)
+        if option in _REFUSED:
+            raise RequestError(f"{option} is not for a mount: {_REFUSED[option]}")
+        if option in _VALUED and (eq or word == option):
+            value = inline if eq else value_of(option)  # --opt=VALUE is --opt VALUE
+            if _VALUED[option]:
+                setattr(req, _VALUED[option], value)
         elif word in ("-p", "--property"):
             k, v = _property(value_of(word))
             req.properties[k] = v
@@ -96,37 +114,34 @@ def _parse_args(text: str) -> RegisterRequest:
             req.force = True
         elif word == "--no-metafile-upload":
             req.no_metafile_upload = True
-        elif word == "--metafile":
-            req.metafile = value_of(word)
-        elif word == "--disk-format":
-            req.disk_format = value_of(word)
-        elif word == "--container-format":
-            req.container_format = value_of(word)
         elif word.startswith("-") and len(word) > 1:
             raise RequestError(f"unknown option {word!r}; {USAGE}")
         else:
             positional.append(word)
-    if len(positional) != 2:
+    missing = [what for what, have in (("NAME", req.name), ("OBJECT", req.object)) if not have]
+    if len(positional) != len(missing):
         raise RequestError(f"expected NAME and OBJECT, got {len(positional)} words; {USAGE}")
-    req.name, req.object = positional
-    if not req.name.strip():
+    for what, word in zip(missing, positional, strict=True):
+        if what == "NAME":
+            req.name = word
+        else:
+            req.object = word
+    if not (req.name or "").strip():
         raise RequestError("the image name is empty")
     return req
 
 
 _JSON_KEYS = {
     "name", "object", "properties", "public", "metafile", "force",
-    "no_metafile_upload", "disk_format", "container_format",
+    "no_metafile_upload", "disk_format", "container_format", "checksum", "size",
 }  # fmt: skip
 
 
 def _parse_json(text: str) -> RegisterRequest:
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise RequestError(f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise RequestError("the JSON form must be an object")
+        data = load_object(text, "the JSON form", MAX_LINE_BYTES)
+    except JsonLimitError as exc:
+        raise RequestError(str(exc)) from None
     data = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = set(data) - _JSON_KEYS
     if unknown:
@@ -146,9 +161,19 @@ def _parse_json(text: str) -> RegisterRequest:
         object=obj,
         properties={str(k): str(v) for k, v in props.items()},
         public=bool(data.get("public", False)),
-        metafile=data.get("metafile"),
+        metafile=_text_or_none(data.get("metafile"), "metafile"),
         force=bool(data.get("force", False)),
         no_metafile_upload=bool(data.get("no_metafile_upload", False)),
-        disk_format=data.get("disk_format"),
-        container_format=data.get("container_format"),
+        disk_format=_text_or_none(data.get("disk_format"), "disk_format"),
+        container_format=_text_or_none(data.get("container_format"), "container_format"),
+        checksum=_text_or_none(data.get("checksum"), "checksum"),
+        size=_text_or_none(data.get("size"), "size"),
     )
+
+
+def _text_or_none(value: object, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise RequestError(f"{key!r} must be a string")
+    return str(value)

@@ -4,6 +4,7 @@ where domain errors become HTTP status codes with a JSON fault body (spec 1.4).
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -25,11 +26,13 @@ from pithosfs.server.controllers.public import PublicController
 from pithosfs.server.errors import (
     BadRequest,
     ClientDisconnected,
+    InsufficientStorage,
     MethodNotAllowed,
     MissingBlocks,
     NotFound,
     NotModified,
     PithosFault,
+    RequestTimeout,
     Unauthorized,
 )
 from pithosfs.server.webio import Req, Response, json_response, xml_response
@@ -102,21 +105,39 @@ class PithosApp:
             path = decode_path(environ)
             req = Req(environ, path)
             response = self.dispatch(req)
-        except ClientDisconnected:
-            log.info("client disconnected mid-request; nothing committed")
-            response = Response(400, [], b"")
+        except ClientDisconnected as exc:
+            if isinstance(exc.__cause__, TimeoutError):  # slower than the body's floor (front.py)
+                log.info("request body too slow; nothing committed")
+                response = fault_response(RequestTimeout("Request body not received in time"))
+            else:
+                log.info("client disconnected mid-request; nothing committed")
+                response = Response(400, [], b"")
+            response.add("Connection", "close")  # the rest of the body is not read
         except PithosFault as fault:
             if req is not None:
                 req.drain()
             as_xml = req is not None and (req.arg("format") or "").lower() == "xml"
             response = fault_response(fault, xml=as_xml)
         except sqlite3.OperationalError as exc:
-            log.exception("database error")
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            response = fault_response(
-                PithosFault("Database busy, retry" if busy else "Internal server error"),
-                503 if busy else 500,
-            )
+            if "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
+                response = self._disk_full(req, exc)
+            else:
+                log.exception("database error")
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                response = fault_response(
+                    PithosFault("Database busy, retry" if busy else "Internal server error"),
+                    503 if busy else 500,
+                )
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                log.exception(
+                    "unexpected error on %s %s",
+                    environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO"),
+                )
+                response = fault_response(PithosFault("Internal server error"))
+            else:
+                response = self._disk_full(req, exc)
         except Exception:
             log.exception(
                 "unexpected error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
@@ -150,6 +171,15 @@ class PithosApp:
             return list_accounts(self.ctx, req)
         controller = self.controllers[endpoint]
         return getattr(controller, req.method)(req, **values)
+
+    def _disk_full(self, req: Req | None, exc: Exception) -> Response:
+        """507 for a full disk: one log line, no traceback (nothing is wrong with the server)."""
+        what = f"{req.method} {req.path}" if req is not None else "a request"
+        log.warning("disk full while serving %s: %s", what, exc)
+        self.ctx.backend.collector.disk_full()  # uncommitted uploads make room first
+        response = fault_response(InsufficientStorage("Not enough space left on the server"))
+        response.add("Connection", "close")  # an unread upload body is not drained
+        return response
 
     def legacy_auth(self, req: Req) -> Response:
         """OOS-style `GET /v1/` with X-Auth-User/X-Auth-Key (spec 1.2); the key is the token."""

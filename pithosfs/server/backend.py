@@ -8,12 +8,14 @@ itself, so a controller cannot forget a check.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 from pithosfs.protocol import DEFAULT_HASH_ALGORITHM
 from pithosfs.server import access, node_history
+from pithosfs.server.block_gc import Collector
 from pithosfs.server.blocks import BlockStore
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_HISTORY, CLUSTER_NORMAL, Database
 from pithosfs.server.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -58,6 +60,8 @@ class Backend(ObjectUpdates, ObjectListing):
         self.algorithm = algorithm
         self.account_quota = account_quota
         self._rebuild_usage()
+        self.collector = Collector(self.db, self.blocks, data_dir)
+        self.collector.start()
 
     def _rebuild_usage(self) -> None:
         """Recount per-container usage from the versions (cheap insurance against drift)."""
@@ -71,6 +75,7 @@ class Backend(ObjectUpdates, ObjectListing):
             )
 
     def close(self) -> None:
+        self.collector.stop()
         self.blocks.close()
         self.db.close()
 
@@ -263,7 +268,13 @@ class Backend(ObjectUpdates, ObjectListing):
                 self.account_quota,
                 True,
                 until,
+                self.disk_available(),
             )
+
+    def disk_available(self) -> int:
+        """Bytes an unprivileged writer may still put on the block store's filesystem."""
+        st = os.statvfs(self.blocks.root)
+        return st.f_bavail * st.f_frsize
 
     def _bytes_used(
         self, conn: sqlite3.Connection, node_filter: str, arg: int, until: int | None
@@ -584,6 +595,7 @@ class Backend(ObjectUpdates, ObjectListing):
                     until,
                     clusters=(CLUSTER_HISTORY, CLUSTER_DELETED),
                 )
+            self.collector.wake()  # the purged versions' blocks may go now
             return
         if delimiter is not None:
             self.empty_container(user, account, container)
@@ -620,6 +632,7 @@ class Backend(ObjectUpdates, ObjectListing):
             conn.execute("DELETE FROM usage WHERE node = ?", (node,))
             conn.execute("DELETE FROM nodes WHERE node = ?", (node,))
             self._touch(conn, [int(row["parent"])], self._now())
+        self.collector.wake()
 
     def _purge_versions(
         self,

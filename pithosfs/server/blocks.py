@@ -8,6 +8,10 @@ which is why an all-zero block is simply the empty hash and is never written.
 Durability: each block goes to a temp file, is fsync'ed, then renamed into
 place, so a block file under its final name is always complete. Writing runs on
 a small pool (`BlockBatch`) so disk flushes overlap with receiving the body.
+
+Collection (block_gc.py): every way of storing a block takes a `PinSet` and pins
+the block's hash before looking whether it exists, so the collector never
+removes a block a running request is about to name.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pithosfs.protocol import DEFAULT_HASH_ALGORITHM, block_hash, block_hash_buffer
+from pithosfs.server.block_gc import BlockGuard, PinSet
 from pithosfs.server.block_slices import BlockSlice, RecentBlocks
 from pithosfs.server.buffers import BufferPool
 
@@ -51,6 +56,7 @@ class BlockStore:
         )
         self._buffers = BufferPool(-(-block_size // ALIGN) * ALIGN)
         self._recent = RecentBlocks()
+        self.guard = BlockGuard()
 
     def _clean_temp_files(self) -> None:
         """Leftovers of a crash mid-write are incomplete by definition: drop them."""
@@ -81,19 +87,27 @@ class BlockStore:
                 result.append(h)
         return result
 
-    def store(self, data: bytes, hex_hash: str | None = None) -> str:
-        """Write one block durably (if new) and return its hash."""
-        hex_hash, tmp = self.stage(data, hex_hash)
-        if tmp is not None:
-            self.publish(hex_hash, tmp)
-        return hex_hash
+    def store(self, data: bytes, pins: PinSet | None = None) -> str:
+        """Write one block durably (if new) and return its hash.
 
-    def stage(self, data: bytes, hex_hash: str | None = None) -> tuple[str, Path | None]:
+        `pins` (here and below): the caller's pins, held until its commit; without
+        them the block is protected from the collector only while the call runs.
+        """
+        with self.guard.pinning(pins) as held:
+            hex_hash, tmp = self.stage(data, held)
+            if tmp is not None:
+                self.publish(hex_hash, tmp)
+            return hex_hash
+
+    def stage(
+        self, data: bytes, pins: PinSet, hex_hash: str | None = None
+    ) -> tuple[str, Path | None]:
         """Hash (if needed) and write a new block to a temp file, not yet durable.
 
         Returns the temp path, or None when the block is already stored.
         """
         hex_hash = hex_hash or self.hash_of(data)
+        pins.add(hex_hash)
         if self.exists(hex_hash):
             return hex_hash, None
         tmp = self.tmp_dir / f"{hex_hash}.{uuid.uuid4().hex}"
@@ -133,7 +147,12 @@ class BlockStore:
         hot = self._recent.hot(hex_hash)
         return BlockSlice(self.path_of(hex_hash), offset, max(length, 0), self._buffers, hot)
 
-    def ingest(self, fill: Callable[[memoryview], int], total: int | None = None) -> list[str]:
+    def ingest(
+        self,
+        fill: Callable[[memoryview], int],
+        total: int | None = None,
+        pins: PinSet | None = None,
+    ) -> list[str]:
         """Store a stream block by block; returns the block hashes once all are durable.
 
         `fill(view)` fills view completely or up to the end of the stream. Each
@@ -146,6 +165,12 @@ class BlockStore:
         request does not pay page faults and zeroing for fresh pages. Only the
         pages a body touches count (a 1 KiB body maps one page of its buffer).
         """
+        with self.guard.pinning(pins) as held:
+            return self._ingest(fill, total, held)
+
+    def _ingest(
+        self, fill: Callable[[memoryview], int], total: int | None, pins: PinSet
+    ) -> list[str]:
         consumed = 0
         free: queue.Queue[mmap.mmap] = queue.Queue()
         buffers: list[mmap.mmap] = []
@@ -165,7 +190,7 @@ class BlockStore:
                 if n == 0:
                     free.put(buf)
                     break
-                future = self._pool.submit(self._stage_buffer, buf, n)
+                future = self._pool.submit(self._stage_buffer, buf, n, pins)
                 future.add_done_callback(lambda _f, b=buf: free.put(b))
                 futures.append(future)
                 consumed += n
@@ -192,9 +217,10 @@ class BlockStore:
             for buf in buffers:  # no worker or reader writes to them any more
                 self._buffers.give(buf)
 
-    def _stage_buffer(self, buf: mmap.mmap, n: int) -> tuple[str, Path | None]:
+    def _stage_buffer(self, buf: mmap.mmap, n: int, pins: PinSet) -> tuple[str, Path | None]:
         view = memoryview(buf)
         hex_hash = block_hash_buffer(view[:n], self.algorithm).hex()
+        pins.add(hex_hash)
         if self.exists(hex_hash):
             return hex_hash, None
         tmp = self.tmp_dir / f"{hex_hash}.{uuid.uuid4().hex}"
@@ -229,8 +255,8 @@ class BlockStore:
             raise
         os.close(fd)
 
-    def batch(self) -> BlockBatch:
-        return BlockBatch(self)
+    def batch(self, pins: PinSet | None = None) -> BlockBatch:
+        return BlockBatch(self, pins)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -248,8 +274,10 @@ class BlockBatch:
     is committed; leaving the `with` block on an error removes staged files.
     """
 
-    def __init__(self, store: BlockStore) -> None:
+    def __init__(self, store: BlockStore, pins: PinSet | None = None) -> None:
         self._store = store
+        self._own_pins = pins is None
+        self._pins = pins if pins is not None else store.guard.new_pins()
         self._staged: list[Future[tuple[str, Path | None]]] = []
         self._slots = threading.Semaphore(MAX_PENDING_BLOCKS)
 
@@ -259,10 +287,13 @@ class BlockBatch:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
             self.abort()
+        if self._own_pins:
+            self._pins.release()
 
     def add(self, data: bytes) -> str:
         """Hash now (the caller needs the digest at once), write in the background."""
         hex_hash = self._store.hash_of(data)
+        self._pins.add(hex_hash)
         if not self._store.exists(hex_hash):
             self._submit(data, hex_hash)
         return hex_hash
@@ -273,7 +304,7 @@ class BlockBatch:
 
     def _submit(self, data: bytes, h: str | None) -> Future[tuple[str, Path | None]]:
         self._slots.acquire()
-        future = self._store._pool.submit(self._store.stage, data, h)
+        future = self._store._pool.submit(self._store.stage, data, self._pins, h)
         future.add_done_callback(lambda _f: self._slots.release())
         self._staged.append(future)
         return future

@@ -205,9 +205,13 @@ def serve(
     # sharing it with a running server: report only (its uploads may be in flight).
     fsck.check(root, block_size=block_size, repair=alone)
     fsck.share(lock_fd)
+    from pithosfs import memory_trim
+
+    memory_trim.start(arenas=2)  # freed heap back to the system: RSS stays flat
     server = EmbeddedServer(
         root, host=host, port=port, users=table, block_size=block_size, strict=strict
     )
+    server.backend.collector.lock_fd = lock_fd  # collects only while no other server shares root
     if default_container:
         give_default_containers(server.backend, list(table), default_container)
     try:

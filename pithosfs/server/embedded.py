@@ -15,21 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from cheroot import server as cheroot_server
-from cheroot import wsgi
 
 from pithosfs.protocol import DEFAULT_BLOCK_SIZE
 from pithosfs.server.app import PithosApp
 from pithosfs.server.backend import Backend
 from pithosfs.server.controllers.base import Context
 from pithosfs.server.fastio import SliceGateway, fast_makefile
+from pithosfs.server.front import Front, FrontServer, Limits
 
 log = logging.getLogger(__name__)
 
-WORKER_THREADS = 32
 MAX_DRAIN = 1024 * 1024
 KEEP_ALIVE_CONNECTIONS = 256
-# Request line + headers; spec limits (90 meta headers of <= 384 bytes) fit easily.
-MAX_HEADER_BYTES = 256 * 1024
 
 
 class JsonFaultRequest(cheroot_server.HTTPRequest):
@@ -43,10 +40,20 @@ class JsonFaultRequest(cheroot_server.HTTPRequest):
             msg = json.dumps({key: {"code": int(code), "message": msg, "details": ""}})
         super().simple_response(status, msg)
 
+    def parse_request(self) -> None:
+        super().parse_request()
+        if self.ready:  # headers read: from now on the body's pace is what is bounded
+            limits = self.server.limits
+            self.conn.rfile.paced.expect_body(limits.body_grace, limits.body_min_rate)
+
     def send_headers(self) -> None:
         # cheroot drains an unread body in ONE read before reusing the connection;
         # for an upload refused early that could be gigabytes in memory, so close instead.
         if getattr(self.rfile, "remaining", 0) > MAX_DRAIN:
+            self.close_connection = True
+        # cheroot keeps the connection whatever the application's Connection header says,
+        # and would first drain the body the application gave up on (e.g. a too slow one).
+        if any(k.lower() == b"connection" and v.lower() == b"close" for k, v in self.outheaders):
             self.close_connection = True
         super().send_headers()
 
@@ -57,6 +64,14 @@ class JsonFaultConnection(cheroot_server.HTTPConnection):
     def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
         super().__init__(server, sock, fast_makefile)
 
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            owner = getattr(self, "front_owner", None)
+            if owner is not None:  # the front counts open connections per client
+                owner.closed(self)
+
 
 class EmbeddedServer:
     def __init__(
@@ -66,8 +81,8 @@ class EmbeddedServer:
         port: int = 8080,
         users: dict[str, str] | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
-        threads: int = WORKER_THREADS,
         strict: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         """`strict`: answer exactly as the reference Pithos+ does, offering and
         advertising no extension (docs/server.md "Strict mode")."""
@@ -79,24 +94,21 @@ class EmbeddedServer:
         self.backend = Backend(self.data_dir, block_size)
         self.strict = strict
         self.app = PithosApp(Context(self.backend, self.users, strict=strict))
-        self._threads = threads
-        self._server: wsgi.Server | None = None
+        self.limits = limits or Limits()
+        self._server: FrontServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Bind (so the port is known and connectable), then serve on a background thread."""
-        server = wsgi.Server(
+        server = FrontServer(
             (self.host, self.port),
             self.app,
-            numthreads=self._threads,
-            max=-1,
+            limits=self.limits,
             request_queue_size=128,
-            timeout=60,
             shutdown_timeout=5,
         )
         server.ConnectionClass = JsonFaultConnection
         server.gateway = SliceGateway
-        server.max_request_header_size = MAX_HEADER_BYTES
         # cheroot keeps only 10 idle keep-alive connections by default; mounts and
         # parallel uploaders hold more, and each reconnect costs a round trip.
         server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
@@ -108,6 +120,11 @@ class EmbeddedServer:
         self._thread = threading.Thread(target=server.serve, name="pithos-server", daemon=True)
         self._thread.start()
         log.info("Pithos+ server listening on %s", self.base_url)
+
+    @property
+    def front(self) -> Front | None:
+        """The connection front while serving (connection counts, see front.py)."""
+        return self._server._connections if self._server is not None else None  # type: ignore[no-any-return]
 
     @property
     def base_url(self) -> str:

@@ -89,6 +89,11 @@ class RequestEntityTooLarge(PithosFault):
     fault = "requestEntityTooLarge"
 
 
+class RequestTimeout(PithosFault):
+    status = 408
+    fault = "requestTimeout"
+
+
 class RangeNotSatisfiable(PithosFault):
     status = 416
     fault = "rangeNotSatisfiable"
@@ -97,6 +102,13 @@ class RangeNotSatisfiable(PithosFault):
 class UnprocessableEntity(PithosFault):
     status = 422
     fault = "unprocessableEntity"
+
+
+class InsufficientStorage(PithosFault):
+    """The server's disk (or the database's) is full: 507 (RFC 4918), as Swift answers."""
+
+    status = 507
+    fault = "insufficientStorage"
 
 
 class ClientDisconnected(Exception):

@@ -8,6 +8,11 @@ capped a 1 GiB upload at ~1.3 s of pure receiving against ~0.75 s with
 already buffered, so the byte stream stays in order); small ones, such as the
 request line and headers, keep cheroot's code path.
 
+`PacedSocketIO` is the raw layer under every connection's reader: it serves
+first the bytes the connection front already received (front.py reads request
+headers before a worker sees the connection), then reads the socket with each
+read bounded by the request's deadline.
+
 `SliceGateway` lets a response body hand block slices to the socket itself
 (see block_slices: one read into a reused buffer, O_DIRECT when the block is
 not cached), instead of as Python bytes read per block.
@@ -16,6 +21,7 @@ not cached), instead of as Python bytes read per block.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from cheroot import makefile, wsgi
@@ -39,7 +45,105 @@ def _pyio_buffers_present() -> bool:
 _HAS_PYIO_BUFFERS = _pyio_buffers_present()
 
 
+class PacedSocketIO(socket.SocketIO):
+    """A socket's raw reader with bytes already received in front and a read deadline.
+
+    `prime(data)` puts bytes the front read ahead of the socket's. A deadline
+    bounds every socket read: `expect_headers(at)` a fixed instant, `expect_body`
+    a floor on the transfer rate (the time allowed grows with the bytes received:
+    `grace + received / min_rate` from the start of the body), so a client that
+    trickles cannot hold a worker longer than a slow but honest one would.
+    A read past the deadline raises TimeoutError("timed out"), which cheroot
+    answers with 408 and a closed connection.
+    """
+
+    def __init__(self, sock: socket.socket, mode: str) -> None:
+        super().__init__(sock, mode)  # type: ignore[arg-type]
+        self._front = b""
+        self._front_pos = 0
+        self._deadline: float | None = None
+        self._body_start = 0.0
+        self._body_grace = 0.0
+        self._body_rate = 0.0
+        self._body_received = 0
+
+    def prime(self, data: bytes) -> None:
+        self._front = bytes(data) + self._front[self._front_pos :]
+        self._front_pos = 0
+
+    def take_primed(self) -> bytes:
+        """The primed bytes not yet read (handed back to the front between requests)."""
+        data, self._front, self._front_pos = self._front[self._front_pos :], b"", 0
+        return data
+
+    def expect_headers(self, deadline: float) -> None:
+        self._deadline, self._body_rate = deadline, 0.0
+
+    def expect_body(self, grace: float, min_rate: float) -> None:
+        self._deadline = None
+        self._body_start, self._body_grace, self._body_rate = time.monotonic(), grace, min_rate
+        self._body_received = 0
+
+    def unpaced(self) -> None:
+        self._deadline, self._body_rate = None, 0.0
+
+    def _time_left(self) -> float | None:
+        if self._body_rate:
+            allowed = self._body_grace + self._body_received / self._body_rate
+            return self._body_start + allowed - time.monotonic()
+        if self._deadline is not None:
+            return self._deadline - time.monotonic()
+        return None
+
+    def readinto(self, b: Any) -> int | None:
+        if self._front_pos < len(self._front):
+            n = min(len(b), len(self._front) - self._front_pos)
+            b[:n] = self._front[self._front_pos : self._front_pos + n]
+            self._front_pos += n
+            if self._front_pos == len(self._front):
+                self._front, self._front_pos = b"", 0
+            return n
+        left = self._time_left()
+        if left is None:
+            return super().readinto(b)
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock = self._sock  # type: ignore[attr-defined]
+        usual = sock.gettimeout()
+        if usual is not None and left >= usual:  # the common case: no settimeout syscalls
+            n = super().readinto(b)
+        else:
+            sock.settimeout(left)
+            try:
+                n = super().readinto(b)
+            finally:
+                sock.settimeout(usual)
+        self._body_received += n or 0
+        return n
+
+
 class FastStreamReader(makefile.StreamReader):
+    def __init__(self, sock: socket.socket, mode: str = "r", bufsize: int = 8192) -> None:
+        # cheroot's StreamReader.__init__, over our raw layer instead of a plain SocketIO.
+        makefile.StreamReader.__mro__[1].__init__(self, PacedSocketIO(sock, mode), bufsize)  # type: ignore[arg-type]
+        self.bytes_read = 0
+
+    @property
+    def paced(self) -> PacedSocketIO:
+        return self.raw  # type: ignore[no-any-return]
+
+    def take_unread(self) -> bytes:
+        """Every byte received but not yet read: the buffer's, then the primed ones.
+
+        Called between requests (no reader is active), so the front can look
+        for the next request's headers without a worker.
+        """
+        parts = []
+        while self.has_data():
+            parts.append(self.read1(1 << 16))
+        parts.append(self.paced.take_primed())
+        return b"".join(parts)
+
     def read(self, size: int | None = -1) -> bytes:  # type: ignore[override]
         if size is None or size < LARGE or not _HAS_PYIO_BUFFERS:
             return super().read(size)

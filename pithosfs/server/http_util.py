@@ -115,10 +115,17 @@ def count_meta_headers(headers: dict[str, str]) -> int:
 _RANGE_SPEC = re.compile(r"^(\d*)-(\d*)$")
 
 
+# More distinct ranges than this in one GET (after merging) is 416: the parts' own
+# headers would outweigh the data, and a client that means it can ask in pieces.
+MAX_RANGES = 100
+
+
 def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
     """GET Range -> [(start, end_inclusive)], None for "serve the whole object" (spec 9.7).
 
     [QUIRK] kept: no clamping. An end beyond EOF is 416, as the reference does.
+    Ranges that overlap or touch are merged (`coalesce`), so a reply never holds
+    more of the object than the object itself; more than MAX_RANGES remaining is 416.
     """
     if not header:
         return None
@@ -143,7 +150,29 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
         if length <= 0 or start < 0 or start >= size or length > size or end >= size:
             raise RangeNotSatisfiable("Requested range not satisfiable")
         ranges.append((start, end))
+    ranges = coalesce(ranges)
+    if len(ranges) > MAX_RANGES:
+        raise RangeNotSatisfiable(f"Too many ranges (at most {MAX_RANGES})")
     return ranges
+
+
+def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge ranges that overlap or touch (RFC 9110 14.2 allows it).
+
+    Disjoint ranges keep the order they were asked in; once any are merged the
+    parts go out in ascending order (each byte at most once).
+    """
+    ordered = sorted(ranges)
+    if all(a[1] + 1 < b[0] for a, b in zip(ordered, ordered[1:], strict=False)):
+        return ranges
+    merged = [ordered[0]]
+    for start, end in ordered[1:]:
+        last_start, last_end = merged[-1]
+        if start <= last_end + 1:
+            merged[-1] = (last_start, max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 _CONTENT_RANGE = re.compile(r"^bytes (\*|(\d+)-(\d*))/(\*|\d+)$")

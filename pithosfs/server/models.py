@@ -68,6 +68,7 @@ class AccountInfo:
     quota: int
     owner_view: bool
     until: int | None = None
+    disk_available: int | None = None  # bytes free for new blocks on the data disk
 
 
 @dataclass

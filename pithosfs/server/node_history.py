@@ -31,9 +31,7 @@ def create(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
     if exists:
         return
-    nodes = conn.execute(
-        "SELECT node FROM node_meta UNION SELECT node FROM policies"
-    ).fetchall()
+    nodes = conn.execute("SELECT node FROM node_meta UNION SELECT node FROM policies").fetchall()
     for row in nodes:
         node = int(row[0])
         meta = dict(conn.execute("SELECT key, value FROM node_meta WHERE node = ?", (node,)))

@@ -10,6 +10,7 @@ import sqlite3
 import uuid as uuidlib
 
 from pithosfs.protocol import block_count
+from pithosfs.server.block_gc import PinSet
 from pithosfs.server.blocks import BlockBatch
 from pithosfs.server.bodies import RequestBody, Spool
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_NORMAL
@@ -34,27 +35,13 @@ class ObjectUpdates(ObjectOps):
     ) -> None:
         if user != account:
             raise Forbidden("Only the owner may delete")
+        if until is not None:
+            self._purge_object(account, container, name, until)
+            self.collector.wake()  # after the commit: the purged versions' blocks may go
+            return
         with self.db.write() as conn:
             crow = self._require_container(conn, account, container)
             path = f"{account}/{container}/{name}"
-            if until is not None:
-                node = conn.execute("SELECT node FROM nodes WHERE path = ?", (path,)).fetchone()
-                if node is None:
-                    raise NotFound("Object does not exist")
-                conn.execute(
-                    "DELETE FROM attributes WHERE serial IN"
-                    " (SELECT serial FROM versions WHERE node = ? AND mtime <= ?)",
-                    (node["node"], until),
-                )
-                before = self._current_row(conn, path)
-                conn.execute(
-                    "DELETE FROM versions WHERE node = ? AND mtime <= ?", (node["node"], until)
-                )
-                if self._current_row(conn, path) is None:
-                    self._clear_path(conn, path)
-                    if before is not None:
-                        self._adjust_usage(conn, int(crow["node"]), -int(before["size"]), -1)
-                return
             if self._current_row(conn, path) is None:
                 raise NotFound("Object does not exist")
             names = [name]
@@ -62,6 +49,27 @@ class ObjectUpdates(ObjectOps):
                 names += self._names_below(conn, int(crow["node"]), name, delimiter)
             for each in names:
                 self._delete_one(conn, user, account, container, each)
+
+    def _purge_object(self, account: str, container: str, name: str, until: int) -> None:
+        with self.db.write() as conn:
+            crow = self._require_container(conn, account, container)
+            path = f"{account}/{container}/{name}"
+            node = conn.execute("SELECT node FROM nodes WHERE path = ?", (path,)).fetchone()
+            if node is None:
+                raise NotFound("Object does not exist")
+            conn.execute(
+                "DELETE FROM attributes WHERE serial IN"
+                " (SELECT serial FROM versions WHERE node = ? AND mtime <= ?)",
+                (node["node"], until),
+            )
+            before = self._current_row(conn, path)
+            conn.execute(
+                "DELETE FROM versions WHERE node = ? AND mtime <= ?", (node["node"], until)
+            )
+            if self._current_row(conn, path) is None:
+                self._clear_path(conn, path)
+                if before is not None:
+                    self._adjust_usage(conn, int(crow["node"]), -int(before["size"]), -1)
 
     def _names_below(
         self, conn: sqlite3.Connection, cnode: int, name: str, delimiter: str
@@ -241,6 +249,7 @@ class ObjectUpdates(ObjectOps):
         """Object POST with Content-Range (spec 8), optimistic against concurrent writers."""
         self._check_writable(user, account, container, name)
         spool: Spool | None = body.spool(self.blocks.tmp_dir) if body is not None else None
+        pins = self.blocks.guard.new_pins()  # every block the new version names, until committed
 
         def attempt(conn: sqlite3.Connection | None) -> ObjectInfo | None:
             """One try; with `conn` (write lock held) it cannot be overtaken."""
@@ -255,9 +264,12 @@ class ObjectUpdates(ObjectOps):
             offset, length = _resolve_range(rng, base.size, src_len, source is not None, chunked)
             if check is not None:
                 check(base)
-            hashes, size = self._splice(base, offset, length, reader)
+            hashes, size = self._splice(base, offset, length, reader, pins)
             if truncate is not None and truncate < size:
-                hashes, size = self._truncate(base.block_size, hashes, size, truncate)
+                hashes, size = self._truncate(base.block_size, hashes, size, truncate, pins)
+            pins.add_all(hashes)
+            if self.blocks.missing(hashes):  # a source's block, collected after its purge
+                return None
             with self.db.write() as conn:
                 current = self._current_row(conn, base.path)
                 if current is None:
@@ -298,15 +310,16 @@ class ObjectUpdates(ObjectOps):
                 raise Conflict("Concurrent update")
             return result
         finally:
+            pins.release()
             if spool is not None:
                 spool.close()
 
     def _splice(
-        self, base: ObjectInfo, offset: int, length: int, reader: _Reader
+        self, base: ObjectInfo, offset: int, length: int, reader: _Reader, pins: PinSet
     ) -> tuple[list[str], int]:
         hashes = self.hashmap(base) if base.size else []
         new_size = max(base.size, offset + length)
-        with self.blocks.batch() as batch:
+        with self.blocks.batch(pins) as batch:
             self._splice_into(batch, base, hashes, new_size, offset, length, reader)
             batch.finish()
         return hashes, new_size
@@ -348,14 +361,14 @@ class ObjectUpdates(ObjectOps):
             remaining -= n
 
     def _truncate(
-        self, bs: int, hashes: list[str], size: int, new_size: int
+        self, bs: int, hashes: list[str], size: int, new_size: int, pins: PinSet
     ) -> tuple[list[str], int]:
         """Cut to new_size and rehash the last block, so the hash matches the bytes."""
         keep = block_count(new_size, bs)
         hashes = hashes[:keep]
         tail = new_size - (keep - 1) * bs if keep else 0
         if keep and tail < bs and tail < size - (keep - 1) * bs:
-            hashes[-1] = self.blocks.store(self.blocks.read(hashes[-1], tail))
+            hashes[-1] = self.blocks.store(self.blocks.read(hashes[-1], tail), pins)
         return hashes, new_size
 
 

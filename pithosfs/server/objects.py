@@ -33,6 +33,7 @@ from pithosfs.server.models import ObjectInfo
 from pithosfs.server.sharing import Sharing
 
 if TYPE_CHECKING:
+    from pithosfs.server.block_gc import Collector
     from pithosfs.server.blocks import BlockStore
     from pithosfs.server.db import Database
 
@@ -60,6 +61,7 @@ class DataRange:
 class ObjectOps:
     db: Database
     blocks: BlockStore
+    collector: Collector
     block_size: int
     account_quota: int
 
@@ -431,24 +433,25 @@ class ObjectOps:
         self._check_writable(user, account, container, name)
         if user != account and (sharing is not False or public is not None):
             raise Forbidden("Only the owner may change sharing or publishing")
-        hashes = self.blocks.ingest(body.readinto, body.length)
-        if checksum_of is not None:
-            checksum = checksum_of()  # may reject the body (422) before anything is visible
-        with self.db.write() as conn:
-            info = self._commit(
-                conn,
-                user,
-                account,
-                container,
-                name,
-                size=body.received,
-                hashes=hashes,
-                type=type,
-                checksum=checksum,
-                meta=meta,
-                check=check,
-            )
-            self._apply_sharing(conn, user, account, info.path, sharing, public)
+        with self.blocks.guard.pinning() as pins:  # until committed (block_gc.py)
+            hashes = self.blocks.ingest(body.readinto, body.length, pins)
+            if checksum_of is not None:
+                checksum = checksum_of()  # may reject the body (422) before anything is visible
+            with self.db.write() as conn:
+                info = self._commit(
+                    conn,
+                    user,
+                    account,
+                    container,
+                    name,
+                    size=body.received,
+                    hashes=hashes,
+                    type=type,
+                    checksum=checksum,
+                    meta=meta,
+                    check=check,
+                )
+                self._apply_sharing(conn, user, account, info.path, sharing, public)
         return info
 
     def put_hashmap(
@@ -471,24 +474,27 @@ class ObjectOps:
         if size == 0:
             hashes = []
         self._check_writable(user, account, container, name)
-        missing = self.blocks.missing(hashes)
-        if missing:
-            raise MissingBlocks(missing)
-        with self.db.write() as conn:
-            info = self._commit(
-                conn,
-                user,
-                account,
-                container,
-                name,
-                size=size,
-                hashes=hashes,
-                type=type,
-                checksum="",
-                meta=meta,
-                check=check,
-            )
-            self._apply_sharing(conn, user, account, info.path, sharing, public)
+        with self.blocks.guard.pinning() as pins:
+            pins.add_all(hashes)  # before looking: the collector skips pinned blocks
+            missing = self.blocks.missing(hashes)
+            if missing:
+                raise MissingBlocks(missing)
+            with self.db.write() as conn:
+                info = self._commit(
+                    conn,
+                    user,
+                    account,
+                    container,
+                    name,
+                    size=size,
+                    hashes=hashes,
+                    type=type,
+                    checksum="",
+                    meta=meta,
+                    check=check,
+                )
+                self._apply_sharing(conn, user, account, info.path, sharing, public)
+        self.blocks.guard.committed(hashes)
         return info
 
     def upload_blocks(
@@ -498,7 +504,9 @@ class ObjectOps:
             raise Forbidden("Only the owner may upload blocks")
         with self.db.read() as conn:
             self._require_container(conn, account, container)
-        hashes = self.blocks.ingest(body.readinto, body.length)
+        with self.blocks.guard.pinning() as pins:
+            hashes = self.blocks.ingest(body.readinto, body.length, pins)
+            self.blocks.guard.uploaded(hashes)  # kept for the hashmap PUT to come
         return hashes
 
     def update_object_meta(

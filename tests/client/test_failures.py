@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -425,3 +426,78 @@ def test_a_range_read_whole_from_a_chunked_body_does_not_hand_on_its_connection(
     assert client.read_range_into("c", "o", 0, buf) == 6 and buf == b"abcdef"
     assert client.append("c", "o", b"more").version == 7
     assert flaky.count("POST") == 1
+
+
+def test_a_silent_server_fails_the_call_by_its_deadline_not_after_every_try(
+    flaky: FlakyServer,
+):
+    """A server that accepts and never answers: the call ends once its deadline passed
+    (no further try starts, none waits past it), not after attempts x read_timeout."""
+    flaky.default = lambda *a: ("sleep", 30.0, HEAD_OK)
+    policy = RetryPolicy(
+        attempts=20, base_backoff=0.01, max_backoff=0.02, read_timeout=0.6, deadline=2.0
+    )
+    client = PithosClient.from_storage_url(flaky.url + "/v1/acc", "tok", retry=policy)
+    started = time.monotonic()
+    with pytest.raises(TransportError):
+        client.head_object("c", "o")
+    took = time.monotonic() - started
+    assert flaky.count("HEAD") < policy.attempts  # stopped by the deadline, not by tries
+    assert took < 2 * policy.deadline, took
+
+
+def test_with_deadline_scales_the_waits_of_one_try():
+    policy = RetryPolicy.with_deadline(6)
+    assert policy.deadline == 6 and policy.read_timeout <= 3 and policy.connect_timeout <= 3
+
+
+def test_delete_repeated_after_a_lost_reply_into_404_is_success(flaky: FlakyServer):
+    # The first DELETE is read and applied, its answer never comes (connection closed):
+    # the repeat finds the object gone. That is the first one's success, not ENOENT.
+    flaky.script = [PITHOS_CONTAINER, ("close",), ("reply", 404, {}, b"")]
+    client = _client(flaky)
+    client.delete_object("c", "o")
+    assert flaky.count("DELETE") == 2
+
+
+def test_delete_of_a_missing_object_is_still_not_found(flaky: FlakyServer):
+    flaky.script = [PITHOS_CONTAINER, ("reply", 404, {}, b"")]
+    client = _client(flaky)
+    with pytest.raises(NotFound):
+        client.delete_object("c", "o")
+    assert flaky.count("DELETE") == 1
+
+
+def test_413_is_quota_unless_it_speaks_of_size():
+    from pithosfs.client.errors import QuotaExceeded, TooLarge, error_for_status
+
+    assert error_for_status(413, "Quota error: account quota exceeded") is QuotaExceeded
+    assert error_for_status(413, "Request Entity Too Large") is TooLarge
+    assert error_for_status(413, "") is QuotaExceeded
+    assert error_for_status(507).__name__ == "InsufficientStorage"
+
+
+def test_a_server_found_silent_gets_a_short_deadline_until_it_answers(
+    flaky: FlakyServer, monkeypatch: pytest.MonkeyPatch
+):
+    """An open then a read of a file each met the full deadline of a silent server (twice
+    the wait); once a call timed out, the next fail within SILENT_DEADLINE, until the
+    server answers again."""
+    from pithosfs.client import transport
+
+    monkeypatch.setattr(transport, "SILENT_DEADLINE", 1.0)
+    flaky.default = lambda *a: ("sleep", 30.0, HEAD_OK)
+    policy = RetryPolicy(
+        attempts=20, base_backoff=0.01, max_backoff=0.02, read_timeout=1.5, deadline=4.0
+    )
+    client = PithosClient.from_storage_url(flaky.url + "/v1/acc", "tok", retry=policy)
+    took = []
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            client.head_object("c", "o")
+        took.append(time.monotonic() - started)
+    assert took[0] >= policy.deadline - 0.5 and took[1] < took[0] / 2, took
+    flaky.default = lambda *a: HEAD_OK  # it answers again: full deadlines from here on
+    assert client.head_object("c", "o").version == 7
+    assert client.transport._silent_until == 0.0

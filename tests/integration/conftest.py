@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -217,3 +218,14 @@ def mount_factory(fuse_ok: None, server: object, tmp_path: Path) -> Iterator[Cal
     for m in started:
         text = m.log_text()
         assert "Traceback" not in text, text[-4000:]
+
+
+@pytest.fixture
+def public_root() -> Iterator[Path]:
+    """A mount parent other users can reach (pytest's own tmp dirs are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="pithosfs-allow-other-"))
+    root.chmod(0o755)
+    yield root
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    assert f" {root}/" not in mountinfo, f"a mount under {root} was left behind"
+    shutil.rmtree(root, ignore_errors=True)  # never through a live mount (checked above)

@@ -115,3 +115,30 @@ def test_two_hundred_images_in_one_loop(mnt: Path, images: ImageClient) -> None:
     assert len({i.location for i in mine if f"/{mnt.name}/many/" in i.location}) == 200
     print(f"\n200 registrations through .register: {elapsed:.2f} s, "
           f"{elapsed / 200 * 1000:.1f} ms per image")  # fmt: skip
+
+
+def test_deep_or_oversized_json_line_is_einval_with_a_reason(
+    mnt: Path, images: ImageClient, session_mount: object, tmp_path: Path
+) -> None:
+    """Never EIO, never a silent success: EINVAL, and the reason in `cat .register` and the log."""
+    (mnt / "disk.img").write_bytes(b"j" * 100)
+    start = session_mount.log_size()  # type: ignore[attr-defined]
+    before = {i.id for i in images.list()}
+    deep = '{"object": "disk.img", "name": "n", "properties": ' + "[" * 20000 + "]" * 20000 + "}"
+    (tmp_path / "deep.json").write_text(deep)
+    (tmp_path / "deep.meta").write_text('{"properties": {"a": ' + "[" * 20000 + "]" * 20000 + "}}")
+    huge = '{"object": "disk.img", "name": "' + "n" * 70000 + '"}'
+    (tmp_path / "huge.json").write_text(huge)
+    for script in (
+        f"cat {tmp_path}/deep.json > .register",
+        f"echo 'x disk.img --metafile={tmp_path}/deep.meta' > .register",
+        f"cat {tmp_path}/huge.json > .register",
+    ):
+        done = sh(mnt, script)
+        assert done.returncode != 0 and "Invalid argument" in done.stderr, (script, done.stderr)
+    outcomes = (mnt / ".register").read_text()
+    assert outcomes.count("nests deeper than 32 levels") == 2
+    assert "longer than 65536 bytes" in outcomes
+    log = session_mount.log_text(start)  # type: ignore[attr-defined]
+    assert "nests deeper than 32 levels" in log and "longer than 65536 bytes" in log
+    assert {i.id for i in images.list()} == before

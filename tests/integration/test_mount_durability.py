@@ -200,32 +200,46 @@ def test_failed_close_is_journalled_and_uploaded_when_the_server_returns(
     assert not os.path.ismount(m.path)
 
 
-def test_close_over_quota_reports_edquot_and_uploads_once_there_is_room(
+def disk_bytes(root: Path) -> int:
+    """Bytes the files below `root` take on disk (holes excluded)."""
+    return sum(p.stat().st_blocks * 512 for p in root.rglob("*") if p.is_file())
+
+
+def test_close_over_quota_is_edquot_nothing_is_kept_and_the_next_write_commits_at_once(
     mounts: Callable[..., Mount], srv: RestartableServer, tmp_path: Path, unique_name: str
 ) -> None:
+    """Over quota is a refusal for good: the writer gets EDQUOT at close, nothing goes to
+    the journal or is retried, and a sparse 1 TiB file costs the cache dir nothing."""
     m = mounts()
     (m.path / unique_name).mkdir()
     (m.path / unique_name / "small").write_bytes(b"fits")
     assert srv.srv is not None
-    backend = srv.srv.backend
-    roomy = backend.account_quota
-    backend.account_quota = m.client.account_info().bytes_used + 10_000
-    data = os.urandom(200_000)
+    srv.srv.backend.account_quota = m.client.account_info().bytes_used + 10_000
+    cache = tmp_path / "cache"
+    before = disk_bytes(cache)
     with pytest.raises(OSError) as caught:
         with open(m.path / unique_name / "large", "wb") as f:
-            f.write(data)
+            f.write(os.urandom(200_000))
     assert caught.value.errno == errno.EDQUOT
-    cache = tmp_path / "cache"
-    wait_for(lambda: journal_records(cache), 60, "journalled")
-    assert "Quota" in str(journal_records(cache)[0]["last_error"])
-    time.sleep(3)  # retries meanwhile fail the same way; nothing is lost
-    assert server_bytes(m.client, unique_name, "large") is None and journal_records(cache)
-    backend.account_quota = roomy  # the user made room
-    done = cli(m, "umount", "--wait", "60", str(m.path))  # returns once the retrier is through
-    assert done.returncode == 0, done.stderr
-    assert not os.path.ismount(m.path)
-    assert server_bytes(m.client, unique_name, "large") == data
-    assert journal_records(cache) == []
+    sparse = subprocess.run(
+        ["truncate", "-s", "1T", str(m.path / unique_name / "huge")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert sparse.returncode != 0 and "quota" in sparse.stderr.lower(), sparse
+    started = time.monotonic()
+    (m.path / unique_name / "after").write_bytes(b"a later write")  # close() succeeded
+    print(f"\nthe next write committed in {time.monotonic() - started:.2f} s")
+    assert server_bytes(m.client, unique_name, "after") == b"a later write"
+    time.sleep(2.5)  # a retrier would have tried again by now (RETRY_MAX 1 s)
+    grown = disk_bytes(cache) - before
+    print(f"cache dir grew by {grown} bytes")
+    assert grown < 10 * 1024 * 1024
+    assert journal_records(cache) == [] and not list(cache.glob("failed/*"))
+    assert server_bytes(m.client, unique_name, "large") is None
+    assert server_bytes(m.client, unique_name, "huge") is None
+    log = m.log_text()
+    assert "still pending" not in log and "in the journal" not in log, log[-3000:]
+    assert "over quota" in log
 
 
 def test_killed_mount_replays_its_journal_at_the_next_mount(
@@ -289,6 +303,22 @@ def test_umount_force_leaves_pending_uploads_in_the_journal(
     assert f"/{unique_name}/late" in forced.stderr and "journal" in forced.stderr
     assert not os.path.ismount(m.path)
     assert [r["name"] for r in journal_records(tmp_path / "cache")] == ["late"]
+
+
+def test_umount_wait_returns_once_the_journal_is_through(
+    mounts: Callable[..., Mount], srv: RestartableServer, tmp_path: Path, unique_name: str
+) -> None:
+    m = mounts()
+    (m.path / unique_name).mkdir()
+    data = os.urandom(100_000)
+    write_through_outage(m, srv, m.path / unique_name / "waited", data)
+    assert journal_records(tmp_path / "cache")  # journalled before close() returned
+    srv.start()
+    done = cli(m, "umount", "--wait", "60", str(m.path))  # returns once the retrier is through
+    assert done.returncode == 0, done.stderr
+    assert not os.path.ismount(m.path)
+    assert server_bytes(m.client, unique_name, "waited") == data
+    assert journal_records(tmp_path / "cache") == []
 
 
 def test_status_shows_an_open_file_with_unsaved_changes_and_its_progress(

@@ -86,17 +86,6 @@ def test_uid_gid_and_umask_are_what_every_entry_shows(
         assert stat.S_IMODE(st.st_mode) == 0o750, entry  # libfuse: 0777 & ~umask
 
 
-@pytest.fixture
-def public_root() -> Iterator[Path]:
-    """A mount parent other users can reach (pytest's own tmp dirs are 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="pithosfs-allow-other-"))
-    root.chmod(0o755)
-    yield root
-    mountinfo = Path("/proc/self/mountinfo").read_text()
-    assert f" {root}/" not in mountinfo, f"a mount under {root} was left behind"
-    shutil.rmtree(root, ignore_errors=True)  # never through a live mount (checked above)
-
-
 @pytest.mark.skipif(os.geteuid() != 0 or not _SETPRIV, reason="needs root and setpriv")
 @pytest.mark.parametrize(
     "options, reads, mode",
@@ -119,6 +108,12 @@ def test_allow_other_lets_other_users_in(
         assert path.stat().st_mode & 0o777 == mode
         if options == ("-o", "allow_other"):
             assert path.parent.stat().st_mode & 0o777 == 0o700
+            chosen = with_content(m, unique_name, "chosen", b"chmod-ed")
+            os.chmod(chosen, 0o644)  # a chosen mode is shown as stored, never narrowed
+            assert chosen.stat().st_mode & 0o777 == 0o644
+            # ...but the container (a default mode) still keeps other users out
+            read = as_nobody("cat", str(chosen))
+            assert read.returncode != 0 and "Permission denied" in read.stderr
         read = as_nobody("cat", str(path))
         if reads:
             assert read.returncode == 0 and read.stdout == "for everyone", read.stderr

@@ -168,7 +168,9 @@ def _open_to_all(mount_factory: Callable[..., Mount], name: str) -> Path:
     """A directory every user may write, on a mount that lets them in (root only)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
-    d = mount_factory("-o", "allow_other").path / name
+    container = mount_factory("-o", "allow_other").path / name
+    container.mkdir()
+    d = container / "open"  # a directory: its mode is stored (a container keeps its default)
     d.mkdir()
     os.chmod(d, 0o777)
     return d

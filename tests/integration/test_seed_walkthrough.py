@@ -24,6 +24,7 @@ pytestmark = pytest.mark.mount
 KAMAKI_KEYS = {
     "name", "id", "checksum", "container-format", "disk-format", "is-public", "location",
     "owner", "properties", "size", "status", "created-at", "updated-at", "deleted-at",
+    "is-snapshot", "description",
 }  # fmt: skip
 
 
@@ -99,6 +100,8 @@ def test_seed_walkthrough(
     meta = json.loads(ok(mnt, "cat debian_base3.diskdump.meta"))
     assert set(meta) == KAMAKI_KEYS
     assert (meta["id"], meta["name"], meta["location"]) == (obj.uuid, alpha.name, alpha.location)
+    assert meta["owner"] == f"{alice} ({alice})"  # kamaki's "uuid (user name)"
+    assert (meta["is-public"], meta["size"]) == ("False", str(obj.size))  # kamaki's text values
 
     # List all images, and only mine: `kamaki image list`, `image list --owner=...`
     listed = set(ok(mnt, "ls ../.images").split())
@@ -135,12 +138,14 @@ def test_seed_walkthrough(
     local = home / "debian_base3.diskdump.meta"
     doc = json.loads(local.read_text())
     doc["properties"] = {"OS": "Linux", "USER": "root"}
+    doc["is-public"] = "True"  # as kamaki: a metafile's is-public and formats do not count
     local.write_text(json.dumps(doc, indent=2))
     ok(mnt, f"echo \"-f 'Debian Base Delta' debian_base3.diskdump --metafile={local}\" > .register")
     delta = images.get(obj.uuid)
     assert delta.id == obj.uuid  # unregistered and registered again: the same id
     assert delta.name == "Debian Base Delta"  # the explicit name beats the metafile's
     assert delta.properties == {"os": "Linux", "user": "root"}  # an override, not an update
+    assert not delta.is_public  # no --public on the line
 
     # The command line wins the metafile: -p USER=admin
     ok(
@@ -175,12 +180,14 @@ def test_seed_walkthrough(
     batch.mkdir()
     for name in ("debian", "win8", "centos"):
         (batch / f"{name}.diskdump").write_bytes(os.urandom(4096))
+    (batch / "notes.meta").write_text("not an image's metafile: stored as it is\n")
     ok(mnt, f"cp -r {batch} .")
+    assert (mnt / "images" / "notes.meta").read_text() == (batch / "notes.meta").read_text()
     ok(mnt, 'for f in images/*.diskdump; do echo "$f $f --public" > .register; done')
     for name in ("debian", "win8", "centos"):
         path = f"images/{name}.diskdump"
         image = images.get(store.head_object(cont, path).uuid)
         assert image.name == path and image.is_public
         assert image.location == pithos_location(alice, cont, path)
-        assert json.loads((mnt / f"{path}.meta").read_text())["is-public"] is True
+        assert json.loads((mnt / f"{path}.meta").read_text())["is-public"] == "True"
         assert image.id in ids(bob_images)  # public: bob sees them

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from pithosfs.client.errors import NotFound
 from pithosfs.client.pithos import PithosClient
 from pithosfs.client.transport import RetryPolicy
 from tests.conftest import ALICE
@@ -43,6 +44,17 @@ class ProxiedServer:
         quick = RetryPolicy(attempts=3, connect_timeout=5, read_timeout=30)
         url = f"{self.direct_base}/object-store/v1/{user[0]}"
         return PithosClient.from_storage_url(url, user[1], retry=quick)
+
+    def server_bytes(self, container: str, name: str) -> bytes | None:
+        """What the server holds under a name (None: nothing), asked past the proxy."""
+        client = self.direct()
+        try:
+            info = client.head_object(container, name)
+            return client.read_range(container, name, 0, info.size) if info.size else b""
+        except NotFound:
+            return None
+        finally:
+            client.close()
 
 
 def _address(base_url: str) -> tuple[str, int]:

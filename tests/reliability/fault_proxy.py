@@ -10,7 +10,9 @@ method and path (a regex on the request target) and fires a limited number of ti
   `after_bytes` of its body, then the connection is closed (a short read for the client);
 * `cut_upload`: the request head and the first `after_bytes` of its body reach the server,
   then both connections are reset (an upload cut off mid-body; when `after_bytes` covers the
-  whole body, the server gets all of it and only its answer is lost).
+  whole body, the server gets all of it and only its answer is lost);
+* `lose_answer`: the whole request reaches the server and its whole answer is read (so the
+  request was certainly applied), then the client's connection is reset without it.
 
 The upstream can be changed (`retarget`) while the proxy runs, so a test can kill the server
 and start it again on another port while the mount keeps its URL. When the upstream
@@ -40,7 +42,7 @@ _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unav
 
 @dataclass
 class Fault:
-    kind: str  # reset | delay | status | truncate | cut_upload
+    kind: str  # reset | delay | status | truncate | cut_upload | lose_answer
     method: str = ""  # "" matches every method
     path: str = ""  # regex searched in the request target; "" matches every path
     times: int = 1  # how often it fires; -1: every time
@@ -307,6 +309,11 @@ class FaultProxy:
                     _copy_length(reader, upstream, length)
                 elif kind == "chunked":
                     _copy_chunked(reader, upstream)
+                if fault is not None and fault.kind == "lose_answer":
+                    self._relay_answer(upstream, _Sink(), method, -1)  # type: ignore[arg-type]
+                    _reset(client)
+                    upstream.close()
+                    return
                 budget = fault.after_bytes if fault is not None and fault.kind == "truncate" else -1
                 if not self._relay_answer(upstream, client, method, budget):
                     client.close()

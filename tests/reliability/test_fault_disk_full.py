@@ -6,8 +6,10 @@ afterwards and reads of objects larger than the cache disk return the right byte
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,12 @@ from pathlib import Path
 import pytest
 
 from pithosfs.client.errors import NotFound
+from pithosfs.client.pithos import PithosClient
 from tests.conftest import ALICE
 from tests.integration.conftest import start_mount, stop_mount
+from tests.reliability.fault_harness import ProxiedServer, journal_records, wait_until
+from tests.reliability.fault_proxy import Fault
+from tests.tmpfs import small_tmpfs
 
 pytestmark = [pytest.mark.slow, pytest.mark.mount]
 
@@ -27,17 +33,8 @@ CACHE_FS_MIB = 8
 @pytest.fixture
 def small_cache(tmp_path: Path) -> Iterator[Path]:
     """An 8 MiB tmpfs to serve as the mount's cache directory (needs root)."""
-    where = tmp_path / "smallfs"
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={CACHE_FS_MIB}m,mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield where / "cache"
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    with small_tmpfs(tmp_path / "smallfs", CACHE_FS_MIB) as where:
+        yield where / "cache"
 
 
 def _server_bytes(client: object, container: str, name: str) -> bytes | None:
@@ -130,4 +127,104 @@ def test_cached_blocks_never_starve_writes(
         assert _server_bytes(m.client, unique_name, "small.txt") == b"room for this"
     finally:
         stop_mount(m)
+    assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
+
+
+# ---- the server's disk is full ------------------------------------------------------
+
+
+@pytest.fixture
+def small_server_disk(tmp_path: Path) -> Iterator[Path]:
+    with small_tmpfs(tmp_path / "serverfs", 24) as where:
+        yield where
+
+
+def test_full_server_disk_gives_the_writer_enospc(
+    fuse_ok: None, small_server_disk: Path, tmp_path: Path
+) -> None:
+    from pithosfs.server import EmbeddedServer
+
+    srv = EmbeddedServer(small_server_disk / "data", port=0, users=dict([ALICE]))
+    srv.start()
+    m = None
+    try:
+        client = PithosClient.from_storage_url(srv.storage_url(ALICE[0]), ALICE[1])
+        client.create_container("c")
+        client.put_object("c", "before.txt", b"written before")
+        client.close()
+        m = start_mount(srv, ALICE, tmp_path / "m")
+        target = m.path / "c" / "big.bin"
+        failed_at = ""
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for _ in range(40):
+                os.write(fd, os.urandom(MIB))
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+            failed_at = "write"
+        finally:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                failed_at = failed_at or "close"
+        print(f"\n40 MiB onto a 24 MiB server disk: ENOSPC at {failed_at or 'nowhere'}")
+        assert failed_at, "the writer was never told the server's disk is full"
+        # A refusal for good (commit_failures.py): nothing kept to be re-sent for ever.
+        cache = m.path.parent / "cache"
+        assert journal_records(cache) == [] and not list(cache.glob("failed/*"))
+        assert (m.path / "c" / "before.txt").read_bytes() == b"written before"
+        assert m.proc.poll() is None
+    finally:
+        if m is not None:
+            stop_mount(m)
+        srv.stop()
+    assert "Traceback" not in m.log_text(), m.log_text()[-4000:]
+
+
+def test_server_away_and_cache_disk_full_the_writer_hears_enospc_and_nothing_is_lost(
+    fuse_ok: None, proxied: ProxiedServer, small_cache: Path, tmp_path: Path, unique_name: str
+) -> None:
+    """The server refuses for a while (503) and the journal's disk is an 8 MiB tmpfs. A
+    small file fits the journal: close() says EIO and the journal delivers it later. A
+    5 MiB file does not fit next to its own staging copy: close() says ENOSPC before a
+    byte of it is journalled, the mount holds it, and delivers it too once the server
+    is back. No close() ever reported success for data the server did not get."""
+    direct = proxied.direct()
+    direct.create_container(unique_name)
+    m = start_mount(
+        proxied, ALICE, tmp_path / "m", "--cache-dir", str(small_cache),
+        env_extra={"PITHOSFS_RETRY_MAX": "1"},
+    )  # fmt: skip
+    small, large = os.urandom(100_000), os.urandom(5 * MIB)
+    try:
+        (m.path / unique_name / "warm").write_bytes(b"the container is known")
+        for method in ("PUT", "POST"):
+            proxied.proxy.add(Fault("status", method=method, status=503, times=-1))
+        seen = {}
+        for name, data in (("small.bin", small), ("large.bin", large)):
+            with pytest.raises(OSError) as caught:
+                with open(m.path / unique_name / name, "wb") as f:
+                    f.write(data)
+            seen[name] = errno.errorcode[caught.value.errno]
+        assert seen == {"small.bin": "EIO", "large.bin": "ENOSPC"}, seen
+        records = journal_records(small_cache)
+        assert [r["name"] for r in records] == ["small.bin"]  # large.bin: held, not journalled
+
+        def states() -> dict[str, str]:
+            status = subprocess.run(
+                [sys.executable, "-m", "pithosfs", "status", str(m.path), "--json"],
+                capture_output=True, text=True, env=m.env, timeout=60,
+            )  # fmt: skip
+            return {u["path"]: u["state"] for u in json.loads(status.stdout)[0]["uploads"]}
+
+        expected = {f"/{unique_name}/small.bin": "journal", f"/{unique_name}/large.bin": "held"}
+        wait_until(lambda: states() == expected, 60)  # the release tries once more first
+        proxied.proxy.clear()
+        for name, data in (("small.bin", small), ("large.bin", large)):
+            wait_until(lambda n=name, d=data: _server_bytes(direct, unique_name, n) == d, 60)
+        print(f"\nfull cache disk with the server away: close() said {seen}; both delivered")
+    finally:
+        stop_mount(m)
+        direct.close()
     assert "Traceback" not in m.log_text(), m.log_text()[-4000:]

@@ -112,3 +112,79 @@ def test_a_file_still_being_written_shows_bytes_written_and_uploaded_without_an_
     line = status_view.upload_line(shown)
     assert "written 8.0 MiB, uploaded 8.0 MiB" in line, line
     assert "%" not in line and "ETA" not in line, line
+
+
+def _journals(tmp_path: Path) -> tuple[Path, str]:
+    """A cache dir with one entry of the mount's account and one of a shared account."""
+    from pithosfs.fs.journal import UploadJournal
+
+    account = "http://h/v1/alice"
+    UploadJournal(tmp_path, account=account).park("c", "mine", None, 4, lambda o, n: b"mine")
+    UploadJournal(tmp_path / "shared" / "bob", account="http://h/v1/bob").park(
+        "c", "theirs", None, 6, lambda o, n: b"theirs"
+    )
+    return tmp_path, account
+
+
+def test_umount_sees_shared_accounts_journals_even_if_the_mount_does_not_report_them(
+    tmp_path: Path,
+) -> None:
+    from pithosfs.fs import mount_status
+
+    cache, account = _journals(tmp_path)
+    path = control.socket_path(tmp_path, "live")
+    server = control.ControlServer(path, lambda: {"uploads": []})  # a mount unaware of them
+    server.start()
+    try:
+        state = {"control": str(path), "cache_dir": str(cache), "account": account}
+        pending = {u["path"] for u in mount_status.pending(state)}
+        assert pending == {"/c/mine", "/.shared/bob/c/theirs"}
+    finally:
+        server.close()
+    gone = {"cache_dir": str(cache), "account": account}  # a mount that does not answer
+    assert {u["path"] for u in mount_status.pending(gone)} == pending
+
+
+def test_status_lists_refused_uploads_with_a_command_for_each(tmp_path: Path) -> None:
+    from pithosfs.fs import mount_status
+    from pithosfs.fs.journal import UploadJournal
+
+    journal = UploadJournal(tmp_path)
+    entry = journal.park("c", "refused.bin", None, 5, lambda o, n: b"bytes")
+    journal.fail(entry, "over quota: 413 Quota error")
+    lines = status_view.failed_lines(mount_status.failed({"cache_dir": str(tmp_path)}))
+    text = "\n".join(lines)
+    assert "/c/refused.bin" in text and "over quota" in text
+    assert f"pithosfs journal retry {entry.id}" in text
+    assert f"pithosfs journal discard {entry.id}" in text
+    assert f"pithosfs journal save {entry.id} FILE" in text
+
+
+def test_journal_command_lists_retries_and_discards(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pithosfs.fs.journal import UploadJournal
+
+    journal = UploadJournal(tmp_path)
+    kept = journal.park("c", "kept.bin", None, 5, lambda o, n: b"bytes")
+    journal.fail(kept, "no right to write there")
+    gone = journal.park("c", "gone.bin", None, 5, lambda o, n: b"bytes")
+    journal.fail(gone, "no right to write there")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pithosfs", "journal", *args, "--cache-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    listed = run("list")
+    assert listed.returncode == 0 and "/c/kept.bin" in listed.stdout, listed
+    saved = tmp_path / "saved"
+    assert run("save", kept.id, str(saved)).returncode == 0 and saved.read_bytes() == b"bytes"
+    assert run("retry", kept.id).returncode == 0
+    assert [e.name for e in journal.entries()] == ["kept.bin"]
+    assert run("discard", gone.id[:10]).returncode == 0
+    assert not list(journal.failed_dir.iterdir())
+    missing = run("retry", "0000")
+    assert missing.returncode == 1 and missing.stderr.startswith("pithosfs: no failed upload")

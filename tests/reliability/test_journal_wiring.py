@@ -6,13 +6,21 @@ the retrier (durability.UploadGuard) must upload by itself once it is back.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from pithosfs.client.errors import NotFound, ServerError
+from pithosfs.client.errors import (
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+    QuotaExceeded,
+    ServerError,
+)
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.durability import guard_of
@@ -22,9 +30,13 @@ BS = 4096
 
 
 class SwitchableStore(FakeStore):
-    """A FakeStore whose requests all fail while `down` is set (as a stopped server's)."""
+    """A FakeStore whose requests all fail while `down` is set (as a stopped server's);
+    `refuse` maps a method (or "name:<object>") to the error it raises instead; `calls`
+    counts the write requests made."""
 
     down = False
+    refuse: dict[str, Exception]
+    calls: Counter[str]
 
     def __getattribute__(self, name: str):  # noqa: ANN204
         attr = super().__getattribute__(name)
@@ -32,11 +44,26 @@ class SwitchableStore(FakeStore):
             return attr
         if super().__getattribute__("down"):
 
-            def refuse(*_a: object, **_k: object) -> None:
+            def down(*_a: object, **_k: object) -> None:
                 raise ServerError(f"{name}: connection refused")
 
-            return refuse
-        return attr
+            return down
+        refusals = super().__getattribute__("__dict__").get("refuse", {})
+        calls = super().__getattribute__("__dict__").setdefault("calls", Counter())
+
+        def checked(*a: object, **k: object) -> object:
+            if name in WRITES:
+                calls[name] += 1
+            target = a[1] if len(a) > 1 and isinstance(a[1], str) else ""
+            failure = refusals.get(name) or refusals.get(f"name:{target}")
+            if failure is not None and name in WRITES:
+                raise failure
+            return attr(*a, **k)
+
+        return checked
+
+
+WRITES = frozenset({"put_object", "put_hashmap", "upload_blocks"})
 
 
 @pytest.fixture
@@ -212,3 +239,134 @@ def test_replayed_upload_is_visible_in_the_mount_at_once(fs, store) -> None:
     guard = guard_of(fs)
     wait_for(lambda: guard.committed == 1)
     assert fs.lookup("/c/f").size == len(b"new and longer")
+
+
+def test_a_failed_close_is_journalled_before_it_returns_and_left_alone_while_open(
+    fs, store, caplog
+) -> None:
+    """The crash window: close() fails, the mount dies before release. The bytes must be
+    in the journal when close() returns, not only after release's second try."""
+    fs.container_info("c")
+    data = os.urandom(3 * BS + 5)
+    fh = write_new(fs, "f", data)
+    store.down = True
+    with pytest.raises(ServerError):
+        fs.files.flush(fh)
+    guard = guard_of(fs)
+    (entry,) = guard.journal.entries()
+    assert guard.journal.data_path(entry).read_bytes() == data
+    store.down = False
+    guard.retry_now()
+    time.sleep(0.6)  # retrier passes run meanwhile (retry max 0.2 s): the open file is left be
+    with pytest.raises(NotFound):
+        store.head_object("c", "f")
+    assert sum(store.calls.values()) == 0
+    fs.files.release(fh)  # unchanged since that close: not committed again, the journal has it
+    assert "commit at release" not in caplog.text
+    wait_for(lambda: guard.journal.entries() == [])
+    assert content(store, "f") == data
+
+
+def test_a_later_commit_of_the_open_file_supersedes_its_journal_copy(fs, store) -> None:
+    fs.container_info("c")
+    fh = write_new(fs, "f", b"first")
+    store.down = True
+    with pytest.raises(ServerError):
+        fs.files.flush(fh)
+    assert len(guard_of(fs).journal.entries()) == 1
+    store.down = False
+    fs.files.write(fh, 5, b" and second")
+    fs.files.flush(fh)
+    assert guard_of(fs).journal.entries() == []
+    fs.files.release(fh)
+    assert content(store, "f") == b"first and second"
+
+
+def test_unlinking_an_open_file_drops_its_journal_copy(fs, store) -> None:
+    fs.container_info("c")
+    fh = write_new(fs, "f", b"soon gone")
+    store.down = True
+    with pytest.raises(ServerError):
+        fs.files.flush(fh)
+    store.down = False
+    fs.unlink("/c/f")
+    fs.files.release(fh)
+    assert guard_of(fs).journal.entries() == []
+    time.sleep(0.5)
+    with pytest.raises(NotFound):
+        store.head_object("c", "f")  # never resurrected by a replay
+
+
+@pytest.mark.parametrize(
+    "refusal, number",
+    [
+        (Forbidden("Not allowed"), errno.EACCES),
+        (QuotaExceeded("Quota error: account quota exceeded"), errno.EDQUOT),
+        (InsufficientStorage("Insufficient Storage"), errno.ENOSPC),  # the server's disk
+    ],
+)
+@pytest.mark.parametrize("call", ["close", "fsync"])
+def test_a_close_refused_for_good_is_the_writers_errno_and_nothing_is_kept(
+    fs, store, refusal: Exception, number: int, call: str
+) -> None:
+    fs.container_info("c")
+    store.put_object("c", "f", b"theirs")
+    fh = fs.files.open("/c/f", os.O_WRONLY | os.O_TRUNC)
+    fs.files.write(fh, 0, b"mine" * 3000)
+    store.refuse = {"put_object": refusal, "put_hashmap": refusal, "upload_blocks": refusal}
+    with pytest.raises(OSError) as caught:
+        fs.fsync(fh) if call == "fsync" else fs.files.flush(fh)
+    assert caught.value.errno == number
+    tries = sum(store.calls.values())
+    fs.files.release(fh)
+    guard = guard_of(fs)
+    assert guard.journal.entries() == [] and guard.pending() == []
+    assert not guard.journal.failed_dir.exists() or not any(guard.journal.failed_dir.iterdir())
+    time.sleep(0.5)
+    assert sum(store.calls.values()) == tries  # not sent again: not at release, not later
+    assert content(store, "f") == b"theirs"
+
+
+def test_a_refusal_nobody_could_be_told_of_goes_to_failed(fs, store) -> None:
+    """Written and released without a close's flush (as after an mmap write): the commit at
+    release is refused for good; its content waits in failed/, never deleted."""
+    fs.container_info("c")
+    fh = write_new(fs, "f", b"precious")
+    store.refuse = {"put_object": Forbidden("Not allowed")}
+    fs.files.release(fh)
+    guard = guard_of(fs)
+    assert guard.journal.entries() == []
+    (kept,) = list(guard.journal.failed_dir.glob("*.data"))
+    assert kept.read_bytes() == b"precious"
+    (record,) = guard.failures
+    assert record["path"] == "/c/f" and "no right to write" in record["why"]
+
+
+def test_replay_refused_for_good_moves_the_entry_to_failed(fs, store) -> None:
+    fs.container_info("c")
+    fh = write_new(fs, "f", b"data")
+    store.down = True
+    fs.files.release(fh)
+    guard = guard_of(fs)
+    store.refuse = {"put_object": Forbidden("Not allowed")}
+    store.down = False
+    wait_for(lambda: bool(guard.failures))
+    assert guard.journal.entries() == []
+    tries = store.calls["put_object"]
+    time.sleep(0.6)
+    assert store.calls["put_object"] == tries  # never retried by itself
+
+
+def test_one_failing_entry_does_not_hold_back_the_others(fs, store) -> None:
+    fs.container_info("c")
+    for name in ("a-stuck", "b-fine"):
+        fh = write_new(fs, name, name.encode())
+        store.down = True
+        fs.files.release(fh)
+        store.down = False
+    guard = guard_of(fs)
+    assert [e.name for e in guard.journal.entries()] == ["a-stuck", "b-fine"]
+    store.refuse = {"name:a-stuck": ServerError("503 busy", status=503)}
+    wait_for(lambda: [e.name for e in guard.journal.entries()] == ["a-stuck"])
+    assert content(store, "b-fine") == b"b-fine"
+    wait_for(lambda: guard.journal.entries()[0].attempts >= 2)  # retried on its own schedule

@@ -49,9 +49,9 @@ def test_pool_unmaps_buffers_beyond_its_bound() -> None:
 def test_consecutive_uploads_reuse_the_same_buffers(store: BlockStore) -> None:
     store.ingest(filler(no_nuls(BLOCK)), total=BLOCK)
     assert store._buffers.idle == 1
-    kept = store._buffers._idle[0]
+    kept = store._buffers._idle[0][0]
     store.ingest(filler(no_nuls(BLOCK)), total=BLOCK)
-    assert store._buffers.idle == 1 and store._buffers._idle[0] is kept
+    assert store._buffers.idle == 1 and store._buffers._idle[0][0] is kept
     data = no_nuls(10 * BLOCK)
     store.ingest(filler(data), total=len(data))
     assert 1 <= store._buffers.idle <= MAX_PENDING_BLOCKS
@@ -93,6 +93,26 @@ def test_failed_upload_returns_its_buffers_and_leaves_no_files(store: BlockStore
 def test_closing_the_store_unmaps_idle_buffers(tmp_path: Path) -> None:
     s = BlockStore(tmp_path / "blocks", block_size=BLOCK)
     s.ingest(filler(no_nuls(BLOCK)), total=BLOCK)
-    kept = s._buffers._idle[0]
+    kept = s._buffers._idle[0][0]
     s.close()
     assert kept.closed and s._buffers.idle == 0
+
+
+def test_buffers_left_idle_while_others_are_used_are_unmapped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool follows the recent number of uploads at once, not the highest ever."""
+    from pithosfs.server import buffers
+
+    now = [1000.0]
+    monkeypatch.setattr(buffers.time, "monotonic", lambda: now[0])
+    pool = buffers.BufferPool(4096, max_idle_bytes=10 * 4096)
+    peak = [pool.take() for _ in range(5)]  # a burst of uploads
+    for buf in peak:
+        pool.give(buf)
+    assert pool.idle == 5
+    for _ in range(3):  # then one upload at a time, for longer than IDLE_SECONDS
+        now[0] += buffers.IDLE_SECONDS / 2
+        pool.give(pool.take())
+    assert pool.idle == 1 and sum(b.closed for b in peak) == 4
+    pool.close()

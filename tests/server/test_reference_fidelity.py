@@ -131,9 +131,7 @@ def test_hashmap_as_xml(api: Api, cont: str) -> None:
     assert json.loads(as_json.content)["hashes"] == [h.text for h in root.findall("hash")]
 
 
-def test_permission_and_existence_before_content_range(
-    api: Api, bob_api: Api, cont: str
-) -> None:
+def test_permission_and_existence_before_content_range(api: Api, bob_api: Api, cont: str) -> None:
     api.put_object(cont, "mine", b"0123456789")
     bad = "bytes 5-2/*"  # N > M: 416 once the request gets that far
     assert_fault(api.write_at(cont, "missing", b"abcd", bad), 404)

@@ -54,7 +54,11 @@ def test_put_replies(mode: tuple[str, object], unique_name: str) -> None:
         if name == "strict":  # the reference's 201: ETag and X-Object-Version, nothing more
             assert specific == {"etag", "x-object-version"}, reply.headers
         else:
-            assert {"x-object-uuid", "x-object-hash", protocol.EXTENSIONS_HEADER.lower()} <= specific
+            assert {
+                "x-object-uuid",
+                "x-object-hash",
+                protocol.EXTENSIONS_HEADER.lower(),
+            } <= specific
             assert reply.headers[protocol.EXTENSIONS_HEADER] == protocol.EXT_WRITE_REPLY
 
 

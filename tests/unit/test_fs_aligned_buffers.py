@@ -64,6 +64,18 @@ def test_free_buffers_are_unmapped_when_reads_stop():
     assert pool.mapped == 2
 
 
+def test_a_capacity_no_longer_asked_for_is_unmapped_while_reads_go_on():
+    """Reads of many sizes must not keep a buffer of every size mapped for good."""
+    pool = AlignedBuffers(idle=0.3)
+    pool.take(9 * MiB)  # one read of an odd size, then only 1 MiB reads
+    assert pool.free_bytes() == 9 * MiB
+    deadline = time.monotonic() + 10
+    while pool.free_bytes() > MiB and time.monotonic() < deadline:
+        pool.take(MiB)  # reads go on: the pool is never idle as a whole
+        time.sleep(0.02)
+    assert pool.free_bytes() == MiB
+
+
 @pytest.fixture
 def read_pool():
     p = ThreadPoolExecutor(4)

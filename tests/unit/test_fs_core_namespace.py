@@ -303,3 +303,19 @@ def test_utime_now_and_omit_even_with_garbage_seconds(fs, store):
     assert fs.getattr("/pithos/f")["st_mtime"] == 100 * 10**9
     fs.utimens("/pithos/f", (0, 5 * 10**9 + UTIME_NOW))
     assert abs(fs.getattr("/pithos/f")["st_mtime"] - time.time_ns()) < 60 * 10**9
+
+
+def test_statfs_free_space_is_capped_by_the_server_disk(fs, store, monkeypatch):
+    """A server that reports its free disk (the embedded one does) shows it in df."""
+    import dataclasses
+
+    store.put_object("pithos", "f", b"x" * 8192)
+    real = store.account_info
+
+    def with_disk(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), disk_available=40960)
+
+    monkeypatch.setattr(store, "account_info", with_disk)
+    st = fs.statfs()
+    assert st["f_bavail"] * st["f_frsize"] == 40960
+    assert (st["f_blocks"] - st["f_bfree"]) * st["f_frsize"] == 8192

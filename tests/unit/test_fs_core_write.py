@@ -168,3 +168,20 @@ def test_directory_renamed_while_a_file_inside_is_open(fs, store):
     names = sorted(o.name for o in store.list_objects("c", "", None))
     assert names == ["e", "e/f"]
     assert content(store, "e/f") == b"before+after"
+
+
+def test_committed_bytes_of_a_file_still_open(fs, store):
+    """What the `.meta` layer reads right after a commit, without a request."""
+    fh = fs.files.create("/c/x.meta", 0o644, os.O_WRONLY | os.O_CREAT)
+    fs.files.write(fh, 0, b"fileFormatVersion: 2\n")
+    fs.files.flush(fh)
+    version = store.head_object("c", "x.meta").version
+    gets = store.stats.snapshot().by_method.get("GET")
+    assert fs.files.committed_bytes("/c/x.meta", version, 1 << 20) == b"fileFormatVersion: 2\n"
+    assert store.stats.snapshot().by_method.get("GET") == gets  # no request
+    assert fs.files.committed_bytes("/c/x.meta", version - 1, 1 << 20) is None  # not that one
+    assert fs.files.committed_bytes("/c/x.meta", version, 4) is None  # over the limit
+    fs.files.write(fh, 0, b"changed")
+    assert fs.files.committed_bytes("/c/x.meta", version, 1 << 20) is None  # not committed
+    fs.files.release(fh)
+    assert fs.files.committed_bytes("/c/x.meta", version, 1 << 20) is None  # closed

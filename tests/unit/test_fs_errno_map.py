@@ -20,6 +20,9 @@ from pithosfs.fs.errno_map import to_errno
         (store.Conflict("x"), errno.ENOTEMPTY),
         (fs.Exists("x"), errno.EEXIST),
         (store.QuotaExceeded("x"), errno.EDQUOT),
+        (store.TooLarge("x"), errno.EFBIG),
+        (store.error_for_status(507)("x"), errno.ENOSPC),  # the server's disk is full
+        (store.InsufficientStorage("x"), errno.ENOSPC),
         (fs.ReadOnly("x"), errno.EROFS),
         (fs.NotPermitted("x"), errno.EPERM),
         (fs.NotSupported("x"), errno.ENOTSUP),
@@ -38,6 +41,11 @@ from pithosfs.fs.errno_map import to_errno
 )
 def test_table(exc, expected):
     assert to_errno(exc) == expected
+
+
+def test_a_full_server_disk_is_not_a_retried_server_error():
+    assert store.error_for_status(507) is store.InsufficientStorage
+    assert store.error_for_status(503) is store.ServerError
 
 
 def test_unexpected_is_eio_never_einval(caplog):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import pwd
 from pathlib import Path
 
 import pytest
 
+from pithosfs.client.fake import FakeStore
 from pithosfs.fs import mount_options
+from pithosfs.fs.core import Filesystem
 from pithosfs.fs.mount_options import MountOptionError, apply, normalize
 from pithosfs.fs.options import FsOptions
 
@@ -76,3 +79,25 @@ def test_allow_other_without_a_umask_shows_the_owners_bits_only() -> None:
     told, fuse = apply(FsOptions(), {"allow_other": True, "umask": "022"})
     assert told.mode_mask == 0 and fuse["umask"] == "022"
     assert apply(FsOptions(), {})[0].mode_mask == 0
+
+
+def test_allow_other_narrows_default_modes_only(tmp_path: Path) -> None:
+    store = FakeStore(block_size=1024)
+    store.create_container("c")
+    store.put_object("c", "foreign", b"no mode stored")
+    opts, _ = apply(FsOptions(cache_dir=tmp_path / "cache"), {"allow_other": True})
+    fs = Filesystem(store, opts)
+    try:
+        fh = fs.files.create("/c/made", 0o640, os.O_WRONLY | os.O_CREAT)
+        assert fs.getattr("/c/made", fh)["st_mode"] & 0o7777 == 0o640  # while open
+        fs.files.release(fh)
+        fs.chmod("/c/foreign", 0o604)
+        fs.mkdir("/c/dir", 0o755)
+        shown = {name: fs.getattr(f"/c/{name}")["st_mode"] & 0o7777 for name in ("made", "foreign", "dir")}
+        assert shown == {"made": 0o640, "foreign": 0o604, "dir": 0o755}  # chosen modes as stored
+        store.put_object("c", "other", b"default mode")
+        assert fs.getattr("/c/other")["st_mode"] & 0o7777 == 0o600  # a default, narrowed
+        assert fs.getattr("/c")["st_mode"] & 0o7777 == 0o700
+        assert fs.getattr("/")["st_mode"] & 0o7777 == 0o700
+    finally:
+        fs.close()

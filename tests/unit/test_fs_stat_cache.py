@@ -115,3 +115,37 @@ def test_own_write_memory_is_pruned_by_listings():
     clock.t += 1
     cache.fill_dir("/c/d", {f"f{i}": V(i) for i in range(100)}, cache.now())
     assert cache._recent == {}  # the listing covers them all
+
+
+def test_expired_entries_and_listings_leave_as_new_ones_arrive():
+    """A mount creating ever new names keeps only the last few seconds' worth, not
+    max_entries of dead paths (what grew a soaked mount by 100 MiB)."""
+    cache, clock = make()
+    for i in range(1000):
+        cache.put(f"/c/old{i}", V(1))
+        cache.put_missing(f"/c/gone{i}")
+    cache.fill_dir("/c", {"old0": V(1)}, clock.t)
+    clock.t += 11  # expired for longer than one more TTL
+    cache.put("/c/new", V(1))
+    cache.fill_dir("/d", {}, clock.t)
+    assert len(cache) == 1 and cache.get("/c/new") == V(1)
+    assert cache.listing("/c") is None and cache.listing("/d") == []
+    assert len(cache._dirs) == 1
+
+
+def test_own_write_notes_live_only_as_long_as_a_listing_that_may_need_them():
+    from pithosfs.cache import stat_cache
+
+    cache, clock = make()
+    started = cache.begin_listing()
+    clock.t += 1
+    cache.put("/c/mine", V(1))  # written while the listing is in flight
+    for i in range(stat_cache.SWEEP_NOTES):
+        cache.put(f"/other/n{i}", V(1))
+    assert "mine" in cache._recent["/c"]  # kept: the listing started before it
+    cache.fill_dir("/c", {}, started)  # that listing did not see it...
+    cache.end_listing(started)
+    assert cache.listing("/c") == ["mine"]  # ...and did not undo it
+    for i in range(stat_cache.SWEEP_NOTES):
+        cache.put(f"/other/m{i}", V(1))
+    assert "/c" not in cache._recent and len(cache._recent.get("/other", {})) < 10

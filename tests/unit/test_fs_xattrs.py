@@ -76,3 +76,49 @@ def test_implied_dirs_and_containers_have_no_user_xattrs(fs, store):
     assert fs.xattrs.list("/c/d") == []
     fails(errno.ENODATA, fs.xattrs.get, "/c/d", "user.a")
     fails(errno.ENOTSUP, fs.xattrs.set, "/c/d", "user.a", b"1", 0)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("times", "left"),
+    [
+        ((100.2, 100.9, 102.3), [102.3]),  # every older version is in an earlier second
+        ((100.2, 101.5, 101.7), [101.5, 101.7]),  # 101.5 shares the current one's second
+        ((101.2, 101.5, 101.7), [101.2, 101.5, 101.7]),  # nothing can be told apart
+    ],
+)
+def test_purge_xattr_drops_older_versions_in_whole_seconds(tmp_path, times, left):
+    clock = Clock(times[0])
+    store = FakeStore(account="acct-uuid", block_size=1024, clock=clock)
+    store.create_container("c")
+    for t in times:
+        clock.now = t
+        store.put_object("c", "f", str(t).encode())
+    fs = Filesystem(store, FsOptions(cache_dir=tmp_path))
+    try:
+        fs.xattrs.set("/c/f", "user.pithos.purge", b"history", 0)
+    finally:
+        fs.close()
+    assert [v.timestamp for v in store.list_versions("c", "f")] == pytest.approx(left)
+    data = str(times[-1]).encode()
+    assert store.read_range("c", "f", 0, len(data)) == data
+
+
+def test_purge_xattr_on_a_container_keeps_current_versions(fs, store):
+    store.put_object("c", "f", b"second")
+    store.put_object("c", "gone", b"g")
+    store.delete_object("c", "gone")
+    fs.xattrs.set("/c", "user.pithos.purge", b"1", 0)
+    assert [v.version for v in store.list_versions("c", "f")] == [
+        store.head_object("c", "f").version
+    ]
+    fails(errno.ENOENT, store.list_versions, "c", "gone")
+    fails(errno.ENODATA, fs.xattrs.get, "/c", "user.pithos.purge")
+    fails(errno.EINVAL, fs.xattrs.set, "/c", "user.pithos.purge", b"all of it", 0)

@@ -1,9 +1,11 @@
 """`<dir>/.register`: a hidden control file; each line written is one image registration.
 
 A line runs inside the write() that completes it, because bash's builtin echo
-ignores an error from close(): a failed line fails that write with EINVAL, so
-`echo ... > .register` reports it. A trailing line without a newline runs at
-flush (close). Reading `.register` shows the outcome of each line written in that
+ignores an error from close(): a failed line fails that write (EINVAL, or the
+errno of its cause: EACCES for a local metafile the writer may not read, EFBIG
+for one over the size bound), so `echo ... > .register` reports it. A local
+`--metafile` is opened with the writer's rights (images/local_metafile.py). A
+trailing line without a newline runs at flush (close). Reading `.register` shows the outcome of each line written in that
 folder (object, image id or error), newest last.
 
 The reported size is the length of the outcomes text (so `tail` can seek), and a
@@ -18,6 +20,7 @@ log line per container (`image_service_missing` says why; docs/swift.md).
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -27,20 +30,20 @@ from typing import Any
 
 from pithosfs.client.images import ImageClient
 from pithosfs.fs import nodes
+from pithosfs.fs.callers import Caller
 from pithosfs.fs.errors import InvalidArgument, NoEntry, NotSupported
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.paths import RESERVED_NAMES, Kind, Location
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.images.flow import Registrar, RegistrationError, image_url_for, resolve_object
 from pithosfs.images.metafile import SUFFIX
-from pithosfs.images.request import RequestError, parse_line
+from pithosfs.images.request import MAX_LINE_BYTES, RequestError, parse_line
 
 log = logging.getLogger(__name__)
 
 NAME = ".register"
 KEEP_OUTCOMES = 500  # per folder, newest kept
 MAX_OUTCOME_CHARS = 1000
-MAX_LINE_BYTES = 64 * 1024  # a line longer than this without a newline is refused
 
 
 def split(path: str) -> tuple[str, str] | None:
@@ -127,7 +130,8 @@ class RegisterLayer(VirtualLayer):
         with self._lock:
             if self._registrar is None:
                 store = self.fs.store
-                images = ImageClient(image_url_for(store), store.transport.token)
+                stats = getattr(store.transport, "stats", None)  # counted with the mount's
+                images = ImageClient(image_url_for(store), store.transport.token, stats=stats)
                 # On a 401, the store's current token (renewed or re-authenticated there).
                 images.transport.set_reauthenticator(lambda: (store.transport.token, None))
                 self._registrar = Registrar(store, images)
@@ -186,6 +190,10 @@ class RegisterLayer(VirtualLayer):
             handle.snapshot = self.outcomes(handle.path).encode()
         return handle.snapshot[offset : offset + size]
 
+    def record(self, folder: str, text: str) -> None:
+        """Add an outcome to what `cat <folder>/.register` shows (saves of metafiles too)."""
+        self._record(folder.rstrip("/") + "/" + NAME, text)
+
     def _record(self, path: str, text: str) -> None:
         folder = path.rsplit("/", 1)[0]
         with self._lock:
@@ -195,7 +203,7 @@ class RegisterLayer(VirtualLayer):
     # -- writing: one registration per line -------------------------------------------
     def write(self, handle: RegisterHandle, offset: int, data: bytes) -> int:
         handle.pending += data
-        errors: list[str] = []
+        errors: list[tuple[int, str]] = []
         while b"\n" in handle.pending:
             line, _, rest = bytes(handle.pending).partition(b"\n")
             handle.pending = bytearray(rest)
@@ -204,9 +212,10 @@ class RegisterLayer(VirtualLayer):
                 errors.append(error)
         if len(handle.pending) > MAX_LINE_BYTES:
             handle.pending.clear()
-            errors.append(f"line longer than {MAX_LINE_BYTES} bytes without a newline")
+            reason = f"line longer than {MAX_LINE_BYTES} bytes without a newline"
+            errors.append(self._fail(handle, "", reason))
         if errors:
-            raise InvalidArgument("; ".join(errors), handle.path)
+            raise _failure(errors, handle.path)
         return len(data)
 
     def flush(self, handle: RegisterHandle) -> None:
@@ -215,11 +224,16 @@ class RegisterLayer(VirtualLayer):
             handle.pending.clear()
             error = self._run(handle, line)
             if error:
-                raise InvalidArgument(error, handle.path)
+                raise _failure([error], handle.path)
         handle.pending.clear()
 
-    def _run(self, handle: RegisterHandle, raw: bytes) -> str | None:
-        """Run one line; its error message (also logged and recorded), or None."""
+    def _caller(self) -> Caller | None:
+        """Who wrote the line (the FUSE request's uid, gid, pid), or None outside FUSE."""
+        current = getattr(self.fs, "caller", None)
+        return current() if current is not None else None
+
+    def _run(self, handle: RegisterHandle, raw: bytes) -> tuple[int, str] | None:
+        """Run one line; (errno, message) of its failure (also logged and recorded), or None."""
         if not raw.strip():
             return None
         try:
@@ -228,9 +242,13 @@ class RegisterLayer(VirtualLayer):
             return self._fail(handle, raw.decode("utf-8", "replace"), "the line is not UTF-8")
         try:
             req = parse_line(line)
-            image = self.registrar().register_line(req, handle.container, handle.directory)
-        except (RequestError, RegistrationError) as exc:
+            image = self.registrar().register_line(
+                req, handle.container, handle.directory, self._caller()
+            )
+        except RequestError as exc:
             return self._fail(handle, line, str(exc))
+        except RegistrationError as exc:
+            return self._fail(handle, line, str(exc), exc.errno)
         self._record(handle.path, f"ok {req.object} {image.id} {image.name}")
         if not req.no_metafile_upload:
             account = self.fs.store.account
@@ -245,10 +263,22 @@ class RegisterLayer(VirtualLayer):
         except Exception:  # only a cache hint; the next listing finds it anyway
             log.debug("refresh of %s/%s failed", container, key, exc_info=True)
 
-    def _fail(self, handle: RegisterHandle, line: str, reason: str) -> str:
-        log.warning("%s: registration failed: %s (line: %s)", handle.path, reason, line)
-        self._record(handle.path, f"error {reason} (line: {line.strip()})")
-        return reason
+    def _fail(
+        self, handle: RegisterHandle, line: str, reason: str, code: int = errno.EINVAL
+    ) -> tuple[int, str]:
+        shown = line.strip()[:MAX_OUTCOME_CHARS]
+        log.warning("%s: registration failed: %s (line: %s)", handle.path, reason, shown)
+        self._record(handle.path, f"error {reason} (line: {shown})")
+        return code, reason
+
+
+def _failure(errors: list[tuple[int, str]], path: str) -> Exception:
+    """The write's error: the first line's errno (EINVAL: InvalidArgument), all reasons."""
+    code = errors[0][0]
+    text = "; ".join(reason for _, reason in errors)
+    if code == errno.EINVAL:
+        return InvalidArgument(text, path)
+    return OSError(code, f"{path}: {text}")
 
 
 LAYER = RegisterLayer

@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from pithosfs.fs.errors import AccessDenied, CrossDevice, NoEntry, ReadOnly
+from pithosfs.fs.journal_areas import SHARED_DIR
 from pithosfs.fs.nodes import Node, NodeKind, inode_of
 from pithosfs.fs.virtual.base import VirtualLayer
 
@@ -98,10 +99,26 @@ class SharedLayer(VirtualLayer):
             return nested
         if account not in self.accounts():
             raise NoEntry("no account shares with you under this name", path)
+        return self._nested_fs(account)
+
+    def resume_journals(self) -> list[str]:
+        """Start the retriers of shared accounts whose journals hold uploads left by an
+        earlier mount (without asking the server: it may be away). Returns the accounts."""
+        from pithosfs.fs.durability import guard_of
+
+        root = self.fs.opts.cache_dir / SHARED_DIR
+        resumed = []
+        for journal in sorted(root.glob("*/journal")) if root.is_dir() else []:
+            if any(journal.glob("*.json")):
+                guard_of(self._nested_fs(journal.parent.name)).start()
+                resumed.append(journal.parent.name)
+        return resumed
+
+    def _nested_fs(self, account: str) -> Any:
         from pithosfs.fs.core import Filesystem  # the core imports the layers
         from pithosfs.fs.meta_store import MetaCachingStore
 
-        opts = replace(self.fs.opts, cache_dir=self.fs.opts.cache_dir / "shared" / account)
+        opts = replace(self.fs.opts, cache_dir=self.fs.opts.cache_dir / SHARED_DIR / account)
         # Listed rights must be this user's (a HEAD where the server cannot say: meta_store).
         store = MetaCachingStore(
             self.fs.store.for_account(account), self.fs.store.cache, rights=True
@@ -123,7 +140,7 @@ class SharedLayer(VirtualLayer):
     # -- rights ----------------------------------------------------------------------
     @staticmethod
     def _rights(nested: Any, inner: str, node: Node | None) -> str:
-        """"read", "write" or "" (unknown): what you may do at `inner`.
+        """ "read", "write" or "" (unknown): what you may do at `inner`.
 
         An object's own rights are those the server reported for it (its HEAD, or
         a listing that carries exact rights: meta_store.py). A directory with no

@@ -49,7 +49,8 @@ from pithosfs.fs.virtual.swift_history import SwiftHistory
 log = logging.getLogger(__name__)
 
 VERSIONS = ".versions"
-MAX_INFOS = 4096  # cached version HEADs (versions never change, so only the size bounds it)
+MAX_INFOS = 1024  # cached version HEADs (versions never change, so only the size bounds it)
+MAX_LISTS = 1024  # cached version lists (each lives the attribute timeout)
 REMEMBERED_DELETIONS = 10000
 # Width of listed version names: Pithos+ ids are a server-wide counter, far below
 # 10**12; Swift's (timestamps in 10 us ticks, swift_history) are 15 digits, all alike.
@@ -160,9 +161,16 @@ class VersionsLayer(ReadOnlyLayer):
             except NotFound:
                 found = []
             with self._lock:
-                self._lists[(container, key)] = (now, found)
-                while len(self._lists) > MAX_INFOS:
-                    self._lists.pop(next(iter(self._lists)))
+                lists = self._lists
+                lists.pop((container, key), None)  # re-inserted last: oldest first, always
+                lists[(container, key)] = (now, found)
+                # Expired lists go as new ones come (a soak listing ever new names kept
+                # 4096 of them, each with every version of its file); then the size bound.
+                ttl = self.fs.opts.attr_timeout
+                while lists and (
+                    len(lists) > MAX_LISTS or now - next(iter(lists.values()))[0] >= ttl
+                ):
+                    lists.pop(next(iter(lists)))
         if not found:
             raise NoEntry("no versions", f"/{container}/{key}")
         return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pithosfs.protocol import DISK_AVAILABLE_HEADER, EXT_DISK_AVAILABLE
 from pithosfs.server.controllers.base import Context, check_time_conditions, until_of
 from pithosfs.server.errors import BadRequest
 from pithosfs.server.http_util import collect_meta, http_date, iso_date, parse_limit
@@ -27,7 +28,7 @@ def list_accounts(ctx: Context, req: Req) -> Response:
     )
 
 
-def account_headers(info: AccountInfo) -> list[tuple[str, str]]:
+def account_headers(info: AccountInfo, disk: bool = False) -> list[tuple[str, str]]:
     headers = [("Last-Modified", http_date(info.mtime))]
     if not info.owner_view:
         return headers
@@ -39,11 +40,12 @@ def account_headers(info: AccountInfo) -> list[tuple[str, str]]:
     headers += [(f"X-Account-Meta-{k}", v) for k, v in info.meta.items()]
     # As the reference: the name capitalised (first letter upper, the rest lower), members sorted.
     headers += [
-        (f"X-Account-Group-{g.capitalize()}", ",".join(sorted(m)))
-        for g, m in info.groups.items()
+        (f"X-Account-Group-{g.capitalize()}", ",".join(sorted(m))) for g, m in info.groups.items()
     ]
     if info.until is not None:
         headers.append(("X-Account-Until-Timestamp", http_date(info.until)))
+    if disk and info.disk_available is not None:  # the disk-available extension
+        headers.append((DISK_AVAILABLE_HEADER, str(info.disk_available)))
     return headers
 
 
@@ -54,7 +56,8 @@ class AccountController:
     def HEAD(self, req: Req, account: str) -> Response:
         info = self.ctx.backend.account_info(req.user, account, until_of(req))
         check_time_conditions(req, info.mtime)
-        return Response(204, account_headers(info) + self.ctx.advertised())
+        disk = self.ctx.offers(EXT_DISK_AVAILABLE)
+        return Response(204, account_headers(info, disk) + self.ctx.advertised())
 
     def GET(self, req: Req, account: str) -> Response:
         backend = self.ctx.backend
@@ -70,7 +73,8 @@ class AccountController:
             public=req.flag("public"),
             until=until,
         )
-        headers = account_headers(info) + self.ctx.advertised()
+        headers = account_headers(info, self.ctx.offers(EXT_DISK_AVAILABLE))
+        headers += self.ctx.advertised()
         fmt = req.wants(("text", "json", "xml"), "text")
         if fmt == "text":
             if not containers:

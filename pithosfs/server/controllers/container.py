@@ -154,9 +154,7 @@ class ContainerController:
         from pithosfs.server.controllers.base import base_url
 
         base = base_url(req)
-        include_meta = self.ctx.offers(EXT_LISTING_META) and _truthy(
-            req.arg(LISTING_META_PARAM)
-        )
+        include_meta = self.ctx.offers(EXT_LISTING_META) and _truthy(req.arg(LISTING_META_PARAM))
         exact_rights = self.ctx.offers(EXT_LISTING_RIGHTS)
         items = (
             {"subdir": e.name}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
+from pithosfs.server import json_input
 from pithosfs.server.controllers.base import Context, base_url
 from pithosfs.server.errors import BadRequest, Unauthorized
 from pithosfs.server.webio import Req, Response, json_response
+
+MAX_TOKENS_BODY = 64 * 1024
+MAX_CATALOG_BODY = 1024 * 1024
 
 
 def tokens(ctx: Context, req: Req) -> Response:
@@ -19,11 +21,10 @@ def tokens(ctx: Context, req: Req) -> Response:
 
 
 def _token_from(req: Req) -> str:
-    body = req.body(required=False)
-    raw = body.read(64 * 1024) if (body.length or req.chunked) else b""
+    raw = json_input.read_body(req, MAX_TOKENS_BODY)
     if raw:
         try:
-            doc = json.loads(raw)
+            doc = json_input.loads(raw)
             token = doc["auth"]["token"]["id"]
         except (ValueError, KeyError, TypeError):
             raise BadRequest("Invalid authentication request") from None
@@ -78,10 +79,9 @@ def user_catalogs(ctx: Context, req: Req) -> Response:
     token = req.header("X-Auth-Token") or req.arg("X-Auth-Token")
     if not token or token not in ctx.tokens:
         raise Unauthorized("Invalid token")
-    body = req.body(required=False)
-    raw = body.read(1024 * 1024) if (body.length or req.chunked) else b""
+    raw = json_input.read_body(req, MAX_CATALOG_BODY)
     try:
-        doc = json.loads(raw or b"{}")
+        doc = json_input.loads(raw or b"{}")
         uuids = doc.get("uuids") or []
         names = doc.get("displaynames") or []
         if not isinstance(uuids, list) or not isinstance(names, list):

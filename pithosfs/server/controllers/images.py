@@ -8,12 +8,12 @@ applies to the name, location parts and property keys and values.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
 from urllib.parse import quote
 
+from pithosfs.server import json_input
 from pithosfs.server.controllers.base import Context, base_url
 from pithosfs.server.errors import BadRequest, MethodNotAllowed, PithosFault
 from pithosfs.server.plankton import Plankton
@@ -215,14 +215,9 @@ _MEMBER_ID = re.compile(r"^[\w@.\-]+$")
 
 def _memberships(req: Req) -> list[str]:
     """Member ids of a replace-members body `{"memberships": [{"member_id": ...}, ...]}`."""
-    body = req.body(required=False)
-    if body.length is not None and body.length > MAX_MEMBERS_BODY:
-        raise BadRequest("Request body too large")
-    raw = body.read(MAX_MEMBERS_BODY + 1)
-    if len(raw) > MAX_MEMBERS_BODY:
-        raise BadRequest("Request body too large")
+    raw = json_input.read_body(req, MAX_MEMBERS_BODY)
     try:
-        doc = json.loads(raw or b"null")
+        doc = json_input.loads(raw or b"null")
         members = [m["member_id"] for m in doc["memberships"]]
     except (ValueError, KeyError, TypeError):
         raise BadRequest(

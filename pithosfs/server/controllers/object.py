@@ -20,6 +20,7 @@ from pithosfs.protocol import (
     MAX_UPLOAD_SIZE,
     is_hex_digest,
 )
+from pithosfs.server import json_input
 from pithosfs.server.backend import Backend
 from pithosfs.server.block_slices import BlockSlice
 from pithosfs.server.bodies import RequestBody
@@ -445,7 +446,7 @@ def _read_hashmap(req: Req, hex_len: int) -> tuple[int, list[str]]:
     if len(raw) > MAX_HASHMAP_BODY:
         raise BadRequest("Hashmap too large")
     try:
-        doc = json.loads(raw)
+        doc = json_input.loads(raw)
         size, hashes = doc["bytes"], doc["hashes"]
     except (ValueError, KeyError, TypeError):
         raise BadRequest("Invalid data formatting") from None
