@@ -491,7 +491,7 @@ def _serve_store(
     store, where, embedded = open_store(url, token, cloud, mountpoint, timeout)
     opts = FsOptions(
         attr_timeout=attr_timeout, dir_timeout=dir_timeout,
-        cache_dir=(cache_dir or default_cache_dir()).expanduser(), cache_size=cache_size,
+        cache_dir=(cache_dir or default_cache_dir()).expanduser().absolute(), cache_size=cache_size,
     )  # fmt: skip
     from pithosfs.fs import mount_options, notify
 

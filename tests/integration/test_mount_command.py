@@ -67,6 +67,34 @@ def test_daemon_mount_write_umount(
     assert client.head_object(unique_name, "f").size == 100_000
 
 
+def test_relative_cache_dir_and_log_file_are_the_callers(
+    fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str], unique_name: str
+) -> None:
+    """`--cache-dir` and `--log-file` relative to where the command runs: the mount
+    process runs from / (libfuse), so a path left relative named another place (the
+    journal's directory was not found, pending uploads went uncounted)."""
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    storage = server.storage_url(ALICE[0])  # type: ignore[attr-defined]
+    args = ("--url", storage, "--token", ALICE[1], "--cache-dir", "rel-cache")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pithosfs", "mount", str(mp), *args, "-v",
+             "--log-file", "rel.log"],
+            capture_output=True, text=True, timeout=90, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (mp / unique_name).mkdir()
+        (mp / unique_name / "f").write_bytes(b"x" * 1000)
+        time.sleep(1.5)  # the status sampler's period: let it look at the journal
+        assert run("umount", str(mp), env=env).returncode == 0
+    finally:
+        force_unmount(mp)
+    log = (tmp_path / "rel.log").read_text()
+    assert (tmp_path / "rel-cache" / "journal").is_dir()
+    assert "status sampling failed" not in log and "'rel-cache" not in log, log[-2000:]
+
+
 def test_bad_token_is_one_line_and_nonzero(
     fuse_ok: None, server: object, tmp_path: Path, env: dict[str, str]
 ) -> None:
