@@ -76,6 +76,7 @@ class _Listing:
 RECENT_PER_DIR = 10_000
 RECENT_HORIZON = 300.0
 SWEEP_NOTES = 4096
+SIZES_PER_DIR_BOUND = 10  # listing sizes remembered per listing kept: a path and an int each
 
 
 def _join(directory: str, name: str) -> str:
@@ -107,6 +108,11 @@ class StatCache(Generic[V]):
         # GUARDED_BY(_lock); INVARIANT: len(_entries) <= max_entries, len(_dirs) <= max_dirs
         self._entries: OrderedDict[str, _Entry[V]] = OrderedDict()
         self._dirs: OrderedDict[str, _Listing] = OrderedDict()
+        # GUARDED_BY(_lock): how many names each directory's last listing held, kept
+        # after the listing itself is trimmed away (a long-expired one goes within a TTL)
+        # for last_listing_size: a small directory is listed again rather than asked name
+        # by name. Least recently listed first; at most SIZES_PER_DIR_BOUND * max_dirs.
+        self._sizes: OrderedDict[str, int] = OrderedDict()
         # GUARDED_BY(_lock): directory -> {name: (when, present)} of recent own writes and
         # lookups, so a listing requested before them cannot undo them (see fill_dir).
         self._recent: dict[str, dict[str, tuple[float, bool]]] = {}
@@ -135,7 +141,7 @@ class StatCache(Generic[V]):
         none is remembered)."""
         with self._lock:
             listing = self._dirs.get(directory)
-            return len(listing.names) if listing is not None else None
+            return len(listing.names) if listing is not None else self._sizes.get(directory)
 
     def listing(self, directory: str) -> list[str] | None:
         """Child names of a freshly listed directory, or None."""
@@ -210,6 +216,7 @@ class StatCache(Generic[V]):
         """Drop the listing of `path` (an emptied directory); O(1), unlike forget_tree."""
         with self._lock:
             self._dirs.pop(path, None)
+            self._sizes.pop(path, None)
 
     def forget_tree(self, path: str) -> None:
         """Drop `path`, everything below it and its listings (after a directory rename)."""
@@ -219,6 +226,8 @@ class StatCache(Generic[V]):
                 del self._entries[key]
             for key in [k for k in self._dirs if k == path or k.startswith(below)]:
                 del self._dirs[key]
+            for key in [k for k in self._sizes if k == path or k.startswith(below)]:
+                del self._sizes[key]
 
     def fill_dir(self, directory: str, children: Mapping[str, V], started: float) -> None:
         """Record a complete listing of `directory` that was requested at `started`.
@@ -256,6 +265,10 @@ class StatCache(Generic[V]):
             self._prune_recent_locked(directory, started)
             self._dirs.move_to_end(directory)
             self._trim_dirs_locked()
+            self._sizes[directory] = len(names)
+            self._sizes.move_to_end(directory)
+            while len(self._sizes) > SIZES_PER_DIR_BOUND * self.max_dirs:
+                self._sizes.popitem(last=False)
 
     def now(self) -> float:
         """The cache's clock, for the `started` argument of fill_dir."""

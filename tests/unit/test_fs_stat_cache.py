@@ -133,6 +133,26 @@ def test_expired_entries_and_listings_leave_as_new_ones_arrive():
     assert len(cache._dirs) == 1
 
 
+def test_a_trimmed_listing_still_tells_its_size():
+    """A directory made here long ago (rsync makes every directory first, then fills
+    them) is still known to be small after its listing is trimmed away: it is listed
+    again, not asked name by name (a HEAD and a listing per new name)."""
+    cache, clock = make(max_dirs=2)
+    cache.fill_dir("/c/small", {"a": V(1), "b": V(1)}, clock.t)
+    cache.fill_dir("/c/empty", {}, clock.t)
+    clock.t += 11
+    cache.fill_dir("/d", {}, clock.t)  # trims both expired listings
+    assert cache.listing("/c/small") is None and "/c/small" not in cache._dirs
+    assert cache.last_listing_size("/c/small") == 2
+    assert cache.last_listing_size("/c/empty") == 0
+    assert cache.last_listing_size("/never") is None
+    cache.forget_tree("/c")
+    assert cache.last_listing_size("/c/small") is None
+    for i in range(100):  # bounded
+        cache.fill_dir(f"/many/{i}", {}, clock.t)
+    assert len(cache._sizes) <= 10 * cache.max_dirs
+
+
 def test_own_write_notes_live_only_as_long_as_a_listing_that_may_need_them():
     from pithosfs.cache import stat_cache
 
