@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ALICE, BOB
 from tests.integration.conftest import Mount, start_mount, stop_mount
-from tests.integration.test_mount_options import _SETPRIV, as_nobody, public_root  # noqa: F401
+from tests.integration.test_mount_options import _SETPRIV, as_nobody
 
 pytestmark = pytest.mark.mount
 
@@ -31,7 +31,7 @@ def _journal_files(m: Mount) -> list[Path]:
 
 
 @pytest.fixture
-def bob_mount(fuse_ok: None, server: object, public_root: Path) -> Iterator[Mount]:  # noqa: F811
+def bob_mount(fuse_ok: None, server: object, public_root: Path) -> Iterator[Mount]:
     m = start_mount(server, BOB, public_root / "bob", "-o", "allow_other")
     os.chmod(public_root / "bob", 0o755)
     yield m
