@@ -291,7 +291,7 @@ def test_reregistration_overrides_properties_name_formats_and_sharing(
 def test_kamaki_style_register_list_unregister_and_bobs_403(
     api: Api, img: ImageApi, bob_img: ImageApi, cont: str
 ) -> None:
-    """The seed's flow with kamaki's exact header shapes (protocol.md 11.2, step 5)."""
+    """The image-registration walkthrough (README.md) with kamaki's exact header shapes (protocol.md 11.2, step 5)."""
     obj = upload(api, cont, "debian_base3.diskdump", b"\0" * 4096 + b"debian")
     headers = {
         "X-Image-Meta-Name": quote("Debian Base Alpha"),
