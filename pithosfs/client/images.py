@@ -202,7 +202,7 @@ class ImageClient:
         sort_key: str | None = None,
         sort_dir: str | None = None,
     ) -> list[Image]:
-        """GET /images/ or /images/detail. The server ignores filters (protocol.md 10.3); so do we not."""
+        """GET /images/ or /images/detail. The server ignores filters (protocol.md 10.3): they are applied here."""
         if sort_key is not None and sort_key not in SORT_KEYS:
             raise ValueError(f"sort_key must be one of {SORT_KEYS}")
         if sort_dir is not None and sort_dir not in ("asc", "desc"):
