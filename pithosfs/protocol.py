@@ -1,7 +1,7 @@
 """Facts of the Pithos+ wire protocol shared by the client and the server.
 
 Pure functions and constants only: no I/O, no HTTP library. Both sides import
-this module, so a hashing rule is written exactly once (see spec sections 1.5,
+this module, so a hashing rule is written exactly once (see protocol.md 1.5,
 7.1 and 7.2).
 """
 
@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
 DEFAULT_HASH_ALGORITHM = "sha256"
 
-# Name and metadata limits (spec 0, 1.1, 9.1).
+# Name and metadata limits (protocol.md 0, 1.1, 9.1).
 MAX_OBJECT_NAME = 1024
 MAX_CONTAINER_NAME = 256
 MAX_ACCOUNT_NAME = 256
@@ -62,7 +62,7 @@ def parse_extensions(value: str | None) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
 
 
-# Response headers whose values the server percent-encodes (spec 1.5); these
+# Response headers whose values the server percent-encodes (protocol.md 1.5); these
 # characters are left as they are.
 QUOTED_HEADER_PREFIXES = ("x-account-", "x-container-", "x-object-", "content-")
 HEADER_SAFE_CHARS = '/=,:@; "'
@@ -122,7 +122,7 @@ def object_hash(data: bytes, block_size: int, algorithm: str = DEFAULT_HASH_ALGO
 
 
 def hashmap_length_ok(size: int, hashes: Sequence[str], block_size: int) -> bool:
-    """Whether a hashmap PUT's hash count matches its declared size (spec 7.3)."""
+    """Whether a hashmap PUT's hash count matches its declared size (protocol.md 7.3)."""
     if size == 0:
         return len(hashes) == 0 or (len(hashes) == 1 and hashes[0] == EMPTY_SHA256)
     return len(hashes) == block_count(size, block_size)
@@ -146,7 +146,7 @@ def format_meta_key(key: str) -> str:
 
 
 def quote_header_value(value: str) -> str:
-    """Percent-encode a header value the way the server sends it back (spec 1.5)."""
+    """Percent-encode a header value the way the server sends it back (protocol.md 1.5)."""
     return quote(value, safe=HEADER_SAFE_CHARS)
 
 

@@ -3,7 +3,7 @@
 A block's hash names its content, so an entry can never be stale: it is shared
 by every file and version that contains the block, and needs no invalidation.
 Blocks are stored as the server hashes them, with trailing NUL bytes stripped
-(spec 7.1), and padded back by the reader, who knows the block's length.
+(protocol.md 7.1), and padded back by the reader, who knows the block's length.
 
 The bound is `max_bytes` (--cache-size) and also the free space of the cache's
 file system: blocks are evicted rather than fill the disk that staged writes need.
@@ -233,7 +233,7 @@ class BlockCache:
 
 
 def _strip_trailing_nuls(block: bytes | memoryview) -> bytes | memoryview:
-    """The block as stored (spec 7.1); no copy when it does not end in NUL, the usual case."""
+    """The block as stored (protocol.md 7.1); no copy when it does not end in NUL, the usual case."""
     if not block or block[-1] != 0:
         return block
     return bytes(block).rstrip(b"\0")

@@ -9,7 +9,7 @@ merged by update; sharing and public links that do not create versions; the
 
 Deliberate differences from the real server, because tests should not depend
 on them: a partial update or truncation recomputes the block hashes of the
-logical bytes (the server may keep stale tail bytes, spec 8), and every call
+logical bytes (the server may keep stale tail bytes, protocol.md 8), and every call
 is a single atomic step under one lock.
 
 `store.stats` counts calls per HTTP method the real client would use, with
@@ -259,7 +259,7 @@ class FakeStore:
                 if members:
                     self._groups[name.lower()] = list(
                         members
-                    )  # names lower-cased, members kept (spec 2.4)
+                    )  # names lower-cased, members kept (protocol.md 2.4)
                 else:
                     self._groups.pop(name.lower(), None)
             self._account_mtime = self._now()
@@ -336,7 +336,7 @@ class FakeStore:
             cont = self._container(container)
             prefix = prefix.lstrip("/")
             if prefix and delimiter and not prefix.endswith(delimiter):
-                prefix += delimiter  # the server's naming policy (spec 5.1)
+                prefix += delimiter  # the server's naming policy (protocol.md 5.1)
             entries: list[ObjectInfo | Subdir] = []
             seen_subdirs: set[str] = set()
             for name in sorted(cont.paths):
@@ -529,7 +529,7 @@ class FakeStore:
             return self._rewrite(container, name, new)
 
     def _subtree(self, cont: ContainerRecord, name: str) -> list[str]:
-        """Current objects below directory `name` (spec 4.5), without `name` itself."""
+        """Current objects below directory `name` (protocol.md 4.5), without `name` itself."""
         base = name if name.endswith("/") else name + "/"
         return sorted(n for n, p in cont.paths.items() if n.startswith(base) and p.current)
 
@@ -579,7 +579,7 @@ class FakeStore:
         cont = self._container(src_container)
         pairs = [(src_name, dst_name)]
         if recursive:
-            self._current(src_container, src_name)  # the marker must exist (spec 4.5)
+            self._current(src_container, src_name)  # the marker must exist (protocol.md 4.5)
             for child in self._subtree(cont, src_name):
                 pairs.append((child, dst_name + child[len(src_name) :]))
         for src, dst in pairs:

@@ -1,4 +1,4 @@
-"""Identity: token -> user UUID and service endpoints (Keystone v2.0 / Astakos, spec 15.1).
+"""Identity: token -> user UUID and service endpoints (Keystone v2.0 / Astakos, protocol.md 15.1).
 
 `authenticate(identity_url, token)` POSTs `{identity_url}/tokens` and reads the
 service catalog. Plain Swift users skip this and hand the client a storage URL
@@ -52,7 +52,7 @@ def endpoints_from_access(access: dict[str, Any], token: str) -> Endpoints:
     store = _public_url(catalog, OBJECT_STORE_TYPE)
     if not store:
         raise PithosError("identity catalog has no object-store endpoint", status=0)
-    # kamaki appends the version when the catalog omits it (spec 15.1).
+    # kamaki appends the version when the catalog omits it (protocol.md 15.1).
     if not store.endswith("/v1"):
         store += "/v1"
     image = _public_url(catalog, IMAGE_TYPE)

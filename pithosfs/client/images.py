@@ -1,4 +1,4 @@
-"""`ImageClient`: the Plankton (Cyclades image service) API, spec 10-11.
+"""`ImageClient`: the Plankton (Cyclades image service) API, protocol.md 10-11.
 
 An image is a Pithos object with metadata in the `plankton` domain; its id is
 the object's UUID. The service URL from the catalog has no version; requests go
@@ -65,7 +65,7 @@ def pithos_location(account: str, container: str, name: str) -> str:
 
 
 def property_key(key: str) -> str:
-    """The server's form of a property key: lower-case, punctuation -> '_' (spec 10.5)."""
+    """The server's form of a property key: lower-case, punctuation -> '_' (protocol.md 10.5)."""
     return _PUNCT.sub("_", key.lower())
 
 
@@ -202,7 +202,7 @@ class ImageClient:
         sort_key: str | None = None,
         sort_dir: str | None = None,
     ) -> list[Image]:
-        """GET /images/ or /images/detail. The server ignores filters (spec 10.3); so do we not."""
+        """GET /images/ or /images/detail. The server ignores filters (protocol.md 10.3): they are applied here."""
         if sort_key is not None and sort_key not in SORT_KEYS:
             raise ValueError(f"sort_key must be one of {SORT_KEYS}")
         if sort_dir is not None and sort_dir not in ("asc", "desc"):

@@ -2,9 +2,9 @@
 
 Pure functions over headers and JSON, so they are tested without a server.
 Response header values under X-Account-/X-Container-/X-Object-/Content- are
-percent-encoded and metadata header names are URL-quoted (spec 1.5); both are
+percent-encoded and metadata header names are URL-quoted (protocol.md 1.5); both are
 decoded here. Times: RFC 1123 in headers, ISO 8601 or decimal strings in JSON
-(spec 1.6).
+(protocol.md 1.6).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _h(headers: Mapping[str, str], name: str, default: str = "") -> str:
 
 
 def object_from_headers(name: str, headers: Mapping[str, str]) -> ObjectInfo:
-    """ObjectInfo from a HEAD/GET response (spec 4.1); tolerant of plain Swift."""
+    """ObjectInfo from a HEAD/GET response (protocol.md 4.1); tolerant of plain Swift."""
     etag = headers.get("ETag", "").strip('"')
     last_modified = parse_http_date(headers.get("Last-Modified"))
     version_ts = parse_http_date(headers.get("X-Object-Version-Timestamp")) or last_modified
@@ -142,12 +142,12 @@ def object_from_write_reply(
 ) -> ObjectInfo | None:
     """The written version's info from a PUT reply, or None when a HEAD is needed.
 
-    Pithos+ answers a PUT with only ETag and X-Object-Version (spec 4.3); the
+    Pithos+ answers a PUT with only ETag and X-Object-Version (protocol.md 4.3); the
     embedded server adds the new version's HEAD headers (its size and type are
     what we sent: here Content-Length/Type describe the empty reply). Such a
     server sends X-Object-Sharing/-Public when set, as in a HEAD, so their
     absence means none. Last-Modified of a reply may be the reply's time
-    (spec 1.3): the version timestamp is the mtime of the version just written.
+    (protocol.md 1.3): the version timestamp is the mtime of the version just written.
     """
     if any(not headers.get(h) for h in WRITE_REPLY_NEEDS):
         return None
@@ -171,13 +171,13 @@ def object_from_reference_write_reply(
 ) -> ObjectInfo | None:
     """The written version's info from a reference PUT reply plus what the writer sent.
 
-    The reference answers only ETag (the Merkle hash) and X-Object-Version (spec
+    The reference answers only ETag (the Merkle hash) and X-Object-Version (protocol.md
     4.3); a PUT replaces all user metadata with exactly the headers sent, so the
     version holds `meta` (keys normalised, empty values dropped, as the server
     stores them). Unknown here, left empty: the UUID (the caller may know it: an
     overwrite keeps the object's), who committed it, sharing and public link
     (a path's, unchanged by a PUT). `now`: the writer's clock, standing in for
-    the version's timestamp. The server drops `~` from values (spec 1.5): so here. None when the reply does not name a version.
+    the version's timestamp. The server drops `~` from values (protocol.md 1.5): so here. None when the reply does not name a version.
     """
     version = _int(headers.get("X-Object-Version"), -1)
     etag = headers.get("ETag", "").strip('"')
@@ -192,7 +192,7 @@ def object_from_reference_write_reply(
 
 
 def entry_from_json(item: Mapping[str, Any], with_meta: bool) -> ObjectInfo | Subdir:
-    """One JSON listing item (spec 5.3) or a `{"subdir": "a/"}` entry.
+    """One JSON listing item (protocol.md 5.3) or a `{"subdir": "a/"}` entry.
 
     Runs once per listed object (10,000 per `ls -l` of a big directory), hence the
     local lookups and the direct construction: same result as the plain version.

@@ -1,4 +1,4 @@
-"""`PithosClient`: the ObjectStore contract over the Pithos+ REST API (spec 2-9).
+"""`PithosClient`: the ObjectStore contract over the Pithos+ REST API (protocol.md 2-9).
 
 One method per operation, each a few requests at most. This module holds
 construction, account, container, listing and reading; the writing half is
@@ -212,7 +212,7 @@ class PithosClient(ObjectWrites):
     def object_meta_keys(self, container: str) -> frozenset[str] | None:
         """The user-metadata keys (lower case, without `X-Object-Meta-`) that the
         container's objects carry, as its last HEAD or listing reply said
-        (`X-Container-Object-Meta`, spec 3.1); None when no reply said."""
+        (`X-Container-Object-Meta`, protocol.md 3.1); None when no reply said."""
         with self._block_info_lock:
             return self._meta_keys.get(container)
 
@@ -236,7 +236,7 @@ class PithosClient(ObjectWrites):
         return found
 
     def list_sharing_accounts(self) -> list[str]:
-        """Accounts that share something with us (GET /v1/, spec 2.1), without our own."""
+        """Accounts that share something with us (GET /v1/, protocol.md 2.1), without our own."""
         top = self.transport.base_url.rsplit("/", 1)[0] + "/"
         resp = self.transport.request("GET", absolute_url=top, params={"format": "json"})
         items = resp.json() if resp.status_code == 200 and resp.content else []
@@ -286,7 +286,7 @@ class PithosClient(ObjectWrites):
         return kind
 
     def block_params(self, container: str) -> tuple[int, str]:
-        """(block size, hash algorithm) of a container, cached (spec 7.4 step 1)."""
+        """(block size, hash algorithm) of a container, cached (protocol.md 7.4 step 1)."""
         block_size, algorithm, _ = self._container_kind(container)
         return block_size, algorithm
 
@@ -428,7 +428,7 @@ class PithosClient(ObjectWrites):
                         item, with_meta and protocol.EXT_LISTING_META in offered
                     )
                     if isinstance(entry, Subdir):
-                        # A page may end on a subdir that the next page repeats (spec 5.2).
+                        # A page may end on a subdir that the next page repeats (protocol.md 5.2).
                         if entry.name == last_subdir:
                             continue
                         last_subdir = entry.name

@@ -1,4 +1,4 @@
-"""Bulk transfers with the block/hashmap protocol (spec 7.4, 7.5).
+"""Bulk transfers with the block/hashmap protocol (protocol.md 7.4, 7.5).
 
 Memory is bounded by what is in flight, never by file size: downloads are
 streamed 128 KiB at a time, upload bodies by file region (sendfile) or 1 MiB

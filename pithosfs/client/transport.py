@@ -288,7 +288,7 @@ def _trans_id(resp: requests.Response) -> str:
 
 
 def _reason(resp: requests.Response) -> str:
-    """The fault message of a JSON error body (spec 1.4), else the HTTP reason."""
+    """The fault message of a JSON error body (protocol.md 1.4), else the HTTP reason."""
     try:
         body = resp.json()
     except ValueError:

@@ -309,7 +309,7 @@ class ObjectStore(Protocol):
 
         `content_type` replaces the type; `meta` is merged into the user metadata (an
         empty value removes a key). Returns the destination's new version when the
-        reply names it (None: the reference's reply garbles it, spec 4.4, and plain
+        reply names it (None: the reference's reply garbles it, protocol.md 4.4, and plain
         Swift has none)."""
         ...
 

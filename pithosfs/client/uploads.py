@@ -1,7 +1,7 @@
 """Whole-file hashmap upload (`PithosClient.upload_file`): dedup first when the
 server has the data, a hashing/uploading pipeline when it does not.
 
-Why two strategies: the hashmap protocol (spec 7.4) wants every block hash
+Why two strategies: the hashmap protocol (protocol.md 7.4) wants every block hash
 before the first `PUT ?hashmap`, which is what makes a re-upload cost only the
 hashmap. But hashing 1 GiB takes ~0.7 s of CPU (sha256 at ~1.5 GB/s per core),
 a cost a plain PUT never pays, and uploading cannot start until it is done:

@@ -1,5 +1,5 @@
-"""Client-side checks of names, metadata and sharing strings (spec 1.1, 1.5, 9.1, 9.4),
-and of the block hashes a block upload answers (spec 3.3).
+"""Client-side checks of names, metadata and sharing strings (protocol.md 1.1, 1.5, 9.1, 9.4),
+and of the block hashes a block upload answers (protocol.md 3.3).
 
 The HTTP client runs these before sending so that a bad name fails with a
 clear BadRequest instead of a round trip; the fake store runs them to refuse
@@ -35,7 +35,7 @@ def check_object_name(name: str) -> None:
 def normalise_meta(
     meta: Mapping[str, str] | None, prefix: str = OBJECT_META_PREFIX
 ) -> dict[str, str]:
-    """Keys normalised as the server stores them; limits checked; `~` dropped (spec 1.5 quirk).
+    """Keys normalised as the server stores them; limits checked; `~` dropped (protocol.md 1.5 quirk).
 
     Empty values are kept: with update semantics they mean "delete this key".
     """

@@ -34,7 +34,7 @@ UPLOAD_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 def _version_of(resp: Any) -> int | None:
-    """X-Object-Version of a write reply, None when absent or garbage (MOVE's quirk, spec 4.4)."""
+    """X-Object-Version of a write reply, None when absent or garbage (MOVE's quirk, protocol.md 4.4)."""
     value = resp.headers.get("X-Object-Version") if resp is not None else None
     try:
         return int(value) if value is not None else None
@@ -217,7 +217,7 @@ class ObjectWrites:
         """Which of `hashes` the server lacks, asked without writing anything; None if it cannot tell.
 
         Pithos has no block query, but a hashmap PUT with a missing block gets
-        409 and the list of missing hashes, and "nothing is created" (spec
+        409 and the list of missing hashes, and "nothing is created" (protocol.md
         7.3). So the probe is a hashmap PUT of `hashes` plus the hash of fresh
         random bytes, which no server holds: it always fails, and reports
         which of ours are missing too. It goes to the object being uploaded,
@@ -293,7 +293,7 @@ class ObjectWrites:
             extra = {"X-Object-Bytes": str(size)}
             resp = self._post_update(container, name, "bytes 0-/*", extra=extra)
         offset = current
-        while offset < size:  # the server cannot extend: write zeros (spec 8)
+        while offset < size:  # the server cannot extend: write zeros (protocol.md 8)
             chunk = min(size - offset, _MAX_ZERO_CHUNK)
             rng = f"bytes {offset}-{offset + chunk - 1}/*"
             resp = self._post_update(container, name, rng, b"\0" * chunk)
@@ -351,7 +351,7 @@ class ObjectWrites:
             headers["Content-Type"] = content_type
         else:
             # Keep the source's type whatever a WSGI server in front makes of a
-            # missing Content-Type (some turn it into text/plain): spec 4.4.
+            # missing Content-Type (some turn it into text/plain): protocol.md 4.4.
             params["ignore_content_type"] = ""
         if manifest_copy:  # Swift: copy a segmented object's manifest, sharing its segments
             params["multipart-manifest"] = "get"

@@ -686,7 +686,7 @@ class Filesystem:
             # destination, not the one looked up before the commit.
             node = self.lookup(src.path)
             content_type = self._type_after_rename(node, src, dst, existing)
-            # Changes held for the file ride on its MOVE (metadata merged: spec 4.4).
+            # Changes held for the file ride on its MOVE (metadata merged: protocol.md 4.4).
             changed = {**(held or {}), nodes.CTIME_KEY: nodes.format_mtime(time.time_ns())}
             version = self._move(node, src, dst, content_type=content_type, meta=changed)
             self.files.renamed(src.path, dst, content_type)
@@ -741,7 +741,7 @@ class Filesystem:
     def _rename_dir(self, node: Node, src: Location, dst: Location) -> None:
         self.files.commit_tree(src.path)  # open files below are moved with what they hold
         if node.info is not None:
-            # The marker exists: one recursive server-side MOVE of the prefix (spec 4.5).
+            # The marker exists: one recursive server-side MOVE of the prefix (protocol.md 4.5).
             self._move(node, src, dst, recursive=True)
         else:
             for item in list(self.store.list_objects(src.container, src.prefix, None, False)):
@@ -765,7 +765,7 @@ class Filesystem:
         """The node of a file just moved to `dst` with `updates` merged, without a HEAD.
 
         A MOVE keeps the object's UUID, content and metadata, merging what it sent
-        (spec 4.4): the name, the version, the type if given and those keys change.
+        (protocol.md 4.4): the name, the version, the type if given and those keys change.
         Sharing and public link are not moved. Where the reply garbles the version
         (the reference's quirk) it stays 0, "not known": a reader then asks the
         server for the current one (reader.py). Metadata not fully known (a listing

@@ -5,7 +5,7 @@ Why: tools set several attributes one call after the other. Archivers (`tar x`,
 chown, chmod); rsync sets a file's times and mode on its temporary copy
 after closing it, then renames it into place. Each was one POST. Held for
 `HOLD` seconds, the changes of one path are merged into one POST, or ride on
-the MOVE of a rename that comes first (a MOVE carries metadata: spec 4.4), so
+the MOVE of a rename that comes first (a MOVE carries metadata: protocol.md 4.4), so
 rsync's file costs its PUT and its MOVE. The mount shows a change at once (its
 stat cache), and whatever could observe the path's metadata on the server
 from here first sends what waits for it (`flush`, `flush_children`,

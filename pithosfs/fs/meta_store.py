@@ -4,7 +4,7 @@ The mount builds modes, mtimes and symlinks from user metadata (nodes.py) and,
 under `.shared/`, write bits from the caller's rights. A server offering the
 listing extensions puts both in its listings (protocol.EXT_LISTING_META,
 EXT_LISTING_RIGHTS); the reference Pithos+ puts neither (its rights labels in
-listings are not the caller's, spec 5.3). Without them a default would be
+listings are not the caller's, protocol.md 5.3). Without them a default would be
 wrong, so entries are completed here, never guessed:
 
 1. metadata from the persistent MetaCache, keyed by (uuid, version): free;

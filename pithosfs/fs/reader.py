@@ -323,7 +323,7 @@ class ObjectReader:
 
         A whole block read from the pinned version is that version's block: stored as
         is. A partial last block is checked against its hash first, because the server
-        may have cut it without rehashing (spec 8): caching it under the longer block's
+        may have cut it without rehashing (protocol.md 8): caching it under the longer block's
         hash would hand zeros to every other file sharing that block.
         """
         if hashes is None or self.cache is None:

@@ -14,7 +14,7 @@ block size). Each block is in one of three states:
 "What is left of the base" is `_base_extent`: the smallest size the file has
 had since the base. Base bytes past it were cut by a truncate and read as
 zeros even if the file grows again. This also sidesteps the server quirk of
-stale bytes inside the last block (spec 8): a base block is reused only when
+stale bytes inside the last block (protocol.md 8): a base block is reused only when
 the new file needs no more of it than the base had; otherwise it is
 materialised, its tail zeroed, and hashed afresh.
 

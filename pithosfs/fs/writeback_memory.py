@@ -346,7 +346,7 @@ class MemoryWrites:
 
         The probe (store.missing_blocks) is a hashmap PUT that cannot succeed
         and writes nothing; the 409 names exactly the blocks the server lacks
-        (spec 7.3), whoever uploaded the others, so content the server holds
+        (protocol.md 7.3), whoever uploaded the others, so content the server holds
         costs hashes, not bytes, whatever this mount's history. What it finds
         goes into the hints. A store that cannot tell (no probe, a failed one)
         holds only what the hints say.

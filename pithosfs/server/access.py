@@ -1,4 +1,4 @@
-"""Who may see what: sharing evaluation with directory inheritance (spec 9.4).
+"""Who may see what: sharing evaluation with directory inheritance (protocol.md 9.4).
 
 A path's own permissions win; without them, the closest ancestor that has
 permissions *and* is a directory marker object applies.

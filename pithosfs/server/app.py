@@ -1,5 +1,5 @@
 """The WSGI application: path decoding, routing, authentication, and the one place
-where domain errors become HTTP status codes with a JSON fault body (spec 1.4).
+where domain errors become HTTP status codes with a JSON fault body (protocol.md 1.4).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class SegmentConverter(BaseConverter):
 
 
 class RestConverter(BaseConverter):
-    """The object part: everything after acc/cont/, may hold or start with '/' (spec 1.1)."""
+    """The object part: everything after acc/cont/, may hold or start with '/' (protocol.md 1.1)."""
 
     regex = ".+"
     part_isolating = False
@@ -182,7 +182,7 @@ class PithosApp:
         return response
 
     def legacy_auth(self, req: Req) -> Response:
-        """OOS-style `GET /v1/` with X-Auth-User/X-Auth-Key (spec 1.2); the key is the token."""
+        """OOS-style `GET /v1/` with X-Auth-User/X-Auth-Key (protocol.md 1.2); the key is the token."""
         user, key = req.header("X-Auth-User"), req.header("X-Auth-Key")
         if not user or not key:
             raise BadRequest("Missing X-Auth-User or X-Auth-Key header")
@@ -202,7 +202,7 @@ class PithosApp:
 
 
 def _token_of(req: Req) -> str | None:
-    """Query parameter first, then header (spec 1.2)."""
+    """Query parameter first, then header (protocol.md 1.2)."""
     return req.arg("X-Auth-Token") or req.header("X-Auth-Token")
 
 
@@ -239,7 +239,7 @@ def _check_names(values: dict[str, str]) -> None:
 
 
 def fault_response(fault: PithosFault, status: int | None = None, xml: bool = False) -> Response:
-    """The one mapping from a domain error to an HTTP response (spec 1.4)."""
+    """The one mapping from a domain error to an HTTP response (protocol.md 1.4)."""
     status = status or fault.status
     if isinstance(fault, NotModified):
         return Response(304, [("ETag", fault.etag)] if fault.etag else [])

@@ -110,7 +110,7 @@ class Backend(ObjectUpdates, ObjectListing):
         self, conn: sqlite3.Connection, account: str, container: str, user: str | None = None
     ) -> sqlite3.Row:
         """The container's row; 404 if missing, but 403 for a non-owner `user`:
-        a stranger must not learn which container names exist (spec 9.4, as the
+        a stranger must not learn which container names exist (protocol.md 9.4, as the
         reference, which checks permissions before looking the container up)."""
         row = self._container_row(conn, account, container)
         if row is None:
@@ -242,7 +242,7 @@ class Backend(ObjectUpdates, ObjectListing):
                 raise Forbidden("Not allowed")
             node = self._account_node(conn, account)
             mtime_row = conn.execute("SELECT mtime FROM nodes WHERE node = ?", (node,)).fetchone()
-            # An account exists implicitly (spec 1.2); before its first write it is "new".
+            # An account exists implicitly (protocol.md 1.2); before its first write it is "new".
             mtime = float(mtime_row["mtime"]) if mtime_row else self._now()
             if not owner:
                 return AccountInfo(account, 0, 0, mtime, {}, {}, 0, False)

@@ -76,7 +76,7 @@ class BlockStore:
         return hex_hash == self.empty_hash or self.path_of(hex_hash).exists()
 
     def missing(self, hashes: Iterable[str]) -> list[str]:
-        """Hashes not in the store, deduplicated, in first-seen order (spec 7.3)."""
+        """Hashes not in the store, deduplicated, in first-seen order (protocol.md 7.3)."""
         seen: set[str] = set()
         result: list[str] = []
         for h in hashes:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 PAGE_CACHE_KIB = 1024  # SQLite page cache per connection (one connection per thread)
 
-# Version clusters (spec 6): the live version, superseded ones, delete markers.
+# Version clusters (protocol.md 6): the live version, superseded ones, delete markers.
 CLUSTER_NORMAL = 0
 CLUSTER_HISTORY = 1
 CLUSTER_DELETED = 2

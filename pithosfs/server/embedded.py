@@ -31,7 +31,7 @@ KEEP_ALIVE_CONNECTIONS = 256
 
 class JsonFaultRequest(cheroot_server.HTTPRequest):
     """cheroot rejects some malformed requests itself (e.g. a non-ASCII request line);
-    give those the same JSON fault body as every other error (spec 1.4)."""
+    give those the same JSON fault body as every other error (protocol.md 1.4)."""
 
     def simple_response(self, status: object, msg: object = "") -> None:
         code = str(status)[:3]

@@ -1,6 +1,6 @@
 """Domain errors raised by the backend and the controllers.
 
-Each carries the HTTP status and the fault key of spec 1.4; `app.py` turns
+Each carries the HTTP status and the fault key of protocol.md 1.4; `app.py` turns
 them into responses in one place, so no module below it builds an error body.
 """
 
@@ -67,7 +67,7 @@ class Conflict(PithosFault):
 
 
 class MissingBlocks(Conflict):
-    """Hashmap PUT naming blocks the store lacks: the body is the bare JSON list (spec 7.3)."""
+    """Hashmap PUT naming blocks the store lacks: the body is the bare JSON list (protocol.md 7.3)."""
 
     def __init__(self, missing: list[str]) -> None:
         super().__init__("Missing blocks")

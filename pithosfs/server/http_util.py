@@ -1,6 +1,6 @@
 """Pure helpers for the HTTP side: dates, header codecs, metadata, Range and Content-Range.
 
-Rules come from spec sections 1.5, 1.6, 8 and 9.7; quirks copied on purpose are
+Rules come from protocol.md 1.5, 1.6, 8 and 9.7; quirks copied on purpose are
 marked there and listed in docs/server.md.
 """
 
@@ -76,7 +76,7 @@ def decode_request_header(value: str) -> str:
 
 
 def encode_response_header(name: str, value: str) -> tuple[str, str]:
-    """Percent-encode values of X-Account-/X-Container-/X-Object-/Content- headers (spec 1.5)."""
+    """Percent-encode values of X-Account-/X-Container-/X-Object-/Content- headers (protocol.md 1.5)."""
     if name.lower().startswith(QUOTED_PREFIXES):
         return quote(name, safe="-"), quote_header_value(value)
     return name, value
@@ -86,7 +86,7 @@ def collect_meta(headers: dict[str, str], prefix: str) -> dict[str, str]:
     """User metadata from request headers with `prefix` (e.g. "X-Object-Meta-").
 
     Keys come back normalised (format_meta_key), values with `~` removed; the
-    limits of spec 9.1 give 400.
+    limits of protocol.md 9.1 give 400.
     """
     lower = prefix.lower()
     meta: dict[str, str] = {}
@@ -121,7 +121,7 @@ MAX_RANGES = 100
 
 
 def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
-    """GET Range -> [(start, end_inclusive)], None for "serve the whole object" (spec 9.7).
+    """GET Range -> [(start, end_inclusive)], None for "serve the whole object" (protocol.md 9.7).
 
     [QUIRK] kept: no clamping. An end beyond EOF is 416, as the reference does.
     Ranges that overlap or touch are merged (`coalesce`), so a reply never holds

@@ -1,4 +1,4 @@
-"""The delimiter listing algorithm and metadata filters (spec 5.1, 5.2), pure functions."""
+"""The delimiter listing algorithm and metadata filters (protocol.md 5.1, 5.2), pure functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Account and container metadata and policy through time, for `until` views (spec 6).
+"""Account and container metadata and policy through time, for `until` views (protocol.md 6).
 
 Every change of an account's or a container's user metadata or policy records
 the whole resulting state with its time; `until=T` then shows the last state

@@ -1,4 +1,4 @@
-"""Object listings and manifests (spec 5, 4.2), mixed into `Backend`."""
+"""Object listings and manifests (protocol.md 5, 4.2), mixed into `Backend`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Delete, copy, move and partial updates of objects (spec 4.3-4.7, 8), mixed into `Backend`.
+"""Delete, copy, move and partial updates of objects (protocol.md 4.3-4.7, 8), mixed into `Backend`.
 
 Partial updates spool the body, splice it into the current block list outside
 the database lock, and commit only if no one wrote in between (see docs/server.md).
@@ -246,7 +246,7 @@ class ObjectUpdates(ObjectOps):
         check: Check | None = None,
         chunked: bool = False,
     ) -> ObjectInfo:
-        """Object POST with Content-Range (spec 8), optimistic against concurrent writers."""
+        """Object POST with Content-Range (protocol.md 8), optimistic against concurrent writers."""
         self._check_writable(user, account, container, name)
         spool: Spool | None = body.spool(self.blocks.tmp_dir) if body is not None else None
         pins = self.blocks.guard.new_pins()  # every block the new version names, until committed
@@ -429,7 +429,7 @@ class _SourceReader(_Reader):
 def _resolve_range(
     rng: DataRange, size: int, src_len: int, from_source: bool, chunked: bool
 ) -> tuple[int, int]:
-    """(offset, length) of an object POST, applying the checks of spec 8."""
+    """(offset, length) of an object POST, applying the checks of protocol.md 8."""
     offset = size if rng.start is None else rng.start
     if rng.end is not None:
         length = rng.end - offset + 1

@@ -147,7 +147,7 @@ class ObjectOps:
                     raise NotFound("Object does not exist")
                 info = self._info(conn, account, container, name, current)
                 # As the reference: the permissions that apply, own or the folder's,
-                # for the owner too, and where they are set when inherited (spec 4.1).
+                # for the owner too, and where they are set when inherited (protocol.md 4.1).
                 sharing, shared_by = access.effective_sharing(conn, account, container, name)
                 info.sharing = sharing.render() if sharing else None
                 info.shared_by, info.allowed_to = shared_by, allowed

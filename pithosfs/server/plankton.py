@@ -1,4 +1,4 @@
-"""Plankton image semantics over the Pithos backend (spec 10); no HTTP here.
+"""Plankton image semantics over the Pithos backend (protocol.md 10); no HTTP here.
 
 An image is a Pithos object whose current version has `plankton:name` in the
 `plankton` attribute domain; the image id is the object UUID, so it survives
@@ -180,7 +180,7 @@ class Plankton:
         return images
 
     def shared_images(self, user: str, owner: str) -> list[str]:
-        """Ids of `owner`'s images visible to the caller that are not public (spec 10.1)."""
+        """Ids of `owner`'s images visible to the caller that are not public (protocol.md 10.1)."""
         with self.backend.db.read() as conn:
             ids = []
             for info, _ in self._visible(conn, user, owner=owner):

@@ -1,4 +1,4 @@
-"""Plankton image records and pure rules (spec 10.3-10.6): keys, limits, formats,
+"""Plankton image records and pure rules (protocol.md 10.3-10.6): keys, limits, formats,
 locations, list parameters. No database and no HTTP here; `plankton.py` applies them.
 """
 
@@ -29,7 +29,7 @@ DEFAULT_STATUS = "AVAILABLE"
 
 # The reference keeps plankton meta under the same limits as Pithos meta: 32 items,
 # a stored key of at most 128 - len("plankton") - len("property:") characters,
-# values of at most 256 characters (spec 10.6).
+# values of at most 256 characters (protocol.md 10.6).
 MAX_ITEMS = 32
 MAX_KEY_LENGTH = 128 - len("plankton") - len("property:")
 MAX_PROPERTY_KEY = MAX_KEY_LENGTH - len(PROPERTY_PREFIX)
@@ -63,7 +63,7 @@ _PUNCTUATION = str.maketrans({ch: "_" for ch in string.punctuation})
 
 
 def normalise_key(key: str) -> str:
-    """Header key after `X-Image-Meta-`: lower-case, every punctuation char -> `_` (spec 10.5)."""
+    """Header key after `X-Image-Meta-`: lower-case, every punctuation char -> `_` (protocol.md 10.5)."""
     return key.lower().translate(_PUNCTUATION)
 
 
@@ -77,7 +77,7 @@ class ImageFields:
 
 @dataclass
 class Image:
-    """One image as the API shows it (spec 10.3)."""
+    """One image as the API shows it (protocol.md 10.3)."""
 
     id: str
     name: str
@@ -139,7 +139,7 @@ def pithos_location(account: str, container: str, name: str) -> str:
 def parse_location(value: str) -> tuple[str, str, str]:
     """`pithos://<account>/<container>/<path>` -> parts.
 
-    The request layer has already URL-unquoted the header once (spec 1.5), which
+    The request layer has already URL-unquoted the header once (protocol.md 1.5), which
     is the one unquoting the reference applies to each part, so nothing more here.
     """
     parts = value.split("/", 4)
@@ -200,7 +200,7 @@ def check_item_count(plankton: Mapping[str, str]) -> None:
 
 
 def parse_list_params(args: Mapping[str, str]) -> tuple[dict[str, Any], str, str]:
-    """(filters, sort_key, sort_dir) of a list request; 400 on bad values (spec 10.3)."""
+    """(filters, sort_key, sort_dir) of a list request; 400 on bad values (protocol.md 10.3)."""
     sort_key = args.get("sort_key") or "created_at"
     if sort_key not in SORT_KEYS:
         raise BadRequest(f"Invalid sort_key '{sort_key}' (one of {', '.join(SORT_KEYS)})")

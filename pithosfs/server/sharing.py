@@ -1,4 +1,4 @@
-"""Pure parsing and rendering of X-Object-Sharing values and group lists (spec 9.3, 9.4)."""
+"""Pure parsing and rendering of X-Object-Sharing values and group lists (protocol.md 9.3, 9.4)."""
 
 from __future__ import annotations
 

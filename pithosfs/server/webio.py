@@ -1,6 +1,6 @@
 """Request and response objects of the WSGI layer, kept minimal for the data path.
 
-`Req` decodes headers once (ASCII check, '%' unquoting, spec 1.5); `Response`
+`Req` decodes headers once (ASCII check, '%' unquoting, protocol.md 1.5); `Response`
 writes headers through the percent-encoding rule and streams iterables as is.
 """
 
@@ -118,7 +118,7 @@ class Req:
             pass
 
     def wants(self, allowed: tuple[str, ...], default: str) -> str:
-        """Serialization for this view (spec 1.3)."""
+        """Serialization for this view (protocol.md 1.3)."""
         fmt = (self.arg("format") or "").lower()
         if fmt in allowed:
             return fmt

@@ -1,6 +1,6 @@
 """ImageClient against a scripted Plankton stub (the embedded server has no Plankton yet).
 
-These check the wire form the client sends (spec 10.4-10.9, 11.2) and how it
+These check the wire form the client sends (protocol.md 10.4-10.9, 11.2) and how it
 reads replies; the behaviour of a real Plankton is out of their reach.
 """
 
@@ -59,7 +59,7 @@ def test_register_sends_meta_headers_and_parses_the_reply(stub: FlakyServer):
     assert headers["X-Image-Meta-Location"] == "pithos://acc/images/debian.diskdump"
     assert headers["X-Image-Meta-Is-Public"] == "True"
     assert headers["X-Image-Meta-Property-OSFAMILY"] == "linux"
-    assert "X-Image-Meta-Size" not in headers  # always 400 over HTTP (spec 10.6 quirk)
+    assert "X-Image-Meta-Size" not in headers  # always 400 over HTTP (protocol.md 10.6 quirk)
     assert img.id == "3f0c-uuid" and img.name == "Debian α"
     assert img.is_public and img.size == 1024
     assert img.properties == {"osfamily": "linux", "root_partition": "1"}

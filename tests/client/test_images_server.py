@@ -1,4 +1,4 @@
-"""ImageClient against the embedded server's Plankton (spec 10)."""
+"""ImageClient against the embedded server's Plankton (protocol.md 10)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_members_and_public_flag(setup):
     _, images, _, location, bob = setup
     img = images.register("shared", location)
     images.add_member(img.id, bob.uuid)
-    # Registration set the read list to the owner (spec 10.6 step 11); members = read list.
+    # Registration set the read list to the owner (protocol.md 10.6 step 11); members = read list.
     assert bob.uuid in images.list_members(img.id)
     images.set_members(img.id, [])
     assert images.list_members(img.id) == []

@@ -114,7 +114,7 @@ def test_empty_listings(flaky: FlakyServer, answer: Action) -> None:
 def test_a_full_page_asks_for_the_next_after_its_last_subdir(flaky: FlakyServer) -> None:
     flaky.script = [
         listing(body(item("a"), {"subdir": "d/"})),
-        listing(body({"subdir": "d/"}, item("e"))),  # the repeated subdir of spec 5.2
+        listing(body({"subdir": "d/"}, item("e"))),  # the repeated subdir of protocol.md 5.2
         listing(body()),
     ]
     client = PithosClient.from_storage_url(flaky.url + "/v1/acc", "tok", retry=FAST, page_limit=2)

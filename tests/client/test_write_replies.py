@@ -62,7 +62,7 @@ def test_hashmap_put_is_one_request_and_its_result_equals_a_head(client, cont):
 
 
 def test_a_reply_with_only_etag_and_version_falls_back_to_head():
-    """A real Pithos+ reply (spec 4.3): the client HEADs, as before."""
+    """A real Pithos+ reply (protocol.md 4.3): the client HEADs, as before."""
     srv = FlakyServer()
     try:
         srv.script += [
@@ -138,7 +138,7 @@ def test_a_full_reply_that_does_not_name_the_extension_is_not_trusted():
 
 def test_copy_and_move_ask_the_server_to_ignore_the_request_type():
     """Behind some WSGI servers a missing Content-Type becomes text/plain: the client sends
-    `ignore_content_type` unless it means to change the type (spec 4.4)."""
+    `ignore_content_type` unless it means to change the type (protocol.md 4.4)."""
     srv = FlakyServer(lambda *_: ("reply", 201, {"X-Object-Version": "3"}, b""))
     try:
         srv.script += [("reply", 204, {"X-Container-Block-Size": "4194304"}, b"")]

@@ -1,4 +1,4 @@
-"""Conformance: objects, reading, writing, partial updates, preconditions (spec 4, 7, 8, 9.6)."""
+"""Conformance: objects, reading, writing, partial updates, preconditions (protocol.md 4, 7, 8, 9.6)."""
 
 from __future__ import annotations
 

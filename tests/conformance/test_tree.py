@@ -1,4 +1,4 @@
-"""Conformance: containers, listings, versions, copy/move, delete, sharing, public (spec 3, 5, 6, 9)."""
+"""Conformance: containers, listings, versions, copy/move, delete, sharing, public (protocol.md 3, 5, 6, 9)."""
 
 from __future__ import annotations
 
@@ -248,6 +248,6 @@ def test_names_with_odd_slashes(store: ObjectStore, container: str):
     for n in names:
         assert store.read_range(container, n, 0, 100) == n.encode()
     assert sorted(e.name for e in store.list_objects(container, delimiter=None)) == sorted(names)
-    # an object ending in the delimiter is listed as an object, next to subdirs (spec 5.2)
+    # an object ending in the delimiter is listed as an object, next to subdirs (protocol.md 5.2)
     top = _names(store.list_objects(container))
     assert "trail/" in top and "x/" in top and "a/" in top

@@ -35,7 +35,7 @@ def test_echo_registers_and_writes_the_metafile(mnt: Path, images: ImageClient) 
     assert done.returncode == 0, done.stderr
     meta = json.loads((mnt / "disk.img.meta").read_text())
     assert meta["name"] == "My Image"
-    assert meta["properties"] == {"os": "Linux"}  # the server lower-cases keys (spec 10.5)
+    assert meta["properties"] == {"os": "Linux"}  # the server lower-cases keys (protocol.md 10.5)
     image = images.get(meta["id"])
     assert image.name == "My Image" and image.properties == {"os": "Linux"}
     assert image.size == 5000

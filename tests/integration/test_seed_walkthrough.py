@@ -1,8 +1,9 @@
-"""The seed (kamaki's image-registration how-to) replayed through real mounts with shell
-tools only, checking the server's state through the image API after every step.
+"""kamaki's image-registration how-to (README.md, "Image registration walkthrough")
+replayed through real mounts with shell tools only, checking the server's state
+through the image API after every step.
 
-alice works in her mount (a fresh container plays the seed's `pithos`); bob, in his own
-mount, owns other images (one public), as the seed's second user.
+alice works in her mount (a fresh container plays the how-to's `pithos`); bob, in his own
+mount, owns other images (one public), as the how-to's second user.
 """
 
 from __future__ import annotations

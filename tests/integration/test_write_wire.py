@@ -191,7 +191,7 @@ def small(small_block_server: Any, pool: Any, tmp_path: Path, unique_name: str) 
 
 
 def test_extend_after_server_side_truncate_reads_zeros(small: Writer):
-    """Spec 8 quirk: a server-side truncate keeps stale bytes inside the last block."""
+    """The quirk of protocol.md 8: a server-side truncate keeps stale bytes inside the last block."""
     c = small.client
     c.put_object(small.container, "q", b"A" * 3000)
     c.truncate(small.container, "q", 1500)  # block 1 keeps "A"s past byte 1500 on the server
@@ -246,7 +246,7 @@ def test_small_blocks_sequential_copy_round_trip(small: Writer):
 def test_randomized_sessions_interleaved_with_server_side_partial_updates(small: Writer):
     """Mix StagedFile sessions with the server's own partial writes and truncates.
 
-    The server keeps stale bytes inside blocks after those (spec 8), and its
+    The server keeps stale bytes inside blocks after those (protocol.md 8), and its
     hash then differs from a fresh one: the staged commits must still produce
     exactly the model's bytes, with If-Match on the server's reported hash.
     """

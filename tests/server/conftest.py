@@ -34,7 +34,7 @@ def cont(api: Api, unique_name: str) -> str:
 
 @pytest.fixture
 def sb_api(small_block_server: object) -> Api:
-    """Alice on the 1 KiB-block server (spec test vectors)."""
+    """Alice on the 1 KiB-block server (the test vectors of protocol.md 7.2)."""
     return Api(small_block_server.storage_url(ALICE[0]), ALICE[0], ALICE[1])  # type: ignore[attr-defined]
 
 

@@ -42,7 +42,7 @@ def http_date(epoch: float) -> str:
     return formatdate(epoch, usegmt=True)
 
 
-# Fault class per status (spec 1.4): the top-level key of every error body.
+# Fault class per status (protocol.md 1.4): the top-level key of every error body.
 FAULT_KEYS = {
     400: "badRequest",
     401: "unauthorized",
@@ -59,7 +59,7 @@ FAULT_KEYS = {
 
 
 def fault_key(resp: requests.Response) -> str:
-    """The single top-level key of a JSON fault body (spec 1.4), checked for shape."""
+    """The single top-level key of a JSON fault body (protocol.md 1.4), checked for shape."""
     assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
     body = resp.json()
     assert isinstance(body, dict) and len(body) == 1, body
@@ -71,14 +71,14 @@ def fault_key(resp: requests.Response) -> str:
 
 
 def assert_fault(resp: requests.Response, status: int) -> None:
-    """Exactly `status`, and (unless HEAD) a JSON fault body as in spec 1.4."""
+    """Exactly `status`, and (unless HEAD) a JSON fault body as in protocol.md 1.4."""
     assert resp.status_code == status, (resp.status_code, resp.text[:300])
     if resp.request.method != "HEAD" and status not in (304,):
         fault_key(resp)
 
 
 def assert_client_error(resp: requests.Response) -> None:
-    """Some 4xx with a JSON fault body: for inputs the spec gives no exact code for."""
+    """Some 4xx with a JSON fault body: for inputs docs/protocol.md gives no exact code for."""
     assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:300])
     if resp.request.method != "HEAD":
         fault_key(resp)
@@ -198,7 +198,7 @@ class Api:
         account: str | None = None,
         **extra: str,
     ) -> requests.Response:
-        """Partial-update POST (spec 8) with a body and ?update; `extra` are headers."""
+        """Partial-update POST (protocol.md 8) with a body and ?update; `extra` are headers."""
         hdrs = {"Content-Type": OCTET, "Content-Range": content_range, **extra}
         return self.post(cont, name, params="update", headers=hdrs, data=data, account=account)
 
@@ -222,7 +222,7 @@ class Api:
         )
 
     def upload_blocks(self, cont: str, data: bytes) -> requests.Response:
-        """Block upload by container POST ?update (spec 7.3)."""
+        """Block upload by container POST ?update (protocol.md 7.3)."""
         return self.post(
             cont,
             params={"update": "", "format": "json"},

@@ -1,7 +1,7 @@
 """Request boilerplate for black-box tests of the embedded Plankton image service.
 
 `ImageApi` speaks to `{image_url}/v1.0` over real HTTP with one user's token and
-builds requests the way kamaki's ImageClient does (spec 11.2): the name
+builds requests the way kamaki's ImageClient does (protocol.md 11.2): the name
 URL-quoted, each location segment URL-quoted, property keys in header names.
 """
 
@@ -18,7 +18,7 @@ from tests.server.pithos_http import Api
 META = "x-image-meta-"
 PROPERTY = META + "property-"
 
-# Header form of an image (spec 10.4): every field the HEAD must carry.
+# Header form of an image (protocol.md 10.4): every field the HEAD must carry.
 HEADER_FIELDS = {
     "id",
     "name",
@@ -63,7 +63,7 @@ def image_of(resp: requests.Response) -> dict[str, Any]:
         if low.startswith(PROPERTY):
             image["properties"][unquote(low[len(PROPERTY) :])] = unquote(value)
         elif low == META + "location":
-            image["location"] = value  # stays quoted, as in the JSON form (spec 10.3)
+            image["location"] = value  # stays quoted, as in the JSON form (protocol.md 10.3)
         elif low.startswith(META):
             image[low[len(META) :]] = unquote(value)
     return image

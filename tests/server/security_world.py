@@ -24,7 +24,7 @@ from tests.server.server_process import ServerProcess
 CAROL = ("ca401000-0000-4000-8000-000000000003", "carol-token")
 BLOCK_SIZE = 1024  # small blocks: multi-block objects stay cheap
 
-# Token header values that must never authenticate (spec 1.2: 401).
+# Token header values that must never authenticate (protocol.md 1.2: 401).
 BAD_TOKENS = {
     "wrong": "not-a-token",
     "other-case": ALICE[1].upper(),

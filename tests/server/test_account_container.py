@@ -1,4 +1,4 @@
-"""Account (spec 2.2-2.4) and container (spec 3) HEAD/GET/PUT/POST/DELETE."""
+"""Account (protocol.md 2.2-2.4) and container (protocol.md 3) HEAD/GET/PUT/POST/DELETE."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input never gives a 5xx, never escapes an account or the data dir (spec 1.1, 1.5)."""
+"""Bad input never gives a 5xx, never escapes an account or the data dir (protocol.md 1.1, 1.5)."""
 
 from __future__ import annotations
 

@@ -166,7 +166,7 @@ def test_uploads_running_while_collections_sweep_are_never_corrupted(srv: Any, g
                 ]
                 resp = api.put_hashmap(cont, name, len(data), hashes)
                 tries = 0
-                while resp.status_code == 409 and tries < 3:  # a client's loop (spec 7.3)
+                while resp.status_code == 409 and tries < 3:  # a client's loop (protocol.md 7.3)
                     tries += 1
                     api.upload_blocks(cont, data)
                     resp = api.put_hashmap(cont, name, len(data), hashes)

@@ -1,4 +1,4 @@
-"""Copy and move: X-Copy-From / X-Move-From PUTs, COPY/MOVE verbs, recursive forms (spec 4.3-4.5)."""
+"""Copy and move: X-Copy-From / X-Move-From PUTs, COPY/MOVE verbs, recursive forms (protocol.md 4.3-4.5)."""
 
 from __future__ import annotations
 

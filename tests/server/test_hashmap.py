@@ -1,4 +1,4 @@
-"""Blocks and hashmaps (spec 7): test vectors with 1 KiB blocks, 409 protocol, dedup."""
+"""Blocks and hashmaps (protocol.md 7): test vectors with 1 KiB blocks, 409 protocol, dedup."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_hashmap_get_shape(sb_api: Api, sb_cont: str) -> None:
     sb_api.put_object(sb_cont, "v", VECTOR, "image/png")
     resp = sb_api.get(sb_cont, "v", params={"hashmap": "True", "format": "json"})
     assert resp.status_code == 200
-    body = json.loads(resp.content)  # whatever the Content-Type says (spec 1.3 quirk)
+    body = json.loads(resp.content)  # whatever the Content-Type says (protocol.md 1.3 quirk)
     assert body == {
         "block_size": 1024,
         "block_hash": "sha256",

@@ -1,4 +1,4 @@
-"""Identity (spec 15.1) and authentication/authorisation (spec 1.2, 9.4)."""
+"""Identity (protocol.md 15.1) and authentication/authorisation (protocol.md 1.2, 9.4)."""
 
 from __future__ import annotations
 

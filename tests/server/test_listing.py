@@ -1,4 +1,4 @@
-"""Object listings: spec 5 (parameters, delimiter semantics, JSON items) and include_meta."""
+"""Object listings: protocol.md 5 (parameters, delimiter semantics, JSON items) and include_meta."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Object HEAD/GET/PUT/DELETE, ranges (spec 9.7), conditionals (spec 9.6), metadata (spec 9.1)."""
+"""Object HEAD/GET/PUT/DELETE, ranges (protocol.md 9.7), conditionals (protocol.md 9.6), metadata (protocol.md 9.1)."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_double_slash_names_an_object_with_leading_slash(api: Api, cont: str) ->
     assert api.read(cont, "/lead") == b"L"
 
 
-# --- ranges (spec 9.7) ---
+# --- ranges (protocol.md 9.7) ---
 
 
 @pytest.mark.parametrize(
@@ -208,7 +208,7 @@ def test_multipart_ranges(api: Api, obj: tuple[str, str]) -> None:
     assert got == [(b"0-1/100", DATA[0:2]), (b"10-12/100", DATA[10:13]), (b"98-99/100", DATA[98:])]
 
 
-# --- conditionals (spec 9.6) ---
+# --- conditionals (protocol.md 9.6) ---
 
 
 def test_if_match(api: Api, obj: tuple[str, str]) -> None:
@@ -263,7 +263,7 @@ def test_if_unmodified_since(api: Api, obj: tuple[str, str]) -> None:
     assert api.get(*obj, headers={"If-Unmodified-Since": future}).status_code == 200
 
 
-# --- metadata (spec 9.1, 1.5) ---
+# --- metadata (protocol.md 9.1, 1.5) ---
 
 
 def test_meta_key_normalisation(api: Api, cont: str) -> None:

@@ -1,4 +1,4 @@
-"""Object POST: partial data updates (spec 8) and metadata updates (spec 4.6)."""
+"""Object POST: partial data updates (protocol.md 8) and metadata updates (protocol.md 4.6)."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def test_kamaki_uploads_lists_modifies_and_unregisters(
 def test_kamaki_register_writes_the_metafile_and_overrides_on_reregistration(
     api: Api, img: ImageApi, kamaki: Kamaki, bob_kamaki: Kamaki, cont: str
 ) -> None:
-    """The seed walkthrough with the real CLI: register, metafile, -f, --metafile, -p."""
+    """The image-registration walkthrough (README.md) with the real CLI: register, metafile, -f, --metafile, -p."""
     api.put_object(cont, "debian_base3.diskdump", b"\x01" * 4096 + b"debian")
     target = f"/{cont}/debian_base3.diskdump"
     out = kamaki.run("image", "register", "--name", "Debian Base Alpha", "--location", target)
@@ -172,7 +172,7 @@ def test_kamaki_register_writes_the_metafile_and_overrides_on_reregistration(
 def test_kamaki_batch_upload_and_public_registration_loop(
     api: Api, img: ImageApi, kamaki: Kamaki, bob_kamaki: Kamaki, cont: str
 ) -> None:
-    """The seed's last step: upload a folder, then register each *.diskdump in a bash loop."""
+    """The walkthrough's last step (README.md): upload a folder, then register each *.diskdump in a bash loop."""
     folder = kamaki.home / "images"
     folder.mkdir()
     names = ["one.diskdump", "two.diskdump", "three.diskdump"]

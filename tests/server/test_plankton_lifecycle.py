@@ -1,4 +1,4 @@
-"""An image's life (spec 10.2, 10.4, 10.7-10.9): update, unregister, members, and what
+"""An image's life (protocol.md 10.2, 10.4, 10.7-10.9): update, unregister, members, and what
 happens to the image when its object is overwritten, renamed, copied or deleted."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Image lists (spec 10.3): which images are listed, their fields, and filters and sort
+"""Image lists (protocol.md 10.3): which images are listed, their fields, and filters and sort
 keys really applied. A server of its own, so every list can be compared exactly."""
 
 from __future__ import annotations

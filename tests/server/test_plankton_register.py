@@ -1,4 +1,4 @@
-"""Plankton registration (spec 10.5-10.6) over real HTTP on the embedded server."""
+"""Plankton registration (protocol.md 10.5-10.6) over real HTTP on the embedded server."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_properties_keys_are_normalised_and_values_unquoted(
     expected = {"os": "Debian Linux", "os_type": "linux", "my_key": "a=b; c%d", "user": "ρ"}
     listed = [i for i in img.list(detail=True) if i["id"] == image["id"]][0]
     assert listed["properties"] == expected
-    # Header form: `_` in a property key is sent as `-` (spec 10.4).
+    # Header form: `_` in a property key is sent as `-` (protocol.md 10.4).
     resp = img.head(image["id"])
     assert resp.headers["X-Image-Meta-Property-Os-Type"] == "linux"
     assert {k.replace("-", "_") for k in image["properties"]} == set(expected)
@@ -291,7 +291,7 @@ def test_reregistration_overrides_properties_name_formats_and_sharing(
 def test_kamaki_style_register_list_unregister_and_bobs_403(
     api: Api, img: ImageApi, bob_img: ImageApi, cont: str
 ) -> None:
-    """The seed's flow with kamaki's exact header shapes (spec 11.2, step 5)."""
+    """The image-registration walkthrough (README.md) with kamaki's exact header shapes (protocol.md 11.2, step 5)."""
     obj = upload(api, cont, "debian_base3.diskdump", b"\0" * 4096 + b"debian")
     headers = {
         "X-Image-Meta-Name": quote("Debian Base Alpha"),

@@ -212,7 +212,7 @@ def test_directory_marker_sharing_shows_in_its_files_head(
     api: Api, bob_api: Api, cont: str
 ) -> None:
     """HEAD of a file inside a shared folder: the folder's list and where it is set,
-    for the owner too; a grantee also sees what they may do (spec 4.1)."""
+    for the owner too; a grantee also sees what they may do (protocol.md 4.1)."""
     api.put_object(cont, "dir", b"", DIRECTORY)
     api.post_meta(cont, "dir", {"X-Object-Sharing": f"read={BOB[0]}"})
     api.put_object(cont, "dir/f", b"x")

@@ -1,4 +1,4 @@
-"""Security rule 1: every route but public links needs a valid token (spec 1.2).
+"""Security rule 1: every route but public links needs a valid token (protocol.md 1.2).
 
 Every route of the server (account, container, object in each query form,
 identity and Astakos helpers, Plankton) is sent without a token, with wrong or
@@ -53,7 +53,7 @@ STORE = "/object-store/v1"
 OBJ = STORE + "/{acc}/{cont}/obj"
 HASHMAP = json.dumps({"bytes": 3, "hashes": ["0" * 64]}).encode()
 ROUTES = [
-    # top level and account (spec 2)
+    # top level and account (protocol.md 2)
     Route("top", "GET", STORE + "/", read_only=True),
     Route("top-json", "GET", STORE + "/", {"format": "json"}, read_only=True),
     Route("account-head", "HEAD", STORE + "/{acc}", read_only=True),
@@ -66,7 +66,7 @@ ROUTES = [
     Route(
         "account-group", "POST", STORE + "/{acc}", {"update": ""}, {"X-Account-Group-Evil": BOB[0]}
     ),
-    # container (spec 3, 5, 7.3)
+    # container (protocol.md 3, 5, 7.3)
     Route("container-head", "HEAD", STORE + "/{acc}/{cont}", read_only=True),
     Route("container-list", "GET", STORE + "/{acc}/{cont}", {"format": "json"}, read_only=True),
     Route("container-list-text", "GET", STORE + "/{acc}/{cont}", read_only=True),
@@ -103,7 +103,7 @@ ROUTES = [
     Route("container-delete", "DELETE", STORE + "/{acc}/{cont}"),
     Route("container-empty", "DELETE", STORE + "/{acc}/{cont}", {"delimiter": "/"}),
     Route("container-purge", "DELETE", STORE + "/{acc}/{cont}", {"until": "9999999999"}),
-    # object reads (spec 4, 6, 7)
+    # object reads (protocol.md 4, 6, 7)
     Route("object-head", "HEAD", OBJ, read_only=True),
     Route("object-get", "GET", OBJ, read_only=True),
     Route("object-range", "GET", OBJ, {}, {"Range": "bytes=0-1"}, read_only=True),
@@ -198,7 +198,7 @@ ROUTES = [
     Route("object-delete", "DELETE", OBJ),
     Route("object-purge", "DELETE", OBJ, {"until": "9999999999"}),
     Route("dir-delete", "DELETE", STORE + "/{acc}/{cont}/d", {"delimiter": "/"}),
-    # identity and Astakos helpers (spec 15.1)
+    # identity and Astakos helpers (protocol.md 15.1)
     Route("tokens", "POST", "/identity/v2.0/tokens", read_only=True),
     Route(
         "user-catalogs",
@@ -210,7 +210,7 @@ ROUTES = [
         read_only=True,
     ),
     Route("quotas", "GET", "/account/v1.0/quotas", read_only=True),
-    # Plankton (spec 10)
+    # Plankton (protocol.md 10)
     Route("images", "GET", "/image/v1.0/images/", read_only=True),
     Route("images-detail", "GET", "/image/v1.0/images/detail", read_only=True),
     Route(
@@ -319,7 +319,7 @@ def test_every_route_refuses_missing_wrong_and_malformed_tokens(setup: Setup) ->
 
 
 def test_a_wrong_query_token_wins_over_a_right_header(setup: Setup) -> None:
-    """The query parameter is read first (spec 1.2): no fall back to the header."""
+    """The query parameter is read first (protocol.md 1.2): no fall back to the header."""
     world = setup.world
     before = fingerprint(world.alice, world.alice_img)
     store_routes = [r for r in ROUTES if r.path.startswith(STORE) or r.path.startswith("/image")]
@@ -347,13 +347,13 @@ def test_public_links_need_no_token(setup: Setup) -> None:
 
 
 def test_the_version_list_of_the_image_service_needs_no_token(setup: Setup) -> None:
-    """The one other token-free route: it names versions, no user data (spec 10.1)."""
+    """The one other token-free route: it names versions, no user data (protocol.md 10.1)."""
     resp = requests.get(setup.world.base_url + "/image/", timeout=30)
     assert resp.status_code == 200 and set(resp.json()) == {"versions"}
 
 
 def test_legacy_auth_needs_the_users_own_key(setup: Setup) -> None:
-    """`GET /v1/` with X-Auth-User/X-Auth-Key (spec 1.2) hands out a token only for the
+    """`GET /v1/` with X-Auth-User/X-Auth-Key (protocol.md 1.2) hands out a token only for the
     key that is that user's token."""
     url = setup.world.base_url + STORE + "/"
     for user, key in ((ALICE[0], BOB[1]), (ALICE[0], "guess"), (BOB[0], ALICE[1])):
@@ -387,7 +387,7 @@ def test_the_server_log_holds_no_token_it_was_given(setup: Setup) -> None:
 
 
 def test_undecodable_or_huge_token_headers_change_nothing(setup: Setup) -> None:
-    """Raw non-ASCII bytes in a header are a 400 (spec 1.5), an oversized header a 4xx
+    """Raw non-ASCII bytes in a header are a 400 (protocol.md 1.5), an oversized header a 4xx
     from the HTTP layer: either way before any data is touched."""
     world = setup.world
     before = fingerprint(world.alice, world.alice_img)

@@ -1,5 +1,5 @@
 """Security rule 2: one account never reads, lists or changes another's data except
-through sharing (spec 9.4), and sharing gives exactly what it says, until revoked.
+through sharing (protocol.md 9.4), and sharing gives exactly what it says, until revoked.
 
 Carol never gets anything shared: every operation she tries on alice's data is
 refused, nothing changes, and no reply to her carries alice's content, block
@@ -307,7 +307,7 @@ def test_a_manifest_reaches_only_its_own_account(world: World, alice_data: dict[
 
 def test_unknown_block_hashes_are_refused_and_create_nothing(world: World) -> None:
     """A hashmap PUT naming blocks no one uploaded gets 409 with exactly those hashes
-    (spec 7.3): the store answers only whether a hash exists, never with content."""
+    (protocol.md 7.3): the store answers only whether a hash exists, never with content."""
     carol = world.carol
     carol.make_container("carol-blocks")
     guesses = [hashlib.sha256(b"guess %d" % i).hexdigest() for i in range(3)]
@@ -368,9 +368,9 @@ def test_a_read_share_allows_reading_only_that_object_until_revoked(
     alice.put_object(cont, "doc", b"version one")
     alice.put_object(cont, "doc", b"shared text", headers={"X-Object-Sharing": f"read={BOB[0]}"})
     old = str(alice.versions(cont, "doc")[0][0])
-    # What a read share allows (spec 9.4): every read form, and copying out.
+    # What a read share allows (protocol.md 9.4): every read form, and copying out.
     assert bob.read(cont, "doc", **acc) == b"shared text"
-    # Per-user answers must never be served from a shared cache to someone else (spec 1.3).
+    # Per-user answers must never be served from a shared cache to someone else (protocol.md 1.3).
     for resp in (bob.get(cont, "doc", **acc), bob.get(cont, params={"format": "json"}, **acc)):
         assert "no-store" in resp.headers["Cache-Control"], resp.headers
         assert "X-Auth-Token" in resp.headers["Vary"], resp.headers
@@ -577,7 +577,7 @@ def test_group_and_directory_shares_end_with_membership_and_the_marker(
     # Bob's own group of the same name grants nothing in alice's account.
     bob.post(params="update", headers={"X-Account-Group-Team": BOB[0]})
     assert_fault(bob.get(cont, "dir/file", **acc), 403)
-    # Shared directly, then the marker is deleted: inheritance ends with it (spec 9.4).
+    # Shared directly, then the marker is deleted: inheritance ends with it (protocol.md 9.4).
     alice.post_meta(cont, "dir", {"X-Object-Sharing": f"read={BOB[0]}"})
     assert bob.read(cont, "dir/file", **acc) == b"in dir"
     assert alice.delete(cont, "dir").status_code == 204
@@ -598,7 +598,7 @@ def test_image_members_see_an_image_only_while_members(world: World, shared_cont
     assert world.bob_img.head(image).status_code == 200
     assert image in world.bob_img.ids()
     assert world.bob.read(cont, "vm.raw", account=ALICE[0]) == b"image data"
-    # A member reads; it does not manage (spec 10.9) or change the image.
+    # A member reads; it does not manage (protocol.md 10.9) or change the image.
     assert_fault(world.bob_img.request("PUT", f"{members}/{CAROL[0]}"), 403)
     assert_fault(world.bob_img.request("DELETE", f"{members}/{BOB[0]}"), 403)
     assert_fault(world.bob_img.update(image, name="renamed"), 403)

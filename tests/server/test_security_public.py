@@ -1,4 +1,4 @@
-"""Security rule 3: a public link exposes only what was published (spec 9.5).
+"""Security rule 3: a public link exposes only what was published (protocol.md 9.5).
 
 The published object's current version, and nothing else: no sibling, no other
 version, no hashmap or listing, nothing after unpublish, delete or move, and no
@@ -19,7 +19,7 @@ from tests.server.pithos_http import Api, assert_fault, raw_request
 from tests.server.security_world import World
 from tests.server.security_world import world as world  # noqa: F401 (fixture)
 
-# The only headers a public reply may carry besides transport ones (spec 9.5).
+# The only headers a public reply may carry besides transport ones (protocol.md 9.5).
 PUBLIC_HEADERS = {
     "etag",
     "content-length",
@@ -117,7 +117,7 @@ def test_a_published_directory_marker_is_not_a_listing(world: World, cont: str) 
 
 
 def test_public_listings_are_the_owners_alone(world: World, cont: str) -> None:
-    """`?public` lists what is published; only the owner may ask (spec 2.3, 1.4)."""
+    """`?public` lists what is published; only the owner may ask (protocol.md 2.3, 1.4)."""
     alice = world.alice
     alice.put_object(cont, "p", b"p", headers={"X-Object-Public": "true"})
     alice.put_object(cont, "shared", b"s", headers={"X-Object-Sharing": f"read={BOB[0]}"})
@@ -138,7 +138,7 @@ def test_unpublish_delete_and_move_end_the_link(world: World, cont: str) -> None
     alice.put_object(cont, "o", b"first")
     url = publish(alice, cont, "o")
     assert get(url).content == b"first"
-    # Overwriting keeps the path published (spec 9.5: stable while public): new content.
+    # Overwriting keeps the path published (protocol.md 9.5: stable while public): new content.
     alice.put_object(cont, "o", b"second")
     assert get(url).content == b"second"
     assert alice.post_meta(cont, "o", {"X-Object-Public": "false"}).status_code == 202

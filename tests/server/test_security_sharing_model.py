@@ -3,7 +3,7 @@
 Alice changes sharing (users, her group, `*`), the group's members, object types
 (directory marker or not) and deletes/re-creates objects at random; after every
 step, what bob and carol may read or write, and what their listings show, must
-equal a small model of spec 9.4: a path's own permissions win; without them the
+equal a small model of protocol.md 9.4: a path's own permissions win; without them the
 closest ancestor with permissions that is a directory marker applies; write
 implies read; delete clears a path's permissions. PITHOSFS_SHARING_STEPS (60)
 and PITHOSFS_SEED vary the run; it prints its step and request counts.
@@ -84,7 +84,7 @@ class Driver:
         self.requests = 0
 
     def register(self, name: str) -> None:
-        """Registration resets the object's sharing to read=owner (spec 10.6 step 11)."""
+        """Registration resets the object's sharing to read=owner (protocol.md 10.6 step 11)."""
         image = self.alice_img.register(name, location(ALICE[0], CONT, name))
         self.model.images[name] = image["id"]
         self.model.perms[name] = ({ALICE[0]}, set())
@@ -156,7 +156,7 @@ class Driver:
 
     def check_images(self, user: str, what: str) -> None:
         """HEAD follows read access (inherited too); the list only the object's own
-        permissions (spec 10.3: a share through a folder does not list an image)."""
+        permissions (protocol.md 10.3: a share through a folder does not list an image)."""
         model, images = self.model, self.image_apis[user]
         listed = set(images.ids()) & set(model.images.values())
         self.requests += 1

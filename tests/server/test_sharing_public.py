@@ -1,4 +1,4 @@
-"""Sharing (spec 9.4, 2.1) and public links (spec 9.5)."""
+"""Sharing (protocol.md 9.4, 2.1) and public links (protocol.md 9.5)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def share(api: Api, cont: str, name: str, value: str) -> None:
 
 
 def parse_sharing(value: str) -> dict[str, set[str]]:
-    """`read=a,b; write=c` -> {"read": {"a", "b"}, "write": {"c"}} (order is not part of the spec)."""
+    """`read=a,b; write=c` -> {"read": {"a", "b"}, "write": {"c"}} (order is not part of the protocol)."""
     parts = (p.strip().split("=", 1) for p in value.split(";"))
     return {kind: set(members.split(",")) for kind, members in parts}
 

@@ -95,7 +95,7 @@ def test_rights_labels_in_listings(mode: tuple[str, object], unique_name: str) -
         assert labelled["x_object_allowed_to"] == "read"
         assert inside["x_object_allowed_to"] == "read"
         assert inside["x_object_shared_by"] == f"{alice.account}/{cont}/folder"
-    # Either way HEAD tells the truth (spec 4.1), inherited sharing included.
+    # Either way HEAD tells the truth (protocol.md 4.1), inherited sharing included.
     assert bob.meta(cont, "mixed", account=alice.account)["X-Object-Allowed-To"] == "read"
     head = bob.meta(cont, "folder/inside", account=alice.account)
     assert head["X-Object-Allowed-To"] == "read"

@@ -1,4 +1,4 @@
-"""Versioning (spec 6): policies, ?version=list, ?version=N, history across delete, purge."""
+"""Versioning (protocol.md 6): policies, ?version=list, ?version=N, history across delete, purge."""
 
 from __future__ import annotations
 

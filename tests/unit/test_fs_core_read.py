@@ -119,7 +119,7 @@ def test_reads_stay_on_the_opened_version(fs, store):
 
 
 def test_shrunk_object_whose_last_block_hash_covers_more_than_its_size(fs, store):
-    """A shrink may keep the longer block on the server (spec 8): the data is still served."""
+    """A shrink may keep the longer block on the server (protocol.md 8): the data is still served."""
     full = os.urandom(3 * BS + 100)
     store.put_object("c", "cut", full)
     hashes = store.get_hashmap("c", "cut").hashes

@@ -1,4 +1,4 @@
-"""Spec test vectors for block hashing and the Merkle root (spec 7.1, 7.2)."""
+"""Test vectors for block hashing and the Merkle root (protocol.md 7.1, 7.2)."""
 
 from pithosfs import protocol as p
 

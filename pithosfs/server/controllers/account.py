@@ -1,4 +1,4 @@
-"""Top level (`GET /v1/`) and account level (spec 2)."""
+"""Top level (`GET /v1/`) and account level (protocol.md 2)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def until_of(req: Req) -> int | None:
 
 
 def check_time_conditions(req: Req, mtime: float, etag: str = "") -> None:
-    """If-Modified-Since -> 304, If-Unmodified-Since -> 412 (spec 9.6), whole seconds."""
+    """If-Modified-Since -> 304, If-Unmodified-Since -> 412 (protocol.md 9.6), whole seconds."""
     since = parse_http_date_int(req.header("If-Modified-Since"))
     if since is not None and int(mtime) <= since:
         raise NotModified(etag)

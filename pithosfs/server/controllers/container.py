@@ -1,4 +1,4 @@
-"""Container level (spec 3 and 5): HEAD, GET (listing), PUT, POST (meta, blocks), DELETE."""
+"""Container level (protocol.md 3 and 5): HEAD, GET (listing), PUT, POST (meta, blocks), DELETE."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def container_headers(
 def object_item(
     info: ObjectInfo, base: str, include_meta: bool, until: bool, exact_rights: bool = True
 ) -> dict[str, Any]:
-    """One JSON listing item (spec 5.3).
+    """One JSON listing item (protocol.md 5.3).
 
     `exact_rights` (the listing-rights extension): a grantee's item says what this
     caller may do, inherited rights included. Without it, as the reference: only

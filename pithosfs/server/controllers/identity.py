@@ -1,4 +1,4 @@
-"""Keystone v2.0 / Astakos-shaped token endpoint (spec 15.1), enough for kamaki and our client."""
+"""Keystone v2.0 / Astakos-shaped token endpoint (protocol.md 15.1), enough for kamaki and our client."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Plankton image API (spec 10.1): `/image/`, `/image/v1.0/...` and `/image/v1/...`.
+"""Plankton image API (protocol.md 10.1): `/image/`, `/image/v1.0/...` and `/image/v1/...`.
 
 Routing, header parsing and rendering only; image semantics live in
 `pithosfs.server.plankton`. Request header values reach us already URL-unquoted
-once by the request layer (spec 1.5), which is the unquoting the reference
+once by the request layer (protocol.md 1.5), which is the unquoting the reference
 applies to the name, location parts and property keys and values.
 """
 
@@ -52,7 +52,7 @@ class NotImplementedFault(PithosFault):
 
 
 def image_fields(req: Req) -> ImageFields:
-    """X-Image-Meta-* request headers -> known fields and properties (spec 10.5)."""
+    """X-Image-Meta-* request headers -> known fields and properties (protocol.md 10.5)."""
     parsed = ImageFields()
     for name, value in req.headers.items():
         if name.startswith(PROPERTY):
@@ -65,7 +65,7 @@ def image_fields(req: Req) -> ImageFields:
 
 
 def image_headers(image: Image) -> list[tuple[str, str]]:
-    """The image as `X-Image-Meta-*` headers (spec 10.4); text values URL-quoted."""
+    """The image as `X-Image-Meta-*` headers (protocol.md 10.4); text values URL-quoted."""
     detail = image.detail()
     headers = [
         ("X-Image-Meta-Id", image.id),

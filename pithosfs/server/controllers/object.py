@@ -1,4 +1,4 @@
-"""Object level (spec 4, 6, 7, 8, 9): HEAD, GET, PUT, COPY, MOVE, POST, DELETE."""
+"""Object level (protocol.md 4, 6, 7, 8, 9): HEAD, GET, PUT, COPY, MOVE, POST, DELETE."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def is_swift_client(req: Req) -> bool:
 
 
 def parse_source(value: str, what: str) -> tuple[str, str]:
-    """ "/container/object" -> (container, object); 400 when malformed (spec 4.3)."""
+    """ "/container/object" -> (container, object); 400 when malformed (protocol.md 4.3)."""
     if not value.startswith("/"):
         raise BadRequest(f"Invalid {what} header")
     parts = value.split("/", 2)
@@ -233,7 +233,7 @@ class ObjectController:
         return self._write_reply(req, info)
 
     def _write_reply(self, req: Req, info: ObjectInfo) -> Response:
-        """201 with ETag and X-Object-Version (spec 4.3), plus the new version's HEAD headers.
+        """201 with ETag and X-Object-Version (protocol.md 4.3), plus the new version's HEAD headers.
 
         An extension: the reference sends only the two, so its clients HEAD after
         each write; ours builds the object's info from this reply instead (one
@@ -288,7 +288,7 @@ class ObjectController:
 
     def _copy_version(self, info: ObjectInfo, move: bool) -> str:
         """The new version's serial; for a MOVE on the strict server, the reference's
-        garbage (its backend returns a tuple there, spec 4.4)."""
+        garbage (its backend returns a tuple there, protocol.md 4.4)."""
         if move and self.ctx.strict:
             return f"([{info.serial}], {info.size}, {info.size})"
         return str(info.serial)
@@ -361,7 +361,7 @@ class ObjectController:
     def _form_upload(
         self, req: Req, account: str, container: str, name: str, meta: dict[str, str]
     ) -> Response:
-        """HTML form upload (spec 4.6): file field X-Object-Data, stored like a PUT."""
+        """HTML form upload (protocol.md 4.6): file field X-Object-Data, stored like a PUT."""
         backend = self.ctx.backend
 
         def spool(*_args: object, **_kwargs: object) -> BinaryIO:
@@ -437,7 +437,7 @@ def _int_header(req: Req, name: str) -> int | None:
 
 
 def _read_hashmap(req: Req, hex_len: int) -> tuple[int, list[str]]:
-    """Parse a hashmap PUT body (spec 7.3). Each entry must be a hex digest of the
+    """Parse a hashmap PUT body (protocol.md 7.3). Each entry must be a hex digest of the
     store's length: blocks are files named by hash, so nothing else is ever looked up."""
     body = req.body()
     if body.length is not None and body.length > MAX_HASHMAP_BODY:
@@ -473,7 +473,7 @@ def data_response(
     reader: Reader,
     strict: bool = False,
 ) -> Response:
-    """200 full body, 206 single range, or 206 multipart/byteranges (spec 9.7)."""
+    """200 full body, 206 single range, or 206 multipart/byteranges (protocol.md 9.7)."""
     disposition = req.arg("disposition-type")
     if disposition in ("inline", "attachment") or "Content-Disposition" not in info.meta:
         kind = disposition if disposition in ("inline", "attachment") else "inline"

@@ -1,4 +1,4 @@
-"""Public links `/public/<token>` (spec 9.5): GET and HEAD without a token."""
+"""Public links `/public/<token>` (protocol.md 9.5): GET and HEAD without a token."""
 
 from __future__ import annotations
 
