@@ -1,7 +1,7 @@
 """Command line: `pithosfs serve|mount|umount|status|renew-token|journal|config|purge`.
 
 Only wiring lives here; each command is defined next to the code it drives
-(`pithosfs.server.command`, `pithosfs.fs.command`) so that this module never
+(`pithosfs.server.command`, `pithosfs.mount.command`) so that this module never
 grows logic of its own.
 """
 
@@ -18,13 +18,13 @@ from pithosfs.help_text import EPILOGS
 # does not pay for loading the FUSE binding and vice versa.
 _COMMANDS = {
     "serve": ("pithosfs.server.command", "serve"),
-    "mount": ("pithosfs.fs.command", "mount"),
-    "umount": ("pithosfs.fs.command", "umount"),
-    "status": ("pithosfs.fs.command", "status"),
-    "renew-token": ("pithosfs.fs.token_renewal", "renew_token"),
-    "journal": ("pithosfs.fs.journal_command", "journal"),
+    "mount": ("pithosfs.mount.command", "mount"),
+    "umount": ("pithosfs.mount.command", "umount"),
+    "status": ("pithosfs.mount.command", "status"),
+    "renew-token": ("pithosfs.mount.token_renewal", "renew_token"),
+    "journal": ("pithosfs.mount.journal_command", "journal"),
     "config": ("pithosfs.config_cmd", "config"),
-    "purge": ("pithosfs.fs.purge_cmd", "purge"),
+    "purge": ("pithosfs.mount.purge_command", "purge"),
 }
 
 
@@ -35,7 +35,7 @@ class _LazyGroup(click.Group):
         # mount(8) always passes -o (at least rw/ro), so a mistyped command is not a mount.
         mount_form = any(a.startswith("-o") for a in args[2:])
         if mount_form and args[0] not in _COMMANDS and not args[0].startswith("-"):
-            from pithosfs.fs import fstab
+            from pithosfs.mount import fstab
 
             translated = fstab.adopt(args)
             if sys.argv[1:] == args:  # `mount` re-runs itself from sys.argv when daemonizing

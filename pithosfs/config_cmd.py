@@ -130,7 +130,7 @@ def resolve_account(
 def resolve_embedded() -> Resolved:
     """The embedded server a credential-less mount uses (read from its state, not started)."""
     from pithosfs.client.errors import PithosError
-    from pithosfs.fs import launcher
+    from pithosfs.mount import launcher
 
     home = launcher.data_home()
     why = "no --url/--token/--cloud, PITHOS_* or kamakirc cloud"
@@ -202,7 +202,7 @@ Exit status:
 def config(cloud: str | None, url: str | None, token: str | None, as_json: bool) -> None:
     from pithosfs import reasons
     from pithosfs.client.errors import PithosError
-    from pithosfs.fs.command import credentials_named, fail
+    from pithosfs.mount.command import credentials_named, fail
 
     env = dict(os.environ)
     try:

@@ -109,7 +109,7 @@ def mounted(url: str, token: str, work: Path, name: str, src: Path | None) -> It
 
 def sent_bytes(work: Path, name: str) -> int:
     """Bytes the mount `name` sent, from its status file (written every 0.1 s)."""
-    from pithosfs.fs import launcher
+    from pithosfs.mount import launcher
 
     old = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(work / f"xdg-{name}")

@@ -41,7 +41,7 @@ from wan_link import WanLink  # noqa: E402
 
 from pithosfs.client.errors import PithosError  # noqa: E402
 from pithosfs.client.pithos import PithosClient  # noqa: E402
-from pithosfs.fs.launcher import mount_id  # noqa: E402
+from pithosfs.mount.launcher import mount_id  # noqa: E402
 
 PY = sys.executable
 MiB = 1024 * 1024

@@ -54,7 +54,7 @@ def status_counters(mountpoint: Path, xdg: Path, after: float) -> dict[str, int]
     old = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(xdg)
     try:
-        from pithosfs.fs import launcher
+        from pithosfs.mount import launcher
 
         path = launcher.state_path(mountpoint)
     finally:

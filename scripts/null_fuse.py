@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 
-from pithosfs.fs.mount import load_binding, plus_fuse_class
+from pithosfs.fs.fuse.mount import load_binding, plus_fuse_class
 
 fuse = load_binding()
 

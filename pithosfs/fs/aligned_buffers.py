@@ -1,7 +1,7 @@
 """Page-aligned buffers, lent out as views and reused once no view of them is left.
 
 Two users: a mount's readers receive ranged GETs into them, and its
-sequential writers copy each block's FUSE writes into one (writeback_memory.py).
+sequential writers copy each block's FUSE writes into one (fs/writeback/memory.py).
 
 Why, for reads: a cold read used to receive every GET (up to 16 MiB) into a new bytes
 object. glibc serves an allocation that large with fresh pages, so each byte

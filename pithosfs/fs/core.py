@@ -1,14 +1,14 @@
 """The filesystem over an ObjectStore, knowing nothing about FUSE.
 
 Namespace operations live here (lookup, readdir, mkdir, rmdir, unlink,
-rename, symlinks, attributes, statfs); open files are in `files.py` and
+rename, symlinks, attributes, statfs); open files are in `fs/open_files.py` and
 extended attributes in `xattrs.py`. Paths are mount paths ("/c/a/b"); errors
 are `pithosfs.fs.errors` or the store's `PithosError`s, mapped to errno only
 by the adapter.
 
 Locking: the stat cache, the block cache and the file table each have their
 own lock; `_lock` here guards only `_containers` and `_statfs`. No lock is
-held across a store request except an open file's own lock (see files.py).
+held across a store request except an open file's own lock (see fs/open_files.py).
 """
 
 from __future__ import annotations
@@ -45,19 +45,19 @@ from pithosfs.fs.errors import (
     NotPermitted,
     NotSupported,
 )
-from pithosfs.fs.file_prefetch import MAX_FILES as FILES_AHEAD
-from pithosfs.fs.file_prefetch import FilePrefetch
-from pithosfs.fs.files import FileTable, guess_type
 from pithosfs.fs.meta_behind import MetaBehind
 from pithosfs.fs.meta_store import ASSUMED_EMPTY, MetaCachingStore
 from pithosfs.fs.nodes import Node, NodeKind
+from pithosfs.fs.open_files import FileTable, guess_type
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.paths import Kind, Location
-from pithosfs.fs.reader import VersionHashmaps
+from pithosfs.fs.read.file_prefetch import MAX_FILES as FILES_AHEAD
+from pithosfs.fs.read.file_prefetch import FilePrefetch
+from pithosfs.fs.read.reader import VersionHashmaps
 from pithosfs.fs.tree_listing import TreeListings
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.virtual.registry import Layers
-from pithosfs.fs.writeback_upload import KnownBlocks
+from pithosfs.fs.writeback.upload import KnownBlocks
 from pithosfs.fs.xattrs import Xattrs
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class Filesystem:
                 stat["st_mtime"] = max(stat["st_mtime"], changed)
                 stat["st_ctime"] = max(stat["st_ctime"], changed)
         if self.opts.mode_mask and not node.mode_stored:  # allow_other without umask=
-            stat["st_mode"] &= ~self.opts.mode_mask  # narrows defaults only (mount_options.py)
+            stat["st_mode"] &= ~self.opts.mode_mask  # narrows defaults only (mount/access_options.py)
         return stat
 
     def _shown_mode(self, node: Node) -> int:

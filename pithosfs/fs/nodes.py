@@ -86,7 +86,7 @@ class Node:
     ctime_ns: int = 0  # 0: the mtime
     atime_ns: int | None = None  # None: the mtime (0 is a time: utimensat can set it)
     # Whether `mode` was stored (chmod, create) rather than a default: a default is
-    # what the safe `allow_other` rule narrows (mount_options.py), never a chosen mode.
+    # what the safe `allow_other` rule narrows (mount/access_options.py), never a chosen mode.
     mode_stored: bool = False
 
     @property

@@ -24,4 +24,4 @@ class FsOptions:
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
     max_cached_entries: int = 200_000
-    mode_mask: int = 0  # permission bits cleared in every mode shown (see mount_options.py)
+    mode_mask: int = 0  # permission bits cleared in every mode shown (see mount/access_options.py)

@@ -82,7 +82,7 @@ def give_default_containers(backend: object, accounts: list[str], container: str
 def stop_servers(data_dir: Path, timeout: float = STOP_TIMEOUT) -> list[int]:
     """SIGTERM every server running on `data_dir` (found by the lock file each holds
     open), then wait for them to exit; the pids that were stopped."""
-    from pithosfs.fs.holders import holders
+    from pithosfs.mount.holders import holders
     from pithosfs.server.fsck import LOCK_FILE
 
     lock = data_dir / LOCK_FILE
@@ -103,7 +103,7 @@ def stop_servers(data_dir: Path, timeout: float = STOP_TIMEOUT) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    from pithosfs.fs.launcher import pid_alive
+    from pithosfs.mount.launcher import pid_alive
 
     return pid_alive(pid)
 
@@ -249,7 +249,7 @@ def serve(
 
 def _stop(root: Path) -> None:
     """`serve --stop`: refuses while mounts use the embedded server, else stops the servers."""
-    from pithosfs.fs import launcher
+    from pithosfs.mount import launcher
 
     if root.resolve() == launcher.embedded_data_dir().resolve():
         users = launcher.embedded_users()

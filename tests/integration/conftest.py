@@ -148,7 +148,7 @@ def start_mount(
             _unmount(mnt, proc)
             pytest.fail("mount not live within the deadline")
         time.sleep(0.05)
-    from pithosfs.fs import launcher
+    from pithosfs.mount import launcher
 
     old = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = env["XDG_CACHE_HOME"]

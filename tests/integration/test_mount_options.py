@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.fs import mount_options
+from pithosfs.mount import access_options as mount_options
 from tests.conftest import ALICE
 from tests.integration.conftest import Mount, start_mount, stop_mount
 
@@ -239,7 +239,7 @@ def _python_for(uid: int) -> tuple[list[str], dict[str, str]] | None:
         candidates.append(([str(system)], {"PYTHONPATH": f"{REPO}:{deps}"}))
     for argv, env in candidates:
         # The daemonizing mount re-runs sys.executable: probe that too, not just the first exec.
-        code = "import subprocess, sys; import pithosfs.fs.command, mfusepy; " \
+        code = "import subprocess, sys; import pithosfs.mount.command, mfusepy; " \
                "subprocess.run([sys.executable, '-c', 'import pithosfs'], check=True)"  # fmt: skip
         probe = as_nobody(*argv, "-c", code, env=env)
         if probe.returncode == 0:

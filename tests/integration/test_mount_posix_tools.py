@@ -186,7 +186,7 @@ def test_a_non_owner_direct_write_clears_set_id_bits(
         os.chmod(d / name, mode)
 
         def write(path: str) -> int:
-            fd = os.open(path, os.O_WRONLY)  # write-only, alone: direct I/O (direct_writes.py)
+            fd = os.open(path, os.O_WRONLY)  # write-only, alone: direct I/O (fs/fuse/page_cache_bypass.py)
             os.write(fd, b"y")
             os.close(fd)
             return stat.S_IMODE(os.stat(path).st_mode)

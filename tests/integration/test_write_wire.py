@@ -21,7 +21,7 @@ from pithosfs.client.errors import PreconditionFailed
 from pithosfs.client.pithos import PithosClient
 from pithosfs.client.stats import StatsSnapshot
 from pithosfs.client.types import ObjectInfo
-from pithosfs.fs.writeback import StagedFile
+from pithosfs.fs.writeback.staged_file import StagedFile
 
 MiB = 1024 * 1024
 BIG = 256 * MiB  # the size of the wire-counting tests

@@ -9,7 +9,7 @@ import pytest
 
 from pithosfs.client.errors import ServerError
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs.journal import ReplayConflict, UploadJournal
+from pithosfs.fs.writeback.journal import ReplayConflict, UploadJournal
 
 BS = 4096
 

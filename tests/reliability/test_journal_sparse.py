@@ -11,8 +11,8 @@ import pytest
 
 from pithosfs.client.errors import Forbidden
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs import journal_areas
-from pithosfs.fs.journal import ReplayConflict, UploadJournal
+from pithosfs.fs.writeback import journal_areas
+from pithosfs.fs.writeback.journal import ReplayConflict, UploadJournal
 
 BS = 64 * 1024
 
@@ -134,7 +134,7 @@ def test_a_disk_without_room_is_enospc_before_anything_is_written(
             self.f_frsize, self.f_blocks = st.f_frsize, st.f_blocks
             self.f_bavail = BS // st.f_frsize  # one block's worth left
 
-    monkeypatch.setattr("pithosfs.fs.journal.os.statvfs", lambda p: Almost(real(p)))
+    monkeypatch.setattr("pithosfs.fs.writeback.journal.os.statvfs", lambda p: Almost(real(p)))
     read, reads = _reader(os.urandom(4 * BS))
     with pytest.raises(OSError) as caught:
         journal.park("c", "f", None, 4 * BS, read)

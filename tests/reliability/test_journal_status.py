@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.fs import control, status_view
-from pithosfs.fs.durability import Upload
+from pithosfs.fs.writeback.durability import Upload
+from pithosfs.mount import control, status_view
 
 
 def test_upload_rate_and_eta_come_from_bytes_sent_since_start() -> None:
@@ -102,7 +102,7 @@ def test_a_file_still_being_written_shows_bytes_written_and_uploaded_without_an_
 
     staged = SimpleNamespace(size=8 << 20, bg_uploaded_bytes=8 << 20, commit_uploaded_bytes=0)
     monkeypatch.setattr(
-        "pithosfs.fs.files.open_files", lambda _table: [("/c/growing.log", True, staged)]
+        "pithosfs.fs.open_files.open_files", lambda _table: [("/c/growing.log", True, staged)]
     )
     monitor = control.Monitor(SimpleNamespace(files=None), SimpleNamespace(pending=lambda: []))
     monitor._meter.observe("open:/c/growing.log", 0, time.time() - 2.0)  # 4 MiB/s so far
@@ -116,7 +116,7 @@ def test_a_file_still_being_written_shows_bytes_written_and_uploaded_without_an_
 
 def _journals(tmp_path: Path) -> tuple[Path, str]:
     """A cache dir with one entry of the mount's account and one of a shared account."""
-    from pithosfs.fs.journal import UploadJournal
+    from pithosfs.fs.writeback.journal import UploadJournal
 
     account = "http://h/v1/alice"
     UploadJournal(tmp_path, account=account).park("c", "mine", None, 4, lambda o, n: b"mine")
@@ -129,7 +129,7 @@ def _journals(tmp_path: Path) -> tuple[Path, str]:
 def test_umount_sees_shared_accounts_journals_even_if_the_mount_does_not_report_them(
     tmp_path: Path,
 ) -> None:
-    from pithosfs.fs import mount_status
+    from pithosfs.mount import status_query as mount_status
 
     cache, account = _journals(tmp_path)
     path = control.socket_path(tmp_path, "live")
@@ -146,8 +146,8 @@ def test_umount_sees_shared_accounts_journals_even_if_the_mount_does_not_report_
 
 
 def test_status_lists_refused_uploads_with_a_command_for_each(tmp_path: Path) -> None:
-    from pithosfs.fs import mount_status
-    from pithosfs.fs.journal import UploadJournal
+    from pithosfs.fs.writeback.journal import UploadJournal
+    from pithosfs.mount import status_query as mount_status
 
     journal = UploadJournal(tmp_path)
     entry = journal.park("c", "refused.bin", None, 5, lambda o, n: b"bytes")
@@ -164,7 +164,7 @@ def test_journal_command_lists_retries_and_discards(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from pithosfs.fs.journal import UploadJournal
+    from pithosfs.fs.writeback.journal import UploadJournal
 
     journal = UploadJournal(tmp_path)
     kept = journal.park("c", "kept.bin", None, 5, lambda o, n: b"bytes")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs.journal import UploadJournal
+from pithosfs.fs.writeback.journal import UploadJournal
 
 BS = 4096
 

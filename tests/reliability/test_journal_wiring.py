@@ -23,8 +23,8 @@ from pithosfs.client.errors import (
 )
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.durability import guard_of
 from pithosfs.fs.options import FsOptions
+from pithosfs.fs.writeback.durability import guard_of
 
 BS = 4096
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pithosfs.client.pithos import PithosClient
-from pithosfs.fs.swift_segments import SEGMENT_SIZE_ENV
+from pithosfs.fs.writeback.swift_segments import SEGMENT_SIZE_ENV
 from tests.integration.conftest import Mount, start_mount, stop_mount
 from tests.swift.conftest import CONTAINER, _credentials, _SwiftAccount, fresh_client
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pithosfs.fs import swift_segments
 from pithosfs.fs.virtual.swift_history import archive_prefix, swift_version_id, version_id
+from pithosfs.fs.writeback import swift_segments
 
 
 def test_cluster_root_of_storage_urls() -> None:

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from pithosfs.config_cmd import resolve_embedded
-from pithosfs.fs import launcher
+from pithosfs.mount import launcher
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from pithosfs.cache.block_file import is_page_aligned
 from pithosfs.fs.aligned_buffers import SIZE_STEP, AlignedBuffers
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
 from tests.unit.staged_fixtures import stored_object
 
 MiB = 1024 * 1024

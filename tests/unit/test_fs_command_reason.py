@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pithosfs.fs.command import _reason_from_log
+from pithosfs.mount.command import _reason_from_log
 
 
 def test_libfuse_exit_code_is_replaced_by_its_own_reason(tmp_path: Path) -> None:
@@ -10,7 +10,7 @@ def test_libfuse_exit_code_is_replaced_by_its_own_reason(tmp_path: Path) -> None
     log.write_text("old run\npithosfs: mount failed: 9\n")
     start = log.stat().st_size
     with log.open("a") as f:
-        f.write("2026-12-04 INFO pithosfs.fs.mount: mounting\n")
+        f.write("2026-12-04 INFO pithosfs.fs.fuse.mount: mounting\n")
         f.write("fuse: unknown option(s): `-o fmask=133'\n")
         f.write("pithosfs: mount failed: 3\n")
     assert _reason_from_log(log, start) == "mount failed: fuse: unknown option(s): `-o fmask=133'"

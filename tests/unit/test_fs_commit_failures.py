@@ -8,7 +8,7 @@ import errno
 import pytest
 
 from pithosfs.client import errors as store
-from pithosfs.fs.commit_failures import CONFLICT, PERMANENT, TRANSIENT, classify
+from pithosfs.fs.writeback.commit_failures import CONFLICT, PERMANENT, TRANSIENT, classify
 
 
 @pytest.mark.parametrize(

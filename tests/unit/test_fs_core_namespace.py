@@ -11,7 +11,7 @@ from pithosfs import protocol
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs import errors as fserr
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.fuse.errno_map import to_errno
 from pithosfs.fs.options import FsOptions
 
 

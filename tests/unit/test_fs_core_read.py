@@ -8,7 +8,7 @@ import pytest
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
 from pithosfs.fs.options import FsOptions
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
 
 BS = 64 * 1024  # the smallest block size the disk cache keeps
 

@@ -4,7 +4,7 @@ import pytest
 
 from pithosfs.client import errors as store
 from pithosfs.fs import errors as fs
-from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.fuse.errno_map import to_errno
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pithosfs.fs.fstab import translate
+from pithosfs.mount.fstab import translate
 
 
 def test_cloud_source_and_options():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.fs.fstab import translate, translate_with_env
+from pithosfs.mount.fstab import translate, translate_with_env
 
 
 def test_token_file_goes_to_the_environment_not_argv(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_cli_takes_the_mount_fuse3_form_only_with_options(tmp_path) -> None:
 
 
 def test_token_in_options_warns(capsys, monkeypatch) -> None:
-    from pithosfs.fs.fstab import adopt
+    from pithosfs.mount.fstab import adopt
 
     monkeypatch.setattr("os.environ", {})  # adopt() may add to the environment
     adopt(["lab", "/mnt/p", "-o", "token=T"])

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from pithosfs.fs.command import setup_logging
+from pithosfs.mount.command import setup_logging
 
-OPS, OWN, HTTP = "pithosfs.fs.operations", "pithosfs.fs.files", "urllib3"
+OPS, OWN, HTTP = "pithosfs.fs.fuse.operations", "pithosfs.fs.open_files", "urllib3"
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs import mount_options
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.mount_options import MountOptionError, apply, normalize
 from pithosfs.fs.options import FsOptions
+from pithosfs.mount import access_options as mount_options
+from pithosfs.mount.access_options import MountOptionError, apply, normalize
 
 
 def test_names_become_numbers_and_masks_octal() -> None:

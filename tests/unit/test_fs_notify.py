@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.fs import notify
+from pithosfs.mount import systemd_notify as notify
 
 
 def _receiver(address: str | bytes) -> socket.socket:

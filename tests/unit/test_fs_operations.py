@@ -8,7 +8,7 @@ import pytest
 
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.mount import mount_options, parse_o
+from pithosfs.fs.fuse.mount import mount_options, parse_o
 from pithosfs.fs.options import FsOptions
 
 fuse = pytest.importorskip("mfusepy")
@@ -16,7 +16,7 @@ fuse = pytest.importorskip("mfusepy")
 
 @pytest.fixture
 def ops(tmp_path):
-    from pithosfs.fs.operations import Operations
+    from pithosfs.fs.fuse.operations import Operations
 
     store = FakeStore(block_size=1024)
     store.create_container("c")
@@ -76,7 +76,7 @@ def test_round_trip_through_the_adapter(ops):
 
 def test_use_ns_and_signatures_match_the_binding(monkeypatch):
     monkeypatch.setenv("MFUSEPY_CHECK_OVERRIDES", "1")
-    from pithosfs.fs.operations import Operations
+    from pithosfs.fs.fuse.operations import Operations
 
     assert Operations.use_ns is True
     for name in ("getattr", "readdir", "read", "write", "create", "setxattr", "getxattr"):

@@ -16,7 +16,7 @@ from pithosfs.client.fake import FakeStore
 from pithosfs.fs import limits
 from pithosfs.fs.callers import Caller
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.fuse.errno_map import to_errno
 from pithosfs.fs.options import FsOptions
 
 BS = 4096

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
 from tests.unit.staged_fixtures import stored_object
 
 BS = 4 * 1024 * 1024

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.fs import staging
-from pithosfs.fs.staging import StagingFile
+from pithosfs.fs.writeback import staging
+from pithosfs.fs.writeback.staging import StagingFile
 
 
 def staging_files(tmp: Path) -> list[str]:

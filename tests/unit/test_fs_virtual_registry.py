@@ -8,8 +8,8 @@ import pytest
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs import nodes
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.errno_map import to_errno
 from pithosfs.fs.errors import ReadOnly
+from pithosfs.fs.fuse.errno_map import to_errno
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.virtual.base import NotMine, VirtualLayer
 from pithosfs.fs.virtual.registry import FIRST_HANDLE, discover

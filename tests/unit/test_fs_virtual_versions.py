@@ -7,7 +7,7 @@ import pytest
 
 from pithosfs.client.fake import FakeStore
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.fuse.errno_map import to_errno
 from pithosfs.fs.options import FsOptions
 from pithosfs.fs.virtual import shared, snapshots, versions
 from pithosfs.fs.virtual.versions import VersionPath

@@ -15,8 +15,8 @@ from pithosfs import protocol
 from pithosfs.client.errors import PreconditionFailed, ServerError
 from pithosfs.client.fake import FakeStore
 from pithosfs.client.types import ObjectInfo
-from pithosfs.fs.writeback import StagedFile
-from pithosfs.fs.writeback_upload import KnownBlocks
+from pithosfs.fs.writeback.staged_file import StagedFile
+from pithosfs.fs.writeback.upload import KnownBlocks
 from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from pithosfs.client.errors import PreconditionFailed
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs.writeback import StagedFile
+from pithosfs.fs.writeback.staged_file import StagedFile
 from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 

@@ -1,4 +1,4 @@
-"""StagedFile's in-memory sequential path (writeback_memory.py) on the FakeStore.
+"""StagedFile's in-memory sequential path (fs/writeback/memory.py) on the FakeStore.
 
 The path is on for every block size here (memory_min_block=1), so tiny blocks
 exercise block boundaries, hand-offs and spills on every few bytes.
@@ -18,10 +18,10 @@ import pytest
 from pithosfs import protocol
 from pithosfs.client.errors import ServerError
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs import writeback_memory
-from pithosfs.fs.staging import StagingFile
-from pithosfs.fs.writeback import StagedFile
-from pithosfs.fs.writeback_upload import KnownBlocks
+from pithosfs.fs.writeback import memory as writeback_memory
+from pithosfs.fs.writeback.staged_file import StagedFile
+from pithosfs.fs.writeback.staging import StagingFile
+from pithosfs.fs.writeback.upload import KnownBlocks
 from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 
 

@@ -12,7 +12,7 @@ import pytest
 from pithosfs import protocol
 from pithosfs.client.errors import PithosError, ServerError
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs.writeback_upload import KnownBlocks, batches, send_batch, upload_window
+from pithosfs.fs.writeback.upload import KnownBlocks, batches, send_batch, upload_window
 
 BS = 16
 

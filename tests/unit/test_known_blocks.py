@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pithosfs import protocol
-from pithosfs.fs.writeback_upload import KnownBlocks
+from pithosfs.fs.writeback.upload import KnownBlocks
 
 
 def test_the_least_recently_added_hash_is_evicted_first() -> None:

@@ -1,4 +1,4 @@
-"""The READDIRPLUS stat fillers of pithosfs/fs/mount.py give the kernel the same bytes.
+"""The READDIRPLUS stat fillers of pithosfs/fs/fuse/mount.py give the kernel the same bytes.
 
 The packed filler (one struct.pack_into per entry, for the Linux 64-bit layout) must
 write exactly what the binding's own generic filler and the per-field one write,
@@ -14,7 +14,7 @@ import pytest
 
 mfusepy = pytest.importorskip("mfusepy")
 
-from pithosfs.fs import mount  # noqa: E402
+from pithosfs.fs.fuse import mount  # noqa: E402
 
 ATTRS = [
     {"st_mode": stat.S_IFREG | 0o640, "st_ino": 2**63 + 5, "st_nlink": 1, "st_uid": 1000,

@@ -80,7 +80,7 @@ def test_wheel_metadata_and_entry_points(wheel: Path) -> None:
     assert metadata["Version"] == meta["version"]
     assert metadata["License-Expression"] == meta["license"]
     assert "pithosfs = pithosfs.cli:main" in entry_points
-    assert "mount.pithosfs = pithosfs.fs.fstab:main" in entry_points
+    assert "mount.pithosfs = pithosfs.mount.fstab:main" in entry_points
 
 
 def test_wheel_installs_into_a_clean_venv_and_runs(wheel: Path, tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_every_command_has_man_style_help(command: str) -> None:
 
 # Dependencies whose internals the package builds on, and where: each needs an upper bound.
 INTERNALS_USED = {
-    "mfusepy": "pithosfs/fs/mount.py",
+    "mfusepy": "pithosfs/fs/fuse/mount.py",
     "urllib3": "pithosfs/client/transport.py",
     "cheroot": "pithosfs/server/fastio.py",
 }

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from pithosfs.fs import swift_segments
-from pithosfs.fs.command import mount
-from pithosfs.fs.swift_segments import SEGMENT_SIZE_ENV, segment_size_override
+from pithosfs.fs.writeback import swift_segments
+from pithosfs.fs.writeback.swift_segments import SEGMENT_SIZE_ENV, segment_size_override
+from pithosfs.mount.command import mount
 
 MiB = 1024 * 1024
 

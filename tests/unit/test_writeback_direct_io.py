@@ -1,10 +1,10 @@
-"""DirectIoPolicy: which handles bypass the kernel page cache (pithosfs/fs/direct_writes.py)."""
+"""DirectIoPolicy: which handles bypass the kernel page cache (pithosfs/fs/fuse/page_cache_bypass.py)."""
 
 from __future__ import annotations
 
 import os
 
-from pithosfs.fs.direct_writes import DirectIoPolicy
+from pithosfs.fs.fuse.page_cache_bypass import DirectIoPolicy
 
 
 def policy(counts: dict[int, int | None]) -> DirectIoPolicy:

@@ -15,8 +15,8 @@ import pytest
 
 from pithosfs import protocol
 from pithosfs.client.fake import FakeStore
-from pithosfs.fs import writeback_memory
-from pithosfs.fs.writeback import StagedFile
+from pithosfs.fs.writeback import memory as writeback_memory
+from pithosfs.fs.writeback.staged_file import StagedFile
 from tests.unit.staged_fixtures import BS  # the pool and store fixtures: tests/unit/conftest.py
 from tests.unit.test_fs_writeback_memory import wait_for
 

@@ -28,9 +28,9 @@ from dataclasses import replace
 from typing import Any
 
 from pithosfs.fs.errors import AccessDenied, CrossDevice, NoEntry, ReadOnly
-from pithosfs.fs.journal_areas import SHARED_DIR
 from pithosfs.fs.nodes import Node, NodeKind, inode_of
 from pithosfs.fs.virtual.base import VirtualLayer
+from pithosfs.fs.writeback.journal_areas import SHARED_DIR
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class SharedLayer(VirtualLayer):
     def resume_journals(self) -> list[str]:
         """Start the retriers of shared accounts whose journals hold uploads left by an
         earlier mount (without asking the server: it may be away). Returns the accounts."""
-        from pithosfs.fs.durability import guard_of
+        from pithosfs.fs.writeback.durability import guard_of
 
         root = self.fs.opts.cache_dir / SHARED_DIR
         resumed = []

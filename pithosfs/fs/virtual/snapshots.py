@@ -25,7 +25,7 @@ from pithosfs.client.types import ObjectInfo, Subdir
 from pithosfs.fs import nodes
 from pithosfs.fs.errors import IsADirectory, NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
 from pithosfs.fs.virtual.base import ReadOnlyLayer
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from pithosfs.client.types import ObjectInfo, Subdir, VersionEntry
 from pithosfs.fs import nodes
 from pithosfs.fs.errors import NoAttribute, NoEntry, NotADirectory, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
 from pithosfs.fs.virtual.base import ReadOnlyLayer
 from pithosfs.fs.virtual.swift_history import SwiftHistory
 

@@ -29,7 +29,7 @@ def _root(cache_dir: Path | None) -> Path:
 
 
 def _run(action: object, *args: object) -> str:
-    from pithosfs.fs.journal_areas import AreaError
+    from pithosfs.fs.writeback.journal_areas import AreaError
 
     try:
         return str(action(*args))  # type: ignore[operator]
@@ -48,7 +48,8 @@ def journal() -> None:
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def list_(cache_dir: Path | None, as_json: bool) -> None:
     """Pending (journalled) and refused (failed) uploads under the cache dir."""
-    from pithosfs.fs import journal_areas, status_view
+    from pithosfs.fs.writeback import journal_areas
+    from pithosfs.mount import status_view
 
     root = _root(cache_dir)
     pending, refused = journal_areas.journalled(root), journal_areas.failed(root)
@@ -69,7 +70,7 @@ def list_(cache_dir: Path | None, as_json: bool) -> None:
 @_CACHE_DIR
 def retry(ident: str, cache_dir: Path | None) -> None:
     """Put a refused upload back in the journal (its mount retries it within seconds)."""
-    from pithosfs.fs import journal_areas
+    from pithosfs.fs.writeback import journal_areas
 
     path = _run(journal_areas.retry, _root(cache_dir), ident)
     click.echo(f"pithosfs: {path} is back in the journal; a mount of its account uploads it")
@@ -81,7 +82,7 @@ def retry(ident: str, cache_dir: Path | None) -> None:
 @_CACHE_DIR
 def save(ident: str, dest: Path, cache_dir: Path | None) -> None:
     """Copy a refused upload's content to FILE (the entry stays)."""
-    from pithosfs.fs import journal_areas
+    from pithosfs.fs.writeback import journal_areas
 
     path = _run(journal_areas.save, _root(cache_dir), ident, dest)
     click.echo(f"pithosfs: {path} saved to {dest}")
@@ -92,7 +93,7 @@ def save(ident: str, dest: Path, cache_dir: Path | None) -> None:
 @_CACHE_DIR
 def discard(ident: str, cache_dir: Path | None) -> None:
     """Delete a refused upload for good."""
-    from pithosfs.fs import journal_areas
+    from pithosfs.fs.writeback import journal_areas
 
     path = _run(journal_areas.discard, _root(cache_dir), ident)
     click.echo(f"pithosfs: {path} discarded")

@@ -44,9 +44,9 @@ from typing import Any
 
 from pithosfs.client.errors import PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
-from pithosfs.fs.commit_failures import can_reauthenticate, classify
-from pithosfs.fs.journal import PendingUpload, ReplayConflict, UploadJournal
-from pithosfs.fs.journal_areas import SHARED_DIR, mount_prefix
+from pithosfs.fs.writeback.commit_failures import can_reauthenticate, classify
+from pithosfs.fs.writeback.journal import PendingUpload, ReplayConflict, UploadJournal
+from pithosfs.fs.writeback.journal_areas import SHARED_DIR, mount_prefix
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from pithosfs.client.types import ObjectInfo
 from pithosfs.fs import paths
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.paths import Location
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
 
 MAX_FILES = 16  # files fetched ahead and not yet opened, across the mount
 MAX_BYTES = 8 * 1024 * 1024  # their bytes

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from pithosfs.fs import callers
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.errno_map import to_errno
+from pithosfs.fs.fuse.errno_map import to_errno
+from pithosfs.fs.fuse.mount import load_binding
 from pithosfs.fs.gc_pause import gc_paused
-from pithosfs.fs.mount import load_binding
 from pithosfs.fs.nodes import st_mode
 
 fuse = load_binding()  # before any mfusepy import: it picks libfuse 3 when present

@@ -67,8 +67,8 @@ def renew_token(mountpoint: Path) -> None:
     For a mount whose token expired or was revoked: it goes on with the new
     token, without an unmount. The token never appears on a command line.
     """
-    from pithosfs.fs import control, launcher
-    from pithosfs.fs.command import fail
+    from pithosfs.mount import control, launcher
+    from pithosfs.mount.command import fail
 
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}

@@ -31,7 +31,7 @@ from pithosfs.client.errors import NotFound, PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.aligned_buffers import AlignedBuffers
 from pithosfs.fs.errors import Stale
-from pithosfs.fs.writeback_upload import KnownBlocks
+from pithosfs.fs.writeback.upload import KnownBlocks
 
 log = logging.getLogger(__name__)
 

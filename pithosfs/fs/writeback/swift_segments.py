@@ -29,7 +29,7 @@ import click
 
 from pithosfs.client.errors import NotFound, PithosError, Unsupported
 from pithosfs.client.parsing import meta_headers, quote_name
-from pithosfs.fs.command import parse_size
+from pithosfs.mount.command import parse_size
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ same file through this mount see one staged copy and commit once.
 
 Reads of a file that nobody writes go to an `ObjectReader` of the version
 that was opened. The first write (or O_TRUNC, or truncate) creates the
-path's `StagedFile` (writeback.py); from then on reads and writes go to it.
+path's `StagedFile` (fs/writeback/staged_file.py); from then on reads and writes go to it.
 flush (every close), fsync and the last release commit it: one conditional
 hashmap PUT on the version the file was opened at, so a concurrent change
 elsewhere fails with ESTALE instead of being overwritten. Errors of the
@@ -55,7 +55,6 @@ from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, NotFound, PithosError
 from pithosfs.client.types import ObjectInfo
 from pithosfs.fs import callers, limits, nodes, paths
-from pithosfs.fs.commit_failures import Verdict, can_reauthenticate, classify
 from pithosfs.fs.errors import (
     BadHandle,
     Exists,
@@ -66,7 +65,8 @@ from pithosfs.fs.errors import (
 )
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.paths import Kind, Location
-from pithosfs.fs.reader import ObjectReader
+from pithosfs.fs.read.reader import ObjectReader
+from pithosfs.fs.writeback.commit_failures import Verdict, can_reauthenticate, classify
 
 if TYPE_CHECKING:
     from pithosfs.fs.core import Filesystem
@@ -651,7 +651,9 @@ class FileTable:
     def _staged(self, entry: OpenFile) -> Any:
         """The path's StagedFile, created on first use. Call with entry.lock held."""
         if entry.staged is None:
-            from pithosfs.fs.writeback import StagedFile  # the write path (writeback.py)
+            from pithosfs.fs.writeback.staged_file import (
+                StagedFile,  # the write path (fs/writeback/staged_file.py)
+            )
 
             base = entry.base
             # Late binding: blocks never written are read from the opened version even
@@ -661,7 +663,7 @@ class FileTable:
             entry.max_size = limits.max_file_size(geometry.block_size)
             supports = getattr(self.fs.store, "supports_pithos", None)
             if supports is not None and not supports(entry.loc.container):
-                from pithosfs.fs.writeback_swift import SwiftStagedFile as StagedFile  # plain Swift
+                from pithosfs.fs.writeback.swift import SwiftStagedFile as StagedFile  # plain Swift
             entry.staged = StagedFile(
                 self.fs.store, entry.loc.container, entry.loc.key, base, self.staging_dir,
                 fetch, self.fs.upload_pool, content_type=entry.content_type,
@@ -716,7 +718,7 @@ def guess_type(name: str) -> str:
 
 # -- durability of commits that fail: see durability.py and commit_failures.py ----------
 def _guard(table: FileTable) -> Any:
-    from pithosfs.fs.durability import guard_of
+    from pithosfs.fs.writeback.durability import guard_of
 
     return guard_of(table.fs)
 

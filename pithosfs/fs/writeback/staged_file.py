@@ -19,7 +19,7 @@ the new file needs no more of it than the base had; otherwise it is
 materialised, its tail zeroed, and hashed afresh.
 
 Sequential writers get their completed blocks uploaded in the background
-(`upload_pool`, writeback_background.py), skipping blocks the server is known
+(`upload_pool`, fs/writeback/background.py), skipping blocks the server is known
 to hold (the base's own hashmap, `KnownBlocks`), so close() mostly finds the
 data already there and a re-copy of known content uploads nothing. `commit()`
 first lets the pool send the remaining changed blocks by the same rule, then
@@ -54,16 +54,16 @@ from pathlib import Path
 from pithosfs import protocol
 from pithosfs.client.errors import MissingBlocks, PithosError, PreconditionFailed
 from pithosfs.client.types import ObjectInfo, ObjectStore
-from pithosfs.fs.staging import StagingFile
-from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES, BackgroundUploads
-from pithosfs.fs.writeback_blocks import LocalBlock, container_geometry
-from pithosfs.fs.writeback_memory import (
+from pithosfs.fs.writeback.background import DEFAULT_GROUP_BYTES, BackgroundUploads
+from pithosfs.fs.writeback.block_table import LocalBlock, container_geometry
+from pithosfs.fs.writeback.memory import (
     DEFAULT_MEMORY_MIN_BLOCK,
     MemoryBlock,
     MemoryWrites,
     Unsent,
 )
-from pithosfs.fs.writeback_upload import (
+from pithosfs.fs.writeback.staging import StagingFile
+from pithosfs.fs.writeback.upload import (
     DEFAULT_BATCH_BYTES,
     KnownBlocks,
     batches,
@@ -110,7 +110,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         least one batch). `upload_group_bytes`: block data one background
         task sends in one request (at least one block); a pool worker holds
         that much at a time. `memory_min_block`: the smallest block size for
-        which sequential writes go through memory (writeback_memory.py).
+        which sequential writes go through memory (fs/writeback/memory.py).
         """
         self._store = store
         self.container = container

@@ -1,6 +1,6 @@
 """Sequentially written blocks kept in memory until a pool task stages and uploads them.
 
-A mixin of `writeback.StagedFile` (like writeback_background.py), for the
+A mixin of `writeback.StagedFile` (like fs/writeback/background.py), for the
 common case of a file written front to back (cp, tar, downloads).
 
 Why: writing every FUSE write into the staging file from the FUSE thread
@@ -58,10 +58,10 @@ from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
 from pithosfs.client.validation import stored_hashes
 from pithosfs.fs.aligned_buffers import AlignedBuffers
-from pithosfs.fs.staging import StagingFile
-from pithosfs.fs.writeback_background import DEFAULT_GROUP_BYTES
-from pithosfs.fs.writeback_blocks import LocalBlock
-from pithosfs.fs.writeback_upload import PROBE_BLOCKS, KnownBlocks, send_batch
+from pithosfs.fs.writeback.background import DEFAULT_GROUP_BYTES
+from pithosfs.fs.writeback.block_table import LocalBlock
+from pithosfs.fs.writeback.staging import StagingFile
+from pithosfs.fs.writeback.upload import PROBE_BLOCKS, KnownBlocks, send_batch
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ BLOCK_BUFFERS = AlignedBuffers(max_free_bytes=MAX_HELD_BLOCKS * 4 * 1024 * 1024)
 # A block's first bytes up to this are kept in a bytearray of their size (MemoryBlock).
 SMALL_BLOCK_BYTES = 256 * 1024
 # Below this block size the staged path is used: it groups several small blocks per
-# request (writeback_background.py), and per-block tasks would cost more than they save.
+# request (fs/writeback/background.py), and per-block tasks would cost more than they save.
 DEFAULT_MEMORY_MIN_BLOCK = DEFAULT_GROUP_BYTES
 
 

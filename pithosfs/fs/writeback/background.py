@@ -26,9 +26,9 @@ from typing import Any
 
 from pithosfs import protocol
 from pithosfs.client.types import ObjectStore
-from pithosfs.fs.staging import StagingFile
-from pithosfs.fs.writeback_blocks import LocalBlock
-from pithosfs.fs.writeback_upload import PROBE_BLOCKS, KnownBlocks, send_batch
+from pithosfs.fs.writeback.block_table import LocalBlock
+from pithosfs.fs.writeback.staging import StagingFile
+from pithosfs.fs.writeback.upload import PROBE_BLOCKS, KnownBlocks, send_batch
 
 log = logging.getLogger(__name__)
 

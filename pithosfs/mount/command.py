@@ -140,7 +140,7 @@ def open_store(
     from pithosfs.client.errors import PithosError
     from pithosfs.client.pithos import PithosClient
     from pithosfs.client.transport import RetryPolicy
-    from pithosfs.fs import launcher
+    from pithosfs.mount import launcher
 
     policy = {"retry": RetryPolicy.with_deadline(timeout)} if timeout > 0 else {}
     try:
@@ -186,7 +186,7 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     quiet_below_vv = logging.INFO if verbose < 2 else logging.NOTSET
-    for name in ("pithosfs.fs.operations", "urllib3"):  # one line per call: -vv only
+    for name in ("pithosfs.fs.fuse.operations", "urllib3"):  # one line per call: -vv only
         logging.getLogger(name).setLevel(quiet_below_vv)
 
 
@@ -278,7 +278,7 @@ def _status_writer(
 
     The file says where the control socket is; live figures come from there.
     """
-    from pithosfs.fs import launcher
+    from pithosfs.mount import launcher
 
     while True:
         stats = getattr(core.store, "stats", None)
@@ -311,8 +311,8 @@ def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
 
     Returns (guard, monitor, control server or None if the socket cannot be made).
     """
-    from pithosfs.fs import control, launcher, token_renewal
-    from pithosfs.fs.durability import guard_of
+    from pithosfs.fs.writeback.durability import guard_of
+    from pithosfs.mount import control, launcher, token_renewal
 
     guard = guard_of(core)
     guard.start()  # uploads left by an earlier mount resume now, in the background
@@ -376,7 +376,7 @@ def mount(
 ) -> None:  # fmt: skip
     """Mount a Pithos+ account (or the embedded server's) on MOUNTPOINT."""
     if foreground:
-        from pithosfs.fs import stop_signals
+        from pithosfs.mount import stop_signals
 
         stop_signals.handle_before_block()  # a stop signal from here on exits 0
     try:
@@ -396,7 +396,7 @@ def _mount(
     dir_timeout: float, verbose: int, log_file: str | None, timeout: float = DEFAULT_DEADLINE,
 ) -> None:  # fmt: skip
     from pithosfs.client.config import env_token
-    from pithosfs.fs.mount import parse_o
+    from pithosfs.fs.fuse.mount import parse_o
 
     _check_environment()
     mountpoint = mountpoint.expanduser().absolute()
@@ -404,7 +404,7 @@ def _mount(
     token = token or env_token(os.environ) or None  # also the deprecated PITHOSFS_TOKEN
     if not foreground:
         check_mountpoint(mountpoint, nonempty)
-        from pithosfs.fs import launcher
+        from pithosfs.mount import launcher
 
         logf = Path(log_file) if log_file else launcher.mount_log_path(mountpoint)
         args = _without_token([a for a in sys.argv[2:] if a not in ("-f", "--foreground")])
@@ -424,7 +424,7 @@ def _mount(
 
 def _check_environment() -> None:
     """Settings read from the environment, checked before anything is mounted."""
-    from pithosfs.fs.swift_segments import segment_size_override
+    from pithosfs.fs.writeback.swift_segments import segment_size_override
 
     try:
         segment_size_override()
@@ -439,8 +439,8 @@ def _mount_foreground(
     timeout: float = DEFAULT_DEADLINE,
 ) -> None:  # fmt: skip
     """Mount and serve until unmounted; SIGINT/SIGTERM/SIGHUP unmount cleanly (exit 0)."""
-    from pithosfs.fs import mount as fsmount
-    from pithosfs.fs import stop_signals
+    from pithosfs.fs.fuse import mount as fsmount
+    from pithosfs.mount import stop_signals
 
     setup_logging(verbose, log_file)
     stopper = stop_signals.StopOnSignal(
@@ -459,7 +459,7 @@ def _serve(
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
     dir_timeout: float, log_file: str | None, nonempty: bool, timeout: float,
 ) -> None:  # fmt: skip
-    from pithosfs.fs import mount as fsmount
+    from pithosfs.fs.fuse import mount as fsmount
 
     check_mountpoint(mountpoint, nonempty)
     try:
@@ -473,7 +473,7 @@ def _serve(
             attr_timeout, dir_timeout, log_file, timeout,
         )  # fmt: skip
     finally:
-        from pithosfs.fs import launcher
+        from pithosfs.mount import launcher
 
         # The last mount of the embedded server stops it; a no-op for other accounts.
         if os.getpid() in launcher.embedded_holders():
@@ -485,15 +485,16 @@ def _serve_store(
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
     dir_timeout: float, log_file: str | None, timeout: float,
 ) -> None:  # fmt: skip
-    from pithosfs.fs import mount as fsmount
     from pithosfs.fs.core import Filesystem
+    from pithosfs.fs.fuse import mount as fsmount
 
     store, where, embedded = open_store(url, token, cloud, mountpoint, timeout)
     opts = FsOptions(
         attr_timeout=attr_timeout, dir_timeout=dir_timeout,
         cache_dir=(cache_dir or default_cache_dir()).expanduser().absolute(), cache_size=cache_size,
     )  # fmt: skip
-    from pithosfs.fs import mount_options, notify
+    from pithosfs.mount import access_options as mount_options
+    from pithosfs.mount import systemd_notify as notify
 
     try:
         opts, fuse_opts = mount_options.apply(opts, fsmount.parse_o(options))
@@ -520,7 +521,7 @@ def _serve_store(
             fail(f"mount failed: {exc}")
     finally:
         notify.notify_stopping()
-        from pithosfs.fs import launcher
+        from pithosfs.mount import launcher
 
         guard.stop()  # what is still journalled resumes at the next mount
         monitor.stop()
@@ -555,8 +556,9 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     because the server could not take them. `--force` unmounts anyway; the
     journal keeps their data and the next mount uploads it.
     """
-    from pithosfs.fs import launcher, mount_status
-    from pithosfs.fs.mount import mounted_device
+    from pithosfs.fs.fuse.mount import mounted_device
+    from pithosfs.mount import launcher
+    from pithosfs.mount import status_query as mount_status
 
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}
@@ -609,7 +611,7 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
 
 def _busy_reason(mountpoint: Path) -> str:
     """EBUSY from the unmount, as one line naming the processes that hold the mount."""
-    from pithosfs.fs import holders
+    from pithosfs.mount import holders
 
     found = holders.holders(mountpoint)
     if not found:
@@ -636,7 +638,7 @@ def status(mountpoint: Path | None, watch: bool, interval: float, as_json: bool)
 
     Figures come from each mount's control socket, asked when this runs.
     """
-    from pithosfs.fs import mount_status
+    from pithosfs.mount import status_query as mount_status
 
     wanted = str(mountpoint.expanduser().resolve()) if mountpoint is not None else None
     while True:

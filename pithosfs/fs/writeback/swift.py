@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pithosfs import protocol
 from pithosfs.client.errors import PreconditionFailed
 from pithosfs.client.types import ObjectInfo
-from pithosfs.fs import swift_segments
-from pithosfs.fs.writeback import StagedFile
+from pithosfs.fs.writeback import swift_segments
+from pithosfs.fs.writeback.staged_file import StagedFile
 
 log = logging.getLogger(__name__)
 

@@ -144,8 +144,8 @@ class Monitor:
 
     def uploads(self) -> list[dict[str, Any]]:
         """Every unfinished upload with its current rate and ETA."""
-        from pithosfs.fs.durability import Upload, sent_by, shared_guards
-        from pithosfs.fs.files import open_files
+        from pithosfs.fs.open_files import open_files
+        from pithosfs.fs.writeback.durability import Upload, sent_by, shared_guards
 
         now = time.time()
         found = list(self.guard.pending())
@@ -171,9 +171,9 @@ class Monitor:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything `pithosfs status` shows, as plain JSON-able data."""
-        from pithosfs.fs import journal_areas
-        from pithosfs.fs.durability import shared_guards
-        from pithosfs.fs.files import open_files
+        from pithosfs.fs.open_files import open_files
+        from pithosfs.fs.writeback import journal_areas
+        from pithosfs.fs.writeback.durability import shared_guards
 
         core, guard = self.core, self.guard
         guards = [guard, *shared_guards(core)]

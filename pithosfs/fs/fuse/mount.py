@@ -26,8 +26,8 @@ from types import ModuleType
 from typing import Any
 
 from pithosfs.fs.core import Filesystem
-from pithosfs.fs.direct_writes import DirectIoPolicy
 from pithosfs.fs.errors import BadHandle
+from pithosfs.fs.fuse.page_cache_bypass import DirectIoPolicy
 
 log = logging.getLogger(__name__)
 
@@ -496,7 +496,7 @@ def file_handles(core: Filesystem) -> Callable[[int], int | None]:
 def run(core: Filesystem, mountpoint: Path, extra_options: dict[str, Any]) -> None:
     """Mount and serve until unmounted (blocks). The core is closed on the way out."""
     fuse = load_binding()
-    from pithosfs.fs.operations import Operations
+    from pithosfs.fs.fuse.operations import Operations
 
     limit_malloc_arenas()
     core.mountpoint = os.path.realpath(mountpoint)  # as /proc shows callers' open files

@@ -26,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from pithosfs.fs.command import TOKEN_ENV  # what `mount --token` reads without the flag
+from pithosfs.mount.command import TOKEN_ENV  # what `mount --token` reads without the flag
 
 PITHOSFS_OPTIONS = {
     "url": "--url", "token": "--token", "cloud": "--cloud", "cache_dir": "--cache-dir",

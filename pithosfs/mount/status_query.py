@@ -12,7 +12,8 @@ import json
 import time
 from typing import Any
 
-from pithosfs.fs import control, journal_areas, launcher, status_view
+from pithosfs.fs.writeback import journal_areas
+from pithosfs.mount import control, launcher, status_view
 
 
 def ask(state: dict[str, Any]) -> dict[str, Any] | None:
