@@ -11,7 +11,8 @@ import os
 import stat
 import sys
 
-from pithosfs.fs.fuse.mount import load_binding, plus_fuse_class
+from pithosfs.fs.fuse.mount import load_binding
+from pithosfs.fs.fuse.plus_fuse import plus_fuse_class
 
 fuse = load_binding()
 

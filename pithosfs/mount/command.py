@@ -439,12 +439,12 @@ def _mount_foreground(
     timeout: float = DEFAULT_DEADLINE,
 ) -> None:  # fmt: skip
     """Mount and serve until unmounted; SIGINT/SIGTERM/SIGHUP unmount cleanly (exit 0)."""
-    from pithosfs.fs.fuse import mount as fsmount
+    from pithosfs.fs.fuse.device import mounted_device
     from pithosfs.mount import stop_signals
 
     setup_logging(verbose, log_file)
     stopper = stop_signals.StopOnSignal(
-        mountpoint, lambda p: fsmount.mounted_device(p) is not None, _unmount_command
+        mountpoint, lambda p: mounted_device(p) is not None, _unmount_command
     )
     _serve(
         stopper, mountpoint, url, token, cloud, options, cache_dir, cache_size,
@@ -556,7 +556,7 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     because the server could not take them. `--force` unmounts anyway; the
     journal keeps their data and the next mount uploads it.
     """
-    from pithosfs.fs.fuse.mount import mounted_device
+    from pithosfs.fs.fuse.device import mounted_device
     from pithosfs.mount import launcher
     from pithosfs.mount import status_query as mount_status
 

@@ -1,4 +1,4 @@
-"""The READDIRPLUS stat fillers of pithosfs/fs/fuse/mount.py give the kernel the same bytes.
+"""The READDIRPLUS stat fillers of pithosfs/fs/fuse/stat_fill.py give the kernel the same bytes.
 
 The packed filler (one struct.pack_into per entry, for the Linux 64-bit layout) must
 write exactly what the binding's own generic filler and the per-field one write,
@@ -14,7 +14,7 @@ import pytest
 
 mfusepy = pytest.importorskip("mfusepy")
 
-from pithosfs.fs.fuse import mount  # noqa: E402
+from pithosfs.fs.fuse import stat_fill  # noqa: E402
 
 ATTRS = [
     {"st_mode": stat.S_IFREG | 0o640, "st_ino": 2**63 + 5, "st_nlink": 1, "st_uid": 1000,
@@ -41,15 +41,15 @@ def _generic(st: object, attrs: dict[str, int]) -> None:
 
 @pytest.mark.parametrize("attrs", ATTRS)
 def test_packed_filler_writes_what_the_binding_writes(attrs: dict[str, int]) -> None:
-    packed = mount.packed_filler(mfusepy)
+    packed = stat_fill.packed_filler(mfusepy)
     if packed is None:
         pytest.skip("the binding's struct stat is not the Linux 64-bit layout here")
     assert _fill(packed, attrs) == _fill(_generic, attrs)
 
 
 def test_stat_filler_uses_the_packed_one_on_linux_64() -> None:
-    filler = mount.stat_filler(mfusepy, use_ns=True)
-    if mount.packed_filler(mfusepy) is None:
+    filler = stat_fill.stat_filler(mfusepy, use_ns=True)
+    if stat_fill.packed_filler(mfusepy) is None:
         pytest.skip("the binding's struct stat is not the Linux 64-bit layout here")
     assert filler.__name__ == "packed"
     for attrs in ATTRS:

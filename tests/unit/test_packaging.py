@@ -139,7 +139,7 @@ def test_every_command_has_man_style_help(command: str) -> None:
 
 # Dependencies whose internals the package builds on, and where: each needs an upper bound.
 INTERNALS_USED = {
-    "mfusepy": "pithosfs/fs/fuse/mount.py",
+    "mfusepy": "pithosfs/fs/fuse/plus_fuse.py",
     "urllib3": "pithosfs/client/transport.py",
     "cheroot": "pithosfs/server/fastio.py",
 }
