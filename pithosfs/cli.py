@@ -63,5 +63,13 @@ def main() -> None:
     """Mount a Pithos+ account as a filesystem, or serve an embedded Pithos+ account."""
 
 
+def mount_helper() -> None:
+    """`mount.pithosfs SOURCE MOUNTPOINT -o OPTS`: mount(8)'s form, translated, then the CLI."""
+    from pithosfs.mount import fstab
+
+    sys.argv = ["pithosfs", *fstab.adopt(sys.argv[1:])]
+    main()
+
+
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ from pithosfs.client.config import (
     load_config,
     read_kamakirc,
 )
+from pithosfs.token_mask import mask_token
 
 PROBE_TIMEOUT = 10.0  # seconds; `config` answers quickly or says why not
 
@@ -45,13 +46,6 @@ class Resolved:
     images: str
     containers: int = -1  # -1: not asked (embedded server not running)
     bytes_used: int = -1
-
-
-def mask_token(token: str) -> str:
-    """Enough to tell two tokens apart, never enough to use one."""
-    if len(token) < 12:
-        return f"**** ({len(token)} chars)"
-    return f"{token[:4]}… ({len(token)} chars)"
 
 
 def _first_env(env: Mapping[str, str], *names: str) -> str:

@@ -12,6 +12,20 @@ def default_cache_dir() -> Path:
     return Path(base) / "pithosfs"
 
 
+_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def size_in_bytes(text: str) -> int:
+    """`512M`, `2G`, `1048576` -> bytes, as sizes are spelled in options and settings;
+    ValueError for anything else."""
+    value = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = value[-1:] if value[-1:] in _SIZES and not value[-1:].isdigit() else ""
+    try:
+        return int(float(value[: len(value) - len(unit)]) * _SIZES[unit])
+    except (ValueError, OverflowError):  # OverflowError: "inf", "1e999"
+        raise ValueError(f"not a size: {text!r}") from None
+
+
 @dataclass(frozen=True)
 class FsOptions:
     attr_timeout: float = 5.0  # seconds a stat answer is trusted (foreign changes show after it)

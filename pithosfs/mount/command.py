@@ -22,7 +22,9 @@ from typing import Any
 import click
 
 from pithosfs.client.transport import DEFAULT_DEADLINE
-from pithosfs.fs.options import FsOptions, default_cache_dir
+from pithosfs.embedded_leases import embedded_holders
+from pithosfs.fs.options import FsOptions, default_cache_dir, size_in_bytes
+from pithosfs.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +45,12 @@ def credentials_named(url: str | None, token: str | None, cloud: str | None) -> 
     return bool(url or token or cloud or any(os.environ.get(n) for n in _CREDENTIAL_ENV))
 
 
-_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
 def parse_size(text: str) -> int:
-    """`512M`, `2G`, `1048576` -> bytes."""
-    value = text.strip().lower().removesuffix("ib").removesuffix("b")
-    unit = value[-1:] if value[-1:] in _SIZES and not value[-1:].isdigit() else ""
+    """`512M`, `2G`, `1048576` -> bytes; anything else is a usage error."""
     try:
-        return int(float(value[: len(value) - len(unit)]) * _SIZES[unit])
-    except (ValueError, OverflowError):  # OverflowError: "inf", "1e999"
-        raise click.BadParameter(f"not a size: {text!r}") from None
+        return size_in_bytes(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def fail(reason: str) -> None:
@@ -424,11 +421,11 @@ def _mount(
 
 def _check_environment() -> None:
     """Settings read from the environment, checked before anything is mounted."""
-    from pithosfs.fs.writeback.swift_segments import segment_size_override
+    from pithosfs.fs.writeback.swift_segments import BadSegmentSize, segment_size_override
 
     try:
         segment_size_override()
-    except ValueError as exc:
+    except BadSegmentSize as exc:
         fail(str(exc))
 
 
@@ -476,7 +473,7 @@ def _serve(
         from pithosfs.mount import launcher
 
         # The last mount of the embedded server stops it; a no-op for other accounts.
-        if os.getpid() in launcher.embedded_holders():
+        if os.getpid() in embedded_holders():
             launcher.release_embedded(os.getpid())
 
 
@@ -564,12 +561,12 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
     state = launcher.read_state(mountpoint) or {}
     pid = int(state.get("pid", 0))
     if mounted_device(mountpoint) is None:  # from mountinfo: never waits on a hung mount
-        if pid and not launcher.pid_alive(pid):
+        if pid and not pid_alive(pid):
             launcher.state_path(mountpoint).unlink(missing_ok=True)
         missing = "" if os.path.lexists(mountpoint) else " (no such directory)"
         fail(f"not a mount point: {mountpoint}{missing}")
     # A dead mount's journal waits for the next mount: nothing to wait for before detaching it.
-    pending = mount_status.pending(state) if pid and launcher.pid_alive(pid) else []
+    pending = mount_status.pending(state) if pid and pid_alive(pid) else []
     waited_until = time.monotonic() + wait_seconds
     while pending and time.monotonic() < waited_until:
         time.sleep(min(1.0, max(waited_until - time.monotonic(), 0.0)))
@@ -586,9 +583,9 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
             fail(_busy_reason(mountpoint))
         fail(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "unmount failed")
     deadline = time.monotonic() + UMOUNT_TIMEOUT
-    while pid and launcher.pid_alive(pid) and time.monotonic() < deadline:
+    while pid and pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # the mount process commits what is left, then exits
-    if pid and launcher.pid_alive(pid):
+    if pid and pid_alive(pid):
         fail(f"unmounted, but process {pid} is still finishing uploads")
     launcher.state_path(mountpoint).unlink(missing_ok=True)  # a killed mount left it behind
     if state.get("embedded") and pid:
@@ -611,16 +608,16 @@ def umount(mountpoint: Path, force: bool, wait_seconds: float) -> None:
 
 def _busy_reason(mountpoint: Path) -> str:
     """EBUSY from the unmount, as one line naming the processes that hold the mount."""
-    from pithosfs.mount import holders
+    from pithosfs import processes
 
-    found = holders.holders(mountpoint)
+    found = processes.holders(mountpoint)
     if not found:
         return (
             f"busy: {mountpoint} is in use by processes this user cannot see "
             f"(`fuser -vm {mountpoint}` as root names them)"
         )
     return (
-        f"busy: {mountpoint} is in use by PID {holders.describe(found)}; close those files "
+        f"busy: {mountpoint} is in use by PID {processes.describe(found)}; close those files "
         "or leave the directory, then unmount again"
     )
 

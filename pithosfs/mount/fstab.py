@@ -115,10 +115,3 @@ def adopt(argv: list[str]) -> list[str]:
         )
     os.environ.update(env)
     return args
-
-
-def main() -> None:
-    from pithosfs.cli import main as cli
-
-    sys.argv = ["pithosfs", *adopt(sys.argv[1:])]
-    cli()

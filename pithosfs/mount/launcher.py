@@ -35,6 +35,7 @@ from typing import Any
 from pithosfs.client.errors import PithosError
 from pithosfs.client.pithos import PithosClient
 from pithosfs.client.transport import RetryPolicy
+from pithosfs.embedded_leases import data_home, embedded_data_dir, leases_dir, live_leases
 from pithosfs.fs.options import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,6 @@ SERVER_START_TIMEOUT = 30.0
 
 class LaunchError(RuntimeError):
     """A one-line reason why the mount cannot start."""
-
-
-def data_home() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(base) / "pithosfs"
 
 
 def embedded_state_path() -> Path:
@@ -135,15 +131,6 @@ def recorded_embedded() -> EmbeddedAccount | None:
     return _account(port, user, str(state.get("token") or ""), pid)
 
 
-def embedded_data_dir() -> Path:
-    return data_home() / "server"
-
-
-def _leases() -> Path:
-    """One file per mount process using the embedded server, named by its pid."""
-    return data_home() / "mounts-using"
-
-
 def ensure_embedded_server(holder: int, mountpoint: Path) -> EmbeddedAccount:
     """The running embedded server's account, starting the server if needed.
 
@@ -155,8 +142,8 @@ def ensure_embedded_server(holder: int, mountpoint: Path) -> EmbeddedAccount:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     state_path = embedded_state_path()
     with _locked(home / "embedded.lock"):
-        _leases().mkdir(exist_ok=True, mode=0o700)
-        (_leases() / str(holder)).write_text(str(mountpoint))
+        leases_dir().mkdir(exist_ok=True, mode=0o700)
+        (leases_dir() / str(holder)).write_text(str(mountpoint))
         state = _read_json(state_path) or {}
         user = str(state.get("user") or uuidlib.uuid4())
         token = str(state.get("token") or secrets.token_urlsafe(24))
@@ -170,31 +157,6 @@ def ensure_embedded_server(holder: int, mountpoint: Path) -> EmbeddedAccount:
         return _account(port, user, token, pid)
 
 
-def _live_leases() -> dict[int, str]:
-    """{pid: mount point} of the mount processes using the embedded server; leases of
-    processes gone (a killed mount) are removed."""
-    live = {}
-    for lease in _leases().glob("*") if _leases().is_dir() else []:
-        pid = int(lease.name) if lease.name.isdigit() else 0
-        if pid and pid_alive(pid):
-            live[pid] = lease.read_text(errors="replace")
-        else:
-            lease.unlink(missing_ok=True)
-    return live
-
-
-def embedded_holders() -> set[int]:
-    """Pids of the mount processes recorded as using the embedded server (a cheap look,
-    without the lock)."""
-    names = (p.name for p in _leases().glob("*")) if _leases().is_dir() else ()
-    return {int(name) for name in names if name.isdigit()}
-
-
-def embedded_users() -> list[str]:
-    """Mount points of the live mounts that use the embedded server."""
-    return sorted(_live_leases().values())
-
-
 def release_embedded(holder: int) -> bool:
     """`holder` no longer uses the embedded server; the last user stops it (True if it
     was stopped). Also called by `umount` for a mount that died without releasing."""
@@ -204,8 +166,8 @@ def release_embedded(holder: int) -> bool:
     if not home.is_dir():
         return False
     with _locked(home / "embedded.lock"):
-        (_leases() / str(holder)).unlink(missing_ok=True)
-        if _live_leases():
+        (leases_dir() / str(holder)).unlink(missing_ok=True)
+        if live_leases():
             return False
         stopped = stop_servers(embedded_data_dir())
         state = _read_json(embedded_state_path())
@@ -268,18 +230,3 @@ def read_state(mountpoint: Path) -> dict[str, Any] | None:
 
 def all_states() -> list[dict[str, Any]]:
     return [s for p in sorted(mounts_dir().glob("*.json")) if (s := _read_json(p))]
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, exited but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust the signal probe
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]

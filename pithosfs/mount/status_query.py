@@ -14,6 +14,7 @@ from typing import Any
 
 from pithosfs.fs.writeback import journal_areas
 from pithosfs.mount import control, launcher, status_view
+from pithosfs.processes import pid_alive
 
 
 def ask(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -75,7 +76,7 @@ def status_text(wanted: str | None, as_json: bool) -> str:
             reports.append({"mountpoint": mountpoint, **snap})
             lines += status_view.render(mountpoint, snap)
             continue
-        alive = launcher.pid_alive(int(state.get("pid", 0)))
+        alive = pid_alive(int(state.get("pid", 0)))
         kept = journalled(state)
         reports.append({"mountpoint": mountpoint, "answering": False, "uploads": kept})
         lines.append(

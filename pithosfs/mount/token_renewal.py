@@ -69,11 +69,12 @@ def renew_token(mountpoint: Path) -> None:
     """
     from pithosfs.mount import control, launcher
     from pithosfs.mount.command import fail
+    from pithosfs.processes import pid_alive
 
     mountpoint = mountpoint.expanduser().absolute()
     state = launcher.read_state(mountpoint) or {}
     pid = int(state.get("pid", 0))
-    if not state.get("control") or not (pid and launcher.pid_alive(pid)):
+    if not state.get("control") or not (pid and pid_alive(pid)):
         fail(f"no live pithosfs mount on {mountpoint}")
     token = _read_token()
     if not token:

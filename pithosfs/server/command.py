@@ -15,6 +15,7 @@ from types import FrameType
 
 import click
 
+from pithosfs.processes import pid_alive
 from pithosfs.protocol import DEFAULT_BLOCK_SIZE
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def give_default_containers(backend: object, accounts: list[str], container: str
 def stop_servers(data_dir: Path, timeout: float = STOP_TIMEOUT) -> list[int]:
     """SIGTERM every server running on `data_dir` (found by the lock file each holds
     open), then wait for them to exit; the pids that were stopped."""
-    from pithosfs.mount.holders import holders
+    from pithosfs.processes import holders
     from pithosfs.server.fsck import LOCK_FILE
 
     lock = data_dir / LOCK_FILE
@@ -94,18 +95,12 @@ def stop_servers(data_dir: Path, timeout: float = STOP_TIMEOUT) -> list[int]:
             continue
     deadline = time.monotonic() + timeout
     for pid in pids:
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if pid_alive(pid):
             log.warning("server %d did not stop within %.0f s: killing it", pid, timeout)
             os.kill(pid, signal.SIGKILL)
     return pids
-
-
-def _alive(pid: int) -> bool:
-    from pithosfs.mount.launcher import pid_alive
-
-    return pid_alive(pid)
 
 
 @click.command()
@@ -175,9 +170,9 @@ def serve(
     stop: bool,
 ) -> None:
     """Serve a Pithos+ object store (and its identity endpoint) from DATA_DIR."""
-    from pithosfs.config_cmd import mask_token
     from pithosfs.server import fsck
     from pithosfs.server.embedded import EmbeddedServer
+    from pithosfs.token_mask import mask_token
 
     # A mount that started this server may have had these blocked (stop_signals.py).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
@@ -249,10 +244,10 @@ def serve(
 
 def _stop(root: Path) -> None:
     """`serve --stop`: refuses while mounts use the embedded server, else stops the servers."""
-    from pithosfs.mount import launcher
+    from pithosfs import embedded_leases
 
-    if root.resolve() == launcher.embedded_data_dir().resolve():
-        users = launcher.embedded_users()
+    if root.resolve() == embedded_leases.embedded_data_dir().resolve():
+        users = embedded_leases.embedded_users()
         if users:
             click.echo(
                 f"pithosfs: the embedded server is in use by the mount(s) on "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.config_cmd import mask_token
+from pithosfs.token_mask import mask_token
 from tests.conftest import ALICE, BOB
 
 

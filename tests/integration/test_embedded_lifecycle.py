@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pithosfs.mount.launcher import pid_alive
+from pithosfs.processes import pid_alive
 from tests.integration.conftest import MOUNT_DEADLINE
 from tests.integration.test_mount_command import force_unmount, run
 from tests.integration.test_mount_refusals import env  # noqa: F401

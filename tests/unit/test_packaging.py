@@ -80,7 +80,7 @@ def test_wheel_metadata_and_entry_points(wheel: Path) -> None:
     assert metadata["Version"] == meta["version"]
     assert metadata["License-Expression"] == meta["license"]
     assert "pithosfs = pithosfs.cli:main" in entry_points
-    assert "mount.pithosfs = pithosfs.mount.fstab:main" in entry_points
+    assert "mount.pithosfs = pithosfs.cli:mount_helper" in entry_points
 
 
 def test_wheel_installs_into_a_clean_venv_and_runs(wheel: Path, tmp_path: Path) -> None:

@@ -9,7 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from pithosfs.fs.writeback import swift_segments
-from pithosfs.fs.writeback.swift_segments import SEGMENT_SIZE_ENV, segment_size_override
+from pithosfs.fs.writeback.swift_segments import (
+    SEGMENT_SIZE_ENV,
+    BadSegmentSize,
+    segment_size_override,
+)
 from pithosfs.mount.command import mount
 
 MiB = 1024 * 1024
@@ -29,7 +33,7 @@ def test_unset_or_empty_is_no_override() -> None:
 
 @pytest.mark.parametrize("text", ["abc", "4X", "0", "-1M", "0.1", "inf", "1e999"])
 def test_bad_values_say_what_is_wrong(text: str) -> None:
-    with pytest.raises(ValueError, match=rf"^{SEGMENT_SIZE_ENV}=.* is not a segment size"):
+    with pytest.raises(BadSegmentSize, match=rf"^{SEGMENT_SIZE_ENV}=.* is not a segment size"):
         segment_size_override({SEGMENT_SIZE_ENV: text})
 
 

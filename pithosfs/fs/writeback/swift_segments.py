@@ -25,11 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
 from pithosfs.client.errors import NotFound, PithosError, Unsupported
 from pithosfs.client.parsing import meta_headers, quote_name
-from pithosfs.mount.command import parse_size
+from pithosfs.fs.options import size_in_bytes
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +36,10 @@ DEFAULT_MAX_FILE_SIZE = 5 * 1024**3 + 2  # Swift's default max_file_size
 DEFAULT_MAX_SEGMENTS = 1000  # Swift's default slo max_manifest_segments
 PARALLEL_SEGMENTS = 3  # segment PUTs in flight at once
 HISTORY_HEADERS = ("X-Versions-Location", "X-History-Location", "X-Versions-Enabled")
+
+
+class BadSegmentSize(ValueError):
+    """The segment size setting is not a positive size (the message names the variable)."""
 
 
 @dataclass(frozen=True)
@@ -81,18 +83,18 @@ def limits(store: Any) -> Limits:
 def segment_size_override(env: Mapping[str, str] | None = None) -> int | None:
     """`PITHOSFS_SWIFT_SEGMENT_SIZE` in bytes (`4194304`, `4M`), None when unset.
 
-    ValueError, naming the variable, for anything but a positive size: `mount`
+    BadSegmentSize, naming the variable, for anything but a positive size: `mount`
     checks it at start, so a typo fails the mount instead of every large write.
     """
     text = (os.environ if env is None else env).get(SEGMENT_SIZE_ENV, "").strip()
     if not text:
         return None
     try:
-        size = parse_size(text)
-    except click.BadParameter:
+        size = size_in_bytes(text)
+    except ValueError:
         size = 0
     if size <= 0:
-        raise ValueError(
+        raise BadSegmentSize(
             f"{SEGMENT_SIZE_ENV}={text!r} is not a segment size: "
             "give a positive number of bytes, or one with K, M or G (4M)"
         )

@@ -1,4 +1,8 @@
-"""Which processes keep a mount busy, read from /proc (what `fuser -vm` shows).
+"""Which processes run, and which keep a path busy, read from /proc (what `fuser -vm` shows).
+
+Shared by the mount commands (which processes hold a mount, whether a mount
+process still runs) and `pithosfs serve` (which servers hold a data directory's
+lock file); it imports nothing of pithosfs, so both can.
 
 A process holds a mount with its working or root directory, an open file, or
 a mapped file under it. Only /proc's links are read, never the mount itself
@@ -82,3 +86,18 @@ def describe(found: list[Holder]) -> str:
     named = ", ".join(str(h) for h in found[:SHOWN])
     more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
     return named + more
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust the signal probe
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
