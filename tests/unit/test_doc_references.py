@@ -8,6 +8,9 @@
   `protocol.md 1.5, 1.6, 8 and 9.7`, ranges: `protocol.md 4.3-4.7`), names
   sections that are headings of docs/protocol.md.
 * Section citations use that one form only (never "spec" and a number).
+* A module path named in docs/*.md, README.md or SEMANTICS.md (`pithosfs/fs/core.py`,
+  or `fs/core.py` as they shorten it) is a file of the package, and README.md's layout
+  table has a row for each package.
 """
 
 from __future__ import annotations
@@ -106,3 +109,42 @@ def test_sections_are_cited_in_one_form() -> None:
         text = joined(path.read_text(encoding="utf-8", errors="replace"))
         problems += [f"{path.relative_to(ROOT)}: {m.group(0)!r}" for m in BARE_SPEC.finditer(text)]
     assert not problems, problems
+
+
+PY_PATH = re.compile(r"(?<![\w./-])(pithosfs/[\w/]+\.py)\b")
+# A test file is named from its folder under tests/ (SEMANTICS.md: `mount/test_x.py::test_y`).
+SHORT_PY_PATH = re.compile(
+    r"(?<![\w./-])((?:fs|mount|server|client|cache|images)/(?:\w+/)*(?!test_)\w+\.py)\b"
+)
+
+
+def test_every_module_path_named_in_the_docs_exists() -> None:
+    """`pithosfs/fs/core.py`, or `fs/core.py` as the docs shorten it, names a real module."""
+    docs = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", ROOT / "SEMANTICS.md"]
+    named = 0
+    problems = []
+    for path in docs:
+        text = path.read_text(encoding="utf-8")
+        for name in PY_PATH.findall(text):
+            named += 1
+            if not (ROOT / name).is_file():
+                problems.append(f"{path.relative_to(ROOT)}: {name}")
+        for name in SHORT_PY_PATH.findall(text):
+            named += 1
+            if not (ROOT / "pithosfs" / name).is_file():
+                problems.append(f"{path.relative_to(ROOT)}: {name}")
+    assert named > 100
+    assert not problems, problems
+
+
+def test_the_readme_layout_names_every_package() -> None:
+    """README.md's layout table keeps up with the tree: each package of pithosfs/ and of
+    pithosfs/fs/ has a row."""
+    layout = (ROOT / "README.md").read_text(encoding="utf-8").split("## Layout", 1)[1]
+    layout = layout.split("\n## ", 1)[0]
+    packages = [p.parent for p in (ROOT / "pithosfs").glob("*/__init__.py")]
+    packages += [p.parent for p in (ROOT / "pithosfs" / "fs").glob("*/__init__.py")]
+    assert len(packages) >= 10
+    missing = [f"{p.relative_to(ROOT)}/" for p in packages
+               if f"`{p.relative_to(ROOT)}/`" not in layout]  # fmt: skip
+    assert not missing, missing
