@@ -83,7 +83,7 @@ class Operations(fuse.Operations):
 
     def opendir(self, path: str) -> int:
         """Defined so that the binding asks libfuse for opendir/releasedir at all: the
-        FUSE class gives each open directory a handle of its own (mount.PlusFUSE)."""
+        FUSE class gives each open directory a handle of its own (plus_fuse.PlusFUSE)."""
         return 0
 
     def releasedir(self, path: str, fh: int) -> int:
@@ -96,7 +96,7 @@ class Operations(fuse.Operations):
 
     @_op
     def readdir_plus(self, path: str) -> list[tuple[str, dict[str, Any]]]:
-        """Entries with full attributes, for libfuse 3's READDIRPLUS (see mount.PlusFUSE)."""
+        """Entries with full attributes, for libfuse 3's READDIRPLUS (see plus_fuse.PlusFUSE)."""
         with gc_paused():  # one lasting dict per entry: see gc_pause
             stat_of = self.core.stat_of
             below = path.rstrip("/") + "/"
@@ -176,7 +176,7 @@ class Operations(fuse.Operations):
 
     @_op
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        # Often a memoryview into a fetched segment, which mount.PlusFUSE.read copies
+        # Often a memoryview into a fetched segment, which plus_fuse.PlusFUSE.read copies
         # without a detour through bytes; the annotation stays the binding's.
         return self.core.read(fh, offset, size)  # type: ignore[return-value]
 
