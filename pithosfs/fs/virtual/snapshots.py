@@ -147,7 +147,7 @@ class SnapshotsLayer(ReadOnlyLayer):
         )  # fmt: skip
         return SnapshotHandle(sp.container, node.info, reader)
 
-    def read(self, handle: SnapshotHandle, offset: int, size: int) -> bytes:
+    def read(self, handle: SnapshotHandle, offset: int, size: int) -> bytes | memoryview:
         return handle.reader.read(offset, size)
 
     def release(self, handle: SnapshotHandle) -> None:

@@ -290,7 +290,7 @@ class VersionsLayer(ReadOnlyLayer):
         )  # fmt: skip
         return VersionHandle(where, info, reader, copyable=self.swift(vp.container) is None)
 
-    def read(self, handle: VersionHandle, offset: int, size: int) -> bytes:
+    def read(self, handle: VersionHandle, offset: int, size: int) -> bytes | memoryview:
         return handle.reader.read(offset, size)
 
     def release(self, handle: VersionHandle) -> None:
