@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import click
 
@@ -121,6 +122,14 @@ def resolve_account(
     )  # fmt: skip
 
 
+class _EmbeddedSource(TypedDict):
+    """The fields of Resolved that say where the embedded server's settings come from."""
+
+    cloud: str
+    cloud_from: str
+    token_from: str
+
+
 def resolve_embedded() -> Resolved:
     """The embedded server a credential-less mount uses (read from its state, not started)."""
     from pithosfs.client.errors import PithosError
@@ -129,7 +138,9 @@ def resolve_embedded() -> Resolved:
     home = launcher.data_home()
     why = "no --url/--token/--cloud, PITHOS_* or kamakirc cloud"
     account = launcher.recorded_embedded()
-    common = dict(cloud="-", cloud_from=why, token_from=str(launcher.embedded_state_path()))
+    common = _EmbeddedSource(
+        cloud="-", cloud_from=why, token_from=str(launcher.embedded_state_path())
+    )
     if account is None:
         return Resolved(
             "embedded", url=f"(not started; a mount starts it with its data in {home})",

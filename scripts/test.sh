@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the whole test suite: lint, unit, server,
+# Set up (idempotent) and run the whole test suite: lint, type check (mypy), unit, server,
 # client, conformance and mounted integration tests. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check pithosfs tests scripts
+.venv/bin/python -m mypy  # pithosfs/, as configured in pyproject.toml [tool.mypy]
 set +e
 .venv/bin/python -m pytest -q -ra "$@"
 status=$?

@@ -107,7 +107,7 @@ class BlockCache:
         larger buffer: it is written as is, without a copy, unless it ends in NULs.
         """
         data = _strip_trailing_nuls(block)
-        if not trusted and protocol.block_hash_hex(data, self.algorithm) != block_hash:
+        if not trusted and protocol.block_hash_buffer(data, self.algorithm).hex() != block_hash:
             return False
         if len(data) > self.max_bytes:
             return True

@@ -213,7 +213,10 @@ def _logged_in(got: Mapping[str, str], cloud: str, source: str, login: bool) -> 
     auth = {"auth_url": got["url"], "auth_user": got["user"], "auth_kind": kind}
     if not login:
         return CloudConfig(got["url"], "", False, cloud, source, **auth)
-    domains = {k: got[k] for k in ("user_domain", "project_domain") if got[k]}
-    session = identity.login(got["url"], got["user"], got["key"], got["project"], **domains)
+    session = identity.login(
+        got["url"], got["user"], got["key"], got["project"],
+        user_domain=got["user_domain"] or "Default",  # Keystone's default domain, by name
+        project_domain=got["project_domain"] or "Default",
+    )  # fmt: skip
     log.info("logged in at %s as %s (%s)", got["url"], got["user"], kind)
     return CloudConfig(session.storage_url, session.token, True, cloud, source, **auth)

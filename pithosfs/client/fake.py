@@ -128,10 +128,11 @@ class FakeStore:
             _, path, cur = self._current(container, name)
             return path, cur
         cont = self._container(container)
-        path = cont.paths.get(name)
-        for ver in path.versions if path else []:
-            if ver.serial == version and not ver.deleted:
-                return path, ver  # type: ignore[return-value]
+        record = cont.paths.get(name)
+        if record is not None:
+            for ver in record.versions:
+                if ver.serial == version and not ver.deleted:
+                    return record, ver
         raise NotFound("Version does not exist", path=f"{container}/{name}?version={version}")
 
     def _info(
@@ -272,7 +273,7 @@ class FakeStore:
         return ContainerInfo(
             name=container,
             count=len(current),
-            bytes=sum(c.size for c in current if c),
+            bytes=sum(c.size for c in current if c is not None),
             last_modified=last,
             versioning=cont.versioning,
             quota=cont.quota,

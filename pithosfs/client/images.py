@@ -8,6 +8,7 @@ and HEAD carry the image as `X-Image-Meta-*` headers; lists are JSON.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import re
@@ -252,7 +253,7 @@ class ImageClient:
     def unregister(self, image_id: str) -> None:
         self.transport.request("DELETE", "/images/" + quote(image_id, safe=""))
 
-    def list_members(self, image_id: str) -> list[str]:
+    def list_members(self, image_id: str) -> builtins.list[str]:
         resp = self.transport.request("GET", f"/images/{quote(image_id, safe='')}/members")
         return [str(m["member_id"]) for m in resp.json().get("members", [])]
 
@@ -266,7 +267,7 @@ class ImageClient:
             "DELETE", f"/images/{quote(image_id, safe='')}/members/{quote(member, safe='@')}"
         )
 
-    def set_members(self, image_id: str, members: list[str]) -> None:
+    def set_members(self, image_id: str, members: builtins.list[str]) -> None:
         body = json.dumps({"memberships": [{"member_id": m} for m in members]}).encode()
         self.transport.request(
             "PUT",
@@ -275,7 +276,7 @@ class ImageClient:
             data=body,
         )
 
-    def shared_images(self, owner: str) -> list[str]:
+    def shared_images(self, owner: str) -> builtins.list[str]:
         """Ids of images owned by `owner` that are shared with me and not public."""
         resp = self.transport.request("GET", f"/shared-images/{quote(owner, safe='')}")
         return [str(i["image_id"]) for i in resp.json().get("shared_images", [])]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -41,7 +41,8 @@ def iter_json_array(chunks: Iterable[bytes]) -> Iterator[Any]:
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     decode_value = json.JSONDecoder().raw_decode
-    skip = _SPACE.match
+    # _SPACE matches the empty string, so its match is never None.
+    skip: Callable[[str, int], re.Match[str]] = _SPACE.match  # type: ignore[assignment]
     source = iter(chunks)
     text = ""
     pos = 0

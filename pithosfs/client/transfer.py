@@ -97,7 +97,7 @@ def executor_of(client: object, workers: int) -> Executor:
     """The client's shared transfer executor, or a private one for stores without it (tests)."""
     get = getattr(client, "executor", None)
     if callable(get):
-        return get()  # type: ignore[no-any-return]
+        return get()
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pithos-xfer")
 
 

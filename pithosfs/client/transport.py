@@ -408,7 +408,7 @@ class Transport:
         # monotonic time until which the server counts as silent (0: it answers)
         self._silent_until = 0.0
         # (scheme, host:port) -> requests' send() settings from the environment
-        self._env_settings: dict[tuple[str, str], dict[str, Any]] = {}
+        self._env_settings: dict[tuple[str, str], Mapping[str, Any]] = {}
 
     def set_reauthenticator(self, reauthenticate: Reauthenticator | None) -> None:
         self._reauthenticate = reauthenticate
@@ -679,7 +679,7 @@ def _read_body(resp: requests.Response) -> int:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         resp.close()
         raise requests.ConnectionError(exc) from exc
-    resp._content = body  # type: ignore[attr-defined]  # noqa: SLF001
+    resp._content = body  # noqa: SLF001
     resp._content_consumed = True  # type: ignore[attr-defined]  # noqa: SLF001
     resp.close()  # returns the connection to the pool
     return len(body)

@@ -114,7 +114,9 @@ class SourceReader:
 
     def __init__(self, source: str | Path | BinaryIO) -> None:
         self._owned = isinstance(source, (str, Path))
-        self._file: BinaryIO = open(source, "rb") if self._owned else source  # type: ignore[arg-type]  # noqa: SIM115
+        self._file: BinaryIO = (
+            open(source, "rb") if isinstance(source, (str, Path)) else source  # noqa: SIM115
+        )
         self._lock = threading.Lock()
         try:
             self.fd: int | None = self._file.fileno()
@@ -644,7 +646,12 @@ class _BodySender:
             _post_blocks, self._client, self._container, self._reader, self.block_size,
             indices, self.stored, sent.set, nearly.set,
         )  # fmt: skip
-        future.add_done_callback(lambda _f: (sent.set(), nearly.set()))
+
+        def wake(_done: object) -> None:  # a failed post wakes its waiters too
+            sent.set()
+            nearly.set()
+
+        future.add_done_callback(wake)
         self._inflight.append((future, sent, nearly))
 
     def post_all(self, indices: list[int]) -> None:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -20,7 +20,7 @@ from pithosfs import protocol
 from pithosfs.client import parsing as p
 from pithosfs.client import validation as v
 from pithosfs.client.errors import BadRequest, NotFound, PithosError
-from pithosfs.client.types import ObjectInfo
+from pithosfs.client.types import ObjectInfo, Subdir
 
 if TYPE_CHECKING:
     from pithosfs.client.transfer import DownloadResult, StreamingUpload
@@ -72,6 +72,8 @@ class ObjectWrites:
         def _req(self, method: str, path: str = "", **kw: Any) -> Any: ...
         def _path(self, container: str, name: str | None = None) -> str: ...
         def _require_pithos(self, container: str, what: str) -> None: ...
+        def supports_pithos(self, container: str) -> bool: ...
+        list_objects: Callable[..., Iterator[ObjectInfo | Subdir]]  # PithosClient's
         def block_params(self, container: str) -> tuple[int, str]: ...
         def head_object(
             self, container: str, name: str, version: int | None = None
@@ -390,7 +392,7 @@ class ObjectWrites:
         recursive: bool = False,
         meta: Mapping[str, str] | None = None,
     ) -> int | None:
-        if not self.supports_pithos(dst_container):  # type: ignore[attr-defined]
+        if not self.supports_pithos(dst_container):
             # Plain Swift ignores X-Move-From (it would store an empty object): COPY + DELETE.
             self._swift_move(
                 src_container, src_name, dst_container, dst_name, recursive, content_type, meta
@@ -415,7 +417,7 @@ class ObjectWrites:
             prefix = src_name.rstrip("/") + "/"
             for obj in self.list_objects(
                 src_container, prefix=prefix, delimiter=None, with_meta=False
-            ):  # type: ignore[attr-defined]
+            ):
                 pairs.append((obj.name, dst_name.rstrip("/") + "/" + obj.name[len(prefix) :]))
         for src, dst in pairs:
             try:
@@ -438,7 +440,7 @@ class ObjectWrites:
                 pass
 
     def delete_object(self, container: str, name: str, recursive: bool = False) -> None:
-        if not recursive and not self.supports_pithos(container):  # type: ignore[attr-defined]
+        if not recursive and not self.supports_pithos(container):
             self._swift_delete(container, name)
             return
         params = {"delimiter": "/"} if recursive else None
@@ -446,7 +448,7 @@ class ObjectWrites:
         self._req("DELETE", self._path(container, name), params=params, ok_after_retry=(404,))
 
     def purge_history(self, container: str, name: str | None, until: int) -> None:
-        self._require_pithos(container, "purging history")  # type: ignore[attr-defined]
+        self._require_pithos(container, "purging history")
         path = self._path(container) if name is None else self._path(container, name)
         self._req("DELETE", path, params={"until": str(int(until))})
 
@@ -522,8 +524,9 @@ class ObjectWrites:
         from pithosfs.client.uploads import upload_file
 
         return upload_file(
-            self, container, name, source, content_type, meta, if_match, if_none_match
-        )
+            self,  # type: ignore[arg-type]  # this mixin is always a PithosClient
+            container, name, source, content_type, meta, if_match, if_none_match,
+        )  # fmt: skip
 
     def download_file(
         self,

@@ -186,7 +186,7 @@ class Filesystem:
     def lookup(self, path: str) -> Node:
         served, node = self.layers.call(path, "getattr")
         if served:
-            return node  # type: ignore[no-any-return]
+            return node
         loc = paths.parse(path)
         open_node = self.files.node_of(loc.path)
         if open_node is not None:

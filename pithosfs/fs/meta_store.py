@@ -179,9 +179,9 @@ class MetaCachingStore:
                     known[(info.uuid, info.version)] = meta
                     self.cache.put(info.uuid, info.version, meta)
             for info in unknown:
-                meta = known.get((info.uuid, info.version))
-                if meta is not None:
-                    done[info.name] = replace(info, meta=meta)
+                found = known.get((info.uuid, info.version))
+                if found is not None:
+                    done[info.name] = replace(info, meta=found)
             if self._container_lacks_node_keys(container):
                 for info in unknown:
                     done.setdefault(info.name, replace(info, meta=ASSUMED_EMPTY))

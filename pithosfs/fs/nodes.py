@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -190,7 +191,7 @@ def _node(
     return node
 
 
-def owner_and_times(meta: dict[str, str]) -> tuple[int, int, int, int | None]:
+def owner_and_times(meta: Mapping[str, str]) -> tuple[int, int, int, int | None]:
     """(uid, gid, ctime_ns, atime_ns) from stored metadata: -1, -1, 0, None where absent."""
     get = meta.get
     ctime = get(CTIME_KEY)

@@ -70,6 +70,7 @@ from pithosfs.fs.writeback.commit_failures import Verdict, can_reauthenticate, c
 
 if TYPE_CHECKING:
     from pithosfs.fs.core import Filesystem
+    from pithosfs.fs.writeback.staged_file import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class OpenFile:
     meta: dict[str, str]  # the full user metadata to write at commit
     content_type: str
     refs: int = 0  # GUARDED_BY(FileTable._lock)
-    staged: Any = None  # StagedFile once written
+    staged: StagedFile | None = None  # once written
     reader: ObjectReader | None = None  # GUARDED_BY(reader_lock), as is reader_base
     reader_base: ObjectInfo | None = None  # the version the reader reads
     reader_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -241,7 +242,7 @@ class FileTable:
                 self._drop(entry)
 
     # -- data ------------------------------------------------------------------
-    def read(self, fh: int, offset: int, size: int) -> bytes:
+    def read(self, fh: int, offset: int, size: int) -> bytes | memoryview:
         entry = self.get(fh)
         with entry.lock:
             if entry.staged is not None:
@@ -251,7 +252,7 @@ class FileTable:
             reader = self._reader(entry)
         return reader.read(offset, size)
 
-    def write(self, fh: int, offset: int, data: bytes) -> int:
+    def write(self, fh: int, offset: int, data: bytes | memoryview) -> int:
         entry = self._writing(fh)
         with entry.lock:
             _check_refusal(entry)
@@ -648,7 +649,7 @@ class FileTable:
             entry.content_type = info.content_type
             self._close_reader(entry)  # reads (and unwritten blocks) come from this version
 
-    def _staged(self, entry: OpenFile) -> Any:
+    def _staged(self, entry: OpenFile) -> StagedFile:
         """The path's StagedFile, created on first use. Call with entry.lock held."""
         if entry.staged is None:
             from pithosfs.fs.writeback.staged_file import (
@@ -794,6 +795,7 @@ def _park(table: FileTable, entry: OpenFile, error: str, claim: bool) -> Any:
     block_size, plan = staged.journal_plan() if staged is not None else (0, [])
 
     def read(offset: int, length: int) -> bytes:
+        assert staged is not None  # without a staged copy the size is 0: nothing is read
         return bytes(staged.read(offset, length))
 
     return _guard(table).park(

@@ -77,7 +77,7 @@ def _service_url(store: Any, attribute: str, path: str, what: str) -> str:
     storage URL `{base}/object-store/v1/{uuid}` -> `{base}{path}` (the embedded
     server's and Synnefo's layout) when the mount was given a plain storage URL."""
     endpoints = getattr(store, "endpoints", None)
-    if endpoints is not None and getattr(endpoints, attribute, ""):
+    if endpoints is not None and getattr(endpoints, attribute, None):
         return str(getattr(endpoints, attribute))
     storage = str(store.transport.base_url)
     match = re.match(r"^(.*?)/object-store/v1/[^/]+/?$", storage)
@@ -175,7 +175,7 @@ class Registrar:
         image_name = req.name or meta.name  # a metafile's name only for the JSON form
         if not image_name:
             raise RegistrationError("no image name (give NAME)")
-        params = dict(meta.params)
+        params: dict[str, str | None] = dict(meta.params)
         params.update(  # the command line decides these, given or not
             checksum=req.checksum,
             size=req.size,
@@ -204,7 +204,9 @@ class Registrar:
         obj = meta_name[: -len(metafile.SUFFIX)]
         if not (meta.name or "").strip():
             raise RegistrationError(f"{meta_name}: the metafile has no 'name'")
-        params = {k: v for k, v in meta.params.items() if k not in _OBJECT_DECIDES}
+        params: dict[str, str | None] = {
+            k: v for k, v in meta.params.items() if k not in _OBJECT_DECIDES
+        }
         try:
             public = flag(params.get("is_public"), "is-public")
         except MetafileError as exc:

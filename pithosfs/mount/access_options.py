@@ -30,7 +30,7 @@ import logging
 import os
 import pwd
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pithosfs.fs.options import FsOptions
 
@@ -123,10 +123,22 @@ def check_device(device: Path = FUSE_DEVICE) -> None:
         )
 
 
+class _OwnerChanges(TypedDict, total=False):
+    """The FsOptions fields -o uid=, gid= and allow_other change."""
+
+    uid: int
+    gid: int
+    mode_mask: int
+
+
 def apply(opts: FsOptions, fuse_opts: dict[str, Any]) -> tuple[FsOptions, dict[str, Any]]:
     """(core options owning files as uid=/gid= say, the -o options for libfuse)."""
     out = normalize(fuse_opts)
-    changes: dict[str, int] = {key: int(out[key]) for key in ("uid", "gid") if key in out}
+    changes: _OwnerChanges = {}
+    if "uid" in out:
+        changes["uid"] = int(out["uid"])
+    if "gid" in out:
+        changes["gid"] = int(out["gid"])
     if out.get("allow_other") and not any(key in out for key in _MODE_MASKS):
         changes["mode_mask"] = ALLOW_OTHER_MASK
         log.info(

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +25,13 @@ from pithosfs.client.transport import DEFAULT_DEADLINE
 from pithosfs.embedded_leases import embedded_holders
 from pithosfs.fs.options import FsOptions, default_cache_dir, size_in_bytes
 from pithosfs.processes import pid_alive
+
+if TYPE_CHECKING:
+    from pithosfs.client.pithos import PithosClient
+    from pithosfs.fs.core import Filesystem
+    from pithosfs.fs.writeback.durability import UploadGuard
+    from pithosfs.mount.control import ControlServer, Monitor
+    from pithosfs.mount.stop_signals import StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +133,7 @@ def _detach_dead_mount(mountpoint: Path) -> None:
 def open_store(
     url: str | None, token: str | None, cloud: str | None, mountpoint: Path,
     timeout: float = 0.0,
-) -> tuple[Any, str, bool]:
+) -> tuple[PithosClient, str, bool]:
     """The account to mount, a description, and whether it is the embedded server's
     (the default with no credentials; this process is then recorded as using it).
 
@@ -269,7 +276,7 @@ def _reason_from_log(log_file: Path, start: int) -> str:
 
 
 def _status_writer(
-    core: Any, mountpoint: Path, log_file: str | None, control: str, embedded: bool
+    core: Filesystem, mountpoint: Path, log_file: str | None, control: str, embedded: bool
 ) -> None:
     """Refresh the mount's state file every 2 s (for `status`, `umount` and request-counting tests).
 
@@ -303,7 +310,9 @@ def _status_writer(
         time.sleep(float(os.environ.get("PITHOSFS_STATUS_INTERVAL", "2")))
 
 
-def _start_control(core: Any, mountpoint: Path) -> tuple[Any, Any, Any]:
+def _start_control(
+    core: Filesystem, mountpoint: Path
+) -> tuple[UploadGuard, Monitor, ControlServer | None]:
     """Journal retrier, status monitor and control socket of a starting mount.
 
     Returns (guard, monitor, control server or None if the socket cannot be made).
@@ -452,7 +461,7 @@ def _mount_foreground(
 
 
 def _serve(
-    stopper: Any, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
+    stopper: StopOnSignal, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
     dir_timeout: float, log_file: str | None, nonempty: bool, timeout: float,
 ) -> None:  # fmt: skip
@@ -478,7 +487,7 @@ def _serve(
 
 
 def _serve_store(
-    stopper: Any, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
+    stopper: StopOnSignal, mountpoint: Path, url: str | None, token: str | None, cloud: str | None,
     options: tuple[str, ...], cache_dir: Path | None, cache_size: int, attr_timeout: float,
     dir_timeout: float, log_file: str | None, timeout: float,
 ) -> None:  # fmt: skip

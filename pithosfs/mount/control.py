@@ -32,7 +32,11 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
+    from pithosfs.fs.writeback.durability import UploadGuard
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +123,7 @@ class Monitor:
     `status` shows the current speed, and an upload that stalled shows none.
     """
 
-    def __init__(self, core: Any, guard: Any) -> None:
+    def __init__(self, core: Filesystem, guard: UploadGuard) -> None:
         self.core = core
         self.guard = guard
         self.started = time.time()

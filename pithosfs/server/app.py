@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 from xml.sax.saxutils import escape
@@ -229,7 +229,7 @@ def decode_path(environ: dict[str, Any]) -> str:
     return path
 
 
-def _check_names(values: dict[str, str]) -> None:
+def _check_names(values: Mapping[str, Any]) -> None:
     if len(values.get("account", "")) > MAX_ACCOUNT_NAME:
         raise BadRequest("Account name too large")
     if len(values.get("container", "")) > MAX_CONTAINER_NAME:

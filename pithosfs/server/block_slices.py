@@ -37,6 +37,7 @@ import os
 import socket
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +270,7 @@ def _sendfile(sock: socket.socket, fd: int, offset: int, count: int) -> int:
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _MAP_FAILED = ctypes.c_void_p(-1).value
+_mincore: Callable[..., int] | None  # None where libc has no mincore(2)
 try:
     _mmap = _libc.mmap
     _mmap.restype = ctypes.c_void_p
@@ -282,8 +284,9 @@ try:
     ]
     _munmap = _libc.munmap
     _munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    _mincore = _libc.mincore
-    _mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    _mincore_fn = _libc.mincore
+    _mincore_fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    _mincore = _mincore_fn
 except AttributeError:  # not Linux: no way to ask, treat everything as cached
     _mincore = None
 

@@ -17,6 +17,7 @@ removes a block a running request is about to name.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import mmap
 import os
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from pithosfs.protocol import DEFAULT_HASH_ALGORITHM, block_hash, block_hash_buffer
 from pithosfs.server.block_gc import BlockGuard, PinSet
@@ -39,6 +41,11 @@ MAX_PENDING_BLOCKS = 4
 WRITER_THREADS = 8
 # O_DIRECT needs sector-aligned lengths and buffers; 4096 covers every common disk.
 ALIGN = 4096
+
+
+def _give_back(free: queue.Queue[mmap.mmap], buf: mmap.mmap, _done: Future[Any]) -> None:
+    """A staged block's done-callback: its buffer is free for the next block."""
+    free.put(buf)
 
 
 class BlockStore:
@@ -185,21 +192,21 @@ class BlockStore:
                     free.put(buffers[-1])
                 buf = free.get()
                 view = memoryview(buf)[: min(self.block_size, len(buf))]
-                n = fill(view)  # type: ignore[arg-type]
+                n = fill(view)
                 view = None
                 if n == 0:
                     free.put(buf)
                     break
                 future = self._pool.submit(self._stage_buffer, buf, n, pins)
-                future.add_done_callback(lambda _f, b=buf: free.put(b))
+                future.add_done_callback(functools.partial(_give_back, free, buf))
                 futures.append(future)
                 consumed += n
                 if n < self.block_size or (total is not None and consumed >= total):
                     break
             staged = [f.result() for f in futures]
             published = [self._pool.submit(self.publish, h, t) for h, t in staged if t]
-            for future in published:
-                future.result()
+            for publishing in published:
+                publishing.result()
             return [h for h, _ in staged]
         except BaseException:
             for future in futures:

@@ -9,7 +9,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, Protocol
 
 from pithosfs.server.errors import BadRequest, ClientDisconnected
 
@@ -33,7 +33,7 @@ class RequestBody:
         self._max = max_size
         self.received = 0
         # Called with every chunk read, e.g. to compute an MD5 while streaming.
-        self.on_data: Callable[[bytes], None] | None = None
+        self.on_data: Callable[[bytes | memoryview], None] | None = None
 
     def read(self, n: int) -> bytes:
         """Up to n bytes; fewer only at the end of the body. Short declared bodies raise."""
@@ -117,7 +117,7 @@ class RequestBody:
 
     def spool(self, tmp_dir: Path) -> Spool:
         """Copy the body into a re-readable spool (memory up to 16 MiB, then a temp file)."""
-        f = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=tmp_dir)
+        f = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=str(tmp_dir))
         for chunk in self.blocks(1024 * 1024):
             f.write(chunk)
         return Spool(f, self.received)
@@ -132,7 +132,7 @@ def _guarded(read: Callable[[Any], Any], arg: Any) -> Any:
 
 
 class Spool:
-    def __init__(self, f: BinaryIO, size: int) -> None:
+    def __init__(self, f: IO[bytes], size: int) -> None:
         self._f = f
         self.size = size
 

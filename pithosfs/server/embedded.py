@@ -33,7 +33,7 @@ class JsonFaultRequest(cheroot_server.HTTPRequest):
     """cheroot rejects some malformed requests itself (e.g. a non-ASCII request line);
     give those the same JSON fault body as every other error (protocol.md 1.4)."""
 
-    def simple_response(self, status: object, msg: object = "") -> None:
+    def simple_response(self, status: object, msg: str = "") -> None:
         code = str(status)[:3]
         if code.startswith("4") and isinstance(msg, str):
             key = "requestEntityTooLarge" if code in ("413", "414") else "badRequest"
@@ -124,7 +124,7 @@ class EmbeddedServer:
     @property
     def front(self) -> Front | None:
         """The connection front while serving (connection counts, see front.py)."""
-        return self._server._connections if self._server is not None else None  # type: ignore[no-any-return]
+        return self._server._connections if self._server is not None else None
 
     @property
     def base_url(self) -> str:

@@ -37,8 +37,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cheroot import connections, wsgi
 
@@ -85,8 +86,26 @@ def headers_complete(buf: bytearray, searched: int) -> bool:
     return buf.find(b"\n\r\n", start) >= 0 or buf.find(b"\n\n", start) >= 0
 
 
+class _Selector(Protocol):
+    """cheroot's _ThreadsafeSelector as used here (its stub types `connections` as None)."""
+
+    def __len__(self) -> int: ...
+    @property
+    def connections(self) -> Iterator[tuple[int, Any]]: ...
+    def register(self, fileobj: Any, events: int, data: Any = None) -> Any: ...
+    def unregister(self, fileobj: Any) -> Any: ...
+    def select(self, timeout: float | None = None) -> Iterable[tuple[int, Any]]: ...
+
+
 class Front(connections.ConnectionManager):
     """cheroot's connection manager with the header intake, deadlines and caps above."""
+
+    if TYPE_CHECKING:  # cheroot's own members this class builds on, absent from its stub
+        _selector: _Selector
+        _stop_requested: bool
+
+        def _remove_invalid_sockets(self) -> None: ...
+        def _from_server_socket(self, server_socket: socket.socket) -> Any: ...
 
     def __init__(self, server: Any, limits: Limits) -> None:
         super().__init__(server)
@@ -299,12 +318,16 @@ class Front(connections.ConnectionManager):
 class FrontServer(wsgi.Server):
     """cheroot's WSGI server with `Front` as its connection manager."""
 
-    def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
+    _connections: Any  # cheroot's connection manager (absent from its stub); prepare() sets a Front
+
+    def __init__(self, bind_addr: Any, wsgi_app: Any, *, limits: Limits, **kwargs: Any) -> None:
         super().__init__(
-            *args,
+            bind_addr,
+            wsgi_app,
             numthreads=limits.workers,
             max=max(limits.workers, limits.max_workers),
-            timeout=limits.write_timeout,
+            # a socket timeout, which may be a float (the stub says int)
+            timeout=limits.write_timeout,  # type: ignore[arg-type]
             **kwargs,
         )
         self.limits = limits

@@ -257,7 +257,8 @@ class ObjectUpdates(ObjectOps):
             if source is not None:
                 s_acc, s_cont, s_name, s_ver = source
                 src = self.object_info(user, s_acc, s_cont, s_name, s_ver)
-                src_len, reader = src.size, _SourceReader(self, src)
+                src_len = src.size
+                reader: _Reader = _SourceReader(self, src)
             else:
                 assert spool is not None
                 src_len, reader = spool.size, _SpoolReader(spool)

@@ -13,6 +13,7 @@ the calling user first and checks permissions itself, like the backend.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import sqlite3
 import time
@@ -179,7 +180,7 @@ class Plankton:
         images.sort(key=lambda img: img.sort_value(sort_key), reverse=sort_dir == "desc")
         return images
 
-    def shared_images(self, user: str, owner: str) -> list[str]:
+    def shared_images(self, user: str, owner: str) -> builtins.list[str]:
         """Ids of `owner`'s images visible to the caller that are not public (protocol.md 10.1)."""
         with self.backend.db.read() as conn:
             ids = []
@@ -191,7 +192,7 @@ class Plankton:
 
     # ---- members --------------------------------------------------------------------
 
-    def members(self, user: str, image_id: str) -> list[str]:
+    def members(self, user: str, image_id: str) -> builtins.list[str]:
         with self.backend.db.read() as conn:
             info, _ = self._lookup(conn, user, image_id)
             own = access.own_sharing(conn, info.path)
@@ -205,12 +206,12 @@ class Plankton:
         member = member.lower()
         self._change_read(user, image_id, lambda read: [m for m in read if m != member])
 
-    def replace_members(self, user: str, image_id: str, members: list[str]) -> None:
+    def replace_members(self, user: str, image_id: str, members: builtins.list[str]) -> None:
         wanted = list(dict.fromkeys(m.lower() for m in members if m != "*"))
         self._change_read(user, image_id, lambda read: wanted + ["*"] * ("*" in read))
 
     def _change_read(
-        self, user: str, image_id: str, change: Callable[[list[str]], list[str]]
+        self, user: str, image_id: str, change: Callable[[builtins.list[str]], builtins.list[str]]
     ) -> None:
         with self.backend.db.write() as conn:
             info, _ = self._lookup(conn, user, image_id)
@@ -287,7 +288,7 @@ class Plankton:
 
     def _visible(
         self, conn: sqlite3.Connection, user: str, owner: str | None
-    ) -> list[tuple[ObjectInfo, dict[str, str]]]:
+    ) -> builtins.list[tuple[ObjectInfo, dict[str, str]]]:
         """(object, plankton meta) of every image listed for `user`, optionally of one owner.
 
         Own images come from the caller's account; others only where the object's

@@ -170,7 +170,7 @@ class Response:
         start_response(status, headers)
         if environ["REQUEST_METHOD"].upper() == "HEAD":
             if not isinstance(body, list) and hasattr(body, "close"):
-                body.close()  # type: ignore[union-attr]
+                body.close()
             return []
         return body
 

@@ -67,3 +67,13 @@ def test_put_later_stores_in_background_and_drops_when_behind(tmp_path):
     cache.put_later(h(b"x"), b"not x")  # a block that does not match its hash is not kept
     cache.flush()
     assert cache.get(h(b"x")) is None
+
+
+def test_checks_a_view_into_a_larger_buffer(tmp_path):
+    # The reader hands a partial last block as a view of its segment buffer, unchecked
+    # (trusted=False): it is hashed as it is, not refused for being a view.
+    cache = BlockCache(tmp_path, max_bytes=1 << 20)
+    segment = memoryview(b"abcdef")
+    assert cache.put(h(b"abc"), segment[:3])
+    assert cache.get(h(b"abc")) == b"abc"
+    assert not cache.put(h(b"abc"), segment[3:])

@@ -14,7 +14,7 @@ import errno
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pithosfs.fs import callers
 from pithosfs.fs.core import Filesystem
@@ -23,7 +23,10 @@ from pithosfs.fs.fuse.mount import load_binding
 from pithosfs.fs.gc_pause import gc_paused
 from pithosfs.fs.nodes import st_mode
 
-fuse = load_binding()  # before any mfusepy import: it picks libfuse 3 when present
+if TYPE_CHECKING:  # the checker sees the module; at run time load_binding picks its libfuse
+    import mfusepy as fuse
+else:
+    fuse = load_binding()  # before any mfusepy import: it picks libfuse 3 when present
 
 log = logging.getLogger(__name__)
 

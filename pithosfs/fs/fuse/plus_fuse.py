@@ -36,7 +36,9 @@ def plus_fuse_class(fuse: ModuleType) -> type:
     Also used on libfuse 2 (which never calls readdir_fuse_3) for its `read`.
     """
 
-    class PlusFUSE(fuse.FUSE):  # type: ignore[misc,name-defined]
+    # `fuse` is the module load_binding imported at run time: the checker cannot see
+    # a class of it as a type.
+    class PlusFUSE(fuse.FUSE):  # type: ignore[name-defined]
         def __init__(self, operations: Any, mountpoint: str, *args: Any, **kwargs: Any) -> None:
             self.readahead_kib = kwargs.pop("readahead_kib", KERNEL_READAHEAD_KIB)
             self.mountpoint_path = Path(mountpoint)

@@ -84,7 +84,7 @@ class VirtualLayer:
     def create(self, path: str, mode: int, flags: int) -> Any:
         raise NotMine
 
-    def read(self, handle: Any, offset: int, size: int) -> bytes:
+    def read(self, handle: Any, offset: int, size: int) -> bytes | memoryview:
         raise NotMine
 
     def write(self, handle: Any, offset: int, data: bytes) -> int:
@@ -145,8 +145,8 @@ class ReadOnlyLayer(VirtualLayer):
 
     create = _refuse  # type: ignore[assignment]
     mkdir = _refuse  # type: ignore[assignment]
-    rmdir = _refuse  # type: ignore[assignment]
-    unlink = _refuse  # type: ignore[assignment]
+    rmdir = _refuse
+    unlink = _refuse
     symlink = _refuse  # type: ignore[assignment]
     chmod = _refuse  # type: ignore[assignment]
     utimens = _refuse  # type: ignore[assignment]

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pithosfs.client.errors import BadRequest, NotFound
 from pithosfs.client.images import Image
@@ -29,6 +29,9 @@ from pithosfs.fs.virtual.base import NotMine, VirtualLayer
 from pithosfs.fs.virtual.register import RegisterLayer, ServiceCheck
 from pithosfs.images.flow import last_change
 from pithosfs.images.metafile import render
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class ImageHandle:
 
 
 class ImagesLayer(VirtualLayer):
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Filesystem) -> None:
         super().__init__(fs)
         self._registrars = RegisterLayer(fs)  # for its lazily built Registrar/ImageClient
         self._lock = threading.Lock()

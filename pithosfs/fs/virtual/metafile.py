@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from pithosfs.client.errors import NotFound, PithosError
@@ -49,6 +49,9 @@ from pithosfs.images import metafile
 from pithosfs.images.bounded_json import JsonLimitError, load_object
 from pithosfs.images.flow import Registrar, RegistrationError, last_change, names_object
 from pithosfs.images.metafile import SUFFIX, MetafileError, param_key
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def _location_of(data: bytes) -> str | None:
 
 
 class MetafileLayer(VirtualLayer):
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Filesystem) -> None:
         super().__init__(fs)
         self._registrars = RegisterLayer(fs)  # only for its lazily built Registrar
         self._service = ServiceCheck(

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pithosfs.client.images import ImageClient
 from pithosfs.fs import nodes
@@ -38,6 +38,9 @@ from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.images.flow import Registrar, RegistrationError, image_url_for, resolve_object
 from pithosfs.images.metafile import SUFFIX
 from pithosfs.images.request import MAX_LINE_BYTES, RequestError, parse_line
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ class ServiceCheck:
     """
 
     def __init__(
-        self, fs: Any, feature: str, message: str = "%(feature)s unavailable: %(why)s (%(path)s)"
+        self, fs: Filesystem, feature: str, message: str = "%(feature)s unavailable: %(why)s (%(path)s)"
     ) -> None:
         self.fs = fs
         self.feature = feature
@@ -116,7 +119,7 @@ class RegisterHandle:
 
 
 class RegisterLayer(VirtualLayer):
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Filesystem) -> None:
         super().__init__(fs)
         self._lock = threading.Lock()
         self._outcomes: dict[str, deque[str]] = {}  # GUARDED_BY(_lock), by folder path

@@ -25,12 +25,15 @@ import os
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pithosfs.fs.errors import AccessDenied, CrossDevice, NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind, inode_of
 from pithosfs.fs.virtual.base import VirtualLayer
 from pithosfs.fs.writeback.journal_areas import SHARED_DIR
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def _writing(flags: int) -> bool:
 
 
 class SharedLayer(VirtualLayer):
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Filesystem) -> None:
         super().__init__(fs)
         self._lock = threading.Lock()
         self._accounts: tuple[float, list[str]] | None = None  # GUARDED_BY(_lock)

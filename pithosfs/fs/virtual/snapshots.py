@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pithosfs.client.types import ObjectInfo, Subdir
 from pithosfs.fs import nodes
@@ -27,6 +27,9 @@ from pithosfs.fs.errors import IsADirectory, NoEntry, ReadOnly
 from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.read.reader import ObjectReader
 from pithosfs.fs.virtual.base import ReadOnlyLayer
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class SnapshotHandle:
 class SnapshotsLayer(ReadOnlyLayer):
     readonly_reason = "snapshots are read-only"
 
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Filesystem) -> None:
         super().__init__(fs)
         self._lock = threading.Lock()
         # (container, prefix, until) -> {name: Node}; GUARDED_BY(_lock)
@@ -147,7 +150,7 @@ class SnapshotsLayer(ReadOnlyLayer):
         )  # fmt: skip
         return SnapshotHandle(sp.container, node.info, reader)
 
-    def read(self, handle: SnapshotHandle, offset: int, size: int) -> bytes:
+    def read(self, handle: SnapshotHandle, offset: int, size: int) -> bytes | memoryview:
         return handle.reader.read(offset, size)
 
     def release(self, handle: SnapshotHandle) -> None:

@@ -225,7 +225,7 @@ class SwiftHistory:
 
     def _current(self, container: str, key: str) -> VersionEntry | None:
         ask = lambda: self._ask_current(container, key)  # noqa: E731
-        return self._remembered("current", container, key, ask)  # type: ignore[no-any-return]
+        return self._remembered("current", container, key, ask)
 
     def _ask_current(self, container: str, key: str) -> VersionEntry | None:
         path = "/" + quote_name(container) + "/" + quote_name(key)

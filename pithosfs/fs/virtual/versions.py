@@ -35,7 +35,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pithosfs.client.errors import NotFound
 from pithosfs.client.types import ObjectInfo, Subdir, VersionEntry
@@ -45,6 +45,9 @@ from pithosfs.fs.nodes import Node, NodeKind
 from pithosfs.fs.read.reader import ObjectReader
 from pithosfs.fs.virtual.base import ReadOnlyLayer
 from pithosfs.fs.virtual.swift_history import SwiftHistory
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,7 @@ class VersionsLayer(ReadOnlyLayer):
 
     readonly_reason = "history is read-only"
 
-    def __init__(self, fs: Any) -> None:
+    def __init__(self, fs: Filesystem) -> None:
         super().__init__(fs)
         self._lock = threading.Lock()
         # (container, key) -> (monotonic time, versions); GUARDED_BY(_lock)
@@ -290,7 +293,7 @@ class VersionsLayer(ReadOnlyLayer):
         )  # fmt: skip
         return VersionHandle(where, info, reader, copyable=self.swift(vp.container) is None)
 
-    def read(self, handle: VersionHandle, offset: int, size: int) -> bytes:
+    def read(self, handle: VersionHandle, offset: int, size: int) -> bytes | memoryview:
         return handle.reader.read(offset, size)
 
     def release(self, handle: VersionHandle) -> None:

@@ -40,13 +40,17 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pithosfs.client.errors import PithosError
 from pithosfs.client.types import ObjectInfo, ObjectStore
 from pithosfs.fs.writeback.commit_failures import can_reauthenticate, classify
 from pithosfs.fs.writeback.journal import PendingUpload, ReplayConflict, UploadJournal
 from pithosfs.fs.writeback.journal_areas import SHARED_DIR, mount_prefix
+
+if TYPE_CHECKING:
+    from pithosfs.fs.core import Filesystem
+    from pithosfs.fs.writeback.staged_file import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +102,7 @@ class _Held:
 @dataclass
 class _InFlight:
     path: str
-    staged: Any  # the StagedFile being committed (its byte counters give the progress)
+    staged: StagedFile | None  # the file being committed (its byte counters give the progress)
     started: float = field(default_factory=time.time)
 
 
@@ -106,7 +110,7 @@ def _mount_path(container: str, name: str) -> str:
     return f"/{container}/{name}"
 
 
-def sent_by(staged: Any) -> int:
+def sent_by(staged: StagedFile | None) -> int:
     """Bytes a StagedFile sent so far (background and commit uploads; 0 if none)."""
     if staged is None:
         return 0
@@ -154,7 +158,7 @@ class UploadGuard:
 
     # -- the write path's side ---------------------------------------------------
     @contextlib.contextmanager
-    def uploading(self, path: str, staged: Any) -> Iterator[None]:
+    def uploading(self, path: str, staged: StagedFile | None) -> Iterator[None]:
         """Mark a commit at close as in flight while the block runs."""
         key = id(staged) if staged is not None else id(path)
         with self._lock:
@@ -434,11 +438,11 @@ class UploadGuard:
             return list(self.conflicts)
 
 
-_GUARDS: weakref.WeakKeyDictionary[Any, UploadGuard] = weakref.WeakKeyDictionary()
+_GUARDS: weakref.WeakKeyDictionary[Filesystem, UploadGuard] = weakref.WeakKeyDictionary()
 _GUARDS_LOCK = threading.Lock()
 
 
-def guard_of(fs: Any) -> UploadGuard:
+def guard_of(fs: Filesystem) -> UploadGuard:
     """The Filesystem's guard, created on first use (its journal lives in the cache dir)."""
     with _GUARDS_LOCK:
         guard = _GUARDS.get(fs)
@@ -450,7 +454,7 @@ def guard_of(fs: Any) -> UploadGuard:
         return guard
 
 
-def shared_guards(fs: Any) -> list[UploadGuard]:
+def shared_guards(fs: Filesystem) -> list[UploadGuard]:
     """The guards of the shared accounts a Filesystem wrote to (none before the first)."""
     opts = getattr(fs, "opts", None)
     if opts is None:
@@ -460,7 +464,7 @@ def shared_guards(fs: Any) -> list[UploadGuard]:
         return [g for g in _GUARDS.values() if shared in g.journal.directory.parents]
 
 
-def _show_in(fs: Any) -> Callable[[str, ObjectInfo], None]:
+def _show_in(fs: Filesystem) -> Callable[[str, ObjectInfo], None]:
     """Make a replayed upload visible in the mount at once (stat cache, virtual layers)."""
 
     def shown(path: str, info: ObjectInfo) -> None:

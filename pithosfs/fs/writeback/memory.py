@@ -227,7 +227,9 @@ class MemoryWrites:
                 return False
         return True
 
-    def _mem_write(self, offset: int, data: bytes, bs: int) -> list[tuple[int, MemoryBlock]]:
+    def _mem_write(
+        self, offset: int, data: bytes | memoryview, bs: int
+    ) -> list[tuple[int, MemoryBlock]]:
         """Append to memory blocks (see _mem_eligible); returns the blocks now complete."""
         view = memoryview(data)
         end = offset + len(data)
@@ -453,6 +455,7 @@ class MemoryWrites:
             self.bg_uploaded_bytes += sent
             for u in group:
                 if self._local.get(u.index) is u.block and u.block.gen == u.gen:
+                    assert u.hash is not None  # hashed here, or named by the upload's answer
                     key = (u.gen, bs)
                     u.block.hash_key, u.block.hash, u.block.on_server = key, u.hash, key
         finally:

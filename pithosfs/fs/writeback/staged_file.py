@@ -345,7 +345,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         return b"".join(out)
 
     # -- writing -------------------------------------------------------------
-    def write(self, offset: int, data: bytes) -> int:
+    def write(self, offset: int, data: bytes | memoryview) -> int:
         """Write at `offset` (past EOF leaves a zero gap); returns len(data)."""
         if offset < 0:
             raise ValueError("negative offset")
@@ -373,7 +373,7 @@ class StagedFile(MemoryWrites, BackgroundUploads):
         return len(data)
 
     def _write_locked(
-        self, offset: int, data: bytes, bs: int
+        self, offset: int, data: bytes | memoryview, bs: int
     ) -> concurrent.futures.Future[None] | None:
         """write() under `_lock`; returns an upload to wait for (memory bound) or None."""
         end = offset + len(data)
@@ -533,9 +533,10 @@ class StagedFile(MemoryWrites, BackgroundUploads):
                     self.container, self.name, data, content_type, meta, **conditions
                 )
             except PreconditionFailed:
-                info = self._ours_already(size, hashes, algorithm)
-                if info is None:
+                ours = self._ours_already(size, hashes, algorithm)
+                if ours is None:
                     raise
+                info = ours
             self.commit_uploaded_bytes += len(data)
         else:
             try:
@@ -543,9 +544,10 @@ class StagedFile(MemoryWrites, BackgroundUploads):
                     size, hashes, content_type, meta, conditions, bs, algorithm
                 )
             except PreconditionFailed:
-                info = self._ours_already(size, hashes, algorithm)
-                if info is None:
+                ours = self._ours_already(size, hashes, algorithm)
+                if ours is None:
                     raise
+                info = ours
         if not info.uuid and base is not None:  # a reference reply: an overwrite keeps it
             info = replace(info, uuid=base.uuid)
         self._install(info, hashes)
@@ -665,8 +667,8 @@ class StagedFile(MemoryWrites, BackgroundUploads):
             staging = [(m.future, m.staged) for m in self._mem.values() if m.handed_off]
         for fut in futures:
             fut.cancel()
-        for fut, staged in staging:
-            if fut is not None and not fut.cancelled():
+        for task, staged in staging:
+            if task is not None and not task.cancelled():
                 staged.wait()  # that task writes the staging file without the lock
         with self._lock:
             self._mem.clear()
