@@ -83,3 +83,15 @@ class ListingParams:
     public: bool = False
     until: int | None = None
     include_meta: bool = False
+
+
+def merged_meta(base: dict[str, str], updates: dict[str, str]) -> dict[str, str]:
+    """`base` with `updates` applied as Pithos+ applies request metadata: a key with an
+    empty value is removed, any other is set (object POST with ?update, COPY, MOVE)."""
+    merged = dict(base)
+    for key, value in updates.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged

@@ -15,7 +15,7 @@ from pithosfs.server.blocks import BlockBatch
 from pithosfs.server.bodies import RequestBody, Spool
 from pithosfs.server.db import CLUSTER_DELETED, CLUSTER_NORMAL
 from pithosfs.server.errors import BadRequest, Conflict, Forbidden, NotFound, RangeNotSatisfiable
-from pithosfs.server.models import ObjectInfo
+from pithosfs.server.models import ObjectInfo, merged_meta
 from pithosfs.server.objects import Check, DataRange, ObjectOps
 from pithosfs.server.sharing import Sharing
 
@@ -201,12 +201,7 @@ class ObjectUpdates(ObjectOps):
         src_info = self.object_info(
             user, src_acc, src_cont, src_name, None if move else src_version
         )
-        merged = dict(src_info.meta)
-        for k, v in meta.items():
-            if v == "":
-                merged.pop(k, None)
-            else:
-                merged[k] = v
+        merged = merged_meta(src_info.meta, meta)
         same_path = src == dst
         keep_uuid = src_info.uuid if (move or same_path) else str(uuidlib.uuid4())
         new = self._commit(
@@ -277,12 +272,7 @@ class ObjectUpdates(ObjectOps):
                     raise NotFound("Object does not exist")
                 if int(current["serial"]) != base.serial:
                     return None  # someone wrote in between: redo against the new base
-                merged = {} if replace else dict(base.meta)
-                for k, v in meta.items():
-                    if v == "":
-                        merged.pop(k, None)
-                    else:
-                        merged[k] = v
+                merged = merged_meta({} if replace else base.meta, meta)
                 info = self._commit(
                     conn,
                     user,

@@ -29,7 +29,7 @@ from pithosfs.server.errors import (
     NotFound,
     RequestEntityTooLarge,
 )
-from pithosfs.server.models import ObjectInfo
+from pithosfs.server.models import ObjectInfo, merged_meta
 from pithosfs.server.sharing import Sharing
 
 if TYPE_CHECKING:
@@ -536,12 +536,7 @@ class ObjectOps:
             self._apply_sharing(conn, user, account, path, sharing, public)
             if not replace and not meta:
                 return None
-            merged = {} if replace else dict(info.meta)
-            for k, v in meta.items():
-                if v == "":
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
+            merged = merged_meta({} if replace else info.meta, meta)
             new = self._commit(
                 conn,
                 user,
