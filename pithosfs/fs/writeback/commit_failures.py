@@ -92,5 +92,4 @@ def classify(exc: BaseException, can_reauthenticate: bool = True) -> Verdict:
 
 def can_reauthenticate(store_obj: object) -> bool:
     """Whether the store can fetch a new token by itself (a 401 may then pass)."""
-    check = getattr(store_obj, "can_reauthenticate", None)
-    return bool(check()) if callable(check) else True
+    return bool(store_obj.can_reauthenticate())
