@@ -17,6 +17,7 @@ from pithosfs.client.errors import Unsupported
 
 if TYPE_CHECKING:
     from pithosfs.client.images import ImageClient
+    from pithosfs.client.types import ObjectStore
 
 # Where the in-memory store says its services are (like its public links): a
 # name that never resolves, so nothing is ever sent there.
@@ -67,6 +68,9 @@ class FakeCapabilities:
     def list_sharing_accounts(self) -> list[str]:
         return []  # one account only
 
+    def for_account(self, account: str) -> ObjectStore:
+        raise Unsupported("the in-memory store holds one account")
+
     def upload_stream(self, container: str, body: Any) -> list[str]:
         raise Unsupported("the in-memory store takes blocks through upload_blocks")
 
@@ -84,6 +88,28 @@ class FakeCapabilities:
 
     def list_object_versions(self, container: str, prefix: str, limit: int) -> list[Any]:
         _no_swift("?versions listings")
+
+    def read_range_query(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> bytes:
+        _no_swift("reads with query parameters")
+
+    def read_range_query_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> int:
+        _no_swift("reads with query parameters")
 
     def create_segments_container(self, container: str) -> None:
         _no_swift("large-object segments")

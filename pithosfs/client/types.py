@@ -228,6 +228,10 @@ class ObjectStore(Protocol):
         """Accounts that share something with this one."""
         ...
 
+    def for_account(self, account: str) -> ObjectStore:
+        """A store for another account with the same credentials (what it shares with us)."""
+        ...
+
     def account_info(self) -> AccountInfo: ...
     def list_containers(self) -> list[ContainerInfo]: ...
     def set_account_groups(self, groups: Mapping[str, list[str]]) -> None: ...
@@ -431,6 +435,30 @@ class ObjectStore(Protocol):
 
     def list_object_versions(self, container: str, prefix: str, limit: int) -> list[Any]:
         """One page of `GET <container>?versions&prefix=` (Swift's object versioning)."""
+        ...
+
+    def read_range_query(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> bytes:
+        """`read_range` of an object named with query `params` (Swift's `version-id`)."""
+        ...
+
+    def read_range_query_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> int:
+        """`read_range_into` with query `params`."""
         ...
 
     def create_segments_container(self, container: str) -> None: ...

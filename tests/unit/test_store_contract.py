@@ -163,7 +163,8 @@ def test_the_contract_declares_what_the_filesystem_asks() -> None:
         "stats", "streams_uploads", "upload_stream", "missing_blocks", "can_reauthenticate",
         "renew_token", "auth_token", "service_url", "image_client", "list_sharing_accounts",
         "cluster_info", "container_headers", "object_headers", "list_object_versions",
-        "put_segment", "put_manifest", "manifest_segments", "delete_segment",
+        "put_segment", "put_manifest", "manifest_segments", "delete_segment", "for_account",
+        "read_range_query", "read_range_query_into",
     ):  # fmt: skip
         assert name in MEMBERS, name
 
@@ -212,6 +213,8 @@ def test_the_in_memory_store_says_what_it_lacks() -> None:
         lambda: store.manifest_segments("c", "o"),
         lambda: store.image_client(),
         lambda: store.renew_token("t"),
+        lambda: store.for_account("other"),
+        lambda: store.read_range_query("c", "o", 0, 1, {"version-id": "1.00000"}),
     ):
         with pytest.raises(Unsupported):
             call()
