@@ -88,7 +88,7 @@ def _probe_account(storage_url: str, token: str) -> tuple[str, int, int]:
     probe = RetryPolicy(attempts=1, connect_timeout=PROBE_TIMEOUT, read_timeout=PROBE_TIMEOUT)
     client = PithosClient.from_storage_url(storage_url, token, retry=probe)
     try:
-        resp = client.transport.request("HEAD")
+        headers = client.account_headers()
         info = client.account_info()
     except PithosError as exc:
         exc.path = storage_url  # the transport names paths relative to it
@@ -96,7 +96,7 @@ def _probe_account(storage_url: str, token: str) -> tuple[str, int, int]:
     finally:
         client.close()
     # Pithos+ reports the account's quota policy; plain Swift has no such header.
-    kind = "Pithos+" if "X-Account-Policy-Quota" in resp.headers else "plain Swift"
+    kind = "Pithos+" if "X-Account-Policy-Quota" in headers else "plain Swift"
     return kind, info.container_count, info.bytes_used
 
 

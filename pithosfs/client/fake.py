@@ -39,6 +39,7 @@ from pithosfs.client.errors import (
     QuotaExceeded,
     RangeNotSatisfiable,
 )
+from pithosfs.client.fake_capabilities import FakeCapabilities
 from pithosfs.client.fake_model import (
     ContainerRecord,
     PathRecord,
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 _PUBLIC_ALPHABET = string.ascii_letters + string.digits
 
 
-class FakeStore:
+class FakeStore(FakeCapabilities):
     """Thread-safe in-memory store for one account. See the module docstring."""
 
     def __init__(

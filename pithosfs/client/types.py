@@ -5,15 +5,25 @@ the HTTP `PithosClient` (real deployments, the embedded server, plain Swift),
 the in-memory `FakeStore` (unit tests, no sockets), and caching decorators.
 Errors are the typed exceptions of `pithosfs.client.errors`; nothing here
 knows about FUSE or errno.
+
+Every feature the filesystem may use is a member here, implemented by both
+stores: where a store lacks a feature it says so through the member
+(`supports_pithos` False, `streams_uploads` False, `object_meta_keys` None) or
+raises `Unsupported`; callers never probe a store for attributes
+(tests/unit/test_store_contract.py checks both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pithosfs import protocol
+
+if TYPE_CHECKING:
+    from pithosfs.client.images import ImageClient
+    from pithosfs.client.stats import TransferStats
 
 # The listing extension's query parameter (protocol.EXT_LISTING_META): asked for
 # only from a server that advertises the extension.
@@ -167,7 +177,61 @@ class ObjectStore(Protocol):
     @property
     def account(self) -> str: ...
 
+    @property
+    def storage_url(self) -> str:
+        """`{endpoint}/v1/{account}`; "" for a store that is not reached over HTTP."""
+        ...
+
+    # Requests (and bytes) per HTTP method, as sent or as the real client would send them.
+    stats: TransferStats
+    # Whether `upload_stream` takes a streamed body (else blocks go through upload_blocks).
+    streams_uploads: bool
+
+    # -- capabilities ------------------------------------------------------
+    def supports_pithos(self, container: str) -> bool:
+        """Whether `container` speaks the Pithos+ extensions (hashmaps, partial
+        updates); False on plain Swift."""
+        ...
+
+    def has_extension(self, name: str) -> bool:
+        """Whether the server advertises `name` (protocol.EXTENSIONS_HEADER)."""
+        ...
+
+    def object_meta_keys(self, container: str) -> frozenset[str] | None:
+        """User-metadata keys the container's objects carry, as a reply said; None: unknown."""
+        ...
+
+    # -- credentials and the services next to the store --------------------
+    def can_reauthenticate(self) -> bool:
+        """Whether a refused token (401) can be replaced without the user."""
+        ...
+
+    def renew_token(self, token: str) -> None:
+        """Use `token` from now on (Unsupported where there are no tokens)."""
+        ...
+
+    def auth_token(self) -> str:
+        """The token requests carry now (renewed or re-authenticated); "" if none."""
+        ...
+
+    def service_url(self, service: str) -> str:
+        """The URL of a service next to the store: "image" (Plankton) or "account"
+        (Astakos). Unsupported when it cannot be told (plain Swift)."""
+        ...
+
+    def image_client(self) -> ImageClient:
+        """A Plankton client with this store's token and request counters."""
+        ...
+
     # -- account -----------------------------------------------------------
+    def list_sharing_accounts(self) -> list[str]:
+        """Accounts that share something with this one."""
+        ...
+
+    def for_account(self, account: str) -> ObjectStore:
+        """A store for another account with the same credentials (what it shares with us)."""
+        ...
+
     def account_info(self) -> AccountInfo: ...
     def list_containers(self) -> list[ContainerInfo]: ...
     def set_account_groups(self, groups: Mapping[str, list[str]]) -> None: ...
@@ -275,6 +339,23 @@ class ObjectStore(Protocol):
         """Commit an object from block hashes. Raises MissingBlocks(hashes) on 409."""
         ...
 
+    def upload_stream(self, container: str, body: Any) -> list[str]:
+        """`upload_blocks` of one streamed body; only where `streams_uploads` (else
+        Unsupported)."""
+        ...
+
+    def missing_blocks(
+        self,
+        container: str,
+        name: str,
+        hashes: list[str],
+        content_type: str = "application/octet-stream",
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> list[str] | None:
+        """Which of `hashes` the server lacks, writing nothing; None if it cannot tell."""
+        ...
+
     def update_range(self, container: str, name: str, offset: int, data: bytes) -> ObjectInfo:
         """Overwrite/append in place (object POST ?update with Content-Range); offset <= size."""
         ...
@@ -336,3 +417,69 @@ class ObjectStore(Protocol):
         with `name` None the history and deleted objects of the container (never
         current versions). Pithos+ only (Unsupported on plain Swift)."""
         ...
+
+    # -- plain Swift only (Unsupported where there is no Swift cluster) ------
+    def cluster_info(self) -> Any:
+        """The cluster's `/info` (its limits)."""
+        ...
+
+    def container_headers(self, container: str) -> Mapping[str, str]:
+        """A container HEAD's reply headers (archive locations, versioning)."""
+        ...
+
+    def object_headers(
+        self, container: str, name: str, params: Mapping[str, str] | None = None
+    ) -> Mapping[str, str]:
+        """An object HEAD's reply headers, with query `params` (`version-id`)."""
+        ...
+
+    def list_object_versions(self, container: str, prefix: str, limit: int) -> list[Any]:
+        """One page of `GET <container>?versions&prefix=` (Swift's object versioning)."""
+        ...
+
+    def read_range_query(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        length: int,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> bytes:
+        """`read_range` of an object named with query `params` (Swift's `version-id`)."""
+        ...
+
+    def read_range_query_into(
+        self,
+        container: str,
+        name: str,
+        offset: int,
+        buf: memoryview | bytearray,
+        params: dict[str, str] | None,
+        size: int | None = None,
+    ) -> int:
+        """`read_range_into` with query `params`."""
+        ...
+
+    def create_segments_container(self, container: str) -> None: ...
+    def put_segment(self, container: str, name: str, body: Any) -> str | None:
+        """PUT one large-object segment; its ETag."""
+        ...
+
+    def put_manifest(
+        self,
+        container: str,
+        name: str,
+        segments: list[dict[str, Any]],
+        content_type: str,
+        meta: Mapping[str, str] | None,
+        create_only: bool,
+    ) -> None:
+        """PUT a Static Large Object manifest over `segments`."""
+        ...
+
+    def manifest_segments(self, container: str, name: str) -> list[str]:
+        """The segments of `name` if it is a manifest, else []."""
+        ...
+
+    def delete_segment(self, container: str, name: str) -> None: ...

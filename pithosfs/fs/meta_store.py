@@ -154,8 +154,7 @@ class MetaCachingStore:
     def _needs_rights(self) -> bool:
         if not self.rights:
             return False
-        has = getattr(self.inner, "has_extension", None)
-        return has is None or not has(protocol.EXT_LISTING_RIGHTS)
+        return not self.inner.has_extension(protocol.EXT_LISTING_RIGHTS)
 
     def _complete(
         self, container: str, batch: list[ObjectInfo | Subdir]
@@ -209,8 +208,7 @@ class MetaCachingStore:
     def _container_lacks_node_keys(self, container: str) -> bool:
         """Whether the container's last listing reply said no object carries a key of
         the mount's own (`X-Container-Object-Meta`, lower-cased by the client)."""
-        keys_of = getattr(self.inner, "object_meta_keys", None)
-        keys = keys_of(container) if keys_of is not None else None
+        keys = self.inner.object_meta_keys(container)
         if keys is None:
             return False
         return not any(k.startswith(NODE_KEY_PREFIX) for k in keys)

@@ -662,8 +662,7 @@ class FileTable:
             fetch = (lambda i: self._reader(entry).block(i)) if base is not None else None
             geometry = self.fs.container_info(entry.loc.container)
             entry.max_size = limits.max_file_size(geometry.block_size)
-            supports = getattr(self.fs.store, "supports_pithos", None)
-            if supports is not None and not supports(entry.loc.container):
+            if not self.fs.store.supports_pithos(entry.loc.container):
                 from pithosfs.fs.writeback.swift import SwiftStagedFile as StagedFile  # plain Swift
             entry.staged = StagedFile(
                 self.fs.store, entry.loc.container, entry.loc.key, base, self.staging_dir,

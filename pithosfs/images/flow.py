@@ -27,15 +27,15 @@ import errno
 import itertools
 import logging
 import posixpath
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from pithosfs.client.errors import BadRequest, Forbidden, NotFound, PithosError
+from pithosfs.client.errors import BadRequest, Forbidden, NotFound, PithosError, Unsupported
 from pithosfs.client.identity import user_names
 from pithosfs.client.images import Image, ImageClient, pithos_location
+from pithosfs.client.types import ObjectStore
 from pithosfs.images import local_metafile, metafile
 from pithosfs.images.local_metafile import Caller, LocalFileError
 from pithosfs.images.metafile import Metafile, MetafileError, flag, property_name
@@ -72,28 +72,22 @@ class RegistrationError(Exception):
         self.errno = errno_
 
 
-def _service_url(store: Any, attribute: str, path: str, what: str) -> str:
-    """A service endpoint next to the store: the identity catalog's, or derived from a
-    storage URL `{base}/object-store/v1/{uuid}` -> `{base}{path}` (the embedded
-    server's and Synnefo's layout) when the mount was given a plain storage URL."""
-    endpoints = getattr(store, "endpoints", None)
-    if endpoints is not None and getattr(endpoints, attribute, None):
-        return str(getattr(endpoints, attribute))
-    storage = str(store.transport.base_url)
-    match = re.match(r"^(.*?)/object-store/v1/[^/]+/?$", storage)
-    if not match:
-        raise RegistrationError(f"cannot tell the {what} URL from {storage!r}")
-    return match.group(1) + path
+def _service_url(store: ObjectStore, service: str) -> str:
+    """A service endpoint next to the store (ObjectStore.service_url), or RegistrationError."""
+    try:
+        return store.service_url(service)
+    except Unsupported as exc:
+        raise RegistrationError(exc.reason) from None
 
 
-def image_url_for(store: Any) -> str:
+def image_url_for(store: ObjectStore) -> str:
     """The Plankton endpoint (`{base}/image/v1.0` next to a plain storage URL)."""
-    return _service_url(store, "image_url", "/image/v1.0", "image service")
+    return _service_url(store, "image")
 
 
-def account_url_for(store: Any) -> str:
+def account_url_for(store: ObjectStore) -> str:
     """The Astakos account endpoint (user names), `{base}/account/v1.0` by default."""
-    return _service_url(store, "account_url", "/account/v1.0", "account service")
+    return _service_url(store, "account")
 
 
 def resolve_object(account: str, container: str, directory: str, obj: str) -> tuple[str, str]:
@@ -242,7 +236,7 @@ class Registrar:
         return name
 
     def _catalog_names(self, uuids: list[str]) -> dict[str, str]:
-        return user_names(account_url_for(self.store), self.store.transport.token, uuids)
+        return user_names(account_url_for(self.store), self.store.auth_token(), uuids)
 
     # -- the request ----------------------------------------------------------------------
     def _register(

@@ -285,11 +285,11 @@ def _status_writer(
     from pithosfs.mount import launcher
 
     while True:
-        stats = getattr(core.store, "stats", None)
+        stats = core.store.stats
         # Stamped before the counters are read: a state newer than a moment holds every
         # request finished by then (tests count requests from it).
         taken = time.time()
-        snap = stats.snapshot() if stats is not None else None
+        snap = stats.snapshot()
         launcher.write_state(
             mountpoint,
             pid=os.getpid(),
@@ -297,13 +297,13 @@ def _status_writer(
             control=control,
             embedded=embedded,
             cache_dir=str(core.opts.cache_dir),
-            account=str(getattr(core.store, "storage_url", "")),  # whose journal entries
+            account=core.store.storage_url,  # whose journal entries
             pending_bytes=core.files.pending_bytes(),
             background=core.background_work(),
-            requests=snap.requests if snap else 0,
-            bytes_sent=snap.bytes_sent if snap else 0,
-            bytes_received=snap.bytes_received if snap else 0,
-            by_method={m: v.requests for m, v in snap.by_method.items()} if snap else {},
+            requests=snap.requests,
+            bytes_sent=snap.bytes_sent,
+            bytes_received=snap.bytes_received,
+            by_method={m: v.requests for m, v in snap.by_method.items()},
             cache_bytes=core.blocks.used_bytes,
             updated=taken,
         )
@@ -329,8 +329,7 @@ def _start_control(
     monitor.start()
     try:
         path = control.socket_path(core.opts.cache_dir, launcher.mount_id(mountpoint))
-        renew = token_renewal.renewer(core.store) if hasattr(core.store, "renew_token") else None
-        server = control.ControlServer(path, monitor.snapshot, renew)
+        server = control.ControlServer(path, monitor.snapshot, token_renewal.renewer(core.store))
         server.start()
     except OSError as exc:
         log.error("no control channel (pithosfs status will not see this mount): %s", exc)

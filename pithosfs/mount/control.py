@@ -183,8 +183,7 @@ class Monitor:
         guards = [guard, *shared_guards(core)]
         uploads = self.uploads()
         opened = [{"path": p, "dirty": d} for p, d, _ in open_files(core.files)]
-        stats = getattr(core.store, "stats", None)
-        snap = stats.snapshot() if stats is not None else None
+        snap = core.store.stats.snapshot()
         blocks = core.blocks
         looked = blocks.hits + blocks.misses
         return {
@@ -202,10 +201,10 @@ class Monitor:
             },  # fmt: skip
             "requests": {
                 m: {"requests": v.requests, "sent": v.bytes_sent, "received": v.bytes_received}
-                for m, v in sorted((snap.by_method if snap else {}).items())
+                for m, v in sorted(snap.by_method.items())
             },
-            "retries": snap.retries if snap else 0,
-            "reauths": snap.reauths if snap else 0,
+            "retries": snap.retries,
+            "reauths": snap.reauths,
             "errors": self.errors.recent(),
             "conflicts": [c for g in guards for c in g.recent_conflicts()],
             "failed": journal_areas.failed(core.opts.cache_dir),

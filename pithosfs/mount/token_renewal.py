@@ -48,7 +48,7 @@ def renewer(store: Any) -> Any:
             probe.close()
         store.renew_token(token)
         log.info("token renewed for %s", store.storage_url)
-        return {"ok": True, "account": str(getattr(store, "account", ""))}
+        return {"ok": True, "account": store.account}
 
     return renew
 

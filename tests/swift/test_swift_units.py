@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pithosfs.client.pithos import PithosClient
 from pithosfs.fs.virtual.swift_history import archive_prefix, swift_version_id, version_id
 from pithosfs.fs.writeback import swift_segments
 
@@ -27,6 +28,14 @@ def test_version_ids_round_trip_swift_timestamps() -> None:
     assert version_id("1796395341.59453") < version_id("1796395341.59454")
 
 
+def client_over(transport: Any) -> PithosClient:
+    """The HTTP client (its Swift requests, client/swift.py) over a scripted transport."""
+    client = PithosClient.from_storage_url(transport.base_url, "token")
+    client.transport.close()
+    client.transport = transport
+    return client
+
+
 class _Transport:
     def __init__(self, reply: Any) -> None:
         self.base_url = f"http://cluster-{id(self)}:8080/v1/AUTH_t"
@@ -43,7 +52,7 @@ class _Transport:
 def test_limits_from_info_once_per_cluster_lowered_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(swift_segments.SEGMENT_SIZE_ENV, raising=False)
     transport = _Transport({"swift": {"max_file_size": 1000}, "slo": {"max_manifest_segments": 7}})
-    store = SimpleNamespace(transport=transport)
+    store = client_over(transport)
     assert swift_segments.limits(store) == swift_segments.Limits(1000, 7)
     assert swift_segments.limits(store) == swift_segments.Limits(1000, 7)
     assert transport.asked == [transport.base_url.rsplit("/v1/", 1)[0] + "/info"]
@@ -57,7 +66,7 @@ def test_limits_default_when_info_is_unreadable(monkeypatch: pytest.MonkeyPatch)
     from pithosfs.client.errors import NotFound
 
     monkeypatch.delenv(swift_segments.SEGMENT_SIZE_ENV, raising=False)
-    store = SimpleNamespace(transport=_Transport(NotFound("no /info", status=404)))
+    store = client_over(_Transport(NotFound("no /info", status=404)))
     got = swift_segments.limits(store)
     assert got.single_put == swift_segments.DEFAULT_MAX_FILE_SIZE
     assert got.max_segments == swift_segments.DEFAULT_MAX_SEGMENTS
@@ -86,7 +95,7 @@ def test_failed_manifest_put_removes_its_segments(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.delenv(swift_segments.SEGMENT_SIZE_ENV, raising=False)
     transport = _RecordingTransport()
-    store = SimpleNamespace(transport=transport)
+    store = client_over(transport)
     with pytest.raises(Conflict):
         swift_segments.put_segmented(
             store, "c", "obj", 10, lambda off, n: b"x" * n, "text/plain", None, False

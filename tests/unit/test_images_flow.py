@@ -15,6 +15,7 @@ import pytest
 
 from pithosfs.client.fake import FakeStore
 from pithosfs.client.images import Image
+from pithosfs.client.pithos import PithosClient
 from pithosfs.images import metafile
 from pithosfs.images.flow import Registrar, RegistrationError, image_url_for, resolve_object
 from pithosfs.images.metafile import parse
@@ -189,10 +190,17 @@ def test_pithos_location_is_unquoted() -> None:
 
 
 def test_image_url_derived_from_a_storage_url() -> None:
-    class Store:
-        endpoints = None
+    store = PithosClient.from_storage_url("http://h:1/object-store/v1/uuid", "token")
+    try:
+        assert image_url_for(store) == "http://h:1/image/v1.0"
+    finally:
+        store.close()
 
-        class transport:  # noqa: N801 - shaped like the client's attribute
-            base_url = "http://h:1/object-store/v1/uuid"
 
-    assert image_url_for(Store()) == "http://h:1/image/v1.0"
+def test_no_image_url_next_to_a_plain_swift_storage_url() -> None:
+    store = PithosClient.from_storage_url("http://h:8080/v1/AUTH_test", "token")
+    try:
+        with pytest.raises(RegistrationError, match="cannot tell the image service URL"):
+            image_url_for(store)
+    finally:
+        store.close()

@@ -21,8 +21,13 @@ def plain_swift_fs(asked: list[str]) -> SimpleNamespace:
     def no_read(*args: object, **kw: object) -> bytes:
         raise AssertionError("a metafile in a plain Swift container is not read to register")
 
+    def service_url(service: str) -> str:
+        return f"http://h.invalid/{service}"  # a Pithos+ container has its image service
+
     return SimpleNamespace(
-        store=SimpleNamespace(supports_pithos=supports_pithos, read_range=no_read)
+        store=SimpleNamespace(
+            supports_pithos=supports_pithos, read_range=no_read, service_url=service_url
+        )
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -38,16 +37,18 @@ def test_bad_values_say_what_is_wrong(text: str) -> None:
 
 
 class _Info:
-    def __init__(self) -> None:
-        self.base_url = f"http://units-{id(self)}:8080/v1/AUTH_t"
+    """A store whose cluster allows 64 MiB bodies (its `/info`)."""
 
-    def request(self, method: str, path: str = "", **kw: Any) -> Any:
-        return SimpleNamespace(json=lambda: {"swift": {"max_file_size": 64 * MiB}})
+    def __init__(self) -> None:
+        self.storage_url = f"http://units-{id(self)}:8080/v1/AUTH_t"
+
+    def cluster_info(self) -> Any:
+        return {"swift": {"max_file_size": 64 * MiB}}
 
 
 def test_limits_take_a_size_with_a_unit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SEGMENT_SIZE_ENV, "4M")  # was int("4M"): a ValueError in every write
-    store = SimpleNamespace(transport=_Info())
+    store: Any = _Info()
     assert swift_segments.limits(store).single_put == 4 * MiB
 
 

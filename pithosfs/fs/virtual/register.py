@@ -28,7 +28,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pithosfs.client.images import ImageClient
 from pithosfs.fs import nodes
 from pithosfs.fs.callers import Caller
 from pithosfs.fs.errors import InvalidArgument, NoEntry, NotSupported
@@ -62,11 +61,8 @@ def split(path: str) -> tuple[str, str] | None:
 def image_service_missing(store: Any, container: str | None = None) -> str:
     """Why images cannot be registered on this mount (in `container`), or "" if they can."""
     if container is not None:
-        supports = getattr(store, "supports_pithos", None)
-        if supports is not None and not supports(container):
+        if not store.supports_pithos(container):
             return f"container {container!r} is plain Swift: no image service (Plankton) there"
-    if getattr(store, "transport", None) is None:  # an in-memory store (unit tests)
-        return ""
     try:
         image_url_for(store)
     except RegistrationError:
@@ -133,11 +129,8 @@ class RegisterLayer(VirtualLayer):
         with self._lock:
             if self._registrar is None:
                 store = self.fs.store
-                stats = getattr(store.transport, "stats", None)  # counted with the mount's
-                images = ImageClient(image_url_for(store), store.transport.token, stats=stats)
-                # On a 401, the store's current token (renewed or re-authenticated there).
-                images.transport.set_reauthenticator(lambda: (store.transport.token, None))
-                self._registrar = Registrar(store, images)
+                image_url_for(store)  # RegistrationError when there is no image service
+                self._registrar = Registrar(store, store.image_client())
             return self._registrar
 
     def close(self) -> None:

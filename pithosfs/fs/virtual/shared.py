@@ -89,8 +89,7 @@ class SharedLayer(VirtualLayer):
             cached = self._accounts
         if cached is not None and now - cached[0] < self.fs.opts.dir_timeout:
             return cached[1]
-        lister = getattr(self.fs.store, "list_sharing_accounts", None)
-        found = sorted(lister()) if lister is not None else []
+        found = sorted(self.fs.store.list_sharing_accounts())
         with self._lock:
             self._accounts = (now, found)
         return found

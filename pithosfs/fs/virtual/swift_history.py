@@ -27,8 +27,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from pithosfs.client.errors import NotFound, Unsupported
-from pithosfs.client.parsing import object_from_headers, quote_name
-from pithosfs.client.types import ObjectInfo, Subdir, VersionEntry
+from pithosfs.client.parsing import object_from_headers
+from pithosfs.client.types import ObjectInfo, ObjectStore, Subdir, VersionEntry
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def archive_prefix(key: str) -> str:
 class SwiftHistory:
     """The versions of objects in plain Swift containers (read-only, cached briefly)."""
 
-    def __init__(self, store: Any, ttl: float) -> None:
+    def __init__(self, store: ObjectStore, ttl: float) -> None:
         self.store = store
         self.ttl = ttl
         self._lock = threading.Lock()
@@ -105,13 +105,13 @@ class SwiftHistory:
             cached = self._archives.get(container)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        resp = self.store.transport.request("HEAD", "/" + quote_name(container))
+        headers = self.store.container_headers(container)
         found = None
         for header in ("X-History-Location", "X-Versions-Location"):
-            if resp.headers.get(header):
-                found = Archive(unquote(resp.headers[header]), header)
+            if headers.get(header):
+                found = Archive(unquote(headers[header]), header)
                 break
-        if found is None and resp.headers.get(ENABLED, "").lower() == "true":
+        if found is None and headers.get(ENABLED, "").lower() == "true":
             found = Archive("", ENABLED)
         with self._lock:
             self._archives[container] = (now, found)
@@ -177,12 +177,7 @@ class SwiftHistory:
 
     def _ask_listed(self, container: str, key: str) -> list[str]:
         """Swift version ids of `key` (delete markers left out), oldest first."""
-        resp = self.store.transport.request(
-            "GET",
-            "/" + quote_name(container),
-            params={"versions": "", "prefix": key, "format": "json", "limit": str(MAX_LISTED)},
-        )
-        items = resp.json() if resp.content else []
+        items = self.store.list_object_versions(container, key, MAX_LISTED)
         ids = [
             str(i["version_id"])
             for i in items
@@ -193,12 +188,11 @@ class SwiftHistory:
         return sorted(ids, key=float)
 
     def _head_version(self, container: str, key: str, version: int) -> ObjectInfo:
-        path = "/" + quote_name(container) + "/" + quote_name(key)
         params = {"version-id": swift_version_id(version)}
-        resp = self.store.transport.request("HEAD", path, params=params)
-        if resp.headers.get("Content-Type", "").startswith(DELETE_MARKER):
+        headers = self.store.object_headers(container, key, params)
+        if headers.get("Content-Type", "").startswith(DELETE_MARKER):
             raise NotFound("a delete marker", status=404, path=f"{container}/{key}")
-        return dataclasses.replace(object_from_headers(key, resp.headers), version=version)
+        return dataclasses.replace(object_from_headers(key, headers), version=version)
 
     def _archived(self, archive: Archive, key: str) -> list[tuple[str, str]]:
         ask = lambda: self._ask_archived(archive, key)  # noqa: E731
@@ -228,12 +222,11 @@ class SwiftHistory:
         return self._remembered("current", container, key, ask)
 
     def _ask_current(self, container: str, key: str) -> VersionEntry | None:
-        path = "/" + quote_name(container) + "/" + quote_name(key)
         try:
-            resp = self.store.transport.request("HEAD", path)
+            headers = self.store.object_headers(container, key)
         except NotFound:
             return None
-        stamp = resp.headers.get("X-Timestamp")
+        stamp = headers.get("X-Timestamp")
         return VersionEntry(version_id(stamp), float(stamp)) if stamp else None
 
 

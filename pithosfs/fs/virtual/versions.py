@@ -137,8 +137,7 @@ class VersionsLayer(ReadOnlyLayer):
     # -- what the server knows -------------------------------------------------
     def swift(self, container: str) -> SwiftHistory | None:
         """The Swift history reader when `container` is plain Swift, else None (Pithos+)."""
-        supports = getattr(self.fs.store, "supports_pithos", None)
-        if supports is None or supports(container):
+        if self.fs.store.supports_pithos(container):
             return None
         with self._lock:
             if self._swift is None:

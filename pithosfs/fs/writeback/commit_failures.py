@@ -26,6 +26,7 @@ import errno
 from dataclasses import dataclass
 
 from pithosfs.client import errors as store
+from pithosfs.client.types import ObjectStore
 
 TRANSIENT = "transient"
 PERMANENT = "permanent"
@@ -90,7 +91,6 @@ def classify(exc: BaseException, can_reauthenticate: bool = True) -> Verdict:
     return Verdict(TRANSIENT, errno.EIO, f"{type(exc).__name__}: {detail}")
 
 
-def can_reauthenticate(store_obj: object) -> bool:
+def can_reauthenticate(store_obj: ObjectStore) -> bool:
     """Whether the store can fetch a new token by itself (a 401 may then pass)."""
-    check = getattr(store_obj, "can_reauthenticate", None)
-    return bool(check()) if callable(check) else True
+    return bool(store_obj.can_reauthenticate())

@@ -138,9 +138,7 @@ class UploadGuard:
         self.store = store
         self._on_commit = on_commit
         self.prefix = mount_prefix(Path(cache_dir))  # "/.shared/<account>" for a shared one
-        self.journal = UploadJournal(
-            cache_dir, account=str(getattr(store, "storage_url", "")), max_bytes=max_bytes
-        )
+        self.journal = UploadJournal(cache_dir, account=store.storage_url, max_bytes=max_bytes)
         env_max = os.environ.get("PITHOSFS_RETRY_MAX")
         self.retry_max = retry_max or (float(env_max) if env_max else DEFAULT_RETRY_MAX)
         self._lock = threading.Lock()

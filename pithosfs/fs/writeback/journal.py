@@ -471,8 +471,7 @@ class UploadJournal:
     ) -> ObjectInfo:
         if_match = entry.base_hash or None
         if_none_match = not entry.base_hash
-        supports = getattr(store, "supports_pithos", None)
-        if supports is not None and not supports(entry.container):
+        if not store.supports_pithos(entry.container):
             return self._upload_whole(store, entry, progress)
         geometry = store.container_info(entry.container)
         bs = geometry.block_size

@@ -355,11 +355,10 @@ class MemoryWrites:
         """
         held = {h for h in hashes if h in self._known}
         ask = [h for h in dict.fromkeys(hashes) if h not in held]
-        probe = getattr(self._store, "missing_blocks", None)
-        if not ask or probe is None:
+        if not ask:
             return held
         try:
-            lacking = probe(self.container, self.name, ask)
+            lacking = self._store.missing_blocks(self.container, self.name, ask)
         except Exception as exc:  # noqa: BLE001 - only a hint: the blocks are sent
             log.debug("block probe for %s/%s failed: %s", self.container, self.name, exc)
             return held
@@ -403,10 +402,9 @@ class MemoryWrites:
         """
         hashes = [u.hash for u in group]
         chunks = [c for u in group for c in u.mem.chunks]
-        stream = getattr(self._store, "upload_stream", None)
-        if stream is not None and not ends_in_nul(chunks):
+        if self._store.streams_uploads and not ends_in_nul(chunks):
             body = ChunksBody(chunks)
-            stored = stored_hashes(hashes, stream(self.container, body))
+            stored = stored_hashes(hashes, self._store.upload_stream(self.container, body))
             sent = len(body)
         else:
             payloads = [b"".join(u.mem.chunks) for u in group]

@@ -15,7 +15,6 @@ unless the container keeps history (Swift's archived versions still use them).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -26,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pithosfs.client.errors import NotFound, PithosError, Unsupported
-from pithosfs.client.parsing import meta_headers, quote_name
+from pithosfs.client.swift import cluster_root
+from pithosfs.client.types import ObjectStore
 from pithosfs.fs.options import size_in_bytes
 
 log = logging.getLogger(__name__)
@@ -52,21 +52,15 @@ _limits: dict[str, Limits] = {}  # GUARDED_BY(_limits_lock): by cluster root URL
 _limits_lock = threading.Lock()
 
 
-def cluster_root(storage_url: str) -> str:
-    """`http://host:8080/v1/AUTH_x` -> `http://host:8080` (where `/info` lives)."""
-    head, sep, _ = storage_url.rpartition("/v1/")
-    return head if sep else storage_url.rsplit("/", 2)[0]
-
-
-def limits(store: Any) -> Limits:
+def limits(store: ObjectStore) -> Limits:
     """The cluster's limits from `/info` (asked once per cluster), lowered by the env knob."""
-    root = cluster_root(store.transport.base_url)
+    root = cluster_root(store.storage_url)
     with _limits_lock:
         found = _limits.get(root)
     if found is None:
         max_file, max_segments = DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_SEGMENTS
         try:
-            info = store.transport.request("GET", absolute_url=root + "/info").json()
+            info = store.cluster_info()
             max_file = int(info.get("swift", {}).get("max_file_size", max_file))
             max_segments = int(info.get("slo", {}).get("max_manifest_segments", max_segments))
         except (PithosError, ValueError, TypeError, AttributeError) as exc:
@@ -110,7 +104,7 @@ BodyFactory = Callable[[int, int], Any]
 
 
 def put_segmented(
-    store: Any,
+    store: ObjectStore,
     container: str,
     name: str,
     size: int,
@@ -126,8 +120,7 @@ def put_segmented(
             f"{name}: {size} bytes need more than {lim.max_segments} segments", path=container
         )
     seg_container = segments_container(container)
-    transport = store.transport
-    transport.request("PUT", "/" + quote_name(seg_container))  # 201 or 202 (exists)
+    store.create_segments_container(seg_container)
     prefix = f"{name}/slo/{time.time():.6f}/{size}/{lim.single_put}/"
     offsets = range(0, size, lim.single_put)
     paths = [f"/{seg_container}/{prefix}{index:08d}" for index in range(len(offsets))]
@@ -136,9 +129,7 @@ def put_segmented(
         offset = offsets[index]
         length = min(lim.single_put, size - offset)
         seg_name = paths[index].split("/", 2)[2]
-        path = "/" + quote_name(seg_container) + "/" + quote_name(seg_name)
-        resp = transport.request("PUT", path, data=body(offset, length), idempotent=True)
-        etag = resp.headers.get("ETag", "").strip('"') or None
+        etag = store.put_segment(seg_container, seg_name, body(offset, length))
         return {"path": paths[index], "etag": etag, "size_bytes": length}
 
     try:
@@ -146,17 +137,7 @@ def put_segmented(
         # stays small, and Swift spreads them over its disks.
         with ThreadPoolExecutor(PARALLEL_SEGMENTS, thread_name_prefix="swift-seg") as pool:
             manifest = list(pool.map(put_segment, range(len(offsets))))
-        headers = {"Content-Type": content_type, **meta_headers("X-Object-Meta-", meta)}
-        if create_only:
-            headers["If-None-Match"] = "*"
-        transport.request(
-            "PUT",
-            "/" + quote_name(container) + "/" + quote_name(name),
-            params={"multipart-manifest": "put"},
-            headers=headers,
-            data=json.dumps(manifest).encode(),
-            idempotent=True,  # the same manifest again is the same object
-        )
+        store.put_manifest(container, name, manifest, content_type, meta, create_only)
     except PithosError:
         # No manifest names these segments: remove them (a retry writes new ones).
         _delete_paths(store, paths)
@@ -164,28 +145,23 @@ def put_segmented(
     log.info("%s/%s: %d bytes stored as %d segments", container, name, size, len(paths))
 
 
-def manifest_segments(store: Any, container: str, name: str) -> list[str]:
+def manifest_segments(store: ObjectStore, container: str, name: str) -> list[str]:
     """Segment paths (`/container/object`) of `name` if it is an SLO manifest, else []."""
-    path = "/" + quote_name(container) + "/" + quote_name(name)
     try:
-        head = store.transport.request("HEAD", path)
-        if head.headers.get("X-Static-Large-Object", "").lower() != "true":
-            return []
-        resp = store.transport.request("GET", path, params={"multipart-manifest": "get"})
-        return [str(item["name"]) for item in resp.json()]
+        return store.manifest_segments(container, name)
     except NotFound:
         return []
 
 
-def delete_segments(store: Any, container: str, segments: list[str]) -> None:
+def delete_segments(store: ObjectStore, container: str, segments: list[str]) -> None:
     """Delete a replaced manifest's segments, unless the container archives versions.
 
     Best effort: the user's write succeeded; a segment left behind is only space."""
     if not segments:
         return
     try:
-        head = store.transport.request("HEAD", "/" + quote_name(container))
-        if any(head.headers.get(h) for h in HISTORY_HEADERS):
+        headers = store.container_headers(container)
+        if any(headers.get(h) for h in HISTORY_HEADERS):
             return  # archived versions of the manifest still read these segments
     except PithosError as exc:
         log.warning("%s: old segments kept (container HEAD failed: %s)", container, exc)
@@ -193,12 +169,11 @@ def delete_segments(store: Any, container: str, segments: list[str]) -> None:
     _delete_paths(store, segments)
 
 
-def _delete_paths(store: Any, segments: list[str]) -> None:
+def _delete_paths(store: ObjectStore, segments: list[str]) -> None:
     """DELETE each `/container/object`; best effort (a segment left behind is only space)."""
     try:
         for seg in segments:
             seg_container, _, seg_name = seg.lstrip("/").partition("/")
-            path = "/" + quote_name(seg_container) + "/" + quote_name(seg_name)
-            store.transport.request("DELETE", path, ok=(404,))
+            store.delete_segment(seg_container, seg_name)
     except PithosError as exc:
         log.warning("segments not all deleted: %s", exc)
