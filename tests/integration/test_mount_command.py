@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pithosfs.mount.control import SAMPLE_INTERVAL
 from tests.conftest import ALICE
 
 pytestmark = pytest.mark.mount
@@ -86,7 +87,7 @@ def test_relative_cache_dir_and_log_file_are_the_callers(
         assert done.returncode == 0, done.stderr
         (mp / unique_name).mkdir()
         (mp / unique_name / "f").write_bytes(b"x" * 1000)
-        time.sleep(1.5)  # the status sampler's period: let it look at the journal
+        time.sleep(1.5 * SAMPLE_INTERVAL)  # let the status sampler look at the journal once
         assert run("umount", str(mp), env=env).returncode == 0
     finally:
         force_unmount(mp)
